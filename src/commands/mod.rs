@@ -1,0 +1,49 @@
+//! The edges: each command turns arguments into work and errors into exit codes and messages.
+
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Exit codes of the contract.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_CHANGES: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Usage errors exit 1, not clap's 2: for `plan`, 2 means "changes pending".
+            return ExitCode::from(if e.use_stderr() { EXIT_FAILED } else { EXIT_OK });
+        }
+    };
+    let code = match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        other => {
+            eprintln!("iam-warden: `{}` is not built yet", command_name(&other));
+            Ok(EXIT_FAILED)
+        }
+    };
+    match code {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("iam-warden: error: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Validate(_) => "validate",
+        Command::Plan(_) => "plan",
+        Command::Apply(_) => "apply",
+        Command::Run(_) => "run",
+        Command::Import(_) => "import",
+    }
+}

@@ -1,0 +1,12 @@
+//! iam-warden keeps AWS IAM roles and customer-managed policies equal to declarative YAML
+//! manifests: a CLI for CI (`validate`, `plan`, `apply`) and a reconciling daemon (`run`).
+//!
+//! Data flows one way: `manifest` loads the desired state, `iam` observes AWS, `reconcile`
+//! plans the difference (pure) and applies it; `controller` runs that in a loop.
+
+pub mod cli;
+pub mod commands;
+pub mod fieldpath;
+pub mod manifest;
+pub mod policy;
+pub mod suggest;

@@ -1,0 +1,691 @@
+//! One YAML document to one typed, validated [`Resource`], or every error it holds.
+//!
+//! Decoding is written out by hand rather than derived with serde so that a document reports
+//! all of its errors at once, each with its line and field path, and an unknown field gets a
+//! "did you mean".
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use super::diagnostic::Diagnostic;
+use super::limits;
+use super::model::{
+    ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, DesiredPolicy, DesiredRole, Kind, Origin,
+    PolicyRef, Resource,
+};
+use super::vars::{Variables, substitute};
+use super::yaml::{CoreScalar, Key, Node, Value, core_scalar};
+use crate::fieldpath::FieldPath;
+use crate::policy::{self, PolicyDocument, PolicyError, PolicyKind};
+use crate::suggest::{closest, unknown_field};
+
+const TOP_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
+const METADATA_FIELDS: &[&str] = &["name", "annotations"];
+const ROLE_FIELDS: &[&str] = &[
+    "path",
+    "description",
+    "maxSessionDuration",
+    "permissionsBoundary",
+    "assumeRolePolicy",
+    "managedPolicies",
+    "inlinePolicies",
+    "tags",
+];
+const POLICY_FIELDS: &[&str] = &["path", "description", "document", "tags"];
+
+/// Decodes one document (its variables resolved first). `None` when it has any error.
+pub fn decode_document(
+    file: &Path,
+    mut root: Node,
+    vars: &Variables,
+) -> (Option<Resource>, Vec<Diagnostic>) {
+    let mut d = Decoder {
+        file,
+        diags: Vec::new(),
+        unresolved: Vec::new(),
+    };
+    d.resolve_vars(&mut root, &FieldPath::default(), vars);
+    let resource = d.document(&root);
+    let mut diags = d.diags;
+    diags.sort_by_key(|x| x.line);
+    if diags.is_empty() {
+        (resource, diags)
+    } else {
+        (None, diags)
+    }
+}
+
+struct Decoder<'a> {
+    file: &'a Path,
+    diags: Vec<Diagnostic>,
+    /// Fields with an undefined variable: further errors there would only repeat it.
+    unresolved: Vec<FieldPath>,
+}
+
+/// The entries of a mapping, unknown fields already reported.
+struct Fields<'n> {
+    line: usize,
+    entries: &'n [(Key, Node)],
+}
+
+impl<'n> Fields<'n> {
+    /// The value of `name`; an explicit null counts as absent.
+    fn get(&self, name: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
+    }
+}
+
+impl Decoder<'_> {
+    fn error(&mut self, line: usize, path: &FieldPath, message: impl Into<String>) {
+        if self.unresolved.contains(path) {
+            return;
+        }
+        self.diags.push(Diagnostic {
+            file: self.file.to_path_buf(),
+            line: Some(line),
+            path: path.clone(),
+            message: message.into(),
+        });
+    }
+
+    fn resolve_vars(&mut self, node: &mut Node, path: &FieldPath, vars: &Variables) {
+        match &mut node.value {
+            Value::Scalar { text, .. } => match substitute(text, vars) {
+                Ok(resolved) => *text = resolved,
+                Err(errors) => {
+                    for e in errors {
+                        self.error(node.line, path, e);
+                    }
+                    self.unresolved.push(path.clone());
+                }
+            },
+            Value::Seq(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    self.resolve_vars(item, &path.index(i), vars);
+                }
+            }
+            Value::Map(entries) => {
+                for (key, value) in entries.iter_mut() {
+                    self.resolve_vars(value, &path.key(key.name.as_str()), vars);
+                }
+            }
+        }
+    }
+
+    fn mapping<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &FieldPath,
+        allowed: &[&str],
+    ) -> Option<Fields<'n>> {
+        let Value::Map(entries) = &node.value else {
+            let what = if allowed.is_empty() {
+                "a mapping".to_string()
+            } else {
+                format!("a mapping ({})", allowed.join(", "))
+            };
+            self.error(
+                node.line,
+                path,
+                format!("must be {what}, not {}", node.type_name()),
+            );
+            return None;
+        };
+        if !allowed.is_empty() {
+            for (key, _) in entries {
+                if !allowed.contains(&key.name.as_str()) {
+                    self.error(
+                        key.line,
+                        &path.key(key.name.as_str()),
+                        unknown_field(&key.name, allowed),
+                    );
+                }
+            }
+        }
+        Some(Fields {
+            line: node.line,
+            entries,
+        })
+    }
+
+    fn required<'n>(
+        &mut self,
+        fields: &Fields<'n>,
+        path: &FieldPath,
+        name: &str,
+    ) -> Option<&'n Node> {
+        let found = fields.get(name);
+        if found.is_none() {
+            self.error(fields.line, &path.key(name), "is required");
+        }
+        found
+    }
+
+    /// A scalar's text. Plain numbers and booleans are accepted as their text: a tag value
+    /// `1` means "1".
+    fn string(&mut self, node: &Node, path: &FieldPath) -> Option<String> {
+        match &node.value {
+            Value::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
+            _ => {
+                self.error(
+                    node.line,
+                    path,
+                    format!("must be a string, not {}", node.type_name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, node: &Node, path: &FieldPath) -> Option<i64> {
+        match &node.value {
+            Value::Scalar { text, .. } => match core_scalar(text) {
+                CoreScalar::Int(i) => Some(i),
+                _ => {
+                    self.error(
+                        node.line,
+                        path,
+                        format!("must be a whole number, not `{text}`"),
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.error(
+                    node.line,
+                    path,
+                    format!("must be a whole number, not {}", node.type_name()),
+                );
+                None
+            }
+        }
+    }
+
+    fn check(&mut self, line: usize, path: &FieldPath, result: Result<(), String>) -> bool {
+        match result {
+            Ok(()) => true,
+            Err(message) => {
+                self.error(line, path, message);
+                false
+            }
+        }
+    }
+
+    fn document(&mut self, root: &Node) -> Option<Resource> {
+        let top = FieldPath::default();
+        let fields = self.mapping(root, &top, TOP_FIELDS)?;
+        let api_path = top.key("apiVersion");
+        if let Some(node) = self.required(&fields, &top, "apiVersion") {
+            if let Some(api) = self.string(node, &api_path) {
+                if api != API_VERSION {
+                    self.error(
+                        node.line,
+                        &api_path,
+                        format!("unsupported apiVersion `{api}` (supported: {API_VERSION})"),
+                    );
+                }
+            }
+        }
+        let kind = self.kind(&fields, &top);
+        let (name, annotations) = self.metadata(&fields, &top, kind);
+        // A missing name is already reported; the spec is still checked for its own errors.
+        let name = name.unwrap_or_default();
+        let spec_path = top.key("spec");
+        let spec = self.required(&fields, &top, "spec")?;
+        let origin = Origin {
+            file: self.file.to_path_buf(),
+            line: root.line,
+        };
+        match kind? {
+            Kind::Role => self
+                .role(spec, &spec_path, name, annotations, origin)
+                .map(Resource::Role),
+            Kind::Policy => self
+                .policy(spec, &spec_path, name, annotations, origin)
+                .map(Resource::Policy),
+        }
+    }
+
+    fn kind(&mut self, fields: &Fields, top: &FieldPath) -> Option<Kind> {
+        let path = top.key("kind");
+        let node = self.required(fields, top, "kind")?;
+        let text = self.string(node, &path)?;
+        match text.as_str() {
+            "Role" => Some(Kind::Role),
+            "Policy" => Some(Kind::Policy),
+            other => {
+                let hint = closest(other, Kind::NAMES)
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                self.error(
+                    node.line,
+                    &path,
+                    format!("unknown kind `{other}`{hint} (allowed: Role, Policy)"),
+                );
+                None
+            }
+        }
+    }
+
+    fn metadata(
+        &mut self,
+        fields: &Fields,
+        top: &FieldPath,
+        kind: Option<Kind>,
+    ) -> (Option<String>, BTreeMap<String, String>) {
+        let path = top.key("metadata");
+        let mut annotations = BTreeMap::new();
+        let Some(node) = self.required(fields, top, "metadata") else {
+            return (None, annotations);
+        };
+        let Some(meta) = self.mapping(node, &path, METADATA_FIELDS) else {
+            return (None, annotations);
+        };
+        let name_path = path.key("name");
+        let name_node = self.required(&meta, &path, "name");
+        let name = name_node.and_then(|n| self.string(n, &name_path));
+        if let (Some(name), Some(node), Some(kind)) = (&name, name_node, kind) {
+            let max = match kind {
+                Kind::Role => limits::ROLE_NAME_MAX,
+                Kind::Policy => limits::POLICY_NAME_MAX,
+            };
+            self.check(node.line, &name_path, limits::name(name, max));
+        }
+        if let Some(node) = meta.get("annotations") {
+            let ann_path = path.key("annotations");
+            annotations = self.string_map(node, &ann_path);
+            if let Some(v) = annotations.get(ADOPT_ANNOTATION) {
+                if v != "true" && v != "false" {
+                    let line = node.line_at(&FieldPath::default().key(ADOPT_ANNOTATION));
+                    self.error(
+                        line,
+                        &ann_path.key(ADOPT_ANNOTATION),
+                        format!("must be \"true\" or \"false\", not `{v}`"),
+                    );
+                }
+            }
+        }
+        (name, annotations)
+    }
+
+    /// A mapping of string to string (tags, annotations).
+    fn string_map(&mut self, node: &Node, path: &FieldPath) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let Some(fields) = self.mapping(node, path, &[]) else {
+            return out;
+        };
+        for (key, value) in fields.entries {
+            let p = path.key(key.name.as_str());
+            let text = if value.is_null() {
+                Some(String::new())
+            } else {
+                self.string(value, &p)
+            };
+            if let Some(text) = text {
+                out.insert(key.name.clone(), text);
+            }
+        }
+        out
+    }
+
+    fn tags(&mut self, node: &Node, path: &FieldPath) -> BTreeMap<String, String> {
+        let tags = self.string_map(node, path);
+        if tags.len() > limits::USER_TAGS_MAX {
+            self.error(
+                node.line,
+                path,
+                format!(
+                    "{} tags declared; at most {} are allowed (IAM allows 50 and iam-warden adds its owner tag)",
+                    tags.len(),
+                    limits::USER_TAGS_MAX
+                ),
+            );
+        }
+        for (k, v) in &tags {
+            let p = path.key(k.as_str());
+            let line = node.line_at(&FieldPath::default().key(k.as_str()));
+            self.check(line, &p, limits::tag_key(k));
+            self.check(line, &p, limits::tag_value(v));
+        }
+        tags
+    }
+
+    fn common_path(&mut self, fields: &Fields, spec: &FieldPath) -> Option<String> {
+        let Some(node) = fields.get("path") else {
+            return Some("/".into());
+        };
+        let p = spec.key("path");
+        let value = self.string(node, &p)?;
+        self.check(node.line, &p, limits::path(&value))
+            .then_some(value)
+    }
+
+    fn description(
+        &mut self,
+        fields: &Fields,
+        spec: &FieldPath,
+        check_chars: bool,
+    ) -> Option<String> {
+        let Some(node) = fields.get("description") else {
+            return Some(String::new());
+        };
+        let p = spec.key("description");
+        let value = self.string(node, &p)?;
+        let result = if check_chars {
+            limits::description(&value)
+        } else if value.chars().count() > limits::DESCRIPTION_MAX {
+            Err(format!(
+                "must be at most {} characters long",
+                limits::DESCRIPTION_MAX
+            ))
+        } else {
+            Ok(())
+        };
+        self.check(node.line, &p, result).then_some(value)
+    }
+
+    fn role(
+        &mut self,
+        spec: &Node,
+        path: &FieldPath,
+        name: String,
+        annotations: BTreeMap<String, String>,
+        origin: Origin,
+    ) -> Option<DesiredRole> {
+        let fields = self.mapping(spec, path, ROLE_FIELDS)?;
+        let role_path = self.common_path(&fields, path);
+        let description = self.description(&fields, path, true);
+        let max_session_duration = match fields.get("maxSessionDuration") {
+            None => Some(DEFAULT_MAX_SESSION),
+            Some(node) => {
+                let p = path.key("maxSessionDuration");
+                self.integer(node, &p)
+                    .filter(|v| self.check(node.line, &p, limits::max_session(*v)))
+                    .and_then(|v| i32::try_from(v).ok())
+            }
+        };
+        let permissions_boundary = match fields.get("permissionsBoundary") {
+            None => Some(None),
+            Some(node) => self
+                .policy_ref(node, &path.key("permissionsBoundary"))
+                .map(Some),
+        };
+        let trust_path = path.key("assumeRolePolicy");
+        let assume_role_policy =
+            self.required(&fields, path, "assumeRolePolicy")
+                .and_then(|node| {
+                    let doc = self.policy_document(node, &trust_path, PolicyKind::Trust)?;
+                    let size = doc.size();
+                    let ok = self.check(
+                        node.line,
+                        &trust_path,
+                        if size > limits::TRUST_POLICY_SIZE_MAX {
+                            Err(format!(
+                                "trust policy is {size} characters; IAM allows {} by default",
+                                limits::TRUST_POLICY_SIZE_MAX
+                            ))
+                        } else {
+                            Ok(())
+                        },
+                    );
+                    ok.then_some(doc)
+                });
+        let managed_policies = match fields.get("managedPolicies") {
+            None => Some(Vec::new()),
+            Some(node) => self.managed_policies(node, &path.key("managedPolicies")),
+        };
+        let inline_policies = match fields.get("inlinePolicies") {
+            None => Some(BTreeMap::new()),
+            Some(node) => self.inline_policies(node, &path.key("inlinePolicies")),
+        };
+        let tags = fields
+            .get("tags")
+            .map(|n| self.tags(n, &path.key("tags")))
+            .unwrap_or_default();
+        Some(DesiredRole {
+            name,
+            path: role_path?,
+            description: description?,
+            max_session_duration: max_session_duration?,
+            permissions_boundary: permissions_boundary?,
+            assume_role_policy: assume_role_policy?,
+            managed_policies: managed_policies?,
+            inline_policies: inline_policies?,
+            tags,
+            annotations,
+            origin,
+        })
+    }
+
+    fn policy(
+        &mut self,
+        spec: &Node,
+        path: &FieldPath,
+        name: String,
+        annotations: BTreeMap<String, String>,
+        origin: Origin,
+    ) -> Option<DesiredPolicy> {
+        let fields = self.mapping(spec, path, POLICY_FIELDS)?;
+        let policy_path = self.common_path(&fields, path);
+        let description = self.description(&fields, path, false);
+        let doc_path = path.key("document");
+        let document = self.required(&fields, path, "document").and_then(|node| {
+            let doc = self.policy_document(node, &doc_path, PolicyKind::Identity)?;
+            let size = doc.size();
+            let ok = self.check(
+                node.line,
+                &doc_path,
+                if size > limits::MANAGED_POLICY_SIZE_MAX {
+                    Err(format!(
+                        "policy is {size} characters (whitespace not counted); IAM allows {}",
+                        limits::MANAGED_POLICY_SIZE_MAX
+                    ))
+                } else {
+                    Ok(())
+                },
+            );
+            ok.then_some(doc)
+        });
+        let tags = fields
+            .get("tags")
+            .map(|n| self.tags(n, &path.key("tags")))
+            .unwrap_or_default();
+        Some(DesiredPolicy {
+            name,
+            path: policy_path?,
+            description: description?,
+            document: document?,
+            tags,
+            annotations,
+            origin,
+        })
+    }
+
+    fn managed_policies(&mut self, node: &Node, path: &FieldPath) -> Option<Vec<PolicyRef>> {
+        let Value::Seq(items) = &node.value else {
+            self.error(
+                node.line,
+                path,
+                format!(
+                    "must be a list of policy ARNs or {{ref: NAME}}, not {}",
+                    node.type_name()
+                ),
+            );
+            return None;
+        };
+        let mut refs: Vec<PolicyRef> = Vec::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let p = path.index(i);
+            match self.policy_ref(item, &p) {
+                Some(r) if refs.contains(&r) => {
+                    self.error(item.line, &p, format!("{r} is listed twice"));
+                    ok = false;
+                }
+                Some(r) => refs.push(r),
+                None => ok = false,
+            }
+        }
+        if items.len() > limits::MANAGED_POLICIES_MAX {
+            self.error(
+                node.line,
+                path,
+                format!(
+                    "{} managed policies; IAM allows at most {} per role (10 unless the quota was raised)",
+                    items.len(),
+                    limits::MANAGED_POLICIES_MAX
+                ),
+            );
+            ok = false;
+        }
+        refs.sort();
+        ok.then_some(refs)
+    }
+
+    fn inline_policies(
+        &mut self,
+        node: &Node,
+        path: &FieldPath,
+    ) -> Option<BTreeMap<String, PolicyDocument>> {
+        let fields = self.mapping(node, path, &[])?;
+        let mut out = BTreeMap::new();
+        let mut ok = true;
+        for (key, value) in fields.entries {
+            let p = path.key(key.name.as_str());
+            ok &= self.check(
+                key.line,
+                &p,
+                limits::name(&key.name, limits::POLICY_NAME_MAX),
+            );
+            match self.policy_document(value, &p, PolicyKind::Identity) {
+                Some(doc) => {
+                    out.insert(key.name.clone(), doc);
+                }
+                None => ok = false,
+            }
+        }
+        let total: usize = out.values().map(PolicyDocument::size).sum();
+        if total > limits::INLINE_POLICIES_SIZE_MAX {
+            self.error(
+                node.line,
+                path,
+                format!(
+                    "inline policies add up to {total} characters (whitespace not counted); IAM allows {} per role",
+                    limits::INLINE_POLICIES_SIZE_MAX
+                ),
+            );
+            ok = false;
+        }
+        ok.then_some(out)
+    }
+
+    /// An ARN string, or `{ref: NAME}`.
+    fn policy_ref(&mut self, node: &Node, path: &FieldPath) -> Option<PolicyRef> {
+        match &node.value {
+            Value::Scalar { .. } => {
+                let arn = self.string(node, path)?;
+                self.check(node.line, path, limits::policy_arn(&arn))
+                    .then_some(PolicyRef::Arn(arn))
+            }
+            Value::Map(_) => {
+                let fields = self.mapping(node, path, &["ref"])?;
+                let name_node = self.required(&fields, path, "ref")?;
+                let p = path.key("ref");
+                let name = self.string(name_node, &p)?;
+                self.check(
+                    name_node.line,
+                    &p,
+                    limits::name(&name, limits::POLICY_NAME_MAX),
+                )
+                .then_some(PolicyRef::Ref(name))
+            }
+            Value::Seq(_) => {
+                self.error(
+                    node.line,
+                    path,
+                    "must be a policy ARN or {ref: NAME}, not a list",
+                );
+                None
+            }
+        }
+    }
+
+    /// A YAML mapping, or a string holding JSON; grammar-checked for `kind`.
+    fn policy_document(
+        &mut self,
+        node: &Node,
+        path: &FieldPath,
+        kind: PolicyKind,
+    ) -> Option<PolicyDocument> {
+        let from_string = matches!(node.value, Value::Scalar { .. });
+        let parsed = match &node.value {
+            Value::Map(_) => PolicyDocument::from_value(to_json(node)),
+            Value::Scalar { text, .. } if !node.is_null() => PolicyDocument::parse_json(text),
+            _ => {
+                self.error(
+                    node.line,
+                    path,
+                    format!(
+                        "must be a policy document (a mapping, or a string holding JSON), not {}",
+                        node.type_name()
+                    ),
+                );
+                return None;
+            }
+        };
+        let doc = match parsed {
+            Ok(doc) => doc,
+            Err(PolicyError::Json {
+                line,
+                column,
+                message,
+            }) => {
+                self.error(node.line, path, format!("invalid JSON in policy string (its line {line}, column {column}): {message}"));
+                return None;
+            }
+            Err(e) => {
+                self.error(node.line, path, e.to_string());
+                return None;
+            }
+        };
+        let errors = policy::check(doc.value(), kind);
+        for e in &errors {
+            // A JSON string has no lines of its own inside YAML: point at the string.
+            let line = if from_string {
+                node.line
+            } else {
+                node.line_at(&e.path)
+            };
+            self.error(line, &path.join(&e.path), e.message.clone());
+        }
+        errors.is_empty().then_some(doc)
+    }
+}
+
+/// A YAML node as JSON, plain scalars typed by the core schema.
+fn to_json(node: &Node) -> Json {
+    match &node.value {
+        Value::Scalar { text, plain: false } => Json::String(text.clone()),
+        Value::Scalar { text, plain: true } => match core_scalar(text) {
+            CoreScalar::Null => Json::Null,
+            CoreScalar::Bool(b) => Json::Bool(b),
+            CoreScalar::Int(i) => Json::from(i),
+            CoreScalar::Float(f) => serde_json::Number::from_f64(f)
+                .map_or_else(|| Json::String(text.clone()), Json::Number),
+            CoreScalar::Str => Json::String(text.clone()),
+        },
+        Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Map(entries) => Json::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.name.clone(), to_json(v)))
+                .collect(),
+        ),
+    }
+}

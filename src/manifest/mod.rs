@@ -1,0 +1,193 @@
+//! The desired state, loaded from a directory of manifests.
+//!
+//! `files` finds and reads them, `yaml` parses with lines and limits, `vars` resolves
+//! `${var.NAME}`, `decode` turns each document into a typed resource, and [`assemble`] checks
+//! what needs every file at once (duplicates, refs). Nothing here talks to AWS.
+
+mod decode;
+mod diagnostic;
+pub mod files;
+pub mod limits;
+mod model;
+mod vars;
+pub mod yaml;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::Diagnostic;
+pub use files::FilesError;
+pub use model::*;
+pub use vars::{Variables, VarsError, substitute};
+
+use crate::fieldpath::FieldPath;
+
+/// What one file declared, or why it could not be used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub resources: Vec<Resource>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl FileReport {
+    pub fn is_valid(&self) -> bool {
+        self.diagnostics.is_empty()
+    }
+}
+
+/// Reads and decodes one file. A file with any error declares nothing (its valid documents
+/// included), so that a half-broken file never looks like the removal of the other half.
+pub fn load_file(path: &Path, vars: &Variables) -> FileReport {
+    let mut report = FileReport {
+        path: path.to_path_buf(),
+        resources: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    let text = match files::read(path) {
+        Ok(text) => text,
+        Err(message) => {
+            report.diagnostics.push(Diagnostic::file(path, message));
+            return report;
+        }
+    };
+    let (docs, syntax_error) = yaml::parse_documents(&text);
+    for doc in docs {
+        let Some(root) = doc.root else { continue };
+        let (resource, diags) = decode::decode_document(path, root, vars);
+        report.resources.extend(resource);
+        report.diagnostics.extend(diags);
+    }
+    if let Some(e) = syntax_error {
+        report.diagnostics.push(Diagnostic {
+            file: path.to_path_buf(),
+            line: (e.line > 0).then_some(e.line),
+            path: FieldPath::default(),
+            message: e.message,
+        });
+    }
+    if !report.diagnostics.is_empty() {
+        report.resources.clear();
+    }
+    report
+}
+
+/// Every manifest file below `dir`, each loaded.
+pub fn load_dir(dir: &Path, vars: &Variables) -> Result<Vec<FileReport>, FilesError> {
+    Ok(files::find(dir)?
+        .iter()
+        .map(|path| load_file(path, vars))
+        .collect())
+}
+
+/// Combines the resources of valid files into one desired state, reporting what only shows
+/// across files: a kind and name declared twice, a `ref` to a Policy nobody declares.
+pub fn assemble<'a>(
+    resources: impl IntoIterator<Item = &'a Resource>,
+) -> (DesiredState, Vec<Diagnostic>) {
+    let mut state = DesiredState::default();
+    let mut diags = Vec::new();
+    let duplicate = |r: &Resource, first: &Origin| Diagnostic {
+        file: r.origin().file.clone(),
+        line: Some(r.origin().line),
+        path: FieldPath::default().key("metadata").key("name"),
+        message: format!(
+            "{} `{}` is declared twice (also at {first})",
+            r.kind(),
+            r.name()
+        ),
+    };
+    for r in resources {
+        match r {
+            Resource::Role(role) => match state.roles.get(&role.name) {
+                Some(first) => diags.push(duplicate(r, &first.origin)),
+                None => {
+                    state.roles.insert(role.name.clone(), role.clone());
+                }
+            },
+            Resource::Policy(policy) => match state.policies.get(&policy.name) {
+                Some(first) => diags.push(duplicate(r, &first.origin)),
+                None => {
+                    state.policies.insert(policy.name.clone(), policy.clone());
+                }
+            },
+        }
+    }
+    diags.extend(dangling_refs(&state));
+    diags.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    (state, diags)
+}
+
+fn dangling_refs(state: &DesiredState) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    for role in state.roles.values() {
+        let refs = role
+            .managed_policies
+            .iter()
+            .map(|r| ("managedPolicies", r))
+            .chain(
+                role.permissions_boundary
+                    .iter()
+                    .map(|r| ("permissionsBoundary", r)),
+            );
+        for (field, r) in refs {
+            if let PolicyRef::Ref(name) = r {
+                if !state.policies.contains_key(name) {
+                    diags.push(Diagnostic {
+                        file: role.origin.file.clone(),
+                        line: Some(role.origin.line),
+                        path: FieldPath::default().key("spec").key(field),
+                        message: format!(
+                            "{{ref: {name}}} names a Policy that no manifest declares{}",
+                            known_policies(state)
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    diags
+}
+
+fn known_policies(state: &DesiredState) -> String {
+    if state.policies.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = state.policies.keys().map(String::as_str).collect();
+    format!(" (declared: {})", names.join(", "))
+}
+
+/// The result of loading a whole directory for the one-shot commands.
+#[derive(Debug)]
+pub struct Loaded {
+    pub state: DesiredState,
+    pub diagnostics: Vec<Diagnostic>,
+    pub files: usize,
+}
+
+/// Loads `dir` and assembles it; any diagnostic means the state must not be acted on.
+pub fn load(dir: &Path, vars: &Variables) -> Result<Loaded, FilesError> {
+    let reports = load_dir(dir, vars)?;
+    let mut diagnostics: Vec<Diagnostic> = reports
+        .iter()
+        .flat_map(|r| r.diagnostics.iter().cloned())
+        .collect();
+    let (state, cross) = assemble(reports.iter().flat_map(|r| &r.resources));
+    diagnostics.extend(cross);
+    Ok(Loaded {
+        state,
+        diagnostics,
+        files: reports.len(),
+    })
+}
+
+/// Resources per kind, for summaries.
+pub fn count_by_kind(state: &DesiredState) -> BTreeMap<Kind, usize> {
+    BTreeMap::from([
+        (Kind::Role, state.roles.len()),
+        (Kind::Policy, state.policies.len()),
+    ])
+}

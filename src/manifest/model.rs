@@ -1,0 +1,148 @@
+//! The desired state: typed, validated, variable-resolved resources. What the planner consumes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::policy::PolicyDocument;
+
+pub const API_VERSION: &str = "iamwarden/v1alpha1";
+/// The tag that marks a resource as managed by iam-warden; its value is `--owner`.
+pub const OWNER_TAG: &str = "iam-warden/owner";
+/// The annotation that lets a manifest take over a resource no owner tag claims.
+pub const ADOPT_ANNOTATION: &str = "iam-warden/adopt";
+pub const DEFAULT_MAX_SESSION: i32 = 3600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Policy,
+    Role,
+}
+
+impl Kind {
+    pub const NAMES: &'static [&'static str] = &["Role", "Policy"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Role => "Role",
+            Kind::Policy => "Policy",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a resource was declared, for error messages that name both places of a duplicate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// A managed policy named by ARN, or by the name of a `Policy` of the same desired state.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PolicyRef {
+    Arn(String),
+    Ref(String),
+}
+
+impl fmt::Display for PolicyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyRef::Arn(arn) => f.write_str(arn),
+            PolicyRef::Ref(name) => write!(f, "{{ref: {name}}}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredRole {
+    pub name: String,
+    pub path: String,
+    /// Empty when the manifest gives none: the desired state is exact.
+    pub description: String,
+    pub max_session_duration: i32,
+    pub permissions_boundary: Option<PolicyRef>,
+    pub assume_role_policy: PolicyDocument,
+    /// Sorted, without duplicates.
+    pub managed_policies: Vec<PolicyRef>,
+    pub inline_policies: BTreeMap<String, PolicyDocument>,
+    /// The user's tags; the owner tag is added by the planner, never declared.
+    pub tags: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredPolicy {
+    pub name: String,
+    pub path: String,
+    pub description: String,
+    pub document: PolicyDocument,
+    pub tags: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resource {
+    Role(DesiredRole),
+    Policy(DesiredPolicy),
+}
+
+impl Resource {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Resource::Role(_) => Kind::Role,
+            Resource::Policy(_) => Kind::Policy,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Resource::Role(r) => &r.name,
+            Resource::Policy(p) => &p.name,
+        }
+    }
+
+    pub fn origin(&self) -> &Origin {
+        match self {
+            Resource::Role(r) => &r.origin,
+            Resource::Policy(p) => &p.origin,
+        }
+    }
+}
+
+/// `iam-warden/adopt: "true"`.
+pub fn adopts(annotations: &BTreeMap<String, String>) -> bool {
+    annotations
+        .get(ADOPT_ANNOTATION)
+        .is_some_and(|v| v == "true")
+}
+
+/// Every declared resource, by name within its kind.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DesiredState {
+    pub roles: BTreeMap<String, DesiredRole>,
+    pub policies: BTreeMap<String, DesiredPolicy>,
+}
+
+impl DesiredState {
+    pub fn len(&self) -> usize {
+        self.roles.len() + self.policies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
