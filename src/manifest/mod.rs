@@ -65,7 +65,7 @@ pub fn load_file(path: &Path, vars: &Variables) -> FileReport {
         report.diagnostics.push(Diagnostic {
             file: path.to_path_buf(),
             line: (e.line > 0).then_some(e.line),
-            path: FieldPath::default(),
+            path: e.path,
             message: e.message,
         });
     }

@@ -150,9 +150,9 @@ fn a_policy_is_decoded() {
 #[test]
 fn policy_documents_may_be_json_strings_or_yaml_and_mean_the_same() {
     let yaml = only_role(&role("a", ""));
-    let json = only_role(&format!(
-        "apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata: {{name: a}}\nspec:\n  assumeRolePolicy: |\n    {{\"Version\": \"2012-10-17\", \"Statement\": [{{\"Effect\": \"Allow\", \"Principal\": {{\"Service\": \"ecs-tasks.amazonaws.com\"}}, \"Action\": \"sts:AssumeRole\"}}]}}\n"
-    ));
+    let json = only_role(
+        "apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata: {name: a}\nspec:\n  assumeRolePolicy: |\n    {\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"Service\": \"ecs-tasks.amazonaws.com\"}, \"Action\": \"sts:AssumeRole\"}]}\n",
+    );
     assert!(
         yaml.assume_role_policy
             .is_equivalent(&json.assume_role_policy)

@@ -48,7 +48,27 @@ pub struct Key {
 #[error("{message}")]
 pub struct SyntaxError {
     pub line: usize,
+    /// The field being read when it happened (empty at the top of a document).
+    pub path: FieldPath,
     pub message: String,
+}
+
+impl SyntaxError {
+    fn new(line: usize, message: impl Into<String>) -> SyntaxError {
+        SyntaxError {
+            line,
+            path: FieldPath::default(),
+            message: message.into(),
+        }
+    }
+
+    /// Names the field being read, unless a deeper one is already named.
+    fn within(mut self, path: &FieldPath) -> SyntaxError {
+        if self.path.0.is_empty() {
+            self.path = path.clone();
+        }
+        self
+    }
 }
 
 impl Node {
@@ -179,14 +199,11 @@ impl<'a> Builder<'a> {
     fn next_event(&mut self) -> Result<(Event<'a>, Span), SyntaxError> {
         match self.parser.next_event() {
             Some(Ok(ev)) => Ok(ev),
-            Some(Err(e)) => Err(SyntaxError {
-                line: e.marker().line(),
-                message: format!("invalid YAML: {}", e.info()),
-            }),
-            None => Err(SyntaxError {
-                line: 0,
-                message: "invalid YAML: unexpected end of input".into(),
-            }),
+            Some(Err(e)) => Err(SyntaxError::new(
+                e.marker().line(),
+                format!("invalid YAML: {}", e.info()),
+            )),
+            None => Err(SyntaxError::new(0, "invalid YAML: unexpected end of input")),
         }
     }
 
@@ -198,10 +215,10 @@ impl<'a> Builder<'a> {
                 Event::StreamEnd => return Ok(None),
                 Event::DocumentStart(_) => break,
                 _ => {
-                    return Err(SyntaxError {
-                        line: span.start.line(),
-                        message: "invalid YAML: content outside a document".into(),
-                    });
+                    return Err(SyntaxError::new(
+                        span.start.line(),
+                        "invalid YAML: content outside a document",
+                    ));
                 }
             }
         }
@@ -211,14 +228,14 @@ impl<'a> Builder<'a> {
         let line = span.start.line();
         let root = match event {
             Event::DocumentEnd => return Ok(Some(Document { line, root: None })),
-            event => self.node(event, span, 1)?,
+            event => self.node(event, span, 1, &FieldPath::default())?,
         };
         let (event, span) = self.next_event()?;
         if !matches!(event, Event::DocumentEnd) {
-            return Err(SyntaxError {
-                line: span.start.line(),
-                message: "invalid YAML: more than one value in a document".into(),
-            });
+            return Err(SyntaxError::new(
+                span.start.line(),
+                "invalid YAML: more than one value in a document",
+            ));
         }
         let root = if root.is_null() { None } else { Some(root) };
         Ok(Some(Document { line, root }))
@@ -227,39 +244,56 @@ impl<'a> Builder<'a> {
     fn count(&mut self, added: usize, line: usize) -> Result<(), SyntaxError> {
         self.nodes = self.nodes.saturating_add(added);
         if self.nodes > MAX_NODES {
-            return Err(SyntaxError {
+            return Err(SyntaxError::new(
                 line,
-                message: format!(
+                format!(
                     "document expands to more than {MAX_NODES} values (an alias bomb?); \
                      refusing to read it"
                 ),
-            });
+            ));
         }
         Ok(())
     }
 
-    fn node(&mut self, event: Event<'a>, span: Span, depth: usize) -> Result<Node, SyntaxError> {
+    /// Reads the node that `event` starts; `path` names it in errors.
+    fn node(
+        &mut self,
+        event: Event<'a>,
+        span: Span,
+        depth: usize,
+        path: &FieldPath,
+    ) -> Result<Node, SyntaxError> {
+        self.node_inner(event, span, depth, path)
+            .map_err(|e| e.within(path))
+    }
+
+    fn node_inner(
+        &mut self,
+        event: Event<'a>,
+        span: Span,
+        depth: usize,
+        path: &FieldPath,
+    ) -> Result<Node, SyntaxError> {
         let line = span.start.line();
         if depth > MAX_DEPTH {
-            return Err(SyntaxError {
+            return Err(SyntaxError::new(
                 line,
-                message: format!("nesting deeper than {MAX_DEPTH} levels; refusing to read it"),
-            });
+                format!("nesting deeper than {MAX_DEPTH} levels; refusing to read it"),
+            ));
         }
         let (node, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
-                let plain = style == ScalarStyle::Plain;
                 let plain = match tag {
-                    None => plain,
+                    None => style == ScalarStyle::Plain,
                     Some(tag) if tag.is_yaml_core_schema() && tag.suffix == "str" => false,
                     Some(tag) => {
-                        return Err(SyntaxError {
+                        return Err(SyntaxError::new(
                             line,
-                            message: format!(
+                            format!(
                                 "YAML tag `{}{}` is not supported (only !!str)",
                                 tag.handle, tag.suffix
                             ),
-                        });
+                        ));
                     }
                 };
                 self.count(1, line)?;
@@ -273,15 +307,11 @@ impl<'a> Builder<'a> {
                     if matches!(event, Event::SequenceEnd) {
                         break;
                     }
-                    items.push(self.node(event, span, depth + 1)?);
+                    let item_path = path.index(items.len());
+                    items.push(self.node(event, span, depth + 1, &item_path)?);
                 }
-                (
-                    Node {
-                        line,
-                        value: Value::Seq(items),
-                    },
-                    anchor,
-                )
+                let value = Value::Seq(items);
+                (Node { line, value }, anchor)
             }
             Event::MappingStart(anchor, _) => {
                 self.count(1, line)?;
@@ -292,61 +322,46 @@ impl<'a> Builder<'a> {
                         break;
                     }
                     let key_line = span.start.line();
-                    let key = match self.node(event, span, depth + 1)? {
-                        Node {
-                            value: Value::Scalar { text, .. },
-                            ..
-                        } => text,
-                        other => {
-                            return Err(SyntaxError {
-                                line: key_line,
-                                message: format!(
-                                    "a mapping key must be a string, not {}",
-                                    other.type_name()
-                                ),
-                            });
+                    let name = match self.node(event, span, depth + 1, path)?.value {
+                        Value::Scalar { text, .. } => text,
+                        _ => {
+                            return Err(SyntaxError::new(
+                                key_line,
+                                "a mapping key must be a string",
+                            ));
                         }
                     };
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key) {
-                        return Err(SyntaxError {
-                            line: key_line,
-                            message: format!(
-                                "duplicate key `{key}` (first on line {})",
-                                first.line
-                            ),
-                        });
+                    let key_path = path.key(name.as_str());
+                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
+                        let message =
+                            format!("duplicate key `{name}` (first on line {})", first.line);
+                        return Err(SyntaxError::new(key_line, message).within(&key_path));
                     }
-                    let (event, span) = self.next_event()?;
-                    let value = self.node(event, span, depth + 1)?;
-                    entries.push((
-                        Key {
-                            name: key,
-                            line: key_line,
-                        },
-                        value,
-                    ));
+                    let (event, span) = self.next_event().map_err(|e| e.within(&key_path))?;
+                    let value = self.node(event, span, depth + 1, &key_path)?;
+                    let key = Key {
+                        name,
+                        line: key_line,
+                    };
+                    entries.push((key, value));
                 }
-                (
-                    Node {
-                        line,
-                        value: Value::Map(entries),
-                    },
-                    anchor,
-                )
+                let value = Value::Map(entries);
+                (Node { line, value }, anchor)
             }
             Event::Alias(id) => {
-                let target = self.anchors.get(&id).cloned().ok_or(SyntaxError {
-                    line,
-                    message: "alias to an unknown anchor".into(),
-                })?;
+                let target = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| SyntaxError::new(line, "alias to an unknown anchor"))?;
                 self.count(node_count(&target), line)?;
                 (Node { line, ..target }, 0)
             }
             other => {
-                return Err(SyntaxError {
+                return Err(SyntaxError::new(
                     line,
-                    message: format!("invalid YAML: unexpected {other:?}"),
-                });
+                    format!("invalid YAML: unexpected {other:?}"),
+                ));
             }
         };
         // saphyr numbers anchors from 1; 0 means "no anchor".
@@ -413,7 +428,7 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let prev = format!("*a{}", i - 1);
-            let list = vec![prev.as_str(); 10].join(", ");
+            let list = [prev.as_str(); 10].join(", ");
             text.push_str(&format!("a{i}: &a{i} [{list}]\n"));
         }
         assert!(error(&text).message.contains("alias bomb"));

@@ -181,9 +181,8 @@ fn statement(errors: &mut Errors, path: &FieldPath, value: &Value, kind: PolicyK
                 if map.contains_key(field) {
                     errors.add(
                         &path.key(field),
-                        format!(
-                            "is not allowed in a trust policy (the resource is the role itself)"
-                        ),
+                        "is not allowed in a trust policy (the resource is the role itself)"
+                            .to_string(),
                     );
                 }
             }

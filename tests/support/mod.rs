@@ -1,0 +1,32 @@
+//! Shared test support: a real IAM API (moto's server) per test, and helpers to run the binary.
+#![allow(dead_code)] // Each test crate uses a different part of this module.
+
+pub mod moto;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The iam-warden binary under test, with the environment cleared of IAM_WARDEN_* and AWS
+/// settings that could leak in from the developer's shell.
+pub fn warden() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iam-warden"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("IAM_WARDEN_") || k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(repo_root());
+    cmd
+}
+
+/// Runs a command and returns its output, stdout and stderr as text.
+pub fn run(cmd: &mut Command) -> (Output, String, String) {
+    let out = cmd.output().expect("run iam-warden");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}

@@ -1,0 +1,86 @@
+//! moto's IAM server on a free loopback port, started for one test and stopped when dropped.
+//!
+//! moto comes from the repository's virtual environment (`scripts/test-env` creates it). A test
+//! that needs it fails with that instruction when it is missing: it never skips.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::repo_root;
+
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+pub fn moto_server_path() -> PathBuf {
+    repo_root().join(".venv/bin/moto_server")
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let bin = moto_server_path();
+        assert!(
+            bin.exists(),
+            "moto is not installed: run `scripts/test-env` first (expected {})",
+            bin.display()
+        );
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = mpsc::channel();
+        // moto logs every request on stderr: keep draining it so the pipe never fills.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(port) = line.split("Running on http://127.0.0.1:").nth(1) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(port.trim().to_string());
+                    }
+                }
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("moto_server did not start within 60 s");
+            }
+        };
+        Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// An SDK client for this server, with dummy credentials.
+    pub async fn client(&self) -> aws_sdk_iam::Client {
+        client_for(&self.endpoint).await
+    }
+}
+
+pub async fn client_for(endpoint: &str) -> aws_sdk_iam::Client {
+    let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "tests");
+    let config = aws_sdk_iam::Config::builder()
+        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+        .region(aws_sdk_iam::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_iam::Client::from_conf(config)
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
