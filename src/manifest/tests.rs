@@ -568,7 +568,7 @@ fn syntax_errors_keep_earlier_errors_and_name_a_line() {
     assert_eq!(errs.len(), 1);
     assert!(errs[0].contains("invalid YAML"), "{errs:?}");
     let errs = errors("a: 1\na: 2\n");
-    assert!(errs[0].starts_with("2: : duplicate key `a`"), "{errs:?}");
+    assert!(errs[0].starts_with("2: a: duplicate key `a`"), "{errs:?}");
 }
 
 fn write(dir: &Path, rel: &str, text: &str) {
