@@ -7,6 +7,9 @@
 pub mod cli;
 pub mod commands;
 pub mod fieldpath;
+pub mod iam;
 pub mod manifest;
 pub mod policy;
+pub mod reconcile;
 pub mod suggest;
+pub mod telemetry;

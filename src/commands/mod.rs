@@ -1,5 +1,8 @@
 //! The edges: each command turns arguments into work and errors into exit codes and messages.
 
+mod apply;
+mod plan;
+mod session;
 mod validate;
 
 use std::process::ExitCode;
@@ -7,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
+use crate::telemetry;
 
 /// Exit codes of the contract.
 pub const EXIT_OK: u8 = 0;
@@ -24,6 +28,14 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Plan(args) => {
+            telemetry::init(args.manifests.log_format, "warn");
+            runtime().and_then(|rt| rt.block_on(plan::run(&args)))
+        }
+        Command::Apply(args) => {
+            telemetry::init(args.manifests.log_format, "info");
+            runtime().and_then(|rt| rt.block_on(apply::run(&args)))
+        }
         other => {
             eprintln!("iam-warden: `{}` is not built yet", command_name(&other));
             Ok(EXIT_FAILED)
@@ -36,6 +48,12 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_FAILED)
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn command_name(c: &Command) -> &'static str {

@@ -13,7 +13,7 @@ pub const OWNER_TAG: &str = "iam-warden/owner";
 pub const ADOPT_ANNOTATION: &str = "iam-warden/adopt";
 pub const DEFAULT_MAX_SESSION: i32 = 3600;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum Kind {
     Policy,
     Role,

@@ -31,6 +31,12 @@ pub enum PolicyError {
     Encoding,
 }
 
+impl serde::Serialize for PolicyDocument {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
 impl PolicyDocument {
     pub fn from_value(value: Value) -> Result<Self, PolicyError> {
         match value {
@@ -97,11 +103,28 @@ impl PolicyDocument {
     /// The statements in canonical form, one JSON string each, sorted: the unit of a
     /// statement-level diff.
     pub fn canonical_statements(&self) -> Vec<String> {
-        match canonical(&self.0).get("Statement") {
-            Some(Value::Array(items)) => items.iter().map(Value::to_string).collect(),
-            Some(other) => vec![other.to_string()],
+        self.statements().into_iter().map(|(c, _)| c).collect()
+    }
+
+    /// Each statement as (canonical JSON, JSON as written): diffs compare the first and show
+    /// the second.
+    pub fn statements(&self) -> Vec<(String, String)> {
+        let written: Vec<&Value> = match self.0.get("Statement") {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(single) => vec![single],
             None => Vec::new(),
-        }
+        };
+        let mut out: Vec<(String, String)> = written
+            .into_iter()
+            .map(|s| {
+                let one = serde_json::json!({ "Statement": [s] });
+                let canon = canonical(&one)["Statement"][0].to_string();
+                (canon, s.to_string())
+            })
+            .collect();
+        out.sort();
+        out.dedup_by(|a, b| a.0 == b.0);
+        out
     }
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // Each test crate uses a different part of this module.
 
 pub mod moto;
+pub mod proxy;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -29,4 +30,17 @@ pub fn run(cmd: &mut Command) -> (Output, String, String) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out, stdout, stderr)
+}
+
+/// The binary, pointed at an IAM endpoint with moto's dummy credentials.
+pub fn warden_on(endpoint: &str) -> Command {
+    let mut cmd = warden();
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("IAM_WARDEN_ENDPOINT_URL", endpoint)
+        // Faults in these tests clear within seconds; a failing test should not wait 2 minutes.
+        .env("IAM_WARDEN_RETRY_TIMEOUT", "20s");
+    cmd
 }

@@ -1,0 +1,42 @@
+//! `iam-warden apply DIR`: converge once. Exit 0 when everything converged, 1 otherwise (the
+//! rest is still applied).
+
+use super::session::prepare;
+use super::{EXIT_FAILED, EXIT_OK};
+use crate::cli::AwsArgs;
+use crate::reconcile::{self, Executor, ResourceState, render};
+
+pub async fn run(args: &AwsArgs) -> anyhow::Result<u8> {
+    let Some(session) = prepare(&args.manifests).await? else {
+        return Ok(EXIT_FAILED);
+    };
+    let (plans, mut failures) =
+        reconcile::observe_and_plan(&session.iam, &session.ctx, &session.desired).await;
+    print!("{}", render::text(&plans));
+    let executor = Executor {
+        iam: &session.iam,
+        owner: &args.manifests.owner,
+        retry: session.retry.clone(),
+    };
+    let report = reconcile::apply_all(&executor, &session.desired, plans).await;
+    failures.extend(report.failures);
+    let conflicts = report
+        .applied
+        .iter()
+        .filter(|(p, _)| p.state() == ResourceState::Conflict)
+        .count();
+    let changed = report.applied.iter().filter(|(_, n)| *n > 0).count();
+    let writes: usize = report.applied.iter().map(|(_, n)| n).sum();
+    for f in &failures {
+        println!("{} {}: FAILED: {}", f.kind, f.name, f.error);
+    }
+    println!(
+        "Apply: {changed} resources changed ({writes} changes), {} failed, {conflicts} in conflict.",
+        failures.len()
+    );
+    Ok(if failures.is_empty() && conflicts == 0 {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}

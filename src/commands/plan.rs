@@ -1,0 +1,42 @@
+//! `iam-warden plan DIR`: what apply would change. Exit 0 in sync, 2 changes pending, 1 error.
+
+use super::session::prepare;
+use super::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK};
+use crate::cli::{OutputFormat, PlanArgs};
+use crate::reconcile::{self, ResourceState, render};
+
+pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
+    let Some(session) = prepare(&args.manifests).await? else {
+        return Ok(EXIT_FAILED);
+    };
+    let (plans, failures) =
+        reconcile::observe_and_plan(&session.iam, &session.ctx, &session.desired).await;
+    match args.output {
+        OutputFormat::Text => {
+            print!("{}", render::text(&plans));
+            for f in &failures {
+                println!("{} {}\n  ! cannot observe: {}\n", f.kind, f.name, f.error);
+            }
+            println!("Plan: {}.", render::totals(&plans, failures.len()));
+        }
+        OutputFormat::Json => {
+            let failures: Vec<_> = failures
+                .iter()
+                .map(|f| serde_json::json!({"kind": f.kind, "name": f.name, "error": f.error}))
+                .collect();
+            let out = serde_json::json!({"resources": plans, "failures": failures});
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+    }
+    let pending = plans.iter().any(|p| !p.changes.is_empty());
+    Ok(if !failures.is_empty() {
+        EXIT_FAILED
+    } else if pending {
+        EXIT_CHANGES
+    } else if plans.iter().any(|p| p.state() == ResourceState::Conflict) {
+        // Conflicts change nothing but are not "in sync" either: CI should look.
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}

@@ -1,0 +1,59 @@
+//! What `plan`, `apply` and `run` share: loading the desired state and connecting to IAM.
+
+use anyhow::Context as _;
+
+use super::validate::check_owner;
+use crate::cli::ManifestArgs;
+use crate::iam::{self, Iam};
+use crate::manifest::{self, DesiredState, Variables};
+use crate::reconcile::{Context, RetryPolicy};
+
+pub struct Session {
+    pub iam: Iam,
+    pub desired: DesiredState,
+    pub ctx: Context,
+    pub retry: RetryPolicy,
+}
+
+/// Loads and validates DIR; prints every error and returns `None` when it is invalid (nothing
+/// may be changed in AWS then).
+pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
+    check_owner(&args.owner)?;
+    let vars = Variables::load(&args.values, &args.vars)?;
+    let loaded = manifest::load(&args.dir, &vars)
+        .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
+    if !loaded.diagnostics.is_empty() {
+        for d in &loaded.diagnostics {
+            eprintln!("{d}");
+        }
+        eprintln!(
+            "invalid manifests: {} errors; nothing was changed",
+            loaded.diagnostics.len()
+        );
+        return Ok(None);
+    }
+    let iam = iam::connect(args.endpoint_url.as_deref()).await;
+    let account = iam
+        .account()
+        .await
+        .context("cannot identify the AWS account")?;
+    let ctx = Context::new(
+        &args.owner,
+        &args.ignore_tag_prefixes,
+        &account,
+        &loaded.state,
+    );
+    Ok(Some(Session {
+        iam,
+        desired: loaded.state,
+        ctx,
+        retry: retry_policy(args),
+    }))
+}
+
+pub fn retry_policy(args: &ManifestArgs) -> RetryPolicy {
+    RetryPolicy {
+        max_elapsed: args.retry_timeout,
+        ..RetryPolicy::default()
+    }
+}

@@ -1,0 +1,226 @@
+//! Every SDK error, classified: what the executor's retry policy and the reports need to know.
+
+use std::fmt;
+
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+
+/// What kind of failure an IAM call had. The names read well in a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    NotFound,
+    AlreadyExists,
+    /// DeleteConflict, ConcurrentModification.
+    Conflict,
+    Throttled,
+    /// 5xx, timeouts, connection errors.
+    Transient,
+    AccessDenied,
+    /// Malformed documents, limits, validation: retrying cannot fix it.
+    InvalidInput,
+    Other,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Throttled => "throttled",
+            ErrorKind::Transient => "transient",
+            ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+/// A failed IAM call: the operation, its classification, and AWS's code and message.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub struct IamError {
+    pub operation: &'static str,
+    pub kind: ErrorKind,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for IamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} failed: {code}: {}", self.operation, self.message),
+            None => write!(f, "{} failed: {}", self.operation, self.message),
+        }
+    }
+}
+
+impl IamError {
+    pub fn new<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> IamError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let code = err.code().map(str::to_string);
+        let message = err
+            .message()
+            .map(str::to_string)
+            .unwrap_or_else(|| source_chain(&err));
+        let kind = match &err {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => ErrorKind::Transient,
+            SdkError::ServiceError(se) => classify(code.as_deref(), se.raw().status().as_u16()),
+            _ => ErrorKind::Other,
+        };
+        IamError {
+            operation,
+            kind,
+            code,
+            message,
+        }
+    }
+
+    /// IAM's eventual consistency: a trust policy naming a principal created moments ago is
+    /// refused with this message until the principal has propagated.
+    pub fn is_invalid_principal(&self) -> bool {
+        self.code.as_deref() == Some("MalformedPolicyDocument")
+            && self
+                .message
+                .to_ascii_lowercase()
+                .contains("invalid principal")
+    }
+
+    /// Whether trying again later can succeed: throttling, 5xx, concurrent modification,
+    /// and the two faces of eventual consistency (NoSuchEntity just after a create, and an
+    /// "Invalid principal" for a fresh principal).
+    pub fn is_retryable(&self) -> bool {
+        match self.kind {
+            ErrorKind::Throttled | ErrorKind::Transient | ErrorKind::NotFound => true,
+            ErrorKind::Conflict => self.code.as_deref() == Some("ConcurrentModification"),
+            ErrorKind::InvalidInput => self.is_invalid_principal(),
+            _ => false,
+        }
+    }
+}
+
+/// Classification by AWS error code (and HTTP status for codes we do not know).
+pub fn classify(code: Option<&str>, status: u16) -> ErrorKind {
+    match code {
+        Some("NoSuchEntity" | "NoSuchEntityException") => ErrorKind::NotFound,
+        Some("EntityAlreadyExists" | "EntityAlreadyExistsException") => ErrorKind::AlreadyExists,
+        Some("DeleteConflict" | "ConcurrentModification" | "ConcurrentModificationException") => {
+            ErrorKind::Conflict
+        }
+        Some(
+            "Throttling"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "TooManyRequestsException",
+        ) => ErrorKind::Throttled,
+        Some(
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "UnauthorizedOperation"
+            | "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "ExpiredTokenException",
+        ) => ErrorKind::AccessDenied,
+        Some(
+            "MalformedPolicyDocument"
+            | "InvalidInput"
+            | "ValidationError"
+            | "LimitExceeded"
+            | "UnmodifiableEntity"
+            | "PolicyNotAttachable"
+            | "PolicyEvaluation"
+            | "DuplicateCertificate",
+        ) => ErrorKind::InvalidInput,
+        Some("ServiceFailure" | "InternalFailure" | "ServiceUnavailable" | "InternalError") => {
+            ErrorKind::Transient
+        }
+        _ if status >= 500 => ErrorKind::Transient,
+        _ if status == 429 => ErrorKind::Throttled,
+        _ => ErrorKind::Other,
+    }
+}
+
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_classified() {
+        assert_eq!(classify(Some("NoSuchEntity"), 404), ErrorKind::NotFound);
+        assert_eq!(
+            classify(Some("EntityAlreadyExists"), 409),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(classify(Some("DeleteConflict"), 409), ErrorKind::Conflict);
+        assert_eq!(classify(Some("Throttling"), 400), ErrorKind::Throttled);
+        assert_eq!(classify(Some("AccessDenied"), 403), ErrorKind::AccessDenied);
+        assert_eq!(
+            classify(Some("MalformedPolicyDocument"), 400),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            classify(Some("LimitExceeded"), 409),
+            ErrorKind::InvalidInput
+        );
+        assert_eq!(classify(Some("ServiceFailure"), 500), ErrorKind::Transient);
+        assert_eq!(classify(Some("Weird"), 503), ErrorKind::Transient);
+        assert_eq!(classify(None, 429), ErrorKind::Throttled);
+        assert_eq!(classify(Some("Weird"), 400), ErrorKind::Other);
+    }
+
+    fn error(kind: ErrorKind, code: &str, message: &str) -> IamError {
+        IamError {
+            operation: "Op",
+            kind,
+            code: Some(code.into()),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn retry_only_what_time_can_fix() {
+        assert!(error(ErrorKind::Throttled, "Throttling", "").is_retryable());
+        assert!(error(ErrorKind::Transient, "ServiceFailure", "").is_retryable());
+        assert!(error(ErrorKind::NotFound, "NoSuchEntity", "").is_retryable());
+        assert!(error(ErrorKind::Conflict, "ConcurrentModification", "").is_retryable());
+        assert!(!error(ErrorKind::Conflict, "DeleteConflict", "").is_retryable());
+        assert!(
+            error(
+                ErrorKind::InvalidInput,
+                "MalformedPolicyDocument",
+                "Invalid principal in policy: x"
+            )
+            .is_retryable()
+        );
+        assert!(
+            !error(
+                ErrorKind::InvalidInput,
+                "MalformedPolicyDocument",
+                "Syntax errors in policy"
+            )
+            .is_retryable()
+        );
+        assert!(!error(ErrorKind::AccessDenied, "AccessDenied", "").is_retryable());
+    }
+
+    #[test]
+    fn display_carries_operation_code_and_message() {
+        let e = error(ErrorKind::AccessDenied, "AccessDenied", "not allowed");
+        assert_eq!(e.to_string(), "Op failed: AccessDenied: not allowed");
+    }
+}

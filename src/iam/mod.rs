@@ -1,0 +1,463 @@
+//! The thin layer over `aws-sdk-iam`: observe one role or policy, and the mutations.
+//!
+//! Every call goes through here, so every SDK error leaves classified (`error`), and every
+//! request is counted for the metrics. No decisions are made here; that is the planner's job.
+
+mod error;
+mod observed;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_config::environment::EnvironmentVariableRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileRegionProvider;
+use aws_sdk_iam::types::Tag;
+
+pub use error::{ErrorKind, IamError, classify};
+pub use observed::{Account, ObservedPolicy, ObservedRole, PolicyVersion};
+
+use crate::policy::PolicyDocument;
+
+/// Called once per IAM request with the operation and its outcome (`ok` or an error kind).
+pub type RequestObserver = Arc<dyn Fn(&'static str, &'static str) + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Iam {
+    client: aws_sdk_iam::Client,
+    sts: aws_sdk_sts::Client,
+    observer: Option<RequestObserver>,
+}
+
+/// Credentials and region from the standard chain; IAM is global, so the region only signs
+/// requests and defaults to us-east-1.
+pub async fn connect(endpoint_url: Option<&str>) -> Iam {
+    // Not the default chain: its instance-metadata lookup stalls and warns off EC2.
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        .or_else("us-east-1");
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let conf = loader.load().await;
+    Iam {
+        client: aws_sdk_iam::Client::new(&conf),
+        sts: aws_sdk_sts::Client::new(&conf),
+        observer: None,
+    }
+}
+
+fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+fn document(operation: &'static str, text: Option<&str>) -> Result<PolicyDocument, IamError> {
+    PolicyDocument::from_iam(text.unwrap_or_default()).map_err(|e| IamError {
+        operation,
+        kind: ErrorKind::Other,
+        code: None,
+        message: format!("IAM returned a policy document that cannot be read: {e}"),
+    })
+}
+
+fn missing(operation: &'static str, what: &str) -> IamError {
+    IamError {
+        operation,
+        kind: ErrorKind::Other,
+        code: None,
+        message: format!("the response holds no {what}"),
+    }
+}
+
+impl Iam {
+    pub fn with_observer(mut self, observer: RequestObserver) -> Iam {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Counts the request, and turns an SDK error into an [`IamError`].
+    fn done<T, E>(
+        &self,
+        operation: &'static str,
+        result: Result<T, aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+    ) -> Result<T, IamError>
+    where
+        E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let result = result.map_err(|e| IamError::new(operation, e));
+        if let Some(observe) = &self.observer {
+            observe(
+                operation,
+                result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok"),
+            );
+        }
+        result
+    }
+
+    pub async fn account(&self) -> Result<Account, IamError> {
+        let out = self.sts.get_caller_identity().send().await;
+        let out = self.done("GetCallerIdentity", out)?;
+        let arn = out.arn().unwrap_or_default();
+        Account::from_arn(arn).ok_or_else(|| missing("GetCallerIdentity", "account id"))
+    }
+
+    /// The role and everything the manifest format covers; `None` when it does not exist.
+    pub async fn observe_role(&self, name: &str) -> Result<Option<ObservedRole>, IamError> {
+        let out = self.client.get_role().role_name(name).send().await;
+        let out = match self.done("GetRole", out) {
+            Ok(out) => out,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let role = out.role().ok_or_else(|| missing("GetRole", "role"))?;
+        let names = self
+            .client
+            .list_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        let names = self.done("ListRolePolicies", names)?;
+        let mut inline_policies = BTreeMap::new();
+        for policy_name in names {
+            let out = self
+                .client
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(&policy_name)
+                .send()
+                .await;
+            let out = self.done("GetRolePolicy", out)?;
+            inline_policies.insert(
+                policy_name,
+                document("GetRolePolicy", Some(out.policy_document()))?,
+            );
+        }
+        let attached = self
+            .client
+            .list_attached_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        let managed_policies: BTreeSet<String> = self
+            .done("ListAttachedRolePolicies", attached)?
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect();
+        Ok(Some(ObservedRole {
+            name: role.role_name().to_string(),
+            arn: role.arn().to_string(),
+            path: role.path().to_string(),
+            description: role.description().unwrap_or_default().to_string(),
+            max_session_duration: role.max_session_duration().unwrap_or(3600),
+            permissions_boundary: role
+                .permissions_boundary()
+                .and_then(|b| b.permissions_boundary_arn())
+                .map(str::to_string),
+            assume_role_policy: document("GetRole", role.assume_role_policy_document())?,
+            managed_policies,
+            inline_policies,
+            tags: tags_of(role.tags()),
+        }))
+    }
+
+    /// The policy, its default document and its versions; `None` when it does not exist.
+    pub async fn observe_policy(&self, arn: &str) -> Result<Option<ObservedPolicy>, IamError> {
+        let out = self.client.get_policy().policy_arn(arn).send().await;
+        let out = match self.done("GetPolicy", out) {
+            Ok(out) => out,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let policy = out.policy().ok_or_else(|| missing("GetPolicy", "policy"))?;
+        let default_id = policy.default_version_id().unwrap_or("v1");
+        let version = self
+            .client
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(default_id)
+            .send()
+            .await;
+        let version = self.done("GetPolicyVersion", version)?;
+        let doc_text = version.policy_version().and_then(|v| v.document());
+        let versions = self
+            .client
+            .list_policy_versions()
+            .policy_arn(arn)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        let versions = self
+            .done("ListPolicyVersions", versions)?
+            .iter()
+            .map(|v| PolicyVersion {
+                id: v.version_id().unwrap_or_default().to_string(),
+                is_default: v.is_default_version(),
+                created: v.create_date().map_or(0, |d| d.secs()),
+            })
+            .collect();
+        Ok(Some(ObservedPolicy {
+            name: policy.policy_name().unwrap_or_default().to_string(),
+            arn: arn.to_string(),
+            path: policy.path().unwrap_or("/").to_string(),
+            description: policy.description().unwrap_or_default().to_string(),
+            document: document("GetPolicyVersion", doc_text)?,
+            versions,
+            tags: tags_of(policy.tags()),
+        }))
+    }
+
+    // Mutations: one IAM call each.
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_role(
+        &self,
+        name: &str,
+        path: &str,
+        description: &str,
+        max_session_duration: i32,
+        trust: &PolicyDocument,
+        boundary: Option<&str>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), IamError> {
+        let mut req = self
+            .client
+            .create_role()
+            .role_name(name)
+            .path(path)
+            .max_session_duration(max_session_duration)
+            .assume_role_policy_document(trust.to_json())
+            .set_tags(Some(to_tags(tags)))
+            .set_permissions_boundary(boundary.map(str::to_string));
+        if !description.is_empty() {
+            req = req.description(description);
+        }
+        self.done("CreateRole", req.send().await).map(drop)
+    }
+
+    pub async fn update_assume_role_policy(
+        &self,
+        role: &str,
+        doc: &PolicyDocument,
+    ) -> Result<(), IamError> {
+        let out = self
+            .client
+            .update_assume_role_policy()
+            .role_name(role)
+            .policy_document(doc.to_json())
+            .send()
+            .await;
+        self.done("UpdateAssumeRolePolicy", out).map(drop)
+    }
+
+    /// Description and max session go together every time: a call without Description clears
+    /// it in moto, and AWS's documentation does not promise otherwise.
+    pub async fn update_role(
+        &self,
+        role: &str,
+        description: &str,
+        max_session: i32,
+    ) -> Result<(), IamError> {
+        let out = self
+            .client
+            .update_role()
+            .role_name(role)
+            .description(description)
+            .max_session_duration(max_session)
+            .send()
+            .await;
+        self.done("UpdateRole", out).map(drop)
+    }
+
+    pub async fn put_role_permissions_boundary(
+        &self,
+        role: &str,
+        arn: &str,
+    ) -> Result<(), IamError> {
+        let out = self
+            .client
+            .put_role_permissions_boundary()
+            .role_name(role)
+            .permissions_boundary(arn)
+            .send()
+            .await;
+        self.done("PutRolePermissionsBoundary", out).map(drop)
+    }
+
+    pub async fn delete_role_permissions_boundary(&self, role: &str) -> Result<(), IamError> {
+        let out = self
+            .client
+            .delete_role_permissions_boundary()
+            .role_name(role)
+            .send()
+            .await;
+        self.done("DeleteRolePermissionsBoundary", out).map(drop)
+    }
+
+    pub async fn tag_role(
+        &self,
+        role: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), IamError> {
+        let out = self
+            .client
+            .tag_role()
+            .role_name(role)
+            .set_tags(Some(to_tags(tags)))
+            .send()
+            .await;
+        self.done("TagRole", out).map(drop)
+    }
+
+    pub async fn untag_role(&self, role: &str, keys: &[String]) -> Result<(), IamError> {
+        let out = self
+            .client
+            .untag_role()
+            .role_name(role)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await;
+        self.done("UntagRole", out).map(drop)
+    }
+
+    pub async fn put_role_policy(
+        &self,
+        role: &str,
+        name: &str,
+        doc: &PolicyDocument,
+    ) -> Result<(), IamError> {
+        let out = self
+            .client
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .policy_document(doc.to_json())
+            .send()
+            .await;
+        self.done("PutRolePolicy", out).map(drop)
+    }
+
+    pub async fn delete_role_policy(&self, role: &str, name: &str) -> Result<(), IamError> {
+        let out = self
+            .client
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await;
+        self.done("DeleteRolePolicy", out).map(drop)
+    }
+
+    pub async fn attach_role_policy(&self, role: &str, arn: &str) -> Result<(), IamError> {
+        let out = self
+            .client
+            .attach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await;
+        self.done("AttachRolePolicy", out).map(drop)
+    }
+
+    pub async fn detach_role_policy(&self, role: &str, arn: &str) -> Result<(), IamError> {
+        let out = self
+            .client
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await;
+        self.done("DetachRolePolicy", out).map(drop)
+    }
+
+    pub async fn create_policy(
+        &self,
+        name: &str,
+        path: &str,
+        description: &str,
+        doc: &PolicyDocument,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), IamError> {
+        let mut req = self
+            .client
+            .create_policy()
+            .policy_name(name)
+            .path(path)
+            .policy_document(doc.to_json())
+            .set_tags(Some(to_tags(tags)));
+        if !description.is_empty() {
+            req = req.description(description);
+        }
+        self.done("CreatePolicy", req.send().await).map(drop)
+    }
+
+    pub async fn create_policy_version(
+        &self,
+        arn: &str,
+        doc: &PolicyDocument,
+    ) -> Result<(), IamError> {
+        let out = self
+            .client
+            .create_policy_version()
+            .policy_arn(arn)
+            .policy_document(doc.to_json())
+            .set_as_default(true)
+            .send()
+            .await;
+        self.done("CreatePolicyVersion", out).map(drop)
+    }
+
+    pub async fn delete_policy_version(&self, arn: &str, version: &str) -> Result<(), IamError> {
+        let out = self
+            .client
+            .delete_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await;
+        self.done("DeletePolicyVersion", out).map(drop)
+    }
+
+    pub async fn tag_policy(
+        &self,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), IamError> {
+        let out = self
+            .client
+            .tag_policy()
+            .policy_arn(arn)
+            .set_tags(Some(to_tags(tags)))
+            .send()
+            .await;
+        self.done("TagPolicy", out).map(drop)
+    }
+
+    pub async fn untag_policy(&self, arn: &str, keys: &[String]) -> Result<(), IamError> {
+        let out = self
+            .client
+            .untag_policy()
+            .policy_arn(arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await;
+        self.done("UntagPolicy", out).map(drop)
+    }
+}

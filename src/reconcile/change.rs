@@ -1,0 +1,175 @@
+//! The planner's output: typed changes to one resource, and what blocks changing it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::manifest::Kind;
+use crate::policy::PolicyDocument;
+
+/// One change to a role or policy; each maps to one IAM call (two for a version rollover).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Change {
+    CreateRole {
+        path: String,
+        description: String,
+        max_session_duration: i32,
+        assume_role_policy: PolicyDocument,
+        permissions_boundary: Option<String>,
+        tags: BTreeMap<String, String>,
+    },
+    UpdateAssumeRolePolicy {
+        before: PolicyDocument,
+        after: PolicyDocument,
+    },
+    /// Description and max session are always sent together.
+    UpdateRole {
+        description: (String, String),
+        max_session_duration: (i32, i32),
+    },
+    PutPermissionsBoundary {
+        before: Option<String>,
+        after: String,
+    },
+    DeletePermissionsBoundary {
+        before: String,
+    },
+    PutInlinePolicy {
+        name: String,
+        before: Option<PolicyDocument>,
+        after: PolicyDocument,
+    },
+    DeleteInlinePolicy {
+        name: String,
+        before: PolicyDocument,
+    },
+    AttachManagedPolicy {
+        arn: String,
+    },
+    DetachManagedPolicy {
+        arn: String,
+    },
+    CreatePolicy {
+        path: String,
+        description: String,
+        document: PolicyDocument,
+        tags: BTreeMap<String, String>,
+    },
+    /// A new default version; with 5 versions, the oldest non-default one is deleted first.
+    CreatePolicyVersion {
+        delete_first: Option<String>,
+        before: PolicyDocument,
+        after: PolicyDocument,
+    },
+    /// Tags added or changed (role or policy, per the plan's kind). `before` holds old values.
+    SetTags {
+        tags: BTreeMap<String, String>,
+        before: BTreeMap<String, String>,
+    },
+    RemoveTags {
+        keys: BTreeMap<String, String>,
+    },
+}
+
+impl Change {
+    /// The field a change corrects: the label of the drift metric.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Change::CreateRole { .. } | Change::CreatePolicy { .. } => "create",
+            Change::UpdateAssumeRolePolicy { .. } => "assumeRolePolicy",
+            Change::UpdateRole { .. } => "descriptionOrMaxSession",
+            Change::PutPermissionsBoundary { .. } | Change::DeletePermissionsBoundary { .. } => {
+                "permissionsBoundary"
+            }
+            Change::PutInlinePolicy { .. } | Change::DeleteInlinePolicy { .. } => "inlinePolicies",
+            Change::AttachManagedPolicy { .. } | Change::DetachManagedPolicy { .. } => {
+                "managedPolicies"
+            }
+            Change::CreatePolicyVersion { .. } => "document",
+            Change::SetTags { .. } | Change::RemoveTags { .. } => "tags",
+        }
+    }
+
+    pub fn is_create(&self) -> bool {
+        matches!(
+            self,
+            Change::CreateRole { .. } | Change::CreatePolicy { .. }
+        )
+    }
+}
+
+/// Why a resource is reported and left alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(
+    tag = "reason",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Finding {
+    /// Its owner tag is missing (and the manifest does not adopt it) or names another owner.
+    NotOwned { owner: Option<String> },
+    /// A field IAM cannot change in place differs; replacing the resource is never silent.
+    Immutable {
+        field: &'static str,
+        observed: String,
+        desired: String,
+    },
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::NotOwned { owner: None } => write!(
+                f,
+                "exists without an iam-warden/owner tag; left alone (annotate iam-warden/adopt: \"true\" to take it over)"
+            ),
+            Finding::NotOwned { owner: Some(o) } => {
+                write!(f, "owned by iam-warden owner `{o}`; left alone")
+            }
+            Finding::Immutable {
+                field,
+                observed,
+                desired,
+            } => write!(
+                f,
+                "{field} is `{observed}` in AWS but `{desired}` in the manifest; IAM cannot change it in place, so nothing was changed (delete and recreate it by hand)"
+            ),
+        }
+    }
+}
+
+/// The state a resource is in, as `/status` and the summary report it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceState {
+    InSync,
+    Drifted,
+    Pending,
+    Conflict,
+}
+
+/// Everything planned for one resource.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcePlan {
+    pub kind: Kind,
+    pub name: String,
+    pub arn: Option<String>,
+    pub changes: Vec<Change>,
+    pub findings: Vec<Finding>,
+}
+
+impl ResourcePlan {
+    pub fn state(&self) -> ResourceState {
+        if !self.findings.is_empty() {
+            ResourceState::Conflict
+        } else if self.changes.first().is_some_and(Change::is_create) {
+            ResourceState::Pending
+        } else if self.changes.is_empty() {
+            ResourceState::InSync
+        } else {
+            ResourceState::Drifted
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The planner: a pure function from (desired, observed) to the changes that make them equal.
+//!
+//! No I/O here, so every rule is a row in a unit-test table. Documents are compared by
+//! equivalence, never by text, so an equivalent document is never rewritten.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::change::{Change, Finding, ResourcePlan};
+use crate::iam::{Account, ObservedPolicy, ObservedRole};
+use crate::manifest::{
+    DesiredPolicy, DesiredRole, DesiredState, Kind, OWNER_TAG, PolicyRef, adopts,
+};
+
+/// What planning needs besides the two states.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub owner: String,
+    /// Tag keys under these prefixes (and `aws:`) are never changed or removed.
+    pub ignore_tag_prefixes: Vec<String>,
+    /// ARN of each declared Policy, by name: what `{ref: NAME}` resolves to.
+    pub policy_arns: BTreeMap<String, String>,
+}
+
+impl Context {
+    pub fn new(
+        owner: &str,
+        ignore_tag_prefixes: &[String],
+        account: &Account,
+        desired: &DesiredState,
+    ) -> Context {
+        Context {
+            owner: owner.to_string(),
+            ignore_tag_prefixes: ignore_tag_prefixes.to_vec(),
+            policy_arns: desired
+                .policies
+                .values()
+                .map(|p| (p.name.clone(), account.policy_arn(&p.path, &p.name)))
+                .collect(),
+        }
+    }
+
+    pub fn resolve(&self, r: &PolicyRef) -> String {
+        match r {
+            PolicyRef::Arn(arn) => arn.clone(),
+            // Refs are checked at load time; an unknown one resolves to a name IAM rejects.
+            PolicyRef::Ref(name) => self
+                .policy_arns
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| name.clone()),
+        }
+    }
+
+    fn ignored_tag(&self, key: &str) -> bool {
+        key.starts_with("aws:")
+            || self
+                .ignore_tag_prefixes
+                .iter()
+                .any(|p| key.starts_with(p.as_str()))
+    }
+
+    fn tags_with_owner(&self, tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut all = tags.clone();
+        all.insert(OWNER_TAG.to_string(), self.owner.clone());
+        all
+    }
+}
+
+/// Whether iam-warden may change the resource, given its tags.
+fn ownership(
+    ctx: &Context,
+    tags: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
+) -> Option<Finding> {
+    match tags.get(OWNER_TAG) {
+        Some(o) if *o == ctx.owner => None,
+        None if adopts(annotations) => None,
+        owner => Some(Finding::NotOwned {
+            owner: owner.cloned(),
+        }),
+    }
+}
+
+/// Tag changes: the declared set plus the owner tag is exact, except ignored keys.
+fn tag_changes(
+    ctx: &Context,
+    declared: &BTreeMap<String, String>,
+    observed: &BTreeMap<String, String>,
+) -> Vec<Change> {
+    let desired = ctx.tags_with_owner(declared);
+    let mut set = BTreeMap::new();
+    let mut before = BTreeMap::new();
+    for (k, v) in &desired {
+        match observed.get(k) {
+            Some(old) if old == v => {}
+            old => {
+                set.insert(k.clone(), v.clone());
+                if let Some(old) = old {
+                    before.insert(k.clone(), old.clone());
+                }
+            }
+        }
+    }
+    let remove: BTreeMap<String, String> = observed
+        .iter()
+        .filter(|(k, _)| !desired.contains_key(*k) && !ctx.ignored_tag(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut changes = Vec::new();
+    if !set.is_empty() {
+        changes.push(Change::SetTags { tags: set, before });
+    }
+    if !remove.is_empty() {
+        changes.push(Change::RemoveTags { keys: remove });
+    }
+    changes
+}
+
+pub fn plan_policy(
+    ctx: &Context,
+    desired: &DesiredPolicy,
+    observed: Option<&ObservedPolicy>,
+) -> ResourcePlan {
+    let mut plan = ResourcePlan {
+        kind: Kind::Policy,
+        name: desired.name.clone(),
+        arn: ctx.policy_arns.get(&desired.name).cloned(),
+        changes: Vec::new(),
+        findings: Vec::new(),
+    };
+    let Some(o) = observed else {
+        plan.changes.push(Change::CreatePolicy {
+            path: desired.path.clone(),
+            description: desired.description.clone(),
+            document: desired.document.clone(),
+            tags: ctx.tags_with_owner(&desired.tags),
+        });
+        return plan;
+    };
+    plan.arn = Some(o.arn.clone());
+    plan.findings
+        .extend(ownership(ctx, &o.tags, &desired.annotations));
+    for (field, observed, desired) in [
+        ("path", &o.path, &desired.path),
+        ("description", &o.description, &desired.description),
+    ] {
+        if observed != desired {
+            plan.findings.push(Finding::Immutable {
+                field,
+                observed: observed.clone(),
+                desired: desired.clone(),
+            });
+        }
+    }
+    if !plan.findings.is_empty() {
+        return plan;
+    }
+    plan.changes
+        .extend(tag_changes(ctx, &desired.tags, &o.tags));
+    if !o.document.is_equivalent(&desired.document) {
+        plan.changes.push(Change::CreatePolicyVersion {
+            delete_first: version_to_delete(o),
+            before: o.document.clone(),
+            after: desired.document.clone(),
+        });
+    }
+    plan
+}
+
+/// IAM keeps 5 versions at most: the oldest non-default one makes room for the new one.
+fn version_to_delete(o: &ObservedPolicy) -> Option<String> {
+    if o.versions.len() < 5 {
+        return None;
+    }
+    o.versions
+        .iter()
+        .filter(|v| !v.is_default)
+        .min_by(|a, b| (a.created, version_number(&a.id)).cmp(&(b.created, version_number(&b.id))))
+        .map(|v| v.id.clone())
+}
+
+fn version_number(id: &str) -> u64 {
+    id.trim_start_matches('v').parse().unwrap_or(u64::MAX)
+}
+
+pub fn plan_role(
+    ctx: &Context,
+    desired: &DesiredRole,
+    observed: Option<&ObservedRole>,
+) -> ResourcePlan {
+    let mut plan = ResourcePlan {
+        kind: Kind::Role,
+        name: desired.name.clone(),
+        arn: None,
+        changes: Vec::new(),
+        findings: Vec::new(),
+    };
+    let boundary = desired
+        .permissions_boundary
+        .as_ref()
+        .map(|b| ctx.resolve(b));
+    let managed: BTreeSet<String> = desired
+        .managed_policies
+        .iter()
+        .map(|r| ctx.resolve(r))
+        .collect();
+    let Some(o) = observed else {
+        plan.changes.push(Change::CreateRole {
+            path: desired.path.clone(),
+            description: desired.description.clone(),
+            max_session_duration: desired.max_session_duration,
+            assume_role_policy: desired.assume_role_policy.clone(),
+            permissions_boundary: boundary,
+            tags: ctx.tags_with_owner(&desired.tags),
+        });
+        for (name, doc) in &desired.inline_policies {
+            plan.changes.push(Change::PutInlinePolicy {
+                name: name.clone(),
+                before: None,
+                after: doc.clone(),
+            });
+        }
+        for arn in managed {
+            plan.changes.push(Change::AttachManagedPolicy { arn });
+        }
+        return plan;
+    };
+    plan.arn = Some(o.arn.clone());
+    plan.findings
+        .extend(ownership(ctx, &o.tags, &desired.annotations));
+    if o.path != desired.path {
+        plan.findings.push(Finding::Immutable {
+            field: "path",
+            observed: o.path.clone(),
+            desired: desired.path.clone(),
+        });
+    }
+    if !plan.findings.is_empty() {
+        return plan;
+    }
+    // Tags first: when adopting, the owner tag is the first thing written.
+    plan.changes
+        .extend(tag_changes(ctx, &desired.tags, &o.tags));
+    if !o
+        .assume_role_policy
+        .is_equivalent(&desired.assume_role_policy)
+    {
+        plan.changes.push(Change::UpdateAssumeRolePolicy {
+            before: o.assume_role_policy.clone(),
+            after: desired.assume_role_policy.clone(),
+        });
+    }
+    if o.description != desired.description
+        || o.max_session_duration != desired.max_session_duration
+    {
+        plan.changes.push(Change::UpdateRole {
+            description: (o.description.clone(), desired.description.clone()),
+            max_session_duration: (o.max_session_duration, desired.max_session_duration),
+        });
+    }
+    match (&o.permissions_boundary, boundary) {
+        (before, Some(after)) if before.as_ref() != Some(&after) => {
+            plan.changes.push(Change::PutPermissionsBoundary {
+                before: before.clone(),
+                after,
+            })
+        }
+        (Some(before), None) => plan.changes.push(Change::DeletePermissionsBoundary {
+            before: before.clone(),
+        }),
+        _ => {}
+    }
+    for (name, doc) in &desired.inline_policies {
+        match o.inline_policies.get(name) {
+            Some(current) if current.is_equivalent(doc) => {}
+            current => plan.changes.push(Change::PutInlinePolicy {
+                name: name.clone(),
+                before: current.cloned(),
+                after: doc.clone(),
+            }),
+        }
+    }
+    for (name, doc) in &o.inline_policies {
+        if !desired.inline_policies.contains_key(name) {
+            plan.changes.push(Change::DeleteInlinePolicy {
+                name: name.clone(),
+                before: doc.clone(),
+            });
+        }
+    }
+    for arn in managed.difference(&o.managed_policies) {
+        plan.changes
+            .push(Change::AttachManagedPolicy { arn: arn.clone() });
+    }
+    for arn in o.managed_policies.difference(&managed) {
+        plan.changes
+            .push(Change::DetachManagedPolicy { arn: arn.clone() });
+    }
+    plan
+}

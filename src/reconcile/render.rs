@@ -1,0 +1,256 @@
+//! Plans as people read them: a diff per resource (`+` create, `~` update, `-` remove), policy
+//! documents as a statement-level diff, and a one-line summary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::change::{Change, ResourcePlan};
+use crate::policy::PolicyDocument;
+
+/// One line saying what a change does, for logs.
+pub fn summary(change: &Change) -> String {
+    match change {
+        Change::CreateRole { path, .. } => format!("create role at path {path}"),
+        Change::CreatePolicy { path, .. } => format!("create policy at path {path}"),
+        Change::UpdateAssumeRolePolicy { .. } => "update assumeRolePolicy".into(),
+        Change::UpdateRole {
+            description,
+            max_session_duration,
+        } => format!(
+            "description {:?} -> {:?}, maxSessionDuration {} -> {}",
+            description.0, description.1, max_session_duration.0, max_session_duration.1
+        ),
+        Change::PutPermissionsBoundary { before, after } => {
+            format!(
+                "permissionsBoundary {} -> {after}",
+                before.as_deref().unwrap_or("(none)")
+            )
+        }
+        Change::DeletePermissionsBoundary { before } => {
+            format!("remove permissionsBoundary {before}")
+        }
+        Change::PutInlinePolicy {
+            name, before: None, ..
+        } => format!("add inline policy {name}"),
+        Change::PutInlinePolicy { name, .. } => format!("update inline policy {name}"),
+        Change::DeleteInlinePolicy { name, .. } => format!("delete inline policy {name}"),
+        Change::AttachManagedPolicy { arn } => format!("attach {arn}"),
+        Change::DetachManagedPolicy { arn } => format!("detach {arn}"),
+        Change::CreatePolicyVersion { delete_first, .. } => match delete_first {
+            Some(v) => format!("new default document version (deleting oldest version {v} first)"),
+            None => "new default document version".into(),
+        },
+        Change::SetTags { tags, .. } => format!("set tags {}", keys(tags)),
+        Change::RemoveTags { keys: removed } => format!("remove tags {}", keys(removed)),
+    }
+}
+
+fn keys(map: &BTreeMap<String, String>) -> String {
+    map.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// The whole plan as text.
+pub fn text(plans: &[ResourcePlan]) -> String {
+    let mut out = String::new();
+    for plan in plans
+        .iter()
+        .filter(|p| !p.changes.is_empty() || !p.findings.is_empty())
+    {
+        let _ = writeln!(out, "{} {}", plan.kind, plan.name);
+        for finding in &plan.findings {
+            let _ = writeln!(out, "  ! {finding}");
+        }
+        for change in &plan.changes {
+            change_text(&mut out, change);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn change_text(out: &mut String, change: &Change) {
+    match change {
+        Change::CreateRole {
+            path,
+            description,
+            max_session_duration,
+            assume_role_policy,
+            permissions_boundary,
+            tags,
+        } => {
+            let _ = writeln!(
+                out,
+                "  + create role (path {path}, maxSessionDuration {max_session_duration})"
+            );
+            if !description.is_empty() {
+                let _ = writeln!(out, "      description: {description:?}");
+            }
+            if let Some(b) = permissions_boundary {
+                let _ = writeln!(out, "      permissionsBoundary: {b}");
+            }
+            document_lines(out, "assumeRolePolicy", None, assume_role_policy);
+            tag_lines(out, tags);
+        }
+        Change::CreatePolicy {
+            path,
+            description,
+            document,
+            tags,
+        } => {
+            let _ = writeln!(out, "  + create policy (path {path})");
+            if !description.is_empty() {
+                let _ = writeln!(out, "      description: {description:?}");
+            }
+            document_lines(out, "document", None, document);
+            tag_lines(out, tags);
+        }
+        Change::UpdateAssumeRolePolicy { before, after } => {
+            let _ = writeln!(out, "  ~ assumeRolePolicy");
+            document_lines(out, "", Some(before), after);
+        }
+        Change::UpdateRole {
+            description,
+            max_session_duration,
+        } => {
+            if description.0 != description.1 {
+                let _ = writeln!(
+                    out,
+                    "  ~ description: {:?} -> {:?}",
+                    description.0, description.1
+                );
+            }
+            if max_session_duration.0 != max_session_duration.1 {
+                let _ = writeln!(
+                    out,
+                    "  ~ maxSessionDuration: {} -> {}",
+                    max_session_duration.0, max_session_duration.1
+                );
+            }
+        }
+        Change::PutPermissionsBoundary {
+            before: None,
+            after,
+        } => {
+            let _ = writeln!(out, "  + permissionsBoundary: {after}");
+        }
+        Change::PutPermissionsBoundary {
+            before: Some(before),
+            after,
+        } => {
+            let _ = writeln!(out, "  ~ permissionsBoundary: {before} -> {after}");
+        }
+        Change::DeletePermissionsBoundary { before } => {
+            let _ = writeln!(out, "  - permissionsBoundary: {before}");
+        }
+        Change::PutInlinePolicy {
+            name,
+            before: None,
+            after,
+        } => {
+            let _ = writeln!(out, "  + inlinePolicies.{name}");
+            document_lines(out, "", None, after);
+        }
+        Change::PutInlinePolicy {
+            name,
+            before: Some(before),
+            after,
+        } => {
+            let _ = writeln!(out, "  ~ inlinePolicies.{name}");
+            document_lines(out, "", Some(before), after);
+        }
+        Change::DeleteInlinePolicy { name, .. } => {
+            let _ = writeln!(out, "  - inlinePolicies.{name}");
+        }
+        Change::AttachManagedPolicy { arn } => {
+            let _ = writeln!(out, "  + managedPolicies: {arn}");
+        }
+        Change::DetachManagedPolicy { arn } => {
+            let _ = writeln!(out, "  - managedPolicies: {arn}");
+        }
+        Change::CreatePolicyVersion {
+            delete_first,
+            before,
+            after,
+        } => {
+            let _ = writeln!(out, "  ~ document (new default version)");
+            if let Some(v) = delete_first {
+                let _ = writeln!(
+                    out,
+                    "      (5 versions exist: the oldest non-default one, {v}, is deleted first)"
+                );
+            }
+            document_lines(out, "", Some(before), after);
+        }
+        Change::SetTags { tags, before } => {
+            for (k, v) in tags {
+                match before.get(k) {
+                    Some(old) => writeln!(out, "  ~ tags.{k}: {old:?} -> {v:?}"),
+                    None => writeln!(out, "  + tags.{k}: {v:?}"),
+                }
+                .ok();
+            }
+        }
+        Change::RemoveTags { keys } => {
+            for (k, v) in keys {
+                let _ = writeln!(out, "  - tags.{k}: {v:?}");
+            }
+        }
+    }
+}
+
+fn tag_lines(out: &mut String, tags: &BTreeMap<String, String>) {
+    for (k, v) in tags {
+        let _ = writeln!(out, "      tags.{k}: {v:?}");
+    }
+}
+
+/// Statements only before get `-`, only after get `+`; unchanged ones are not shown.
+fn document_lines(
+    out: &mut String,
+    label: &str,
+    before: Option<&PolicyDocument>,
+    after: &PolicyDocument,
+) {
+    if !label.is_empty() {
+        let _ = writeln!(out, "      {label}:");
+    }
+    let old = before.map(PolicyDocument::statements).unwrap_or_default();
+    let new = after.statements();
+    let has = |list: &[(String, String)], canon: &str| list.iter().any(|(c, _)| c == canon);
+    for (canon, written) in &old {
+        if !has(&new, canon) {
+            let _ = writeln!(out, "      - {written}");
+        }
+    }
+    for (canon, written) in &new {
+        if !has(&old, canon) {
+            let _ = writeln!(out, "      + {written}");
+        }
+    }
+    let (old_v, new_v) = (
+        before.and_then(|b| b.value().get("Version")),
+        after.value().get("Version"),
+    );
+    if before.is_some() && old_v != new_v {
+        let show =
+            |v: Option<&serde_json::Value>| v.map_or("(none)".to_string(), |v| v.to_string());
+        let _ = writeln!(out, "      ~ Version: {} -> {}", show(old_v), show(new_v));
+    }
+}
+
+/// `Plan: 2 to create, 1 to update, 0 in sync, 1 conflict.`
+pub fn totals(plans: &[ResourcePlan], failed: usize) -> String {
+    use super::change::ResourceState::*;
+    let count = |s| plans.iter().filter(|p| p.state() == s).count();
+    let mut line = format!(
+        "{} to create, {} to update, {} in sync, {} in conflict",
+        count(Pending),
+        count(Drifted),
+        count(InSync),
+        count(Conflict)
+    );
+    if failed > 0 {
+        let _ = write!(line, ", {failed} could not be observed");
+    }
+    line
+}

@@ -1,0 +1,460 @@
+//! The planner's rules as a table: (desired, observed) -> expected changes or findings.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::*;
+use crate::iam::{Account, ObservedPolicy, ObservedRole, PolicyVersion};
+use crate::manifest::{DesiredPolicy, DesiredRole, DesiredState, OWNER_TAG, Origin, PolicyRef};
+use crate::policy::PolicyDocument;
+
+fn doc(action: &str) -> PolicyDocument {
+    PolicyDocument::from_value(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]})).unwrap()
+}
+
+fn trust(service: &str) -> PolicyDocument {
+    PolicyDocument::from_value(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}]})).unwrap()
+}
+
+fn account() -> Account {
+    Account {
+        partition: "aws".into(),
+        id: "123456789012".into(),
+    }
+}
+
+fn desired_role() -> DesiredRole {
+    DesiredRole {
+        name: "app".into(),
+        path: "/app/".into(),
+        description: "App".into(),
+        max_session_duration: 3600,
+        permissions_boundary: None,
+        assume_role_policy: trust("ecs-tasks.amazonaws.com"),
+        managed_policies: vec![PolicyRef::Ref("p".into())],
+        inline_policies: BTreeMap::from([("logs".into(), doc("logs:PutLogEvents"))]),
+        tags: BTreeMap::from([("team".into(), "data".into())]),
+        annotations: BTreeMap::new(),
+        origin: Origin {
+            file: PathBuf::from("a.yaml"),
+            line: 1,
+        },
+    }
+}
+
+fn desired_policy() -> DesiredPolicy {
+    DesiredPolicy {
+        name: "p".into(),
+        path: "/".into(),
+        description: "".into(),
+        document: doc("s3:GetObject"),
+        tags: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        origin: Origin {
+            file: PathBuf::from("p.yaml"),
+            line: 1,
+        },
+    }
+}
+
+const P_ARN: &str = "arn:aws:iam::123456789012:policy/p";
+
+fn ctx() -> Context {
+    let mut state = DesiredState::default();
+    state.policies.insert("p".into(), desired_policy());
+    Context::new("me", &["org:".to_string()], &account(), &state)
+}
+
+/// The role as it would look right after iam-warden converged it.
+fn observed_role() -> ObservedRole {
+    ObservedRole {
+        name: "app".into(),
+        arn: "arn:aws:iam::123456789012:role/app/app".into(),
+        path: "/app/".into(),
+        description: "App".into(),
+        max_session_duration: 3600,
+        permissions_boundary: None,
+        assume_role_policy: trust("ecs-tasks.amazonaws.com"),
+        managed_policies: BTreeSet::from([P_ARN.to_string()]),
+        inline_policies: BTreeMap::from([("logs".into(), doc("logs:PutLogEvents"))]),
+        tags: BTreeMap::from([
+            ("team".into(), "data".into()),
+            (OWNER_TAG.into(), "me".into()),
+        ]),
+    }
+}
+
+fn observed_policy() -> ObservedPolicy {
+    ObservedPolicy {
+        name: "p".into(),
+        arn: P_ARN.into(),
+        path: "/".into(),
+        description: "".into(),
+        document: doc("s3:GetObject"),
+        versions: vec![PolicyVersion {
+            id: "v1".into(),
+            is_default: true,
+            created: 1,
+        }],
+        tags: BTreeMap::from([(OWNER_TAG.into(), "me".into())]),
+    }
+}
+
+fn role_plan(desired: DesiredRole, observed: Option<ObservedRole>) -> ResourcePlan {
+    plan_role(&ctx(), &desired, observed.as_ref())
+}
+
+fn ops(plan: &ResourcePlan) -> Vec<String> {
+    plan.changes.iter().map(render::summary).collect()
+}
+
+#[test]
+fn a_converged_role_and_policy_plan_nothing() {
+    let plan = role_plan(desired_role(), Some(observed_role()));
+    assert_eq!(ops(&plan), Vec::<String>::new());
+    assert_eq!(plan.state(), ResourceState::InSync);
+    let plan = plan_policy(&ctx(), &desired_policy(), Some(&observed_policy()));
+    assert_eq!(ops(&plan), Vec::<String>::new());
+}
+
+#[test]
+fn a_missing_role_is_created_with_its_owner_tag_then_filled_in() {
+    let plan = role_plan(desired_role(), None);
+    assert_eq!(plan.state(), ResourceState::Pending);
+    let Change::CreateRole { tags, path, .. } = &plan.changes[0] else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(tags.get(OWNER_TAG).map(String::as_str), Some("me"));
+    assert_eq!(tags.get("team").map(String::as_str), Some("data"));
+    assert_eq!(path, "/app/");
+    assert_eq!(
+        ops(&plan)[1..],
+        [
+            "add inline policy logs".to_string(),
+            format!("attach {P_ARN}")
+        ]
+    );
+}
+
+#[test]
+fn a_missing_policy_is_created_with_its_owner_tag() {
+    let plan = plan_policy(&ctx(), &desired_policy(), None);
+    let [Change::CreatePolicy { tags, .. }] = plan.changes.as_slice() else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(tags.get(OWNER_TAG).map(String::as_str), Some("me"));
+    assert_eq!(plan.arn.as_deref(), Some(P_ARN));
+}
+
+/// One row per field: a drifted observation and the single change that corrects it.
+#[test]
+fn each_drifted_role_field_plans_exactly_one_change() {
+    type Drift = fn(&mut ObservedRole);
+    let rows: Vec<(&str, Drift, &str)> = vec![
+        (
+            "trust",
+            |o| o.assume_role_policy = trust("ec2.amazonaws.com"),
+            "update assumeRolePolicy",
+        ),
+        (
+            "description",
+            |o| o.description = "x".into(),
+            "description \"x\" -> \"App\", maxSessionDuration 3600 -> 3600",
+        ),
+        (
+            "max session",
+            |o| o.max_session_duration = 7200,
+            "description \"App\" -> \"App\", maxSessionDuration 7200 -> 3600",
+        ),
+        (
+            "boundary added",
+            |o| o.permissions_boundary = Some(P_ARN.into()),
+            "remove permissionsBoundary arn:aws:iam::123456789012:policy/p",
+        ),
+        (
+            "tag changed",
+            |o| {
+                o.tags.insert("team".into(), "x".into());
+            },
+            "set tags team",
+        ),
+        (
+            "tag added",
+            |o| {
+                o.tags.insert("extra".into(), "x".into());
+            },
+            "remove tags extra",
+        ),
+        (
+            "tag removed",
+            |o| {
+                o.tags.remove("team");
+            },
+            "set tags team",
+        ),
+        (
+            "inline added",
+            |o| {
+                o.inline_policies.insert("more".into(), doc("s3:*"));
+            },
+            "delete inline policy more",
+        ),
+        (
+            "inline changed",
+            |o| {
+                o.inline_policies.insert("logs".into(), doc("s3:*"));
+            },
+            "update inline policy logs",
+        ),
+        (
+            "inline removed",
+            |o| {
+                o.inline_policies.clear();
+            },
+            "add inline policy logs",
+        ),
+        (
+            "managed attached",
+            |o| {
+                o.managed_policies
+                    .insert("arn:aws:iam::aws:policy/X".into());
+            },
+            "detach arn:aws:iam::aws:policy/X",
+        ),
+        (
+            "managed detached",
+            |o| {
+                o.managed_policies.clear();
+            },
+            "attach arn:aws:iam::123456789012:policy/p",
+        ),
+    ];
+    for (name, drift, expected) in rows {
+        let mut observed = observed_role();
+        drift(&mut observed);
+        let plan = role_plan(desired_role(), Some(observed));
+        assert_eq!(ops(&plan), [expected.to_string()], "row `{name}`");
+        assert_eq!(plan.state(), ResourceState::Drifted, "row `{name}`");
+    }
+}
+
+#[test]
+fn a_declared_boundary_is_put_when_missing_or_different() {
+    let mut desired = desired_role();
+    desired.permissions_boundary = Some(PolicyRef::Ref("p".into()));
+    let plan = role_plan(desired.clone(), Some(observed_role()));
+    assert_eq!(
+        ops(&plan),
+        [format!("permissionsBoundary (none) -> {P_ARN}")]
+    );
+    let mut observed = observed_role();
+    observed.permissions_boundary = Some("arn:aws:iam::aws:policy/Other".into());
+    assert_eq!(
+        ops(&role_plan(desired, Some(observed))),
+        [format!(
+            "permissionsBoundary arn:aws:iam::aws:policy/Other -> {P_ARN}"
+        )]
+    );
+}
+
+#[test]
+fn aws_and_ignored_tag_prefixes_are_never_removed() {
+    let mut observed = observed_role();
+    observed
+        .tags
+        .insert("aws:cloudformation:stack-name".into(), "s".into());
+    observed.tags.insert("org:cost-center".into(), "42".into());
+    assert_eq!(
+        ops(&role_plan(desired_role(), Some(observed))),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn equivalent_documents_are_never_rewritten() {
+    let mut observed = observed_role();
+    observed.inline_policies.insert(
+        "logs".into(),
+        PolicyDocument::from_value(json!({"Statement": {"Resource": ["*"], "Action": ["LOGS:putlogevents"], "Effect": "allow"}, "Version": "2012-10-17"})).unwrap(),
+    );
+    observed.assume_role_policy = PolicyDocument::from_value(json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": ["sts:AssumeRole"], "Principal": {"Service": ["ecs-tasks.amazonaws.com"]}}})).unwrap();
+    assert_eq!(
+        ops(&role_plan(desired_role(), Some(observed))),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_role_without_owner_tag_is_reported_and_left_alone() {
+    let mut observed = observed_role();
+    observed.tags.remove(OWNER_TAG);
+    observed.description = "drifted".into();
+    let plan = role_plan(desired_role(), Some(observed));
+    assert!(plan.changes.is_empty());
+    assert_eq!(plan.findings, [Finding::NotOwned { owner: None }]);
+    assert_eq!(plan.state(), ResourceState::Conflict);
+}
+
+#[test]
+fn adopting_an_unowned_role_writes_the_owner_tag_first() {
+    let mut observed = observed_role();
+    observed.tags.remove(OWNER_TAG);
+    observed.description = "drifted".into();
+    let mut desired = desired_role();
+    desired
+        .annotations
+        .insert("iam-warden/adopt".into(), "true".into());
+    let plan = role_plan(desired, Some(observed));
+    let Change::SetTags { tags, .. } = &plan.changes[0] else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(tags.get(OWNER_TAG).map(String::as_str), Some("me"));
+    assert_eq!(plan.changes.len(), 2);
+}
+
+#[test]
+fn adopt_does_not_take_a_role_from_another_owner() {
+    let mut observed = observed_role();
+    observed.tags.insert(OWNER_TAG.into(), "them".into());
+    let mut desired = desired_role();
+    desired
+        .annotations
+        .insert("iam-warden/adopt".into(), "true".into());
+    let plan = role_plan(desired, Some(observed));
+    assert!(plan.changes.is_empty());
+    assert_eq!(
+        plan.findings,
+        [Finding::NotOwned {
+            owner: Some("them".into())
+        }]
+    );
+}
+
+#[test]
+fn a_role_path_difference_is_a_conflict_with_no_changes() {
+    let mut observed = observed_role();
+    observed.path = "/old/".into();
+    observed.description = "drifted".into();
+    let plan = role_plan(desired_role(), Some(observed));
+    assert!(plan.changes.is_empty());
+    assert_eq!(
+        plan.findings,
+        [Finding::Immutable {
+            field: "path",
+            observed: "/old/".into(),
+            desired: "/app/".into()
+        }]
+    );
+}
+
+#[test]
+fn policy_path_and_description_differences_are_conflicts() {
+    let mut observed = observed_policy();
+    observed.description = "old".into();
+    observed.document = doc("s3:*");
+    let plan = plan_policy(&ctx(), &desired_policy(), Some(&observed));
+    assert!(plan.changes.is_empty());
+    assert_eq!(
+        plan.findings,
+        [Finding::Immutable {
+            field: "description",
+            observed: "old".into(),
+            desired: "".into()
+        }]
+    );
+    let mut observed = observed_policy();
+    observed.path = "/x/".into();
+    assert_eq!(
+        plan_policy(&ctx(), &desired_policy(), Some(&observed))
+            .findings
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_changed_document_makes_a_new_version_and_deletes_the_oldest_non_default_at_five() {
+    let mut observed = observed_policy();
+    observed.document = doc("s3:*");
+    assert_eq!(
+        ops(&plan_policy(&ctx(), &desired_policy(), Some(&observed))),
+        ["new default document version"]
+    );
+    observed.versions = vec![
+        PolicyVersion {
+            id: "v2".into(),
+            is_default: false,
+            created: 2,
+        },
+        PolicyVersion {
+            id: "v1".into(),
+            is_default: true,
+            created: 1,
+        },
+        PolicyVersion {
+            id: "v3".into(),
+            is_default: false,
+            created: 3,
+        },
+        PolicyVersion {
+            id: "v4".into(),
+            is_default: false,
+            created: 4,
+        },
+        PolicyVersion {
+            id: "v5".into(),
+            is_default: false,
+            created: 5,
+        },
+    ];
+    let plan = plan_policy(&ctx(), &desired_policy(), Some(&observed));
+    let [Change::CreatePolicyVersion { delete_first, .. }] = plan.changes.as_slice() else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(
+        delete_first.as_deref(),
+        Some("v2"),
+        "the default v1 must never be deleted"
+    );
+}
+
+#[test]
+fn policy_tags_are_exact_too() {
+    let mut observed = observed_policy();
+    observed.tags.insert("extra".into(), "x".into());
+    assert_eq!(
+        ops(&plan_policy(&ctx(), &desired_policy(), Some(&observed))),
+        ["remove tags extra"]
+    );
+}
+
+#[test]
+fn refs_resolve_to_the_declared_policy_arn() {
+    let c = ctx();
+    assert_eq!(c.resolve(&PolicyRef::Ref("p".into())), P_ARN);
+    assert_eq!(
+        c.resolve(&PolicyRef::Arn("arn:aws:iam::aws:policy/X".into())),
+        "arn:aws:iam::aws:policy/X"
+    );
+}
+
+#[test]
+fn the_text_diff_shows_statement_level_changes() {
+    let mut observed = observed_role();
+    observed.inline_policies.insert("logs".into(), doc("s3:*"));
+    let text = render::text(&[role_plan(desired_role(), Some(observed))]);
+    assert!(
+        text.contains("Role app\n  ~ inlinePolicies.logs\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"      - {"Effect":"Allow","Action":"s3:*","Resource":"*"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"      + {"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"*"}"#),
+        "{text}"
+    );
+}

@@ -1,0 +1,920 @@
+//! `plan` and `apply` through the real binary against moto's IAM server: creation, every kind
+//! of out-of-band drift reverted, equivalent documents left alone, ownership, conflicts, and
+//! retries under injected faults.
+
+mod support;
+
+use std::fs;
+use std::process::Command;
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::Tag;
+use iam_warden::policy::PolicyDocument;
+use support::moto::{Moto, client_for};
+use support::proxy::Proxy;
+use support::{run, warden_on};
+use tempfile::TempDir;
+
+const ACCOUNT: &str = "123456789012";
+
+/// A moto server, a counting proxy in front of it, a manifest directory, and an SDK client that
+/// talks to moto directly (for out-of-band changes and checks).
+struct Bed {
+    _moto: Moto,
+    proxy: Proxy,
+    dir: TempDir,
+    args: Vec<String>,
+    iam: Client,
+}
+
+impl Bed {
+    async fn new(files: &[(&str, &str)], args: &[&str]) -> Bed {
+        let moto = Moto::start();
+        let proxy = Proxy::start(&moto.endpoint);
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            fs::write(dir.path().join(name), text).unwrap();
+        }
+        let iam = client_for(&moto.endpoint).await;
+        Bed {
+            _moto: moto,
+            proxy,
+            dir,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            iam,
+        }
+    }
+
+    /// The example manifests with the example values.
+    async fn agent() -> Bed {
+        let mut bed = Bed::new(&[], &["--values", "deploy/values.example.yaml"]).await;
+        for entry in fs::read_dir(support::repo_root().join("manifests/agent")).unwrap() {
+            let path = entry.unwrap().path();
+            fs::copy(&path, bed.dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+        bed.args.push("--owner".into());
+        bed.args.push("default".into());
+        bed
+    }
+
+    async fn full() -> Bed {
+        Bed::new(&[("app.yaml", FULL)], &[]).await
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        fs::write(self.dir.path().join(name), text).unwrap();
+    }
+
+    fn command(&self, verb: &str) -> Command {
+        let mut cmd = warden_on(&self.proxy.endpoint);
+        cmd.arg(verb).arg(self.dir.path()).args(&self.args);
+        cmd
+    }
+
+    fn plan(&self) -> (i32, String) {
+        let (out, stdout, stderr) = run(&mut self.command("plan"));
+        (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+    }
+
+    fn apply(&self) -> (i32, String) {
+        let (out, stdout, stderr) = run(&mut self.command("apply"));
+        (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+    }
+
+    fn converge(&self) {
+        let (code, out) = self.apply();
+        assert_eq!(code, 0, "apply failed:\n{out}");
+        let (code, out) = self.plan();
+        assert_eq!(code, 0, "not in sync after apply:\n{out}");
+    }
+
+    async fn role_tags(&self, role: &str) -> Vec<(String, String)> {
+        let out = self.iam.get_role().role_name(role).send().await.unwrap();
+        out.role()
+            .unwrap()
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect()
+    }
+
+    async fn description(&self, role: &str) -> String {
+        let out = self.iam.get_role().role_name(role).send().await.unwrap();
+        out.role()
+            .unwrap()
+            .description()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+const FULL: &str = r#"
+apiVersion: iamwarden/v1alpha1
+kind: Policy
+metadata: {name: app-boundary}
+spec:
+  document: {Version: "2012-10-17", Statement: [{Effect: Allow, Action: "s3:*", Resource: "*"}]}
+---
+apiVersion: iamwarden/v1alpha1
+kind: Policy
+metadata: {name: app-policy}
+spec:
+  path: /app/
+  description: App access
+  document:
+    Version: "2012-10-17"
+    Statement:
+      - Sid: Read
+        Effect: Allow
+        Action: [s3:GetObject]
+        Resource: arn:aws:s3:::app-bucket/*
+  tags: {team: data}
+---
+apiVersion: iamwarden/v1alpha1
+kind: Role
+metadata: {name: app-role}
+spec:
+  path: /app/
+  description: App role
+  maxSessionDuration: 7200
+  permissionsBoundary: {ref: app-boundary}
+  assumeRolePolicy:
+    Version: "2012-10-17"
+    Statement:
+      - Effect: Allow
+        Principal: {Service: ecs-tasks.amazonaws.com}
+        Action: sts:AssumeRole
+  managedPolicies: [{ref: app-policy}]
+  inlinePolicies:
+    logs:
+      Version: "2012-10-17"
+      Statement:
+        - {Effect: Allow, Action: [logs:CreateLogStream, logs:PutLogEvents], Resource: "*"}
+  tags: {team: data, env: test}
+"#;
+
+const APP_POLICY_ARN: &str = "arn:aws:iam::123456789012:policy/app/app-policy";
+const BOUNDARY_ARN: &str = "arn:aws:iam::123456789012:policy/app-boundary";
+const OTHER_DOC: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:*","Resource":"*"}]}"#;
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag::builder().key(k).value(v).build().unwrap()
+}
+
+#[tokio::test]
+async fn applying_the_agent_manifests_creates_both_roles_and_the_policy_and_a_second_apply_writes_nothing()
+ {
+    let bed = Bed::agent().await;
+    let (code, out) = bed.plan();
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("3 to create"), "{out}");
+    let (code, out) = bed.apply();
+    assert_eq!(code, 0, "{out}");
+
+    let exec = bed
+        .iam
+        .get_role()
+        .role_name("data-agent-task-execution-role")
+        .send()
+        .await
+        .unwrap();
+    let exec = exec.role().unwrap();
+    assert_eq!(exec.path(), "/agent/");
+    assert!(
+        exec.tags()
+            .iter()
+            .any(|t| t.key() == "iam-warden/owner" && t.value() == "default")
+    );
+    let trust = PolicyDocument::from_iam(exec.assume_role_policy_document().unwrap()).unwrap();
+    assert!(
+        trust
+            .value()
+            .to_string()
+            .contains("ecs-tasks.amazonaws.com")
+    );
+    let inline = bed
+        .iam
+        .get_role_policy()
+        .role_name("data-agent-task-execution-role")
+        .policy_name("ecr-and-cloudwatch")
+        .send()
+        .await
+        .unwrap();
+    let inline = PolicyDocument::from_iam(inline.policy_document())
+        .unwrap()
+        .value()
+        .to_string();
+    for action in [
+        "ecr-public:GetAuthorizationToken",
+        "sts:GetServiceBearerToken",
+        "ecr:BatchGetImage",
+        "logs:PutLogEvents",
+    ] {
+        assert!(inline.contains(action), "{action} missing from {inline}");
+    }
+
+    let policy_arn = format!("arn:aws:iam::{ACCOUNT}:policy/agent/data-agent-task-policy");
+    let attached = bed
+        .iam
+        .list_attached_role_policies()
+        .role_name("data-agent-task-role")
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<_> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    assert_eq!(arns, [policy_arn.as_str()]);
+    let policy = bed
+        .iam
+        .get_policy()
+        .policy_arn(&policy_arn)
+        .send()
+        .await
+        .unwrap();
+    let version = policy
+        .policy()
+        .unwrap()
+        .default_version_id()
+        .unwrap()
+        .to_string();
+    let doc = bed
+        .iam
+        .get_policy_version()
+        .policy_arn(&policy_arn)
+        .version_id(version)
+        .send()
+        .await
+        .unwrap();
+    let doc = PolicyDocument::from_iam(doc.policy_version().unwrap().document().unwrap())
+        .unwrap()
+        .value()
+        .to_string();
+    for needle in [
+        "arn:aws:s3:::data-agent-staging/*",
+        "secret:data-agent/platform-key-??????",
+        "secretsmanager:ListSecrets",
+    ] {
+        assert!(doc.contains(needle), "{needle} missing from {doc}");
+    }
+
+    let (code, out) = bed.plan();
+    assert_eq!(code, 0, "{out}");
+    bed.proxy.reset_counts();
+    let (code, out) = bed.apply();
+    assert_eq!(code, 0, "{out}");
+    let writes: Vec<String> = bed
+        .proxy
+        .writes()
+        .into_iter()
+        .filter(|a| a != "GetCallerIdentity")
+        .collect();
+    assert_eq!(writes, Vec::<String>::new(), "a second apply wrote to IAM");
+    assert!(
+        !bed.proxy.actions().is_empty(),
+        "the proxy saw no traffic at all"
+    );
+}
+
+/// Applies FULL, makes one out-of-band change, and checks that plan shows it and apply reverts it.
+async fn drift_is_reverted<F, Fut>(expect_in_plan: &str, drift: F) -> Bed
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let bed = Bed::full().await;
+    bed.converge();
+    drift(bed.iam.clone()).await;
+    let (code, out) = bed.plan();
+    assert_eq!(code, 2, "drift not planned:\n{out}");
+    assert!(
+        out.contains(expect_in_plan),
+        "expected `{expect_in_plan}` in:\n{out}"
+    );
+    bed.converge();
+    bed
+}
+
+#[tokio::test]
+async fn a_changed_trust_policy_is_reverted() {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let bed = drift_is_reverted("~ assumeRolePolicy", |iam| async move {
+        iam.update_assume_role_policy()
+            .role_name("app-role")
+            .policy_document(trust)
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+    let role = bed
+        .iam
+        .get_role()
+        .role_name("app-role")
+        .send()
+        .await
+        .unwrap();
+    let doc = role.role().unwrap().assume_role_policy_document().unwrap();
+    assert!(
+        PolicyDocument::from_iam(doc)
+            .unwrap()
+            .value()
+            .to_string()
+            .contains("ecs-tasks.amazonaws.com")
+    );
+}
+
+#[tokio::test]
+async fn a_changed_description_is_reverted() {
+    let bed = drift_is_reverted(
+        "~ description: \"hacked\" -> \"App role\"",
+        |iam| async move {
+            iam.update_role()
+                .role_name("app-role")
+                .description("hacked")
+                .max_session_duration(7200)
+                .send()
+                .await
+                .unwrap();
+        },
+    )
+    .await;
+    assert_eq!(bed.description("app-role").await, "App role");
+}
+
+#[tokio::test]
+async fn a_changed_max_session_is_reverted_without_losing_the_description() {
+    let bed = drift_is_reverted("~ maxSessionDuration: 3600 -> 7200", |iam| async move {
+        iam.update_role()
+            .role_name("app-role")
+            .description("App role")
+            .max_session_duration(3600)
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+    let role = bed
+        .iam
+        .get_role()
+        .role_name("app-role")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(role.role().unwrap().max_session_duration(), Some(7200));
+    assert_eq!(bed.description("app-role").await, "App role");
+}
+
+#[tokio::test]
+async fn a_removed_boundary_is_put_back() {
+    let bed = drift_is_reverted(
+        &format!("+ permissionsBoundary: {BOUNDARY_ARN}"),
+        |iam| async move {
+            iam.delete_role_permissions_boundary()
+                .role_name("app-role")
+                .send()
+                .await
+                .unwrap();
+        },
+    )
+    .await;
+    let role = bed
+        .iam
+        .get_role()
+        .role_name("app-role")
+        .send()
+        .await
+        .unwrap();
+    let boundary = role
+        .role()
+        .unwrap()
+        .permissions_boundary()
+        .and_then(|b| b.permissions_boundary_arn());
+    assert_eq!(boundary, Some(BOUNDARY_ARN));
+}
+
+#[tokio::test]
+async fn a_boundary_added_out_of_band_is_removed() {
+    let bed = Bed::agent().await;
+    bed.converge();
+    let boundary = format!("arn:aws:iam::{ACCOUNT}:policy/agent/data-agent-task-policy");
+    bed.iam
+        .put_role_permissions_boundary()
+        .role_name("data-agent-task-role")
+        .permissions_boundary(&boundary)
+        .send()
+        .await
+        .unwrap();
+    let (code, out) = bed.plan();
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!("- permissionsBoundary: {boundary}")),
+        "{out}"
+    );
+    bed.converge();
+    let role = bed
+        .iam
+        .get_role()
+        .role_name("data-agent-task-role")
+        .send()
+        .await
+        .unwrap();
+    assert!(role.role().unwrap().permissions_boundary().is_none());
+}
+
+#[tokio::test]
+async fn a_changed_tag_is_reverted() {
+    drift_is_reverted("~ tags.team: \"other\" -> \"data\"", |iam| async move {
+        iam.tag_role()
+            .role_name("app-role")
+            .tags(tag("team", "other"))
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_added_tag_is_removed() {
+    let bed = drift_is_reverted("- tags.extra: \"x\"", |iam| async move {
+        iam.tag_role()
+            .role_name("app-role")
+            .tags(tag("extra", "x"))
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+    assert!(
+        !bed.role_tags("app-role")
+            .await
+            .iter()
+            .any(|(k, _)| k == "extra")
+    );
+}
+
+#[tokio::test]
+async fn a_removed_tag_is_put_back() {
+    let bed = drift_is_reverted("+ tags.env: \"test\"", |iam| async move {
+        iam.untag_role()
+            .role_name("app-role")
+            .tag_keys("env")
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+    assert!(
+        bed.role_tags("app-role")
+            .await
+            .contains(&("env".into(), "test".into()))
+    );
+}
+
+#[tokio::test]
+async fn tags_under_an_ignored_prefix_are_left_alone() {
+    let bed = Bed::new(&[("app.yaml", FULL)], &["--ignore-tag-prefix", "org:"]).await;
+    bed.converge();
+    bed.iam
+        .tag_role()
+        .role_name("app-role")
+        .tags(tag("org:cost-center", "42"))
+        .send()
+        .await
+        .unwrap();
+    let (code, out) = bed.plan();
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test]
+async fn an_added_inline_policy_is_deleted() {
+    let bed = drift_is_reverted("- inlinePolicies.backdoor", |iam| async move {
+        iam.put_role_policy()
+            .role_name("app-role")
+            .policy_name("backdoor")
+            .policy_document(OTHER_DOC)
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+    let names = bed
+        .iam
+        .list_role_policies()
+        .role_name("app-role")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(names.policy_names(), ["logs"]);
+}
+
+#[tokio::test]
+async fn a_changed_inline_policy_is_rewritten() {
+    drift_is_reverted("~ inlinePolicies.logs", |iam| async move {
+        iam.put_role_policy()
+            .role_name("app-role")
+            .policy_name("logs")
+            .policy_document(OTHER_DOC)
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_removed_inline_policy_is_put_back() {
+    drift_is_reverted("+ inlinePolicies.logs", |iam| async move {
+        iam.delete_role_policy()
+            .role_name("app-role")
+            .policy_name("logs")
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_attached_managed_policy_is_detached() {
+    let bed = drift_is_reverted(
+        &format!("- managedPolicies: {BOUNDARY_ARN}"),
+        |iam| async move {
+            iam.attach_role_policy()
+                .role_name("app-role")
+                .policy_arn(BOUNDARY_ARN)
+                .send()
+                .await
+                .unwrap();
+        },
+    )
+    .await;
+    let attached = bed
+        .iam
+        .list_attached_role_policies()
+        .role_name("app-role")
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<_> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    assert_eq!(arns, [APP_POLICY_ARN]);
+}
+
+#[tokio::test]
+async fn a_detached_managed_policy_is_attached_again() {
+    drift_is_reverted(
+        &format!("+ managedPolicies: {APP_POLICY_ARN}"),
+        |iam| async move {
+            iam.detach_role_policy()
+                .role_name("app-role")
+                .policy_arn(APP_POLICY_ARN)
+                .send()
+                .await
+                .unwrap();
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_changed_policy_document_gets_a_new_default_version() {
+    let bed = drift_is_reverted("~ document (new default version)", |iam| async move {
+        iam.create_policy_version()
+            .policy_arn(APP_POLICY_ARN)
+            .policy_document(OTHER_DOC)
+            .set_as_default(true)
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+    let versions = bed
+        .iam
+        .list_policy_versions()
+        .policy_arn(APP_POLICY_ARN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 3);
+}
+
+#[tokio::test]
+async fn a_changed_policy_tag_is_reverted() {
+    drift_is_reverted("~ tags.team: \"other\" -> \"data\"", |iam| async move {
+        iam.tag_policy()
+            .policy_arn(APP_POLICY_ARN)
+            .tags(tag("team", "other"))
+            .send()
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sixth_version_deletes_the_oldest_non_default_one_first() {
+    let bed = drift_is_reverted(
+        "the oldest non-default one, v1, is deleted first",
+        |iam| async move {
+            for _ in 0..4 {
+                iam.create_policy_version()
+                    .policy_arn(APP_POLICY_ARN)
+                    .policy_document(OTHER_DOC)
+                    .set_as_default(true)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        },
+    )
+    .await;
+    let versions = bed
+        .iam
+        .list_policy_versions()
+        .policy_arn(APP_POLICY_ARN)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<_> = versions
+        .versions()
+        .iter()
+        .filter_map(|v| v.version_id())
+        .collect();
+    assert_eq!(versions.versions().len(), 5, "{ids:?}");
+    assert!(!ids.contains(&"v1"), "{ids:?}");
+}
+
+#[tokio::test]
+async fn equivalent_documents_in_other_forms_plan_as_in_sync_after_apply() {
+    let manifest = r#"
+apiVersion: iamwarden/v1alpha1
+kind: Role
+metadata: {name: forms}
+spec:
+  assumeRolePolicy: '{"Version": "2012-10-17", "Statement": {"Effect": "allow", "Principal": {"AWS": "123456789012"}, "Action": "STS:AssumeRole", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": true}}}}'
+  inlinePolicies:
+    s3:
+      Version: "2012-10-17"
+      Statement:
+        Effect: Allow
+        Action: [s3:PutObject, s3:GetObject, s3:getobject]
+        Resource: arn:aws:s3:::b/*
+"#;
+    let bed = Bed::new(&[("forms.yaml", manifest)], &[]).await;
+    bed.converge();
+    // Rewrite the same meaning in other forms out of band: nothing may be planned.
+    let trust = r#"{"Statement":[{"Action":["sts:AssumeRole"],"Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}},"Principal":{"AWS":["arn:aws:iam::123456789012:root"]},"Effect":"Allow"}],"Version":"2012-10-17"}"#;
+    bed.iam
+        .update_assume_role_policy()
+        .role_name("forms")
+        .policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    let inline = r#"{"Version":"2012-10-17","Statement":[{"Resource":["arn:aws:s3:::b/*"],"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"]}]}"#;
+    bed.iam
+        .put_role_policy()
+        .role_name("forms")
+        .policy_name("s3")
+        .policy_document(inline)
+        .send()
+        .await
+        .unwrap();
+    let (code, out) = bed.plan();
+    assert_eq!(code, 0, "{out}");
+}
+
+const UNOWNED: &str = r#"
+apiVersion: iamwarden/v1alpha1
+kind: Role
+metadata:
+  name: clicked
+  annotations: {}
+spec:
+  description: declared
+  assumeRolePolicy:
+    Version: "2012-10-17"
+    Statement: [{Effect: Allow, Principal: {Service: ecs-tasks.amazonaws.com}, Action: sts:AssumeRole}]
+"#;
+
+async fn clicked_role(bed: &Bed, tags: Vec<Tag>) {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    bed.iam
+        .create_role()
+        .role_name("clicked")
+        .assume_role_policy_document(trust)
+        .description("by hand")
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_role_without_the_owner_tag_is_reported_and_untouched() {
+    let bed = Bed::new(&[("r.yaml", UNOWNED)], &[]).await;
+    clicked_role(&bed, vec![]).await;
+    let (code, out) = bed.plan();
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("without an iam-warden/owner tag"), "{out}");
+    bed.proxy.reset_counts();
+    let (code, out) = bed.apply();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        bed.proxy.writes().iter().all(|a| a == "GetCallerIdentity"),
+        "{:?}",
+        bed.proxy.writes()
+    );
+    assert_eq!(bed.description("clicked").await, "by hand");
+}
+
+#[tokio::test]
+async fn a_role_of_another_owner_is_left_alone_even_with_adopt() {
+    let bed = Bed::new(
+        &[(
+            "r.yaml",
+            &UNOWNED.replace(
+                "annotations: {}",
+                "annotations: {iam-warden/adopt: \"true\"}",
+            ),
+        )],
+        &[],
+    )
+    .await;
+    clicked_role(&bed, vec![tag("iam-warden/owner", "team-b")]).await;
+    let (code, out) = bed.apply();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("owned by iam-warden owner `team-b`"), "{out}");
+    assert_eq!(bed.description("clicked").await, "by hand");
+}
+
+#[tokio::test]
+async fn the_adopt_annotation_takes_over_an_unowned_role_and_converges_it() {
+    let bed = Bed::new(
+        &[(
+            "r.yaml",
+            &UNOWNED.replace(
+                "annotations: {}",
+                "annotations: {iam-warden/adopt: \"true\"}",
+            ),
+        )],
+        &[],
+    )
+    .await;
+    clicked_role(&bed, vec![tag("team", "x")]).await;
+    bed.converge();
+    assert_eq!(bed.description("clicked").await, "declared");
+    let tags = bed.role_tags("clicked").await;
+    assert_eq!(
+        tags,
+        [("iam-warden/owner".to_string(), "default".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn a_role_path_change_is_a_conflict_and_changes_nothing() {
+    let bed = Bed::full().await;
+    bed.converge();
+    bed.write(
+        "app.yaml",
+        &FULL.replace(
+            "  path: /app/\n  description: App role",
+            "  path: /moved/\n  description: Changed",
+        ),
+    );
+    bed.proxy.reset_counts();
+    let (code, out) = bed.plan();
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("path is `/app/` in AWS but `/moved/` in the manifest"),
+        "{out}"
+    );
+    let (code, out) = bed.apply();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        bed.proxy.writes().iter().all(|a| a == "GetCallerIdentity"),
+        "{:?}",
+        bed.proxy.writes()
+    );
+    assert_eq!(bed.description("app-role").await, "App role");
+}
+
+#[tokio::test]
+async fn plan_json_lists_changes_per_resource() {
+    let bed = Bed::full().await;
+    let mut cmd = bed.command("plan");
+    cmd.args(["--output", "json"]);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let resources = json["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 3);
+    let role = resources.iter().find(|r| r["name"] == "app-role").unwrap();
+    assert_eq!(role["kind"], "Role");
+    assert_eq!(role["changes"][0]["op"], "createRole");
+}
+
+#[tokio::test]
+async fn invalid_manifests_change_nothing_in_aws() {
+    let bed = Bed::new(
+        &[(
+            "bad.yaml",
+            &FULL.replace("maxSessionDuration: 7200", "maxSessionDuration: 1"),
+        )],
+        &[],
+    )
+    .await;
+    let (code, out) = bed.apply();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("spec.maxSessionDuration"), "{out}");
+    assert!(bed.proxy.actions().is_empty(), "{:?}", bed.proxy.actions());
+}
+
+#[tokio::test]
+async fn eventual_consistency_and_throttling_are_retried() {
+    let bed = Bed::full().await;
+    bed.proxy.fail(
+        "AttachRolePolicy",
+        2,
+        404,
+        "NoSuchEntity",
+        "The role with name app-role cannot be found.",
+    );
+    bed.proxy.fail(
+        "UpdateRole",
+        1,
+        400,
+        "MalformedPolicyDocument",
+        "Invalid principal in policy",
+    );
+    bed.proxy
+        .fail("PutRolePolicy", 2, 400, "Throttling", "Rate exceeded");
+    bed.converge();
+    let attaches = bed
+        .proxy
+        .actions()
+        .iter()
+        .filter(|a| *a == "AttachRolePolicy")
+        .count();
+    assert!(attaches >= 3, "AttachRolePolicy was tried {attaches} times");
+}
+
+#[tokio::test]
+async fn a_lost_create_answer_is_success_when_the_role_carries_our_owner_tag() {
+    let bed = Bed::full().await;
+    bed.proxy.lose_answer("CreateRole");
+    bed.converge();
+    let creates = bed
+        .proxy
+        .actions()
+        .iter()
+        .filter(|a| *a == "CreateRole")
+        .count();
+    assert_eq!(
+        creates,
+        2,
+        "the lost CreateRole was not sent again: {:?}",
+        bed.proxy.actions()
+    );
+}
+
+#[tokio::test]
+async fn access_denied_fails_fast_and_the_other_resources_still_apply() {
+    let bed = Bed::full().await;
+    bed.proxy.fail(
+        "CreatePolicy",
+        1,
+        403,
+        "AccessDenied",
+        "User is not authorized to perform iam:CreatePolicy",
+    );
+    let (code, out) = bed.apply();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("AccessDenied: User is not authorized"),
+        "{out}"
+    );
+    // The first CreatePolicy (app-boundary, by name order) failed and was not retried;
+    // app-policy was created, and app-role, which needs the boundary, was not attempted.
+    assert!(
+        out.contains("not attempted: it needs Policy `app-boundary`"),
+        "{out}"
+    );
+    let creates = bed
+        .proxy
+        .actions()
+        .iter()
+        .filter(|a| *a == "CreatePolicy")
+        .count();
+    assert_eq!(creates, 2, "{:?}", bed.proxy.actions());
+    // The next apply converges.
+    bed.converge();
+}

@@ -1,0 +1,212 @@
+//! A counting, fault-injecting HTTP proxy between the SDK and moto.
+//!
+//! It records the `Action` of every IAM/STS request (so a test can count write calls) and can
+//! answer chosen actions with an error, or forward a request and then drop the answer: what
+//! AWS's eventual consistency, throttling and lossy networks produce, and moto never does.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+enum Fault {
+    Error {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// Forward the request, then close the connection without answering.
+    LoseAnswer,
+}
+
+#[derive(Default)]
+struct State {
+    actions: Vec<String>,
+    faults: Vec<(String, usize, Fault)>,
+}
+
+pub struct Proxy {
+    pub endpoint: String,
+    state: Arc<Mutex<State>>,
+}
+
+/// Actions that only read.
+pub fn is_read(action: &str) -> bool {
+    action.starts_with("Get") || action.starts_with("List")
+}
+
+impl Proxy {
+    /// Starts a proxy in front of `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str) -> Proxy {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let endpoint = format!("http://{}", listener.local_addr().expect("proxy address"));
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let state = shared.clone();
+                let upstream = upstream.clone();
+                std::thread::spawn(move || serve(conn, &upstream, &state));
+            }
+        });
+        Proxy { endpoint, state }
+    }
+
+    /// Every action seen so far, in order.
+    pub fn actions(&self) -> Vec<String> {
+        self.state.lock().unwrap().actions.clone()
+    }
+
+    /// Every action seen so far that writes.
+    pub fn writes(&self) -> Vec<String> {
+        self.actions().into_iter().filter(|a| !is_read(a)).collect()
+    }
+
+    pub fn reset_counts(&self) {
+        self.state.lock().unwrap().actions.clear();
+    }
+
+    /// Answers the next `times` requests for `action` with an IAM error.
+    pub fn fail(&self, action: &str, times: usize, status: u16, code: &str, message: &str) {
+        let fault = Fault::Error {
+            status,
+            code: code.into(),
+            message: message.into(),
+        };
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .push((action.into(), times, fault));
+    }
+
+    /// Forwards the next request for `action` but never answers it.
+    pub fn lose_answer(&self, action: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .push((action.into(), 1, Fault::LoseAnswer));
+    }
+}
+
+fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) {
+    let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
+    while let Some(request) = read_request(&mut client) {
+        let action = action_of(&request);
+        let fault = {
+            let mut s = state.lock().unwrap();
+            s.actions.push(action.clone());
+            let hit = s.faults.iter_mut().find(|(a, n, _)| *a == action && *n > 0);
+            hit.map(|(_, n, f)| {
+                *n -= 1;
+                f.clone()
+            })
+        };
+        match fault {
+            Some(Fault::Error {
+                status,
+                code,
+                message,
+            }) => {
+                let body = format!(
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+                );
+                let head = format!(
+                    "HTTP/1.1 {status} Error\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                if client
+                    .write_all(head.as_bytes())
+                    .and_then(|_| client.write_all(body.as_bytes()))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Some(Fault::LoseAnswer) => {
+                let _ = forward(&request, upstream);
+                return;
+            }
+            None => match forward(&request, upstream) {
+                Some(response) => {
+                    // A response delimited by closing must be delimited the same way here.
+                    let head = String::from_utf8_lossy(&response).to_ascii_lowercase();
+                    let delimited = head.contains("content-length:");
+                    if client.write_all(&response).is_err() || !delimited {
+                        return;
+                    }
+                }
+                None => return,
+            },
+        }
+    }
+}
+
+/// One whole request (head and body), or `None` at end of stream.
+fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).ok()?;
+    buf.extend(body);
+    Some(buf)
+}
+
+fn action_of(request: &[u8]) -> String {
+    let text = String::from_utf8_lossy(request);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    body.split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .unwrap_or("?")
+        .to_string()
+}
+
+/// Sends the request upstream on a fresh connection and returns the whole response.
+fn forward(request: &[u8], upstream: &str) -> Option<Vec<u8>> {
+    let mut conn = TcpStream::connect(upstream).ok()?;
+    conn.write_all(request).ok()?;
+    read_response(&mut conn)
+}
+
+fn read_response(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => buf.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    match head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        Some(length) => {
+            let mut body = vec![0u8; length];
+            stream.read_exact(&mut body).ok()?;
+            buf.extend(body);
+        }
+        None => {
+            stream.read_to_end(&mut buf).ok()?;
+        }
+    }
+    Some(buf)
+}
