@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod controller;
 pub mod fieldpath;
 pub mod iam;
 pub mod manifest;

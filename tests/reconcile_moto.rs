@@ -10,6 +10,7 @@ use std::process::Command;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use iam_warden::policy::PolicyDocument;
+use support::fixtures::{APP_POLICY_ARN, BOUNDARY_ARN, FULL, OTHER_DOC};
 use support::moto::{Moto, client_for};
 use support::proxy::Proxy;
 use support::{run, warden_on};
@@ -107,56 +108,6 @@ impl Bed {
             .to_string()
     }
 }
-
-const FULL: &str = r#"
-apiVersion: iamwarden/v1alpha1
-kind: Policy
-metadata: {name: app-boundary}
-spec:
-  document: {Version: "2012-10-17", Statement: [{Effect: Allow, Action: "s3:*", Resource: "*"}]}
----
-apiVersion: iamwarden/v1alpha1
-kind: Policy
-metadata: {name: app-policy}
-spec:
-  path: /app/
-  description: App access
-  document:
-    Version: "2012-10-17"
-    Statement:
-      - Sid: Read
-        Effect: Allow
-        Action: [s3:GetObject]
-        Resource: arn:aws:s3:::app-bucket/*
-  tags: {team: data}
----
-apiVersion: iamwarden/v1alpha1
-kind: Role
-metadata: {name: app-role}
-spec:
-  path: /app/
-  description: App role
-  maxSessionDuration: 7200
-  permissionsBoundary: {ref: app-boundary}
-  assumeRolePolicy:
-    Version: "2012-10-17"
-    Statement:
-      - Effect: Allow
-        Principal: {Service: ecs-tasks.amazonaws.com}
-        Action: sts:AssumeRole
-  managedPolicies: [{ref: app-policy}]
-  inlinePolicies:
-    logs:
-      Version: "2012-10-17"
-      Statement:
-        - {Effect: Allow, Action: [logs:CreateLogStream, logs:PutLogEvents], Resource: "*"}
-  tags: {team: data, env: test}
-"#;
-
-const APP_POLICY_ARN: &str = "arn:aws:iam::123456789012:policy/app/app-policy";
-const BOUNDARY_ARN: &str = "arn:aws:iam::123456789012:policy/app-boundary";
-const OTHER_DOC: &str =
-    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:*","Resource":"*"}]}"#;
 
 fn tag(k: &str, v: &str) -> Tag {
     Tag::builder().key(k).value(v).build().unwrap()

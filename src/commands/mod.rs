@@ -2,6 +2,7 @@
 
 mod apply;
 mod plan;
+mod run;
 mod session;
 mod validate;
 
@@ -35,6 +36,10 @@ pub fn main() -> ExitCode {
         Command::Apply(args) => {
             telemetry::init(args.manifests.log_format, "info");
             runtime().and_then(|rt| rt.block_on(apply::run(&args)))
+        }
+        Command::Run(args) => {
+            telemetry::init(args.manifests.log_format, "info");
+            runtime().and_then(|rt| rt.block_on(run::run(&args)))
         }
         other => {
             eprintln!("iam-warden: `{}` is not built yet", command_name(&other));

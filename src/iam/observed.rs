@@ -17,6 +17,11 @@ impl Account {
         format!("arn:{}:iam::{}:policy{path}{name}", self.partition, self.id)
     }
 
+    /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
+    pub fn role_arn(&self, path: &str, name: &str) -> String {
+        format!("arn:{}:iam::{}:role{path}{name}", self.partition, self.id)
+    }
+
     /// From a caller identity ARN such as `arn:aws:sts::123456789012:assumed-role/x/y`.
     pub fn from_arn(arn: &str) -> Option<Account> {
         let mut parts = arn.split(':');

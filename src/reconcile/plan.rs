@@ -14,6 +14,7 @@ use crate::manifest::{
 /// What planning needs besides the two states.
 #[derive(Clone, Debug)]
 pub struct Context {
+    pub account: Account,
     pub owner: String,
     /// Tag keys under these prefixes (and `aws:`) are never changed or removed.
     pub ignore_tag_prefixes: Vec<String>,
@@ -29,6 +30,7 @@ impl Context {
         desired: &DesiredState,
     ) -> Context {
         Context {
+            account: account.clone(),
             owner: owner.to_string(),
             ignore_tag_prefixes: ignore_tag_prefixes.to_vec(),
             policy_arns: desired
@@ -191,7 +193,7 @@ pub fn plan_role(
     let mut plan = ResourcePlan {
         kind: Kind::Role,
         name: desired.name.clone(),
-        arn: None,
+        arn: Some(ctx.account.role_arn(&desired.path, &desired.name)),
         changes: Vec::new(),
         findings: Vec::new(),
     };

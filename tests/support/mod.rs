@@ -1,6 +1,8 @@
 //! Shared test support: a real IAM API (moto's server) per test, and helpers to run the binary.
 #![allow(dead_code)] // Each test crate uses a different part of this module.
 
+pub mod daemon;
+pub mod fixtures;
 pub mod moto;
 pub mod proxy;
 

@@ -18,6 +18,8 @@ enum Fault {
     },
     /// Forward the request, then close the connection without answering.
     LoseAnswer,
+    /// Forward the request after a pause: a slow IAM.
+    Delay(Duration),
 }
 
 #[derive(Default)]
@@ -83,6 +85,15 @@ impl Proxy {
             .push((action.into(), times, fault));
     }
 
+    /// Holds the next `times` requests for `action` for `delay` before forwarding them.
+    pub fn delay(&self, action: &str, times: usize, delay: Duration) {
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .push((action.into(), times, Fault::Delay(delay)));
+    }
+
     /// Forwards the next request for `action` but never answers it.
     pub fn lose_answer(&self, action: &str) {
         self.state
@@ -130,6 +141,13 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) {
             Some(Fault::LoseAnswer) => {
                 let _ = forward(&request, upstream);
                 return;
+            }
+            Some(Fault::Delay(pause)) => {
+                std::thread::sleep(pause);
+                match forward(&request, upstream) {
+                    Some(response) if client.write_all(&response).is_ok() => {}
+                    _ => return,
+                }
             }
             None => match forward(&request, upstream) {
                 Some(response) => {

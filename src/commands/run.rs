@@ -1,0 +1,38 @@
+//! `iam-warden run DIR`: the daemon, until SIGTERM or SIGINT (exit 0).
+
+use super::EXIT_OK;
+use super::session::retry_policy;
+use super::validate::check_owner;
+use crate::cli::RunArgs;
+use crate::controller::{self, Config};
+use crate::iam;
+use crate::manifest::Variables;
+
+pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    let m = &args.manifests;
+    check_owner(&m.owner)?;
+    // Flags are configuration, not input: a values file that cannot be read at start-up is a
+    // mistake to fix now. Later, a bad values file only keeps the previous values.
+    let vars = Variables::load(&m.values, &m.vars)?;
+    if m.prune {
+        tracing::warn!(
+            "--prune is not supported by `run` yet: resources no longer declared are left in place"
+        );
+    }
+    let config = Config {
+        dir: m.dir.clone(),
+        values: m.values.clone(),
+        vars: m.vars.clone(),
+        owner: m.owner.clone(),
+        ignore_tag_prefixes: m.ignore_tag_prefixes.clone(),
+        observe_only: args.observe_only,
+        workers: usize::from(args.workers),
+        resync_interval: args.resync_interval,
+        shutdown_timeout: args.shutdown_timeout,
+        listen: args.listen,
+        retry: retry_policy(m),
+    };
+    let iam = iam::connect(m.endpoint_url.as_deref()).await;
+    controller::run(config, iam, vars).await?;
+    Ok(EXIT_OK)
+}

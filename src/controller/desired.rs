@@ -1,0 +1,293 @@
+//! The daemon's desired state, kept per file so that bad input never hurts.
+//!
+//! A file that stops parsing or validating keeps declaring what it declared when it was last
+//! good; its error is kept (for /status) and logged once per change of the file. A file that
+//! is deleted declares nothing any more. A DIR that cannot be read changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::manifest::{self, DesiredState, Diagnostic, FilesError, Kind, Resource, Variables};
+
+pub type Key = (Kind, String);
+
+pub fn key_of(r: &Resource) -> Key {
+    (r.kind(), r.name().to_string())
+}
+
+#[derive(Default)]
+pub struct DesiredStore {
+    files: BTreeMap<PathBuf, FileState>,
+    state: DesiredState,
+    /// Errors that need every file at once (duplicates, dangling refs).
+    cross_errors: Vec<Diagnostic>,
+}
+
+#[derive(Default)]
+struct FileState {
+    last_good: Vec<Resource>,
+    errors: Vec<Diagnostic>,
+}
+
+/// What a reload changed.
+#[derive(Debug, Default, PartialEq)]
+pub struct Reloaded {
+    /// Keys whose resolved spec changed, appeared or disappeared.
+    pub changed: Vec<Key>,
+    /// Diagnostics that are new since the previous reload (to log once).
+    pub new_errors: Vec<Diagnostic>,
+}
+
+impl DesiredStore {
+    pub fn state(&self) -> &DesiredState {
+        &self.state
+    }
+
+    /// Every current error: per file, then across files.
+    pub fn errors(&self) -> Vec<Diagnostic> {
+        self.files
+            .values()
+            .flat_map(|f| f.errors.iter().cloned())
+            .chain(self.cross_errors.iter().cloned())
+            .collect()
+    }
+
+    pub fn get(&self, key: &Key) -> Option<Resource> {
+        match key.0 {
+            Kind::Role => self.state.roles.get(&key.1).cloned().map(Resource::Role),
+            Kind::Policy => self
+                .state
+                .policies
+                .get(&key.1)
+                .cloned()
+                .map(Resource::Policy),
+        }
+    }
+
+    pub fn keys(&self) -> Vec<Key> {
+        // Policies first: roles attach them.
+        let policies = self
+            .state
+            .policies
+            .keys()
+            .map(|n| (Kind::Policy, n.clone()));
+        policies
+            .chain(self.state.roles.keys().map(|n| (Kind::Role, n.clone())))
+            .collect()
+    }
+
+    /// Reads DIR again. On an unreadable DIR nothing changes and the error is returned.
+    pub fn reload(&mut self, dir: &Path, vars: &Variables) -> Result<Reloaded, FilesError> {
+        let reports = manifest::load_dir(dir, vars)?;
+        Ok(self.update(reports))
+    }
+
+    /// Folds freshly loaded file reports into the store.
+    pub fn update(&mut self, reports: Vec<manifest::FileReport>) -> Reloaded {
+        let before_errors: BTreeSet<String> =
+            self.errors().iter().map(ToString::to_string).collect();
+        let mut files = BTreeMap::new();
+        for report in reports {
+            let previous = self.files.remove(&report.path);
+            let state = if report.is_valid() {
+                FileState {
+                    last_good: report.resources,
+                    errors: Vec::new(),
+                }
+            } else {
+                FileState {
+                    last_good: previous.map(|p| p.last_good).unwrap_or_default(),
+                    errors: report.diagnostics,
+                }
+            };
+            files.insert(report.path, state);
+        }
+        self.files = files;
+        let (mut state, cross) = manifest::assemble(self.files.values().flat_map(|f| &f.last_good));
+        // A resource named by a cross-file error keeps its previous desired state.
+        for d in &cross {
+            let from_file: BTreeSet<Key> = self
+                .files
+                .get(&d.file)
+                .map(|f| f.last_good.iter().map(key_of).collect())
+                .unwrap_or_default();
+            for key in from_file {
+                restore(&mut state, &self.state, &key);
+            }
+        }
+        self.cross_errors = cross;
+        let changed = changed_keys(&self.state, &state);
+        self.state = state;
+        let new_errors = self
+            .errors()
+            .into_iter()
+            .filter(|d| !before_errors.contains(&d.to_string()))
+            .collect();
+        Reloaded {
+            changed,
+            new_errors,
+        }
+    }
+}
+
+fn restore(state: &mut DesiredState, previous: &DesiredState, key: &Key) {
+    match key.0 {
+        Kind::Role => match previous.roles.get(&key.1) {
+            Some(r) => {
+                state.roles.insert(key.1.clone(), r.clone());
+            }
+            None => {
+                state.roles.remove(&key.1);
+            }
+        },
+        Kind::Policy => match previous.policies.get(&key.1) {
+            Some(p) => {
+                state.policies.insert(key.1.clone(), p.clone());
+            }
+            None => {
+                state.policies.remove(&key.1);
+            }
+        },
+    }
+}
+
+/// Keys whose spec differs between two states, ignoring where they were declared.
+fn changed_keys(old: &DesiredState, new: &DesiredState) -> Vec<Key> {
+    let (old, new) = (by_key(old), by_key(new));
+    let keys: BTreeSet<&Key> = old.keys().chain(new.keys()).collect();
+    keys.into_iter()
+        .filter(|k| match (old.get(*k), new.get(*k)) {
+            (Some(a), Some(b)) => !same_spec(a, b),
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}
+
+fn by_key(state: &DesiredState) -> BTreeMap<Key, Resource> {
+    let policies = state.policies.values().cloned().map(Resource::Policy);
+    let roles = state.roles.values().cloned().map(Resource::Role);
+    policies.chain(roles).map(|r| (key_of(&r), r)).collect()
+}
+
+/// Equal declarations, wherever they stand in the files.
+pub fn same_spec(a: &Resource, b: &Resource) -> bool {
+    match (a, b) {
+        (Resource::Role(a), Resource::Role(b)) => {
+            manifest::DesiredRole {
+                origin: b.origin.clone(),
+                ..a.clone()
+            } == *b
+        }
+        (Resource::Policy(a), Resource::Policy(b)) => {
+            manifest::DesiredPolicy {
+                origin: b.origin.clone(),
+                ..a.clone()
+            } == *b
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn role(name: &str, description: &str) -> String {
+        format!(
+            "apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata: {{name: {name}}}\nspec:\n  description: {description}\n  assumeRolePolicy: {{Version: \"2012-10-17\", Statement: {{Effect: Allow, Action: \"sts:AssumeRole\", Principal: {{Service: ecs-tasks.amazonaws.com}}}}}}\n"
+        )
+    }
+
+    fn reload(store: &mut DesiredStore, dir: &Path) -> Reloaded {
+        store.reload(dir, &Variables::default()).unwrap()
+    }
+
+    fn description(store: &DesiredStore, name: &str) -> Option<String> {
+        store.state().roles.get(name).map(|r| r.description.clone())
+    }
+
+    #[test]
+    fn only_changed_appeared_and_removed_keys_are_reported() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("a.yaml"), role("a", "one")).unwrap();
+        fs::write(d.path().join("b.yaml"), role("b", "one")).unwrap();
+        let mut store = DesiredStore::default();
+        assert_eq!(reload(&mut store, d.path()).changed.len(), 2);
+        assert_eq!(reload(&mut store, d.path()).changed, vec![]);
+        // Moving a declaration within its file changes no spec.
+        fs::write(
+            d.path().join("a.yaml"),
+            format!("# moved down\n{}", role("a", "one")),
+        )
+        .unwrap();
+        assert_eq!(reload(&mut store, d.path()).changed, vec![]);
+        fs::write(d.path().join("a.yaml"), role("a", "two")).unwrap();
+        fs::remove_file(d.path().join("b.yaml")).unwrap();
+        fs::write(d.path().join("c.yaml"), role("c", "one")).unwrap();
+        let changed = reload(&mut store, d.path()).changed;
+        assert_eq!(
+            changed,
+            vec![
+                (Kind::Role, "a".into()),
+                (Kind::Role, "b".into()),
+                (Kind::Role, "c".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_that_turns_invalid_keeps_its_last_good_resources_and_reports_once() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("a.yaml");
+        fs::write(&file, role("a", "good")).unwrap();
+        let mut store = DesiredStore::default();
+        reload(&mut store, d.path());
+        fs::write(&file, "apiVersion: [broken\n").unwrap();
+        let r = reload(&mut store, d.path());
+        assert_eq!(r.changed, vec![], "nothing is treated as removed");
+        assert_eq!(r.new_errors.len(), 1);
+        assert_eq!(description(&store, "a").as_deref(), Some("good"));
+        assert_eq!(
+            reload(&mut store, d.path()).new_errors.len(),
+            0,
+            "logged once per change"
+        );
+        assert_eq!(store.errors().len(), 1, "still shown");
+        fs::write(&file, role("a", "fixed")).unwrap();
+        let r = reload(&mut store, d.path());
+        assert_eq!(r.changed, vec![(Kind::Role, "a".into())]);
+        assert!(store.errors().is_empty());
+    }
+
+    #[test]
+    fn a_deleted_file_removes_its_resources_but_an_unreadable_dir_changes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("a.yaml"), role("a", "x")).unwrap();
+        let mut store = DesiredStore::default();
+        reload(&mut store, d.path());
+        assert!(
+            store
+                .reload(&d.path().join("gone"), &Variables::default())
+                .is_err()
+        );
+        assert!(description(&store, "a").is_some());
+        fs::remove_file(d.path().join("a.yaml")).unwrap();
+        reload(&mut store, d.path());
+        assert!(description(&store, "a").is_none());
+    }
+
+    #[test]
+    fn a_duplicate_in_a_new_file_keeps_the_previous_desired_state() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("b.yaml"), role("a", "original")).unwrap();
+        let mut store = DesiredStore::default();
+        reload(&mut store, d.path());
+        fs::write(d.path().join("a.yaml"), role("a", "intruder")).unwrap();
+        let r = reload(&mut store, d.path());
+        assert_eq!(description(&store, "a").as_deref(), Some("original"));
+        assert_eq!(r.changed, vec![]);
+        assert_eq!(r.new_errors.len(), 1);
+    }
+}

@@ -1,0 +1,431 @@
+//! `iam-warden run` against moto: drift corrected, edits applied without waiting for the
+//! resync (however the files are replaced), bad files harmless, coalesced edits, clean shutdown,
+//! and the endpoints.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::Tag;
+use support::daemon::{Daemon, wait_for};
+use support::fixtures::{APP_POLICY_ARN, BOUNDARY_ARN, FULL, OTHER_DOC};
+use support::moto::{Moto, client_for};
+use support::proxy::Proxy;
+use support::{run, warden_on};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Bed {
+    _moto: Moto,
+    proxy: Proxy,
+    iam: Client,
+    root: tempfile::TempDir,
+}
+
+impl Bed {
+    async fn new() -> Bed {
+        let moto = Moto::start();
+        let proxy = Proxy::start(&moto.endpoint);
+        let iam = client_for(&moto.endpoint).await;
+        Bed {
+            _moto: moto,
+            proxy,
+            iam,
+            root: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.root.path().join(rel)
+    }
+
+    fn daemon(&self, dir: &Path, args: &[&str]) -> Daemon {
+        Daemon::start(&self.proxy.endpoint, dir, args)
+    }
+
+    /// `iam-warden plan` exits 0: AWS equals the manifests.
+    fn in_sync(&self, dir: &Path) -> bool {
+        let (out, _, _) = run(warden_on(&self.proxy.endpoint).arg("plan").arg(dir));
+        out.status.code() == Some(0)
+    }
+
+    async fn description(&self, role: &str) -> Option<String> {
+        let out = self.iam.get_role().role_name(role).send().await.ok()?;
+        Some(out.role()?.description().unwrap_or_default().to_string())
+    }
+
+    async fn wait_description(&self, role: &str, want: &str) {
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::time::Instant::now() < deadline {
+            if self.description(role).await.as_deref() == Some(want) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "role {role} never got description {want:?} (has {:?})",
+            self.description(role).await
+        );
+    }
+}
+
+fn role(name: &str, description: &str) -> String {
+    format!(
+        "apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata: {{name: {name}}}\nspec:\n  description: {description}\n  assumeRolePolicy: {{Version: \"2012-10-17\", Statement: {{Effect: Allow, Action: \"sts:AssumeRole\", Principal: {{Service: ecs-tasks.amazonaws.com}}}}}}\n"
+    )
+}
+
+fn tag(k: &str, v: &str) -> Tag {
+    Tag::builder().key(k).value(v).build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_daemon_corrects_every_kind_of_drift() {
+    let bed = Bed::new().await;
+    let dir = bed.path("manifests");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("app.yaml"), FULL).unwrap();
+    fs::write(dir.join("plain.yaml"), role("plain", "no boundary")).unwrap();
+    let daemon = bed.daemon(&dir, &["--resync-interval", "1s"]);
+    daemon.wait_ready();
+    assert!(bed.in_sync(&dir), "not converged after the first pass");
+    let iam = &bed.iam;
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+    // Round one: one drift of each kind that does not touch the same field twice.
+    iam.update_assume_role_policy()
+        .role_name("app-role")
+        .policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    iam.update_role()
+        .role_name("app-role")
+        .description("hacked")
+        .max_session_duration(3600)
+        .send()
+        .await
+        .unwrap();
+    iam.delete_role_permissions_boundary()
+        .role_name("app-role")
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_permissions_boundary()
+        .role_name("plain")
+        .permissions_boundary(BOUNDARY_ARN)
+        .send()
+        .await
+        .unwrap();
+    iam.tag_role()
+        .role_name("app-role")
+        .tags(tag("team", "other"))
+        .tags(tag("extra", "x"))
+        .send()
+        .await
+        .unwrap();
+    iam.untag_role()
+        .role_name("app-role")
+        .tag_keys("env")
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name("app-role")
+        .policy_name("backdoor")
+        .policy_document(OTHER_DOC)
+        .send()
+        .await
+        .unwrap();
+    iam.detach_role_policy()
+        .role_name("app-role")
+        .policy_arn(APP_POLICY_ARN)
+        .send()
+        .await
+        .unwrap();
+    iam.attach_role_policy()
+        .role_name("plain")
+        .policy_arn(APP_POLICY_ARN)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        iam.create_policy_version()
+            .policy_arn(APP_POLICY_ARN)
+            .policy_document(OTHER_DOC)
+            .set_as_default(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    wait_for("round one corrected", WAIT, || bed.in_sync(&dir));
+
+    // Round two: the inline policy changed, then removed.
+    iam.put_role_policy()
+        .role_name("app-role")
+        .policy_name("logs")
+        .policy_document(OTHER_DOC)
+        .send()
+        .await
+        .unwrap();
+    wait_for("changed inline policy corrected", WAIT, || {
+        bed.in_sync(&dir)
+    });
+    iam.delete_role_policy()
+        .role_name("app-role")
+        .policy_name("logs")
+        .send()
+        .await
+        .unwrap();
+    wait_for("removed inline policy corrected", WAIT, || {
+        bed.in_sync(&dir)
+    });
+
+    let app = daemon.resource("app-role");
+    assert!(app["driftCorrections"].as_u64().unwrap_or(0) >= 8, "{app}");
+    assert_eq!(app["state"], "in-sync", "{app}");
+    let (_, metrics) = daemon.get("/metrics");
+    for field in [
+        "assumeRolePolicy",
+        "descriptionOrMaxSession",
+        "permissionsBoundary",
+        "tags",
+        "inlinePolicies",
+        "managedPolicies",
+        "document",
+    ] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("iam_warden_drift_corrections_total")
+                    && l.contains(&format!("field=\"{field}\""))),
+            "no drift metric for {field}:\n{metrics}"
+        );
+    }
+    assert!(
+        daemon.log().contains("drift found"),
+        "drift is logged at warn"
+    );
+}
+
+/// Starts a daemon with a resync far away, so only the file watcher can explain a change.
+fn watch_only(bed: &Bed, dir: &Path) -> Daemon {
+    let d = bed.daemon(dir, &["--resync-interval", "1h"]);
+    d.wait_ready();
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_file_is_applied_without_waiting_for_the_resync() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("edited", "one")).unwrap();
+    let _d = watch_only(&bed, &dir);
+    bed.wait_description("edited", "one").await;
+    fs::write(dir.join("r.yaml"), role("edited", "two")).unwrap();
+    bed.wait_description("edited", "two").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_atomically_renamed_file_is_applied() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("renamed", "one")).unwrap();
+    let _d = watch_only(&bed, &dir);
+    bed.wait_description("renamed", "one").await;
+    fs::write(dir.join(".r.yaml.tmp"), role("renamed", "two")).unwrap();
+    fs::rename(dir.join(".r.yaml.tmp"), dir.join("r.yaml")).unwrap();
+    bed.wait_description("renamed", "two").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configmap_data_swap_is_applied() {
+    let bed = Bed::new().await;
+    let dir = bed.path("cm");
+    fs::create_dir_all(dir.join("..2026_01_01_v1")).unwrap();
+    fs::write(dir.join("..2026_01_01_v1/r.yaml"), role("configmap", "one")).unwrap();
+    symlink("..2026_01_01_v1", dir.join("..data")).unwrap();
+    symlink("..data/r.yaml", dir.join("r.yaml")).unwrap();
+    let _d = watch_only(&bed, &dir);
+    bed.wait_description("configmap", "one").await;
+    // What the kubelet does: a new timestamped dir, a new link, renamed over ..data.
+    fs::create_dir(dir.join("..2026_01_02_v2")).unwrap();
+    fs::write(dir.join("..2026_01_02_v2/r.yaml"), role("configmap", "two")).unwrap();
+    symlink("..2026_01_02_v2", dir.join("..data_tmp")).unwrap();
+    fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    fs::remove_dir_all(dir.join("..2026_01_01_v1")).unwrap();
+    bed.wait_description("configmap", "two").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_sync_root_symlink_flip_is_applied() {
+    let bed = Bed::new().await;
+    let root = bed.path("git");
+    fs::create_dir_all(root.join("rev-1")).unwrap();
+    fs::write(root.join("rev-1/r.yaml"), role("gitsync", "one")).unwrap();
+    symlink(root.join("rev-1"), root.join("repo")).unwrap();
+    let _d = watch_only(&bed, &root.join("repo"));
+    bed.wait_description("gitsync", "one").await;
+    // What git-sync does: a new worktree, a new link renamed over the old one, the old removed.
+    fs::create_dir_all(root.join("rev-2")).unwrap();
+    fs::write(root.join("rev-2/r.yaml"), role("gitsync", "two")).unwrap();
+    symlink(root.join("rev-2"), root.join("repo.tmp")).unwrap();
+    fs::rename(root.join("repo.tmp"), root.join("repo")).unwrap();
+    fs::remove_dir_all(root.join("rev-1")).unwrap();
+    bed.wait_description("gitsync", "two").await;
+    // And the watch follows the new target.
+    fs::write(root.join("rev-2/r.yaml"), role("gitsync", "three")).unwrap();
+    bed.wait_description("gitsync", "three").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_manifest_leaves_its_resources_alone_and_the_rest_keeps_reconciling() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("a.yaml"), role("role-a", "a1")).unwrap();
+    fs::write(dir.join("b.yaml"), role("role-b", "b1")).unwrap();
+    let d = bed.daemon(&dir, &["--resync-interval", "1s"]);
+    d.wait_ready();
+    bed.wait_description("role-a", "a1").await;
+
+    fs::write(dir.join("a.yaml"), "apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata: {name: role-a}\nspec: {maxSessionDuration: 1}\n").unwrap();
+    wait_for("the file error in /status", WAIT, || {
+        d.status()["fileErrors"].to_string().contains("a.yaml")
+    });
+    fs::write(dir.join("b.yaml"), role("role-b", "b2")).unwrap();
+    bed.wait_description("role-b", "b2").await;
+    // Several resyncs later role-a is still there, as last declared.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(bed.description("role-a").await.as_deref(), Some("a1"));
+    assert!(d.get("/healthz").0 == 200);
+    let logged = d
+        .log()
+        .lines()
+        .filter(|l| l.contains("invalid manifest") && l.contains("spec.maxSessionDuration"))
+        .count();
+    assert_eq!(
+        logged,
+        1,
+        "the error is logged once per change of the file:\n{}",
+        d.log()
+    );
+
+    fs::write(dir.join("a.yaml"), role("role-a", "a2")).unwrap();
+    bed.wait_description("role-a", "a2").await;
+    wait_for("the file error to clear", WAIT, || {
+        d.status()["fileErrors"] == serde_json::json!([])
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_quick_edits_during_a_slow_reconcile_end_in_the_second() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("slow", "zero")).unwrap();
+    let _d = watch_only(&bed, &dir);
+    bed.wait_description("slow", "zero").await;
+    bed.proxy.delay("GetRole", 2, Duration::from_secs(2));
+    fs::write(dir.join("r.yaml"), role("slow", "one")).unwrap();
+    wait_for("the slow reconcile to start", WAIT, || {
+        bed.proxy
+            .actions()
+            .iter()
+            .filter(|a| *a == "GetRole")
+            .count()
+            > 0
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    fs::write(dir.join("r.yaml"), role("slow", "two")).unwrap();
+    bed.wait_description("slow", "two").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(bed.description("slow").await.as_deref(), Some("two"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_work_exits_0_within_the_timeout() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("busy", "x")).unwrap();
+    bed.proxy.delay("GetRole", 1, Duration::from_secs(3));
+    let d = bed.daemon(&dir, &["--shutdown-timeout", "10s"]);
+    wait_for("a reconcile in flight", WAIT, || {
+        bed.proxy.actions().iter().any(|a| a == "GetRole")
+    });
+    let code = d.terminate(Duration::from_secs(30));
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoints_report_health_readiness_metrics_and_status() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("app.yaml"), FULL).unwrap();
+    let d = bed.daemon(&dir, &[]);
+    assert_eq!(d.get("/healthz").0, 200);
+    d.wait_ready();
+    let status = d.status();
+    let resources = status["resources"].as_array().unwrap();
+    assert_eq!(resources.len(), 3);
+    let role = d.resource("app-role");
+    assert_eq!(role["kind"], "Role");
+    assert_eq!(role["state"], "in-sync");
+    assert_eq!(role["arn"], "arn:aws:iam::123456789012:role/app/app-role");
+    assert!(role["lastReconcile"].is_string());
+    assert!(role["lastError"].is_null());
+    assert_eq!(role["driftCorrections"], 0);
+    let (code, metrics) = d.get("/metrics");
+    assert_eq!(code, 200);
+    for name in [
+        "iam_warden_reconcile_total{kind=\"Role\",result=\"success\"}",
+        "iam_warden_reconcile_duration_seconds_bucket",
+        "iam_warden_aws_requests_total{operation=\"CreateRole\",outcome=\"ok\"} 1",
+        "iam_warden_resources{state=\"in-sync\"} 3",
+        "iam_warden_last_resync_timestamp_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_only_reports_drift_and_writes_nothing() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("watched", "declared")).unwrap();
+    let (out, _, err) = run(warden_on(&bed.proxy.endpoint).arg("apply").arg(&dir));
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    bed.iam
+        .update_role()
+        .role_name("watched")
+        .description("hand edit")
+        .max_session_duration(3600)
+        .send()
+        .await
+        .unwrap();
+    bed.proxy.reset_counts();
+    let d = bed.daemon(&dir, &["--observe-only", "--resync-interval", "1s"]);
+    d.wait_ready();
+    assert_eq!(d.resource("watched")["state"], "drifted");
+    std::thread::sleep(Duration::from_secs(2));
+    let writes: Vec<String> = bed
+        .proxy
+        .writes()
+        .into_iter()
+        .filter(|a| a != "GetCallerIdentity")
+        .collect();
+    assert_eq!(writes, Vec::<String>::new());
+    assert_eq!(
+        bed.description("watched").await.as_deref(),
+        Some("hand edit")
+    );
+}
