@@ -64,7 +64,8 @@ pub struct ManifestArgs {
     )]
     pub owner: String,
 
-    /// Delete owned resources that no manifest declares any more.
+    /// Delete owned resources that no manifest declares any more (plan and apply; refused when
+    /// DIR holds no manifest; not yet done by run).
     #[arg(long, env = "IAM_WARDEN_PRUNE")]
     pub prune: bool,
 

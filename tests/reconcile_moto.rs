@@ -869,3 +869,97 @@ async fn access_denied_fails_fast_and_the_other_resources_still_apply() {
     // The next apply converges.
     bed.converge();
 }
+
+#[tokio::test]
+async fn prune_deletes_owned_resources_no_longer_declared_and_nothing_else() {
+    let bed = Bed::full().await;
+    bed.converge();
+    // Someone else's and nobody's roles must survive any prune.
+    clicked_role(&bed, vec![]).await;
+    bed.iam
+        .create_role()
+        .role_name("theirs")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .tags(tag("iam-warden/owner", "team-b"))
+        .send()
+        .await
+        .unwrap();
+    // Only the boundary policy stays declared.
+    let boundary_only = FULL.split("\n---\n").next().unwrap();
+    bed.write("app.yaml", boundary_only);
+    let (code, out) = bed.plan();
+    assert_eq!(
+        code, 0,
+        "without --prune nothing is planned for undeclared resources:\n{out}"
+    );
+
+    let mut plan = bed.command("plan");
+    plan.arg("--prune");
+    let (out, stdout, _) = run(&mut plan);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("Role app-role\n  - delete role"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Policy app-policy\n  - delete policy"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("clicked") && !stdout.contains("theirs"),
+        "{stdout}"
+    );
+
+    let mut apply = bed.command("apply");
+    apply.arg("--prune");
+    let (out, stdout, stderr) = run(&mut apply);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        bed.iam
+            .get_role()
+            .role_name("app-role")
+            .send()
+            .await
+            .is_err(),
+        "app-role was not deleted"
+    );
+    assert!(
+        bed.iam
+            .get_policy()
+            .policy_arn(APP_POLICY_ARN)
+            .send()
+            .await
+            .is_err(),
+        "app-policy was not deleted"
+    );
+    assert!(
+        bed.iam
+            .get_policy()
+            .policy_arn(BOUNDARY_ARN)
+            .send()
+            .await
+            .is_ok()
+    );
+    assert!(bed.iam.get_role().role_name("clicked").send().await.is_ok());
+    assert!(bed.iam.get_role().role_name("theirs").send().await.is_ok());
+}
+
+#[tokio::test]
+async fn prune_on_a_directory_without_manifests_is_refused() {
+    let bed = Bed::full().await;
+    bed.converge();
+    fs::remove_file(bed.dir.path().join("app.yaml")).unwrap();
+    let mut apply = bed.command("apply");
+    apply.arg("--prune");
+    let (out, stdout, stderr) = run(&mut apply);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("--prune refused"), "{stderr}");
+    assert!(
+        bed.iam
+            .get_role()
+            .role_name("app-role")
+            .send()
+            .await
+            .is_ok()
+    );
+}

@@ -1,7 +1,7 @@
 //! `iam-warden apply DIR`: converge once. Exit 0 when everything converged, 1 otherwise (the
 //! rest is still applied).
 
-use super::session::prepare;
+use super::session::{prepare, prune_plans};
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::cli::AwsArgs;
 use crate::reconcile::{self, Executor, ResourceState, render};
@@ -10,8 +10,9 @@ pub async fn run(args: &AwsArgs) -> anyhow::Result<u8> {
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
     };
-    let (plans, mut failures) =
+    let (mut plans, mut failures) =
         reconcile::observe_and_plan(&session.iam, &session.ctx, &session.desired).await;
+    plans.extend(prune_plans(&session, &args.manifests).await?);
     print!("{}", render::text(&plans));
     let executor = Executor {
         iam: &session.iam,

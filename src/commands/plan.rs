@@ -1,6 +1,6 @@
 //! `iam-warden plan DIR`: what apply would change. Exit 0 in sync, 2 changes pending, 1 error.
 
-use super::session::prepare;
+use super::session::{prepare, prune_plans};
 use super::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK};
 use crate::cli::{OutputFormat, PlanArgs};
 use crate::reconcile::{self, ResourceState, render};
@@ -9,8 +9,9 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
     };
-    let (plans, failures) =
+    let (mut plans, failures) =
         reconcile::observe_and_plan(&session.iam, &session.ctx, &session.desired).await;
+    plans.extend(prune_plans(&session, &args.manifests).await?);
     match args.output {
         OutputFormat::Text => {
             print!("{}", render::text(&plans));

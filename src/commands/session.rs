@@ -6,13 +6,14 @@ use super::validate::check_owner;
 use crate::cli::ManifestArgs;
 use crate::iam::{self, Iam};
 use crate::manifest::{self, DesiredState, Variables};
-use crate::reconcile::{Context, RetryPolicy};
+use crate::reconcile::{self, Context, ResourcePlan, RetryPolicy};
 
 pub struct Session {
     pub iam: Iam,
     pub desired: DesiredState,
     pub ctx: Context,
     pub retry: RetryPolicy,
+    pub files: usize,
 }
 
 /// Loads and validates DIR; prints every error and returns `None` when it is invalid (nothing
@@ -48,6 +49,7 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
         desired: loaded.state,
         ctx,
         retry: retry_policy(args),
+        files: loaded.files,
     }))
 }
 
@@ -56,4 +58,25 @@ pub fn retry_policy(args: &ManifestArgs) -> RetryPolicy {
         max_elapsed: args.retry_timeout,
         ..RetryPolicy::default()
     }
+}
+
+/// With `--prune`, the deletes to add to the plan. Refused when DIR holds no manifest at all:
+/// an empty or unmounted directory must never delete everything.
+pub async fn prune_plans(
+    session: &Session,
+    args: &ManifestArgs,
+) -> anyhow::Result<Vec<ResourcePlan>> {
+    if !args.prune {
+        return Ok(Vec::new());
+    }
+    if session.files == 0 {
+        anyhow::bail!(
+            "--prune refused: {} holds no manifest file, which would delete every resource owned by `{}`",
+            args.dir.display(),
+            args.owner
+        );
+    }
+    reconcile::observe_prune(&session.iam, &args.owner, &session.desired)
+        .await
+        .context("cannot list owned resources for --prune")
 }

@@ -5,6 +5,7 @@
 
 mod error;
 mod observed;
+mod prune;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -70,6 +70,9 @@ pub enum Change {
     RemoveTags {
         keys: BTreeMap<String, String>,
     },
+    /// Pruning: an owned resource that no manifest declares any more.
+    DeleteRole,
+    DeletePolicy,
 }
 
 impl Change {
@@ -88,6 +91,7 @@ impl Change {
             }
             Change::CreatePolicyVersion { .. } => "document",
             Change::SetTags { .. } | Change::RemoveTags { .. } => "tags",
+            Change::DeleteRole | Change::DeletePolicy => "delete",
         }
     }
 

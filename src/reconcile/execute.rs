@@ -202,6 +202,8 @@ impl Executor<'_> {
                 Kind::Role => self.retrying(|| iam.tag_role(name, tags)).await,
                 Kind::Policy => self.retrying(|| iam.tag_policy(arn, tags)).await,
             },
+            Change::DeleteRole => self.retrying(|| iam.delete_role_completely(name)).await,
+            Change::DeletePolicy => self.retrying(|| iam.delete_policy_completely(arn)).await,
             Change::RemoveTags { keys } => {
                 let keys: Vec<String> = keys.keys().cloned().collect();
                 match plan.kind {

@@ -13,7 +13,7 @@ use futures::stream::{self, StreamExt};
 
 pub use change::{Change, Finding, ResourcePlan, ResourceState};
 pub use execute::{Executor, RetryPolicy};
-pub use plan::{Context, plan_policy, plan_role};
+pub use plan::{Context, plan_policy, plan_prune, plan_role};
 
 use crate::iam::{Iam, IamError};
 use crate::manifest::{DesiredState, Kind, PolicyRef, Resource};
@@ -83,6 +83,16 @@ pub async fn observe_one(
     }
 }
 
+/// With `--prune`: deletes planned for owned resources that no manifest declares.
+pub async fn observe_prune(
+    iam: &Iam,
+    owner: &str,
+    desired: &DesiredState,
+) -> Result<Vec<ResourcePlan>, IamError> {
+    let (roles, policies) = iam.list_owned(owner).await?;
+    Ok(plan_prune(desired, &roles, &policies))
+}
+
 /// The result of applying a whole plan.
 #[derive(Debug, Default)]
 pub struct ApplyReport {
@@ -100,6 +110,12 @@ pub async fn apply_all(
     let mut report = ApplyReport::default();
     let (policies, roles): (Vec<_>, Vec<_>) =
         plans.into_iter().partition(|p| p.kind == Kind::Policy);
+    let (prune_roles, roles): (Vec<_>, Vec<_>) = roles
+        .into_iter()
+        .partition(|p| p.changes == [Change::DeleteRole]);
+    let (prune_policies, policies): (Vec<_>, Vec<_>) = policies
+        .into_iter()
+        .partition(|p| p.changes == [Change::DeletePolicy]);
     for plan in policies {
         apply_one(executor, plan, &mut report).await;
     }
@@ -128,6 +144,10 @@ pub async fn apply_all(
             }),
             None => apply_one(executor, plan, &mut report).await,
         }
+    }
+    // Pruning last, roles before the policies they may use.
+    for plan in prune_roles.into_iter().chain(prune_policies) {
+        apply_one(executor, plan, &mut report).await;
     }
     report
 }

@@ -300,3 +300,38 @@ pub fn plan_role(
     }
     plan
 }
+
+/// Pruning: a delete for every owned resource that no manifest declares. Roles come first:
+/// deleting a role detaches the policies it uses.
+pub fn plan_prune(
+    desired: &DesiredState,
+    owned_roles: &[String],
+    owned_policy_arns: &[String],
+) -> Vec<ResourcePlan> {
+    let mut plans = Vec::new();
+    for name in owned_roles
+        .iter()
+        .filter(|n| !desired.roles.contains_key(*n))
+    {
+        plans.push(ResourcePlan {
+            kind: Kind::Role,
+            name: name.clone(),
+            arn: None,
+            changes: vec![Change::DeleteRole],
+            findings: Vec::new(),
+        });
+    }
+    for arn in owned_policy_arns {
+        let name = arn.rsplit('/').next().unwrap_or(arn);
+        if !desired.policies.contains_key(name) {
+            plans.push(ResourcePlan {
+                kind: Kind::Policy,
+                name: name.to_string(),
+                arn: Some(arn.clone()),
+                changes: vec![Change::DeletePolicy],
+                findings: Vec::new(),
+            });
+        }
+    }
+    plans
+}

@@ -42,6 +42,8 @@ pub fn summary(change: &Change) -> String {
         },
         Change::SetTags { tags, .. } => format!("set tags {}", keys(tags)),
         Change::RemoveTags { keys: removed } => format!("remove tags {}", keys(removed)),
+        Change::DeleteRole => "delete role (no manifest declares it; --prune)".into(),
+        Change::DeletePolicy => "delete policy (no manifest declares it; --prune)".into(),
     }
 }
 
@@ -195,6 +197,9 @@ fn change_text(out: &mut String, change: &Change) {
                 let _ = writeln!(out, "  - tags.{k}: {v:?}");
             }
         }
+        Change::DeleteRole | Change::DeletePolicy => {
+            let _ = writeln!(out, "  - {}", summary(change));
+        }
     }
 }
 
@@ -242,10 +247,19 @@ fn document_lines(
 pub fn totals(plans: &[ResourcePlan], failed: usize) -> String {
     use super::change::ResourceState::*;
     let count = |s| plans.iter().filter(|p| p.state() == s).count();
+    let deletes = plans
+        .iter()
+        .filter(|p| {
+            p.changes
+                .iter()
+                .any(|c| matches!(c, Change::DeleteRole | Change::DeletePolicy))
+        })
+        .count();
     let mut line = format!(
-        "{} to create, {} to update, {} in sync, {} in conflict",
+        "{} to create, {} to update, {} to delete, {} in sync, {} in conflict",
         count(Pending),
-        count(Drifted),
+        count(Drifted) - deletes,
+        deletes,
         count(InSync),
         count(Conflict)
     );

@@ -7,7 +7,9 @@ use serde_json::json;
 
 use super::*;
 use crate::iam::{Account, ObservedPolicy, ObservedRole, PolicyVersion};
-use crate::manifest::{DesiredPolicy, DesiredRole, DesiredState, OWNER_TAG, Origin, PolicyRef};
+use crate::manifest::{
+    DesiredPolicy, DesiredRole, DesiredState, Kind, OWNER_TAG, Origin, PolicyRef,
+};
 use crate::policy::PolicyDocument;
 
 fn doc(action: &str) -> PolicyDocument {
@@ -457,4 +459,29 @@ fn the_text_diff_shows_statement_level_changes() {
         text.contains(r#"      + {"Effect":"Allow","Action":"logs:PutLogEvents","Resource":"*"}"#),
         "{text}"
     );
+}
+
+#[test]
+fn prune_deletes_only_owned_resources_that_no_manifest_declares() {
+    let mut desired = DesiredState::default();
+    desired.roles.insert("app".into(), desired_role());
+    desired.policies.insert("p".into(), desired_policy());
+    let owned_roles = ["app".to_string(), "old-role".to_string()];
+    let owned_policies = [
+        P_ARN.to_string(),
+        "arn:aws:iam::123456789012:policy/x/old-policy".to_string(),
+    ];
+    let plans = plan_prune(&desired, &owned_roles, &owned_policies);
+    let summary: Vec<(Kind, &str, &[Change])> = plans
+        .iter()
+        .map(|p| (p.kind, p.name.as_str(), p.changes.as_slice()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Kind::Role, "old-role", &[Change::DeleteRole][..]),
+            (Kind::Policy, "old-policy", &[Change::DeletePolicy][..])
+        ]
+    );
+    assert!(plan_prune(&desired, &["app".to_string()], &[P_ARN.to_string()]).is_empty());
 }

@@ -1,0 +1,149 @@
+//! What pruning needs from IAM: finding everything an owner tagged, and deleting a role or a
+//! policy together with what IAM requires gone first (DeleteConflict otherwise).
+
+use aws_sdk_iam::types::PolicyScopeType;
+
+use super::{ErrorKind, Iam, IamError, tags_of};
+use crate::manifest::OWNER_TAG;
+
+/// A removal whose target is already gone has done its job.
+fn gone_ok(result: Result<(), IamError>) -> Result<(), IamError> {
+    match result {
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+impl Iam {
+    /// Names of the roles and ARNs of the customer-managed policies tagged with `owner`.
+    /// Listing calls do not return tags, so each resource's tags are read: pruning is opt-in.
+    pub async fn list_owned(&self, owner: &str) -> Result<(Vec<String>, Vec<String>), IamError> {
+        let roles = self
+            .client
+            .list_roles()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        let mut owned_roles = Vec::new();
+        for role in self.done("ListRoles", roles)? {
+            let tags = self
+                .client
+                .list_role_tags()
+                .role_name(role.role_name())
+                .send()
+                .await;
+            let tags = self.done("ListRoleTags", tags)?;
+            if tags_of(tags.tags())
+                .get(OWNER_TAG)
+                .is_some_and(|o| o == owner)
+            {
+                owned_roles.push(role.role_name().to_string());
+            }
+        }
+        let policies = self
+            .client
+            .list_policies()
+            .scope(PolicyScopeType::Local)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        let mut owned_policies = Vec::new();
+        for policy in self.done("ListPolicies", policies)? {
+            let Some(arn) = policy.arn() else { continue };
+            let tags = self.client.list_policy_tags().policy_arn(arn).send().await;
+            let tags = self.done("ListPolicyTags", tags)?;
+            if tags_of(tags.tags())
+                .get(OWNER_TAG)
+                .is_some_and(|o| o == owner)
+            {
+                owned_policies.push(arn.to_string());
+            }
+        }
+        Ok((owned_roles, owned_policies))
+    }
+
+    /// Detaches, deletes inline policies, leaves instance profiles, then deletes the role.
+    pub async fn delete_role_completely(&self, name: &str) -> Result<(), IamError> {
+        let Some(role) = self.observe_role(name).await? else {
+            return Ok(());
+        };
+        for arn in &role.managed_policies {
+            gone_ok(self.detach_role_policy(name, arn).await)?;
+        }
+        for policy in role.inline_policies.keys() {
+            gone_ok(self.delete_role_policy(name, policy).await)?;
+        }
+        let profiles = self
+            .client
+            .list_instance_profiles_for_role()
+            .role_name(name)
+            .send()
+            .await;
+        for profile in self
+            .done("ListInstanceProfilesForRole", profiles)?
+            .instance_profiles()
+        {
+            let out = self
+                .client
+                .remove_role_from_instance_profile()
+                .role_name(name)
+                .instance_profile_name(profile.instance_profile_name())
+                .send()
+                .await;
+            gone_ok(self.done("RemoveRoleFromInstanceProfile", out).map(drop))?;
+        }
+        let out = self.client.delete_role().role_name(name).send().await;
+        gone_ok(self.done("DeleteRole", out).map(drop))
+    }
+
+    /// Detaches from every role, user and group, deletes non-default versions, then deletes
+    /// the policy.
+    pub async fn delete_policy_completely(&self, arn: &str) -> Result<(), IamError> {
+        let Some(policy) = self.observe_policy(arn).await? else {
+            return Ok(());
+        };
+        let entities = self
+            .client
+            .list_entities_for_policy()
+            .policy_arn(arn)
+            .send()
+            .await;
+        let entities = self.done("ListEntitiesForPolicy", entities)?;
+        for role in entities.policy_roles().iter().filter_map(|r| r.role_name()) {
+            gone_ok(self.detach_role_policy(role, arn).await)?;
+        }
+        for user in entities.policy_users().iter().filter_map(|u| u.user_name()) {
+            let out = self
+                .client
+                .detach_user_policy()
+                .user_name(user)
+                .policy_arn(arn)
+                .send()
+                .await;
+            gone_ok(self.done("DetachUserPolicy", out).map(drop))?;
+        }
+        for group in entities
+            .policy_groups()
+            .iter()
+            .filter_map(|g| g.group_name())
+        {
+            let out = self
+                .client
+                .detach_group_policy()
+                .group_name(group)
+                .policy_arn(arn)
+                .send()
+                .await;
+            gone_ok(self.done("DetachGroupPolicy", out).map(drop))?;
+        }
+        for version in policy.versions.iter().filter(|v| !v.is_default) {
+            gone_ok(self.delete_policy_version(arn, &version.id).await)?;
+        }
+        let out = self.client.delete_policy().policy_arn(arn).send().await;
+        gone_ok(self.done("DeletePolicy", out).map(drop))
+    }
+}
