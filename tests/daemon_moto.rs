@@ -10,9 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_iam::Client;
-use aws_sdk_iam::types::Tag;
 use support::daemon::{Daemon, wait_for};
-use support::fixtures::{APP_POLICY_ARN, BOUNDARY_ARN, FULL, OTHER_DOC};
+use support::fixtures::{APP_POLICY_ARN, BOUNDARY_ARN, FULL, OTHER_DOC, tag};
 use support::moto::{Moto, client_for};
 use support::proxy::Proxy;
 use support::{run, warden_on};
@@ -77,10 +76,6 @@ fn role(name: &str, description: &str) -> String {
     format!(
         "apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata: {{name: {name}}}\nspec:\n  description: {description}\n  assumeRolePolicy: {{Version: \"2012-10-17\", Statement: {{Effect: Allow, Action: \"sts:AssumeRole\", Principal: {{Service: ecs-tasks.amazonaws.com}}}}}}\n"
     )
-}
-
-fn tag(k: &str, v: &str) -> Tag {
-    Tag::builder().key(k).value(v).build().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use std::process::Command;
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use iam_warden::policy::PolicyDocument;
-use support::fixtures::{APP_POLICY_ARN, BOUNDARY_ARN, FULL, OTHER_DOC};
+use support::fixtures::{APP_POLICY_ARN, BOUNDARY_ARN, FULL, OTHER_DOC, tag};
 use support::moto::{Moto, client_for};
 use support::proxy::Proxy;
 use support::{run, warden_on};
@@ -107,10 +107,6 @@ impl Bed {
             .unwrap_or_default()
             .to_string()
     }
-}
-
-fn tag(k: &str, v: &str) -> Tag {
-    Tag::builder().key(k).value(v).build().unwrap()
 }
 
 #[tokio::test]
@@ -656,6 +652,14 @@ spec:
     Statement: [{Effect: Allow, Principal: {Service: ecs-tasks.amazonaws.com}, Action: sts:AssumeRole}]
 "#;
 
+/// UNOWNED with the adopt annotation.
+fn adopting() -> String {
+    UNOWNED.replace(
+        "annotations: {}",
+        "annotations: {iam-warden/adopt: \"true\"}",
+    )
+}
+
 async fn clicked_role(bed: &Bed, tags: Vec<Tag>) {
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
     bed.iam
@@ -689,17 +693,7 @@ async fn a_role_without_the_owner_tag_is_reported_and_untouched() {
 
 #[tokio::test]
 async fn a_role_of_another_owner_is_left_alone_even_with_adopt() {
-    let bed = Bed::new(
-        &[(
-            "r.yaml",
-            &UNOWNED.replace(
-                "annotations: {}",
-                "annotations: {iam-warden/adopt: \"true\"}",
-            ),
-        )],
-        &[],
-    )
-    .await;
+    let bed = Bed::new(&[("r.yaml", &adopting())], &[]).await;
     clicked_role(&bed, vec![tag("iam-warden/owner", "team-b")]).await;
     let (code, out) = bed.apply();
     assert_eq!(code, 1, "{out}");
@@ -709,17 +703,7 @@ async fn a_role_of_another_owner_is_left_alone_even_with_adopt() {
 
 #[tokio::test]
 async fn the_adopt_annotation_takes_over_an_unowned_role_and_converges_it() {
-    let bed = Bed::new(
-        &[(
-            "r.yaml",
-            &UNOWNED.replace(
-                "annotations: {}",
-                "annotations: {iam-warden/adopt: \"true\"}",
-            ),
-        )],
-        &[],
-    )
-    .await;
+    let bed = Bed::new(&[("r.yaml", &adopting())], &[]).await;
     clicked_role(&bed, vec![tag("team", "x")]).await;
     bed.converge();
     assert_eq!(bed.description("clicked").await, "declared");

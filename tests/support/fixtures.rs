@@ -50,3 +50,11 @@ pub const APP_POLICY_ARN: &str = "arn:aws:iam::123456789012:policy/app/app-polic
 pub const BOUNDARY_ARN: &str = "arn:aws:iam::123456789012:policy/app-boundary";
 pub const OTHER_DOC: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:*","Resource":"*"}]}"#;
+
+pub fn tag(k: &str, v: &str) -> aws_sdk_iam::types::Tag {
+    aws_sdk_iam::types::Tag::builder()
+        .key(k)
+        .value(v)
+        .build()
+        .expect("a tag with key and value")
+}

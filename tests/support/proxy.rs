@@ -164,8 +164,8 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) {
     }
 }
 
-/// One whole request (head and body), or `None` at end of stream.
-fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
+/// A message head (up to the blank line) and its Content-Length, if any.
+fn read_head(stream: &mut TcpStream) -> Option<(Vec<u8>, Option<usize>)> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -175,12 +175,17 @@ fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
         }
     }
     let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-    let length: usize = head
+    let length = head
         .lines()
         .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; length];
+        .and_then(|v| v.trim().parse().ok());
+    Some((buf, length))
+}
+
+/// One whole request (head and body), or `None` at end of stream.
+fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let (mut buf, length) = read_head(stream)?;
+    let mut body = vec![0u8; length.unwrap_or(0)];
     stream.read_exact(&mut body).ok()?;
     buf.extend(body);
     Some(buf)
@@ -203,20 +208,8 @@ fn forward(request: &[u8], upstream: &str) -> Option<Vec<u8>> {
 }
 
 fn read_response(stream: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => buf.push(byte[0]),
-            _ => return None,
-        }
-    }
-    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-    match head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
+    let (mut buf, length) = read_head(stream)?;
+    match length {
         Some(length) => {
             let mut body = vec![0u8; length];
             stream.read_exact(&mut body).ok()?;
