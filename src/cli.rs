@@ -157,9 +157,18 @@ pub struct RunArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct ImportArgs {
-    /// Names of roles (and, with --kind Policy, policies) to import.
-    #[arg(value_name = "NAME", required = true)]
+    /// Names of the roles to import.
+    #[arg(value_name = "ROLE")]
     pub names: Vec<String>,
+
+    /// ARN of a customer-managed policy to import too (repeatable); roles that attach it get
+    /// `{ref: NAME}`.
+    #[arg(long = "policy", value_name = "ARN")]
+    pub policies: Vec<String>,
+
+    /// Write one file per resource into DIR instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 
     /// IAM endpoint (AWS_ENDPOINT_URL works as well).
     #[arg(long, value_name = "URL", env = "IAM_WARDEN_ENDPOINT_URL")]

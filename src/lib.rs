@@ -9,6 +9,7 @@ pub mod commands;
 pub mod controller;
 pub mod fieldpath;
 pub mod iam;
+pub mod import;
 pub mod manifest;
 pub mod policy;
 pub mod reconcile;

@@ -947,3 +947,58 @@ async fn prune_on_a_directory_without_manifests_is_refused() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn an_imported_hand_made_role_applies_as_an_adoption_that_changes_nothing_else() {
+    let bed = Bed::new(&[], &[]).await;
+    let policy = bed
+        .iam
+        .create_policy()
+        .policy_name("hand-policy")
+        .path("/hand/")
+        .policy_document(OTHER_DOC)
+        .send()
+        .await
+        .unwrap();
+    let policy_arn = policy.policy().unwrap().arn().unwrap().to_string();
+    clicked_role(&bed, vec![tag("team", "x")]).await;
+    bed.iam
+        .attach_role_policy()
+        .role_name("clicked")
+        .policy_arn(&policy_arn)
+        .send()
+        .await
+        .unwrap();
+    bed.iam
+        .put_role_policy()
+        .role_name("clicked")
+        .policy_name("inline")
+        .policy_document(OTHER_DOC)
+        .send()
+        .await
+        .unwrap();
+
+    let mut import = warden_on(&bed.proxy.endpoint);
+    import
+        .args(["import", "clicked", "--policy", &policy_arn, "--out"])
+        .arg(bed.dir.path());
+    let (out, stdout, stderr) = run(&mut import);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let role_yaml = fs::read_to_string(bed.dir.path().join("role-clicked.yaml")).unwrap();
+    assert!(role_yaml.contains("ref: hand-policy"), "{role_yaml}");
+
+    bed.proxy.reset_counts();
+    bed.converge();
+    let writes: Vec<String> = bed
+        .proxy
+        .writes()
+        .into_iter()
+        .filter(|a| a != "GetCallerIdentity")
+        .collect();
+    assert_eq!(
+        writes,
+        ["TagPolicy", "TagRole"],
+        "adoption only adds owner tags"
+    );
+    assert_eq!(bed.description("clicked").await, "by hand");
+}

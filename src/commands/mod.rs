@@ -1,6 +1,7 @@
 //! The edges: each command turns arguments into work and errors into exit codes and messages.
 
 mod apply;
+mod import;
 mod plan;
 mod run;
 mod session;
@@ -41,9 +42,9 @@ pub fn main() -> ExitCode {
             telemetry::init(args.manifests.log_format, "info");
             runtime().and_then(|rt| rt.block_on(run::run(&args)))
         }
-        other => {
-            eprintln!("iam-warden: `{}` is not built yet", command_name(&other));
-            Ok(EXIT_FAILED)
+        Command::Import(args) => {
+            telemetry::init(crate::cli::LogFormat::Text, "warn");
+            runtime().and_then(|rt| rt.block_on(import::run(&args)))
         }
     };
     match code {
@@ -59,14 +60,4 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
-}
-
-fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Validate(_) => "validate",
-        Command::Plan(_) => "plan",
-        Command::Apply(_) => "apply",
-        Command::Run(_) => "run",
-        Command::Import(_) => "import",
-    }
 }

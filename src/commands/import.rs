@@ -1,0 +1,56 @@
+//! `iam-warden import NAME...`: prints manifests for roles (and `--policy` ARNs) that exist in
+//! AWS, or writes one file per resource with `--out DIR`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+
+use super::EXIT_OK;
+use crate::cli::ImportArgs;
+use crate::iam;
+use crate::import::{policy_manifest, role_manifest, to_yaml};
+
+pub async fn run(args: &ImportArgs) -> anyhow::Result<u8> {
+    if args.names.is_empty() && args.policies.is_empty() {
+        anyhow::bail!("name at least one role, or a policy with --policy ARN");
+    }
+    let iam = iam::connect(args.endpoint_url.as_deref()).await;
+    let mut docs = Vec::new();
+    let mut refs = BTreeMap::new();
+    for arn in &args.policies {
+        let policy = iam
+            .observe_policy(arn)
+            .await?
+            .with_context(|| format!("no policy {arn}"))?;
+        refs.insert(policy.arn.clone(), policy.name.clone());
+        docs.push((policy.name.clone(), policy_manifest(&policy)));
+    }
+    for name in &args.names {
+        let role = iam
+            .observe_role(name)
+            .await?
+            .with_context(|| format!("no role named {name}"))?;
+        docs.push((role.name.clone(), role_manifest(&role, &refs)));
+    }
+    match &args.out {
+        None => print!(
+            "{}",
+            to_yaml(&docs.into_iter().map(|(_, d)| d).collect::<Vec<_>>())?
+        ),
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for (name, doc) in docs {
+                let kind = doc["kind"]
+                    .as_str()
+                    .unwrap_or("resource")
+                    .to_ascii_lowercase();
+                let path = dir.join(format!("{kind}-{name}.yaml"));
+                std::fs::write(&path, to_yaml(&[doc])?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,197 @@
+//! `import`: manifests written from what AWS has, so hand-made roles can come under
+//! iam-warden. Pure: observed resources in, YAML documents out.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::iam::{ObservedPolicy, ObservedRole};
+use crate::manifest::{ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, OWNER_TAG};
+
+/// Tags a manifest declares: not AWS's own, not the owner tag (iam-warden sets it).
+fn declared_tags(tags: &BTreeMap<String, String>) -> Map<String, Value> {
+    tags.iter()
+        .filter(|(k, _)| !k.starts_with("aws:") && k.as_str() != OWNER_TAG)
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect()
+}
+
+/// Unowned resources are imported with the adopt annotation: applying takes them over.
+fn metadata(name: &str, tags: &BTreeMap<String, String>) -> Value {
+    let mut meta = json!({ "name": name });
+    if !tags.contains_key(OWNER_TAG) {
+        meta["annotations"] = json!({ ADOPT_ANNOTATION: "true" });
+    }
+    meta
+}
+
+/// A Role manifest. Managed policies that are imported too (`refs`: ARN -> name) become
+/// `{ref: NAME}`; the others stay ARNs.
+pub fn role_manifest(role: &ObservedRole, refs: &BTreeMap<String, String>) -> Value {
+    let policy_ref = |arn: &String| match refs.get(arn) {
+        Some(name) => json!({ "ref": name }),
+        None => Value::from(arn.as_str()),
+    };
+    let mut spec = Map::new();
+    spec.insert("path".into(), role.path.clone().into());
+    if !role.description.is_empty() {
+        spec.insert("description".into(), role.description.clone().into());
+    }
+    if role.max_session_duration != DEFAULT_MAX_SESSION {
+        spec.insert(
+            "maxSessionDuration".into(),
+            role.max_session_duration.into(),
+        );
+    }
+    if let Some(b) = &role.permissions_boundary {
+        spec.insert("permissionsBoundary".into(), policy_ref(b));
+    }
+    spec.insert(
+        "assumeRolePolicy".into(),
+        role.assume_role_policy.value().clone(),
+    );
+    if !role.managed_policies.is_empty() {
+        spec.insert(
+            "managedPolicies".into(),
+            role.managed_policies.iter().map(policy_ref).collect(),
+        );
+    }
+    if !role.inline_policies.is_empty() {
+        let inline: Map<String, Value> = role
+            .inline_policies
+            .iter()
+            .map(|(k, d)| (k.clone(), d.value().clone()))
+            .collect();
+        spec.insert("inlinePolicies".into(), inline.into());
+    }
+    let tags = declared_tags(&role.tags);
+    if !tags.is_empty() {
+        spec.insert("tags".into(), tags.into());
+    }
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "Role",
+        "metadata": metadata(&role.name, &role.tags),
+        "spec": spec,
+    })
+}
+
+pub fn policy_manifest(policy: &ObservedPolicy) -> Value {
+    let mut spec = Map::new();
+    spec.insert("path".into(), policy.path.clone().into());
+    if !policy.description.is_empty() {
+        spec.insert("description".into(), policy.description.clone().into());
+    }
+    spec.insert("document".into(), policy.document.value().clone());
+    let tags = declared_tags(&policy.tags);
+    if !tags.is_empty() {
+        spec.insert("tags".into(), tags.into());
+    }
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "Policy",
+        "metadata": metadata(&policy.name, &policy.tags),
+        "spec": spec,
+    })
+}
+
+/// Documents as one YAML stream.
+pub fn to_yaml(docs: &[Value]) -> Result<String, serde_yaml::Error> {
+    let mut out = String::new();
+    for doc in docs {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(doc)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{self, Variables};
+    use crate::policy::PolicyDocument;
+    use std::collections::BTreeSet;
+
+    fn observed() -> ObservedRole {
+        let doc = |v: Value| PolicyDocument::from_value(v).unwrap();
+        ObservedRole {
+            name: "clicked".into(),
+            arn: "arn:aws:iam::123456789012:role/x/clicked".into(),
+            path: "/x/".into(),
+            description: "by hand".into(),
+            max_session_duration: 7200,
+            permissions_boundary: None,
+            assume_role_policy: doc(
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+            ),
+            managed_policies: BTreeSet::from([
+                "arn:aws:iam::123456789012:policy/p".to_string(),
+                "arn:aws:iam::aws:policy/ReadOnlyAccess".to_string(),
+            ]),
+            inline_policies: BTreeMap::from([(
+                "s3".to_string(),
+                doc(
+                    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}),
+                ),
+            )]),
+            tags: BTreeMap::from([
+                ("team".to_string(), "data".to_string()),
+                ("aws:cloudformation:stack-name".to_string(), "s".to_string()),
+            ]),
+        }
+    }
+
+    #[test]
+    fn an_imported_role_is_a_valid_manifest_that_adopts_it() {
+        let refs = BTreeMap::from([(
+            "arn:aws:iam::123456789012:policy/p".to_string(),
+            "p".to_string(),
+        )]);
+        let yaml = to_yaml(&[role_manifest(&observed(), &refs)]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clicked.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        let report = manifest::load_file(&file, &Variables::default());
+        assert!(
+            report.diagnostics.is_empty(),
+            "{:#?}\n{yaml}",
+            report.diagnostics
+        );
+        let [manifest::Resource::Role(r)] = report.resources.as_slice() else {
+            panic!("{yaml}")
+        };
+        assert!(manifest::adopts(&r.annotations));
+        assert_eq!(
+            (
+                r.path.as_str(),
+                r.description.as_str(),
+                r.max_session_duration
+            ),
+            ("/x/", "by hand", 7200)
+        );
+        assert_eq!(
+            r.tags,
+            BTreeMap::from([("team".to_string(), "data".to_string())])
+        );
+        assert!(
+            r.assume_role_policy
+                .is_equivalent(&observed().assume_role_policy)
+        );
+        assert!(
+            r.managed_policies
+                .contains(&manifest::PolicyRef::Ref("p".into()))
+        );
+        assert!(r.managed_policies.contains(&manifest::PolicyRef::Arn(
+            "arn:aws:iam::aws:policy/ReadOnlyAccess".into()
+        )));
+    }
+
+    #[test]
+    fn an_owned_role_is_imported_without_the_adopt_annotation_or_owner_tag() {
+        let mut role = observed();
+        role.tags.insert(OWNER_TAG.into(), "me".into());
+        let doc = role_manifest(&role, &BTreeMap::new());
+        assert!(doc["metadata"].get("annotations").is_none());
+        assert!(doc["spec"]["tags"].get(OWNER_TAG).is_none());
+    }
+}
