@@ -1002,3 +1002,23 @@ async fn an_imported_hand_made_role_applies_as_an_adoption_that_changes_nothing_
     );
     assert_eq!(bed.description("clicked").await, "by hand");
 }
+
+#[tokio::test]
+async fn the_account_comes_from_iam_when_only_an_iam_endpoint_is_configured() {
+    let bed = Bed::full().await;
+    // No --endpoint-url: the SDK's service-specific variable sends IAM to moto and STS to its
+    // real address, which cannot answer here (or refuses the dummy credentials elsewhere).
+    let mut plan = warden_on(&bed.proxy.endpoint);
+    plan.env_remove("IAM_WARDEN_ENDPOINT_URL")
+        .env("AWS_ENDPOINT_URL_IAM", &bed.proxy.endpoint)
+        .arg("plan")
+        .arg(bed.dir.path());
+    let (out, stdout, stderr) = run(&mut plan);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("3 to create"), "{stdout}");
+    assert!(
+        bed.proxy.actions().contains(&"GetUser".to_string()),
+        "{:?}",
+        bed.proxy.actions()
+    );
+}

@@ -105,11 +105,26 @@ impl Iam {
         result
     }
 
+    /// The caller's account, from STS; failing that (an IAM-only endpoint, say), from IAM's
+    /// GetUser, which answers for user credentials.
     pub async fn account(&self) -> Result<Account, IamError> {
         let out = self.sts.get_caller_identity().send().await;
-        let out = self.done("GetCallerIdentity", out)?;
-        let arn = out.arn().unwrap_or_default();
-        Account::from_arn(arn).ok_or_else(|| missing("GetCallerIdentity", "account id"))
+        let sts_error = match self.done("GetCallerIdentity", out) {
+            Ok(out) => {
+                let arn = out.arn().unwrap_or_default();
+                return Account::from_arn(arn)
+                    .ok_or_else(|| missing("GetCallerIdentity", "account id"));
+            }
+            Err(e) => e,
+        };
+        let out = self.client.get_user().send().await;
+        match self.done("GetUser", out) {
+            Ok(out) => out
+                .user()
+                .and_then(|u| Account::from_arn(u.arn()))
+                .ok_or_else(|| missing("GetUser", "account id")),
+            Err(_) => Err(sts_error),
+        }
     }
 
     /// The role and everything the manifest format covers; `None` when it does not exist.

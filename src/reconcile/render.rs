@@ -40,7 +40,16 @@ pub fn summary(change: &Change) -> String {
             Some(v) => format!("new default document version (deleting oldest version {v} first)"),
             None => "new default document version".into(),
         },
-        Change::SetTags { tags, .. } => format!("set tags {}", keys(tags)),
+        Change::SetTags { tags, before } => {
+            let each: Vec<String> = tags
+                .iter()
+                .map(|(k, v)| match before.get(k) {
+                    Some(old) => format!("{k}={v} (was {old})"),
+                    None => format!("{k}={v}"),
+                })
+                .collect();
+            format!("set tags {}", each.join(", "))
+        }
         Change::RemoveTags { keys: removed } => format!("remove tags {}", keys(removed)),
         Change::DeleteRole => "delete role (no manifest declares it; --prune)".into(),
         Change::DeletePolicy => "delete policy (no manifest declares it; --prune)".into(),

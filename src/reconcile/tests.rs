@@ -180,7 +180,7 @@ fn each_drifted_role_field_plans_exactly_one_change() {
             |o| {
                 o.tags.insert("team".into(), "x".into());
             },
-            "set tags team",
+            "set tags team=data (was x)",
         ),
         (
             "tag added",
@@ -194,7 +194,7 @@ fn each_drifted_role_field_plans_exactly_one_change() {
             |o| {
                 o.tags.remove("team");
             },
-            "set tags team",
+            "set tags team=data",
         ),
         (
             "inline added",
