@@ -424,3 +424,61 @@ async fn observe_only_reports_drift_and_writes_nothing() {
         Some("hand edit")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_directory_is_watched_again() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("replaced", "one")).unwrap();
+    let _d = watch_only(&bed, &dir);
+    bed.wait_description("replaced", "one").await;
+    fs::remove_dir_all(&dir).unwrap();
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("replaced", "two")).unwrap();
+    bed.wait_description("replaced", "two").await;
+    // The new directory itself is watched, not just its parent.
+    fs::write(dir.join("r.yaml"), role("replaced", "three")).unwrap();
+    bed.wait_description("replaced", "three").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_resyncs_at_once() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("hup", "declared")).unwrap();
+    let d = watch_only(&bed, &dir);
+    bed.wait_description("hup", "declared").await;
+    bed.iam
+        .update_role()
+        .role_name("hup")
+        .description("hand edit")
+        .max_session_duration(3600)
+        .send()
+        .await
+        .unwrap();
+    d.signal("HUP");
+    bed.wait_description("hup", "declared").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("logged", "x")).unwrap();
+    let d = bed.daemon(&dir, &["--log-format", "json"]);
+    d.wait_ready();
+    let log = d.log();
+    assert!(log.lines().count() >= 3, "{log}");
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string(), "{line}");
+    }
+    assert!(
+        log.contains("\"resource\":\"Role/logged\""),
+        "writes name their resource:\n{log}"
+    );
+}

@@ -31,7 +31,7 @@ pub async fn watch(dir: PathBuf, reload: mpsc::UnboundedSender<()>) {
             return;
         }
     };
-    let mut watched: Option<(PathBuf, u64)> = None;
+    let mut watched: Option<PathBuf> = None;
     let parent = dir
         .parent()
         .map(Path::to_path_buf)
@@ -59,23 +59,18 @@ pub async fn watch(dir: PathBuf, reload: mpsc::UnboundedSender<()>) {
     }
 }
 
-/// (Re)watches DIR's real path when it changed: a flipped symlink, or a directory replaced at
-/// the same path (a new inode, whose old watch the kernel dropped).
-fn follow(watcher: &mut RecommendedWatcher, dir: &Path, watched: &mut Option<(PathBuf, u64)>) {
-    use std::os::unix::fs::MetadataExt;
-    let real = std::fs::canonicalize(dir)
-        .ok()
-        .and_then(|p| std::fs::metadata(&p).ok().map(|m| (p, m.ino())));
-    if real == *watched {
-        return;
-    }
-    if let Some((old, _)) = watched.take() {
+/// Watches DIR's real path afresh. Done after every burst of events, because nothing cheaper
+/// is reliable: a flipped symlink changes the real path, and a directory replaced at the same
+/// path may even get the old inode number back, while the kernel has dropped the old watch.
+fn follow(watcher: &mut RecommendedWatcher, dir: &Path, watched: &mut Option<PathBuf>) {
+    if let Some(old) = watched.take() {
         let _ = watcher.unwatch(&old);
     }
-    if let Some((path, ino)) = real {
-        match watcher.watch(&path, RecursiveMode::Recursive) {
-            Ok(()) => *watched = Some((path, ino)),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot watch DIR"),
-        }
+    let Ok(real) = std::fs::canonicalize(dir) else {
+        return;
+    };
+    match watcher.watch(&real, RecursiveMode::Recursive) {
+        Ok(()) => *watched = Some(real),
+        Err(e) => tracing::warn!(path = %real.display(), error = %e, "cannot watch DIR"),
     }
 }

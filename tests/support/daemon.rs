@@ -37,9 +37,14 @@ impl Daemon {
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("on http://").nth(1) {
+                // Text or JSON logs: the address ends at a space or a quote.
+                if let Some(rest) = line.split("on http://").nth(1) {
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .collect();
                     if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr.trim().to_string());
+                        let _ = tx.send(addr);
                     }
                 }
                 let mut l = sink.lock().unwrap();
@@ -95,6 +100,12 @@ impl Daemon {
         wait_for("/readyz to answer 200", Duration::from_secs(60), || {
             self.get("/readyz").0 == 200
         });
+    }
+
+    pub fn signal(&self, name: &str) {
+        let _ = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
     }
 
     pub fn pid(&self) -> u32 {
