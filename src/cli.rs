@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -66,7 +67,7 @@ pub struct ManifestArgs {
 
     /// Delete owned resources that no manifest declares any more (plan and apply; refused when
     /// DIR holds no manifest; not yet done by run).
-    #[arg(long, env = "IAM_WARDEN_PRUNE")]
+    #[arg(long, env = "IAM_WARDEN_PRUNE", value_parser = BoolishValueParser::new())]
     pub prune: bool,
 
     /// Tag keys under this prefix are never touched (tags your organisation adds). Repeatable.
@@ -143,7 +144,7 @@ pub struct RunArgs {
     pub listen: SocketAddr,
 
     /// Report drift, change nothing.
-    #[arg(long, env = "IAM_WARDEN_OBSERVE_ONLY")]
+    #[arg(long, env = "IAM_WARDEN_OBSERVE_ONLY", value_parser = BoolishValueParser::new())]
     pub observe_only: bool,
 
     /// Reconciles running at once.

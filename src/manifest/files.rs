@@ -15,24 +15,25 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
-    #[error("cannot read directory {}: {source}", path.display())]
+    // The io error is shown here, not chained as a source, so that it is printed once.
+    #[error("cannot read directory {}: {error}", path.display())]
     Dir {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 /// Every manifest file below `dir`, sorted, each real file once (by the first path that
 /// reaches it). Unreadable subdirectories are skipped; an unreadable `dir` is an error.
 pub fn find(dir: &Path) -> Result<Vec<PathBuf>, FilesError> {
-    let root = fs::canonicalize(dir).map_err(|source| FilesError::Dir {
+    let root = fs::canonicalize(dir).map_err(|error| FilesError::Dir {
         path: dir.to_path_buf(),
-        source,
+        error,
     })?;
     if !root.is_dir() {
         return Err(FilesError::Dir {
             path: dir.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+            error: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
         });
     }
     let mut seen_dirs = HashSet::from([root]);
@@ -51,10 +52,10 @@ fn walk(
 ) -> Result<(), FilesError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(source) if is_root => {
+        Err(error) if is_root => {
             return Err(FilesError::Dir {
                 path: dir.to_path_buf(),
-                source,
+                error,
             });
         }
         Err(_) => return Ok(()),

@@ -14,10 +14,10 @@ pub struct Variables(BTreeMap<String, String>);
 
 #[derive(Debug, thiserror::Error)]
 pub enum VarsError {
-    #[error("cannot read values file {}: {source}", path.display())]
+    #[error("cannot read values file {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("values file {}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
@@ -30,9 +30,9 @@ impl Variables {
     pub fn load(values_files: &[PathBuf], assignments: &[String]) -> Result<Self, VarsError> {
         let mut vars = Variables::default();
         for path in values_files {
-            let text = std::fs::read_to_string(path).map_err(|source| VarsError::Read {
+            let text = std::fs::read_to_string(path).map_err(|error| VarsError::Read {
                 path: path.clone(),
-                source,
+                error,
             })?;
             vars.merge_yaml(path, &text)?;
         }
