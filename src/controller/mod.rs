@@ -367,12 +367,7 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
     }
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
     let watcher = tokio::spawn(watch::watch(config.dir.clone(), reload_tx.clone()));
-    let triggers = tokio::spawn(triggers(
-        controller.clone(),
-        reload_rx,
-        reload_tx,
-        stop_rx.clone(),
-    ));
+    let triggers = tokio::spawn(triggers(controller.clone(), reload_rx, reload_tx));
 
     let mut stop = stop_rx.clone();
     let _ = stop.wait_for(|s| *s).await;
@@ -415,7 +410,6 @@ async fn triggers(
     controller: Arc<Controller>,
     mut reload_rx: mpsc::UnboundedReceiver<()>,
     reload_tx: mpsc::UnboundedSender<()>,
-    _stop: signal_watch::Receiver<bool>,
 ) {
     let interval = controller.config.resync_interval;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
