@@ -534,23 +534,10 @@ async fn a_detached_managed_policy_is_attached_again() {
 #[tokio::test]
 async fn a_changed_policy_document_gets_a_new_default_version() {
     let bed = drift_is_reverted("~ document (new default version)", |iam| async move {
-        iam.create_policy_version()
-            .policy_arn(APP_POLICY_ARN)
-            .policy_document(OTHER_DOC)
-            .set_as_default(true)
-            .send()
-            .await
-            .unwrap();
+        add_versions(&iam, 1).await;
     })
     .await;
-    let versions = bed
-        .iam
-        .list_policy_versions()
-        .policy_arn(APP_POLICY_ARN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(versions.versions().len(), 3);
+    assert_eq!(version_ids(&bed.iam).await.len(), 3);
 }
 
 #[tokio::test]
@@ -570,33 +557,38 @@ async fn a_changed_policy_tag_is_reverted() {
 async fn a_sixth_version_deletes_the_oldest_non_default_one_first() {
     let bed = drift_is_reverted(
         "the oldest non-default one, v1, is deleted first",
-        |iam| async move {
-            for _ in 0..4 {
-                iam.create_policy_version()
-                    .policy_arn(APP_POLICY_ARN)
-                    .policy_document(OTHER_DOC)
-                    .set_as_default(true)
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        },
+        |iam| async move { add_versions(&iam, 4).await },
     )
     .await;
-    let versions = bed
-        .iam
+    let ids = version_ids(&bed.iam).await;
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert!(!ids.contains(&"v1".to_string()), "{ids:?}");
+}
+
+/// Out of band: `n` new default versions of the app policy.
+async fn add_versions(iam: &Client, n: usize) {
+    for _ in 0..n {
+        iam.create_policy_version()
+            .policy_arn(APP_POLICY_ARN)
+            .policy_document(OTHER_DOC)
+            .set_as_default(true)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn version_ids(iam: &Client) -> Vec<String> {
+    let out = iam
         .list_policy_versions()
         .policy_arn(APP_POLICY_ARN)
         .send()
         .await
         .unwrap();
-    let ids: Vec<_> = versions
-        .versions()
+    out.versions()
         .iter()
-        .filter_map(|v| v.version_id())
-        .collect();
-    assert_eq!(versions.versions().len(), 5, "{ids:?}");
-    assert!(!ids.contains(&"v1"), "{ids:?}");
+        .filter_map(|v| v.version_id().map(str::to_string))
+        .collect()
 }
 
 #[tokio::test]

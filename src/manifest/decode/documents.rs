@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
-use super::Decoder;
+use super::{Decoder, Fields};
 use crate::fieldpath::FieldPath;
 use crate::manifest::limits;
 use crate::manifest::model::PolicyRef;
@@ -13,6 +13,28 @@ use crate::manifest::yaml::{CoreScalar, Node, Value, core_scalar};
 use crate::policy::{self, PolicyDocument, PolicyError, PolicyKind};
 
 impl Decoder<'_> {
+    /// A required document field, grammar-checked for `kind` and within `max` characters.
+    pub(super) fn sized_document(
+        &mut self,
+        fields: &Fields,
+        parent: &FieldPath,
+        field: &str,
+        kind: PolicyKind,
+        max: usize,
+    ) -> Option<PolicyDocument> {
+        let path = parent.key(field);
+        let node = self.required(fields, parent, field)?;
+        let doc = self.policy_document(node, &path, kind)?;
+        let size = doc.size();
+        if size > max {
+            let message =
+                format!("policy is {size} characters (whitespace not counted); IAM allows {max}");
+            self.error(node.line, &path, message);
+            return None;
+        }
+        Some(doc)
+    }
+
     pub(super) fn managed_policies(
         &mut self,
         node: &Node,

@@ -416,26 +416,13 @@ impl Decoder<'_> {
                 .policy_ref(node, &path.key("permissionsBoundary"))
                 .map(Some),
         };
-        let trust_path = path.key("assumeRolePolicy");
-        let assume_role_policy =
-            self.required(&fields, path, "assumeRolePolicy")
-                .and_then(|node| {
-                    let doc = self.policy_document(node, &trust_path, PolicyKind::Trust)?;
-                    let size = doc.size();
-                    let ok = self.check(
-                        node.line,
-                        &trust_path,
-                        if size > limits::TRUST_POLICY_SIZE_MAX {
-                            Err(format!(
-                                "trust policy is {size} characters; IAM allows {} by default",
-                                limits::TRUST_POLICY_SIZE_MAX
-                            ))
-                        } else {
-                            Ok(())
-                        },
-                    );
-                    ok.then_some(doc)
-                });
+        let assume_role_policy = self.sized_document(
+            &fields,
+            path,
+            "assumeRolePolicy",
+            PolicyKind::Trust,
+            limits::TRUST_POLICY_SIZE_MAX,
+        );
         let managed_policies = match fields.get("managedPolicies") {
             None => Some(Vec::new()),
             Some(node) => self.managed_policies(node, &path.key("managedPolicies")),
@@ -474,24 +461,13 @@ impl Decoder<'_> {
         let fields = self.mapping(spec, path, POLICY_FIELDS)?;
         let policy_path = self.common_path(&fields, path);
         let description = self.description(&fields, path, false);
-        let doc_path = path.key("document");
-        let document = self.required(&fields, path, "document").and_then(|node| {
-            let doc = self.policy_document(node, &doc_path, PolicyKind::Identity)?;
-            let size = doc.size();
-            let ok = self.check(
-                node.line,
-                &doc_path,
-                if size > limits::MANAGED_POLICY_SIZE_MAX {
-                    Err(format!(
-                        "policy is {size} characters (whitespace not counted); IAM allows {}",
-                        limits::MANAGED_POLICY_SIZE_MAX
-                    ))
-                } else {
-                    Ok(())
-                },
-            );
-            ok.then_some(doc)
-        });
+        let document = self.sized_document(
+            &fields,
+            path,
+            "document",
+            PolicyKind::Identity,
+            limits::MANAGED_POLICY_SIZE_MAX,
+        );
         let tags = fields
             .get("tags")
             .map(|n| self.tags(n, &path.key("tags")))
