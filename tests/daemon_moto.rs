@@ -482,3 +482,33 @@ async fn json_logs_are_one_object_per_line() {
         "writes name their resource:\n{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_of_an_account_in_sync_reads_it_in_bulk_and_writes_nothing() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("app.yaml"), FULL).unwrap();
+    let d = bed.daemon(&dir, &["--resync-interval", "1s"]);
+    d.wait_ready();
+    bed.proxy.reset_counts();
+    wait_for("two resyncs", WAIT, || {
+        bed.proxy
+            .actions()
+            .iter()
+            .filter(|a| *a == "GetAccountAuthorizationDetails")
+            .count()
+            >= 2
+    });
+    let actions = bed.proxy.actions();
+    assert!(bed.proxy.writes().is_empty(), "{actions:?}");
+    for per_resource in ["GetRole", "GetPolicy", "ListRolePolicies"] {
+        assert!(
+            !actions.iter().any(|a| a == per_resource),
+            "{per_resource} in a quiet resync: {actions:?}"
+        );
+    }
+    // Per resync: the snapshot, ListRoles, and the two declared policies' tags.
+    let per_resync = actions.len() as f64 / 2.0;
+    assert!(per_resync <= 6.0, "{actions:?}");
+}

@@ -24,8 +24,8 @@ use backoff::backoff::Backoff;
 use tokio::sync::{mpsc, watch as signal_watch};
 use tracing::{info, warn};
 
-use crate::iam::{Account, Iam};
-use crate::manifest::{Diagnostic, Resource, Variables};
+use crate::iam::{Account, Iam, Snapshot};
+use crate::manifest::{Diagnostic, PolicyRef, Resource, Variables};
 use crate::reconcile::{self, Context, Executor, ResourcePlan, RetryPolicy};
 use desired::{DesiredStore, Key};
 use metrics::Metrics;
@@ -74,6 +74,7 @@ pub struct Controller {
     converged: Mutex<HashMap<Key, Resource>>,
     first_pass: Mutex<HashSet<Key>>,
     pub(crate) ready: AtomicBool,
+    resyncing: AtomicBool,
 }
 
 /// Locks a mutex, keeping going if a panicking thread poisoned it: every critical section
@@ -110,6 +111,7 @@ impl Controller {
             converged: Mutex::new(HashMap::new()),
             first_pass: Mutex::new(HashSet::new()),
             ready: AtomicBool::new(false),
+            resyncing: AtomicBool::new(false),
         })
     }
 
@@ -161,11 +163,59 @@ impl Controller {
     }
 
     /// Queues every declared resource: the resync that catches out-of-band drift.
-    pub fn resync(&self) {
-        self.metrics.resync_started();
-        for key in lock(&self.desired).keys() {
-            self.queue.add(key);
+    /// The resync that catches out-of-band drift: one snapshot of the account, compared with
+    /// every declared resource; what differs (or is not known to be in sync) is queued.
+    /// Without a snapshot, everything is queued and each reconcile observes for itself.
+    pub async fn resync(&self) {
+        if self.resyncing.swap(true, Ordering::SeqCst) {
+            return;
         }
+        self.metrics.resync_started();
+        let keys = lock(&self.desired).keys();
+        match self.iam.snapshot().await {
+            Ok(snapshot) => {
+                for key in keys {
+                    if self.differs(&key, &snapshot).await {
+                        self.queue.add(key);
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the account in bulk; reconciling every resource");
+                for key in keys {
+                    self.queue.add(key);
+                }
+            }
+        }
+        self.resyncing.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether `key` needs a reconcile, judged from the snapshot.
+    async fn differs(&self, key: &Key, snapshot: &Snapshot) -> bool {
+        if lock(&self.status).state_of(key) != Some(State::InSync) {
+            return true;
+        }
+        let Some(resource) = lock(&self.desired).get(key) else {
+            return false;
+        };
+        let ctx = self.ctx.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let plan = match &resource {
+            Resource::Role(role) => {
+                reconcile::plan_role(&ctx, role, snapshot.roles.get(&role.name))
+            }
+            Resource::Policy(policy) => {
+                let arn = ctx.resolve(&PolicyRef::Ref(policy.name.clone()));
+                let mut observed = snapshot.policies.get(&arn).cloned();
+                if let Some(o) = observed.as_mut() {
+                    match self.iam.policy_tags(&arn).await {
+                        Ok(tags) => o.tags = tags,
+                        Err(_) => return true,
+                    }
+                }
+                reconcile::plan_policy(&ctx, policy, observed.as_ref())
+            }
+        };
+        !plan.changes.is_empty() || !plan.findings.is_empty()
     }
 
     /// One reconcile of one key: observe, plan, and (unless observe-only) apply.
@@ -353,7 +403,8 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
     if lock(&controller.first_pass).is_empty() {
         controller.ready.store(true, Ordering::SeqCst);
     }
-    controller.resync();
+    // The first pass reconciles everything that reload() queued.
+    controller.metrics.resync_started();
 
     let mut workers = Vec::new();
     for _ in 0..config.workers {
@@ -413,6 +464,11 @@ async fn triggers(
 ) {
     let interval = controller.config.resync_interval;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    // A resync reads the whole account: it runs on its own, so file events are not held up.
+    let resync = |c: &Arc<Controller>| {
+        let c = Arc::clone(c);
+        tokio::spawn(async move { c.resync().await });
+    };
     loop {
         let jittered = interval.mul_f64(0.9 + 0.2 * fastrand::f64());
         let hup_recv = async {
@@ -426,12 +482,12 @@ async fn triggers(
             _ = tokio::time::sleep(jittered) => {
                 // A missed file event must not outlive one interval either.
                 controller.reload();
-                controller.resync();
+                resync(&controller);
             }
             _ = hup_recv => {
                 info!("SIGHUP: reload and resync");
                 let _ = reload_tx.send(());
-                controller.resync();
+                resync(&controller);
             }
         }
     }

@@ -7,6 +7,7 @@ mod error;
 mod mutate;
 mod observed;
 mod prune;
+mod snapshot;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use aws_sdk_iam::types::Tag;
 
 pub use error::{ErrorKind, IamError, classify};
 pub use observed::{Account, ObservedPolicy, ObservedRole, PolicyVersion};
+pub use snapshot::Snapshot;
 
 use crate::policy::PolicyDocument;
 

@@ -1,0 +1,240 @@
+//! A snapshot of every role and customer-managed policy in the account, in a few paginated
+//! calls: what the daemon's resync compares against the manifests to find drift, instead of
+//! observing each resource with several calls.
+//!
+//! GetAccountAuthorizationDetails returns roles (trust, inline policies, attachments, tags,
+//! boundary) and managed policies (every version); it leaves out a role's description and
+//! max session duration, which ListRoles has, and a policy's tags (ListPolicyTags, asked only
+//! for declared policies).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput as Page;
+use aws_sdk_iam::types::{EntityType, Role};
+
+use super::{
+    ErrorKind, Iam, IamError, ObservedPolicy, ObservedRole, PolicyVersion, document, tags_of,
+};
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// By role name.
+    pub roles: BTreeMap<String, ObservedRole>,
+    /// By policy ARN; tags are not filled in (see [`Iam::policy_tags`]).
+    pub policies: BTreeMap<String, ObservedPolicy>,
+}
+
+const OP: &str = "GetAccountAuthorizationDetails";
+
+/// Folds every page, and ListRoles's descriptions and session limits, into one snapshot.
+pub fn fold(pages: &[Page], listed: &[Role]) -> Result<Snapshot, IamError> {
+    let listed: BTreeMap<&str, &Role> = listed.iter().map(|r| (r.role_name(), r)).collect();
+    let mut snapshot = Snapshot::default();
+    for page in pages {
+        for role in page.role_detail_list() {
+            let Some(name) = role.role_name() else {
+                continue;
+            };
+            let mut inline_policies = BTreeMap::new();
+            for p in role.role_policy_list() {
+                if let Some(policy_name) = p.policy_name() {
+                    inline_policies
+                        .insert(policy_name.to_string(), document(OP, p.policy_document())?);
+                }
+            }
+            let summary = listed.get(name);
+            snapshot.roles.insert(
+                name.to_string(),
+                ObservedRole {
+                    name: name.to_string(),
+                    arn: role.arn().unwrap_or_default().to_string(),
+                    path: role.path().unwrap_or("/").to_string(),
+                    description: summary
+                        .and_then(|r| r.description())
+                        .unwrap_or_default()
+                        .to_string(),
+                    max_session_duration: summary
+                        .and_then(|r| r.max_session_duration())
+                        .unwrap_or(3600),
+                    permissions_boundary: role
+                        .permissions_boundary()
+                        .and_then(|b| b.permissions_boundary_arn())
+                        .map(str::to_string),
+                    assume_role_policy: document(OP, role.assume_role_policy_document())?,
+                    managed_policies: role
+                        .attached_managed_policies()
+                        .iter()
+                        .filter_map(|p| p.policy_arn().map(str::to_string))
+                        .collect(),
+                    inline_policies,
+                    tags: tags_of(role.tags()),
+                },
+            );
+        }
+        for policy in page.policies() {
+            let Some(arn) = policy.arn() else { continue };
+            let versions = policy.policy_version_list();
+            let default = versions
+                .iter()
+                .find(|v| v.is_default_version())
+                .ok_or_else(|| IamError {
+                    operation: OP,
+                    kind: ErrorKind::Other,
+                    code: None,
+                    message: format!("policy {arn} has no default version"),
+                })?;
+            snapshot.policies.insert(
+                arn.to_string(),
+                ObservedPolicy {
+                    name: policy.policy_name().unwrap_or_default().to_string(),
+                    arn: arn.to_string(),
+                    path: policy.path().unwrap_or("/").to_string(),
+                    description: policy.description().unwrap_or_default().to_string(),
+                    document: document(OP, default.document())?,
+                    versions: versions
+                        .iter()
+                        .map(|v| PolicyVersion {
+                            id: v.version_id().unwrap_or_default().to_string(),
+                            is_default: v.is_default_version(),
+                            created: v.create_date().map_or(0, |d| d.secs()),
+                        })
+                        .collect(),
+                    tags: BTreeMap::new(),
+                },
+            );
+        }
+    }
+    Ok(snapshot)
+}
+
+impl Iam {
+    pub async fn snapshot(&self) -> Result<Snapshot, IamError> {
+        let pages = self
+            .client
+            .get_account_authorization_details()
+            .filter(EntityType::Role)
+            .filter(EntityType::LocalManagedPolicy)
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        let pages = self.done(OP, pages)?;
+        let listed = self
+            .client
+            .list_roles()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        let listed = self.done("ListRoles", listed)?;
+        fold(&pages, &listed)
+    }
+
+    pub async fn policy_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, IamError> {
+        let out = self.client.list_policy_tags().policy_arn(arn).send().await;
+        Ok(tags_of(self.done("ListPolicyTags", out)?.tags()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_iam::types::{
+        AttachedPolicy, ManagedPolicyDetail, PolicyDetail, PolicyVersion as SdkVersion, RoleDetail,
+        Tag,
+    };
+    use aws_smithy_types::DateTime;
+
+    const TRUST: &str = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+    const DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+
+    fn role_detail(name: &str) -> RoleDetail {
+        RoleDetail::builder()
+            .role_name(name)
+            .arn(format!("arn:aws:iam::123456789012:role/{name}"))
+            .path("/")
+            .assume_role_policy_document(TRUST)
+            .role_policy_list(
+                PolicyDetail::builder()
+                    .policy_name("inline")
+                    .policy_document(DOC)
+                    .build(),
+            )
+            .attached_managed_policies(
+                AttachedPolicy::builder()
+                    .policy_arn("arn:aws:iam::aws:policy/X")
+                    .build(),
+            )
+            .tags(Tag::builder().key("team").value("data").build().unwrap())
+            .build()
+    }
+
+    fn policy_detail(name: &str) -> ManagedPolicyDetail {
+        let version = |id: &str, default: bool, secs: i64| {
+            SdkVersion::builder()
+                .version_id(id)
+                .is_default_version(default)
+                .document(DOC)
+                .create_date(DateTime::from_secs(secs))
+                .build()
+        };
+        ManagedPolicyDetail::builder()
+            .policy_name(name)
+            .arn(format!("arn:aws:iam::123456789012:policy/{name}"))
+            .path("/")
+            .policy_version_list(version("v1", false, 1))
+            .policy_version_list(version("v2", true, 2))
+            .build()
+    }
+
+    #[test]
+    fn every_page_is_folded_in_and_list_roles_fills_description_and_session() {
+        let pages = [
+            Page::builder()
+                .role_detail_list(role_detail("a"))
+                .policies(policy_detail("p"))
+                .is_truncated(true)
+                .marker("m")
+                .build(),
+            Page::builder()
+                .role_detail_list(role_detail("b"))
+                .is_truncated(false)
+                .build(),
+        ];
+        let listed = [Role::builder()
+            .role_name("b")
+            .path("/")
+            .role_id("id")
+            .arn("arn:aws:iam::123456789012:role/b")
+            .create_date(DateTime::from_secs(0))
+            .description("from ListRoles")
+            .max_session_duration(7200)
+            .build()
+            .unwrap()];
+        let snap = fold(&pages, &listed).unwrap();
+        assert_eq!(snap.roles.keys().collect::<Vec<_>>(), ["a", "b"]);
+        let b = &snap.roles["b"];
+        assert_eq!(
+            (b.description.as_str(), b.max_session_duration),
+            ("from ListRoles", 7200)
+        );
+        assert_eq!(snap.roles["a"].max_session_duration, 3600);
+        assert_eq!(b.inline_policies.len(), 1);
+        assert_eq!(b.tags.get("team").map(String::as_str), Some("data"));
+        assert!(b.managed_policies.contains("arn:aws:iam::aws:policy/X"));
+        let p = &snap.policies["arn:aws:iam::123456789012:policy/p"];
+        assert_eq!(p.versions.len(), 2);
+        assert!(p.versions.iter().any(|v| v.id == "v2" && v.is_default));
+    }
+
+    #[test]
+    fn a_policy_without_a_default_version_is_an_error() {
+        let broken = ManagedPolicyDetail::builder()
+            .policy_name("p")
+            .arn("arn:aws:iam::1:policy/p")
+            .build();
+        let pages = [Page::builder().policies(broken).build()];
+        assert!(fold(&pages, &[]).is_err());
+    }
+}
