@@ -65,8 +65,8 @@ pub struct ManifestArgs {
     )]
     pub owner: String,
 
-    /// Delete owned resources that no manifest declares any more (plan and apply; refused when
-    /// DIR holds no manifest; not yet done by run).
+    /// Delete owned resources that no manifest declares any more. Refused when DIR holds no
+    /// manifest; `run` also holds off while any manifest is invalid.
     #[arg(long, env = "IAM_WARDEN_PRUNE", value_parser = BoolishValueParser::new())]
     pub prune: bool,
 

@@ -512,3 +512,52 @@ async fn a_resync_of_an_account_in_sync_reads_it_in_bulk_and_writes_nothing() {
     let per_resync = actions.len() as f64 / 2.0;
     assert!(per_resync <= 6.0, "{actions:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_prune_the_daemon_deletes_what_is_no_longer_declared_but_never_on_bad_input() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("keep.yaml"), role("keep", "k")).unwrap();
+    fs::write(dir.join("gone.yaml"), role("gone", "g")).unwrap();
+    fs::write(dir.join("broken.yaml"), role("shaky", "s")).unwrap();
+    let d = bed.daemon(&dir, &["--prune", "--resync-interval", "1s"]);
+    d.wait_ready();
+    bed.wait_description("gone", "g").await;
+    // A role nobody owns is never pruned.
+    bed.iam
+        .create_role()
+        .role_name("unowned")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    // While any manifest is invalid, nothing is deleted, not even what was removed.
+    fs::write(dir.join("broken.yaml"), "apiVersion: [broken\n").unwrap();
+    fs::remove_file(dir.join("gone.yaml")).unwrap();
+    wait_for("the file error", WAIT, || {
+        d.status()["fileErrors"].to_string().contains("broken.yaml")
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        bed.description("gone").await.is_some(),
+        "pruned while a manifest was invalid"
+    );
+    assert!(bed.description("shaky").await.is_some());
+
+    // Once the manifests are valid again, the undeclared role goes; the rest stays.
+    fs::write(dir.join("broken.yaml"), role("shaky", "s")).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while bed.description("gone").await.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the undeclared role was never pruned"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for kept in ["keep", "shaky", "unowned"] {
+        assert!(bed.description(kept).await.is_some(), "{kept} was deleted");
+    }
+}

@@ -14,11 +14,6 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
     // Flags are configuration, not input: a values file that cannot be read at start-up is a
     // mistake to fix now. Later, a bad values file only keeps the previous values.
     let vars = Variables::load(&m.values, &m.vars)?;
-    if m.prune {
-        tracing::warn!(
-            "--prune is not supported by `run` yet: resources no longer declared are left in place"
-        );
-    }
     let config = Config {
         dir: m.dir.clone(),
         values: m.values.clone(),
@@ -26,6 +21,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
         owner: m.owner.clone(),
         ignore_tag_prefixes: m.ignore_tag_prefixes.clone(),
         observe_only: args.observe_only,
+        prune: m.prune,
         workers: usize::from(args.workers),
         resync_interval: args.resync_interval,
         shutdown_timeout: args.shutdown_timeout,

@@ -52,6 +52,11 @@ impl DesiredStore {
             .collect()
     }
 
+    /// Manifest files read by the last successful reload.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
     pub fn get(&self, key: &Key) -> Option<Resource> {
         match key.0 {
             Kind::Role => self.state.roles.get(&key.1).cloned().map(Resource::Role),

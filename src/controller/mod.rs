@@ -25,8 +25,8 @@ use tokio::sync::{mpsc, watch as signal_watch};
 use tracing::{info, warn};
 
 use crate::iam::{Account, Iam, Snapshot};
-use crate::manifest::{Diagnostic, PolicyRef, Resource, Variables};
-use crate::reconcile::{self, Context, Executor, ResourcePlan, RetryPolicy};
+use crate::manifest::{Diagnostic, Kind, OWNER_TAG, PolicyRef, Resource, Variables};
+use crate::reconcile::{self, Change, Context, Executor, ResourcePlan, RetryPolicy};
 use desired::{DesiredStore, Key};
 use metrics::Metrics;
 use queue::WorkQueue;
@@ -41,6 +41,8 @@ pub struct Config {
     pub owner: String,
     pub ignore_tag_prefixes: Vec<String>,
     pub observe_only: bool,
+    /// Delete owned resources no manifest declares (never while any manifest is invalid).
+    pub prune: bool,
     pub workers: usize,
     pub resync_interval: Duration,
     pub shutdown_timeout: Duration,
@@ -75,6 +77,8 @@ pub struct Controller {
     first_pass: Mutex<HashSet<Key>>,
     pub(crate) ready: AtomicBool,
     resyncing: AtomicBool,
+    /// ARNs of undeclared owned policies found for pruning, by name.
+    prune_arns: Mutex<HashMap<String, String>>,
 }
 
 /// Locks a mutex, keeping going if a panicking thread poisoned it: every critical section
@@ -112,6 +116,7 @@ impl Controller {
             first_pass: Mutex::new(HashSet::new()),
             ready: AtomicBool::new(false),
             resyncing: AtomicBool::new(false),
+            prune_arns: Mutex::new(HashMap::new()),
         })
     }
 
@@ -142,6 +147,12 @@ impl Controller {
             warn!(file = %d.file.display(), "invalid manifest, its resources keep their last good state: {d}");
         }
         let keys = store.keys();
+        let previous_arns = self
+            .ctx
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .policy_arns
+            .clone();
         let ctx = Context::new(
             &self.config.owner,
             &self.config.ignore_tag_prefixes,
@@ -154,8 +165,15 @@ impl Controller {
         if !reloaded.changed.is_empty() {
             info!(changed = reloaded.changed.len(), "manifests changed");
         }
+        let may_prune = self.may_prune();
         for key in reloaded.changed {
             if keys.contains(&key) {
+                self.queue.add(key);
+            } else if may_prune {
+                // No longer declared: a prune candidate, checked again before any delete.
+                if let Some(arn) = previous_arns.get(&key.1).filter(|_| key.0 == Kind::Policy) {
+                    lock(&self.prune_arns).insert(key.1.clone(), arn.clone());
+                }
                 self.queue.add(key);
             }
         }
@@ -179,6 +197,11 @@ impl Controller {
                         self.queue.add(key);
                     }
                 }
+                if self.may_prune() {
+                    for key in self.undeclared_owned(&snapshot).await {
+                        self.queue.add(key);
+                    }
+                }
             }
             Err(e) => {
                 warn!(error = %e, "cannot read the account in bulk; reconciling every resource");
@@ -188,6 +211,113 @@ impl Controller {
             }
         }
         self.resyncing.store(false, Ordering::SeqCst);
+    }
+
+    /// Pruning is on, and nothing suggests the manifests are incomplete: no invalid file, and
+    /// at least one file at all (an empty or unmounted DIR must never delete everything).
+    fn may_prune(&self) -> bool {
+        if !self.config.prune || self.config.observe_only {
+            return false;
+        }
+        let store = lock(&self.desired);
+        store.file_count() > 0 && store.errors().is_empty()
+    }
+
+    /// Owned resources in the snapshot that no manifest declares.
+    async fn undeclared_owned(&self, snapshot: &Snapshot) -> Vec<Key> {
+        let (roles, policies) = {
+            let store = lock(&self.desired);
+            let state = store.state();
+            (
+                state.roles.keys().cloned().collect::<HashSet<_>>(),
+                state.policies.keys().cloned().collect::<HashSet<_>>(),
+            )
+        };
+        let owner = Some(&self.config.owner);
+        let mut keys: Vec<Key> = snapshot
+            .roles
+            .values()
+            .filter(|r| !roles.contains(&r.name) && r.tags.get(OWNER_TAG) == owner)
+            .map(|r| (Kind::Role, r.name.clone()))
+            .collect();
+        for p in snapshot
+            .policies
+            .values()
+            .filter(|p| !policies.contains(&p.name))
+        {
+            if let Ok(tags) = self.iam.policy_tags(&p.arn).await {
+                if tags.get(OWNER_TAG) == owner {
+                    lock(&self.prune_arns).insert(p.name.clone(), p.arn.clone());
+                    keys.push((Kind::Policy, p.name.clone()));
+                }
+            }
+        }
+        keys
+    }
+
+    /// Deletes an undeclared resource after checking, fresh, that it is still ours.
+    async fn prune(&self, key: &Key) {
+        let resource = format!("{}/{}", key.0, key.1);
+        let observed = match key.0 {
+            Kind::Role => self
+                .iam
+                .observe_role(&key.1)
+                .await
+                .map(|r| r.map(|r| (r.arn, r.tags))),
+            Kind::Policy => {
+                let Some(arn) = lock(&self.prune_arns).get(&key.1).cloned() else {
+                    return;
+                };
+                self.iam
+                    .observe_policy(&arn)
+                    .await
+                    .map(|p| p.map(|p| (p.arn, p.tags)))
+            }
+        };
+        let (arn, tags) = match observed {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(resource = %resource, error = %e, "cannot check a resource to prune");
+                self.error_policy(key, true);
+                return;
+            }
+        };
+        if tags.get(OWNER_TAG) != Some(&self.config.owner) {
+            return;
+        }
+        let change = match key.0 {
+            Kind::Role => Change::DeleteRole,
+            Kind::Policy => Change::DeletePolicy,
+        };
+        let plan = ResourcePlan {
+            kind: key.0,
+            name: key.1.clone(),
+            arn: Some(arn),
+            changes: vec![change],
+            findings: Vec::new(),
+        };
+        warn!(resource = %resource, "pruning: no manifest declares it any more");
+        let executor = Executor {
+            iam: &self.iam,
+            owner: &self.config.owner,
+            retry: self.config.retry.clone(),
+        };
+        let started = Instant::now();
+        match executor.apply(&plan).await {
+            Ok(_) => {
+                self.metrics
+                    .reconciled(key.0, "pruned", started.elapsed().as_secs_f64());
+                lock(&self.prune_arns).remove(&key.1);
+                self.error_policy(key, false);
+            }
+            Err(e) => {
+                warn!(resource = %resource, error = %e, "prune failed");
+                self.metrics
+                    .reconciled(key.0, "error", started.elapsed().as_secs_f64());
+                self.error_policy(key, true);
+            }
+        }
     }
 
     /// Whether `key` needs a reconcile, judged from the snapshot.
@@ -222,7 +352,9 @@ impl Controller {
     pub async fn reconcile(&self, key: &Key) {
         let started = Instant::now();
         let Some(resource) = lock(&self.desired).get(key) else {
-            // No longer declared. Deleting it is pruning's job, which the daemon leaves off.
+            if self.may_prune() {
+                self.prune(key).await;
+            }
             self.first_pass_done(key);
             return;
         };
