@@ -3,12 +3,16 @@
 //! The story: a [`Controller`] carries everything a reconcile needs (IAM, the desired state,
 //! status, metrics). Triggers (the file watcher, the resync timer, SIGHUP) put keys on a work
 //! queue; workers take keys and [`Controller::reconcile`] them; a failed key comes back after
-//! its own backoff ([`Controller::error_policy`]). The HTTP server reads status and metrics.
+//! its own backoff (`Controller::error_policy`). The resync (`resync`) compares a bulk
+//! snapshot of the account; `prune` deletes what no manifest declares when asked to. The HTTP
+//! server reads status and metrics.
 
 pub mod desired;
 mod http;
 pub mod metrics;
+mod prune;
 pub mod queue;
+mod resync;
 pub mod status;
 mod watch;
 
@@ -24,9 +28,9 @@ use backoff::backoff::Backoff;
 use tokio::sync::{mpsc, watch as signal_watch};
 use tracing::{info, warn};
 
-use crate::iam::{Account, Iam, Snapshot};
-use crate::manifest::{Diagnostic, Kind, OWNER_TAG, PolicyRef, Resource, Variables};
-use crate::reconcile::{self, Change, Context, Executor, ResourcePlan, RetryPolicy};
+use crate::iam::{Account, Iam};
+use crate::manifest::{Diagnostic, Kind, Resource, Variables};
+use crate::reconcile::{self, Context, Executor, ResourcePlan, RetryPolicy};
 use desired::{DesiredStore, Key};
 use metrics::Metrics;
 use queue::WorkQueue;
@@ -178,174 +182,6 @@ impl Controller {
             }
         }
         self.update_resource_gauge();
-    }
-
-    /// Queues every declared resource: the resync that catches out-of-band drift.
-    /// The resync that catches out-of-band drift: one snapshot of the account, compared with
-    /// every declared resource; what differs (or is not known to be in sync) is queued.
-    /// Without a snapshot, everything is queued and each reconcile observes for itself.
-    pub async fn resync(&self) {
-        if self.resyncing.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        self.metrics.resync_started();
-        let keys = lock(&self.desired).keys();
-        match self.iam.snapshot().await {
-            Ok(snapshot) => {
-                for key in keys {
-                    if self.differs(&key, &snapshot).await {
-                        self.queue.add(key);
-                    }
-                }
-                if self.may_prune() {
-                    for key in self.undeclared_owned(&snapshot).await {
-                        self.queue.add(key);
-                    }
-                }
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot read the account in bulk; reconciling every resource");
-                for key in keys {
-                    self.queue.add(key);
-                }
-            }
-        }
-        self.resyncing.store(false, Ordering::SeqCst);
-    }
-
-    /// Pruning is on, and nothing suggests the manifests are incomplete: no invalid file, and
-    /// at least one file at all (an empty or unmounted DIR must never delete everything).
-    fn may_prune(&self) -> bool {
-        if !self.config.prune || self.config.observe_only {
-            return false;
-        }
-        let store = lock(&self.desired);
-        store.file_count() > 0 && store.errors().is_empty()
-    }
-
-    /// Owned resources in the snapshot that no manifest declares.
-    async fn undeclared_owned(&self, snapshot: &Snapshot) -> Vec<Key> {
-        let (roles, policies) = {
-            let store = lock(&self.desired);
-            let state = store.state();
-            (
-                state.roles.keys().cloned().collect::<HashSet<_>>(),
-                state.policies.keys().cloned().collect::<HashSet<_>>(),
-            )
-        };
-        let owner = Some(&self.config.owner);
-        let mut keys: Vec<Key> = snapshot
-            .roles
-            .values()
-            .filter(|r| !roles.contains(&r.name) && r.tags.get(OWNER_TAG) == owner)
-            .map(|r| (Kind::Role, r.name.clone()))
-            .collect();
-        for p in snapshot
-            .policies
-            .values()
-            .filter(|p| !policies.contains(&p.name))
-        {
-            if let Ok(tags) = self.iam.policy_tags(&p.arn).await {
-                if tags.get(OWNER_TAG) == owner {
-                    lock(&self.prune_arns).insert(p.name.clone(), p.arn.clone());
-                    keys.push((Kind::Policy, p.name.clone()));
-                }
-            }
-        }
-        keys
-    }
-
-    /// Deletes an undeclared resource after checking, fresh, that it is still ours.
-    async fn prune(&self, key: &Key) {
-        let resource = format!("{}/{}", key.0, key.1);
-        let observed = match key.0 {
-            Kind::Role => self
-                .iam
-                .observe_role(&key.1)
-                .await
-                .map(|r| r.map(|r| (r.arn, r.tags))),
-            Kind::Policy => {
-                let Some(arn) = lock(&self.prune_arns).get(&key.1).cloned() else {
-                    return;
-                };
-                self.iam
-                    .observe_policy(&arn)
-                    .await
-                    .map(|p| p.map(|p| (p.arn, p.tags)))
-            }
-        };
-        let (arn, tags) = match observed {
-            Ok(Some(found)) => found,
-            Ok(None) => return,
-            Err(e) => {
-                warn!(resource = %resource, error = %e, "cannot check a resource to prune");
-                self.error_policy(key, true);
-                return;
-            }
-        };
-        if tags.get(OWNER_TAG) != Some(&self.config.owner) {
-            return;
-        }
-        let change = match key.0 {
-            Kind::Role => Change::DeleteRole,
-            Kind::Policy => Change::DeletePolicy,
-        };
-        let plan = ResourcePlan {
-            kind: key.0,
-            name: key.1.clone(),
-            arn: Some(arn),
-            changes: vec![change],
-            findings: Vec::new(),
-        };
-        warn!(resource = %resource, "pruning: no manifest declares it any more");
-        let executor = Executor {
-            iam: &self.iam,
-            owner: &self.config.owner,
-            retry: self.config.retry.clone(),
-        };
-        let started = Instant::now();
-        match executor.apply(&plan).await {
-            Ok(_) => {
-                self.metrics
-                    .reconciled(key.0, "pruned", started.elapsed().as_secs_f64());
-                lock(&self.prune_arns).remove(&key.1);
-                self.error_policy(key, false);
-            }
-            Err(e) => {
-                warn!(resource = %resource, error = %e, "prune failed");
-                self.metrics
-                    .reconciled(key.0, "error", started.elapsed().as_secs_f64());
-                self.error_policy(key, true);
-            }
-        }
-    }
-
-    /// Whether `key` needs a reconcile, judged from the snapshot.
-    async fn differs(&self, key: &Key, snapshot: &Snapshot) -> bool {
-        if lock(&self.status).state_of(key) != Some(State::InSync) {
-            return true;
-        }
-        let Some(resource) = lock(&self.desired).get(key) else {
-            return false;
-        };
-        let ctx = self.ctx.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let plan = match &resource {
-            Resource::Role(role) => {
-                reconcile::plan_role(&ctx, role, snapshot.roles.get(&role.name))
-            }
-            Resource::Policy(policy) => {
-                let arn = ctx.resolve(&PolicyRef::Ref(policy.name.clone()));
-                let mut observed = snapshot.policies.get(&arn).cloned();
-                if let Some(o) = observed.as_mut() {
-                    match self.iam.policy_tags(&arn).await {
-                        Ok(tags) => o.tags = tags,
-                        Err(_) => return true,
-                    }
-                }
-                reconcile::plan_policy(&ctx, policy, observed.as_ref())
-            }
-        };
-        !plan.changes.is_empty() || !plan.findings.is_empty()
     }
 
     /// One reconcile of one key: observe, plan, and (unless observe-only) apply.
