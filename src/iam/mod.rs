@@ -74,6 +74,15 @@ fn document(operation: &'static str, text: Option<&str>) -> Result<PolicyDocumen
     })
 }
 
+/// Not found is an answer, not an error, for an observation.
+fn found<T>(result: Result<T, IamError>) -> Result<Option<T>, IamError> {
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn missing(operation: &'static str, what: &str) -> IamError {
     IamError {
         operation,
@@ -110,6 +119,19 @@ impl Iam {
 
     /// The caller's account, from STS; failing that (an IAM-only endpoint, say), from IAM's
     /// GetUser, which answers for user credentials.
+    /// Every role (ListRoles leaves out tags and boundaries).
+    pub async fn list_roles(&self) -> Result<Vec<aws_sdk_iam::types::Role>, IamError> {
+        let roles = self
+            .client
+            .list_roles()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        self.done("ListRoles", roles)
+    }
+
     pub async fn account(&self) -> Result<Account, IamError> {
         let out = self.sts.get_caller_identity().send().await;
         let sts_error = match self.done("GetCallerIdentity", out) {
@@ -133,10 +155,8 @@ impl Iam {
     /// The role and everything the manifest format covers; `None` when it does not exist.
     pub async fn observe_role(&self, name: &str) -> Result<Option<ObservedRole>, IamError> {
         let out = self.client.get_role().role_name(name).send().await;
-        let out = match self.done("GetRole", out) {
-            Ok(out) => out,
-            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(out) = found(self.done("GetRole", out))? else {
+            return Ok(None);
         };
         let role = out.role().ok_or_else(|| missing("GetRole", "role"))?;
         let names = self
@@ -198,10 +218,8 @@ impl Iam {
     /// The policy, its default document and its versions; `None` when it does not exist.
     pub async fn observe_policy(&self, arn: &str) -> Result<Option<ObservedPolicy>, IamError> {
         let out = self.client.get_policy().policy_arn(arn).send().await;
-        let out = match self.done("GetPolicy", out) {
-            Ok(out) => out,
-            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(out) = found(self.done("GetPolicy", out))? else {
+            return Ok(None);
         };
         let policy = out.policy().ok_or_else(|| missing("GetPolicy", "policy"))?;
         let default_id = policy.default_version_id().unwrap_or("v1");

@@ -18,16 +18,8 @@ impl Iam {
     /// Names of the roles and ARNs of the customer-managed policies tagged with `owner`.
     /// Listing calls do not return tags, so each resource's tags are read: pruning is opt-in.
     pub async fn list_owned(&self, owner: &str) -> Result<(Vec<String>, Vec<String>), IamError> {
-        let roles = self
-            .client
-            .list_roles()
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
         let mut owned_roles = Vec::new();
-        for role in self.done("ListRoles", roles)? {
+        for role in self.list_roles().await? {
             let tags = self
                 .client
                 .list_role_tags()

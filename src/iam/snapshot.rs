@@ -119,15 +119,7 @@ impl Iam {
             .collect::<Result<Vec<_>, _>>()
             .await;
         let pages = self.done(OP, pages)?;
-        let listed = self
-            .client
-            .list_roles()
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
-        let listed = self.done("ListRoles", listed)?;
+        let listed = self.list_roles().await?;
         fold(&pages, &listed)
     }
 
