@@ -10,16 +10,16 @@ pub async fn run(args: &AwsArgs) -> anyhow::Result<u8> {
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
     };
-    let (mut plans, mut failures) =
+    let (plans, mut failures) =
         reconcile::observe_and_plan(&session.iam, &session.ctx, &session.desired).await;
-    plans.extend(prune_plans(&session, &args.manifests).await?);
-    print!("{}", render::text(&plans));
+    let prune = prune_plans(&session, &args.manifests).await?;
+    print!("{}{}", render::text(&plans), render::text(&prune));
     let executor = Executor {
         iam: &session.iam,
         owner: &args.manifests.owner,
         retry: session.retry.clone(),
     };
-    let report = reconcile::apply_all(&executor, &session.desired, plans).await;
+    let report = reconcile::apply_all(&executor, &session.desired, plans, prune).await;
     failures.extend(report.failures);
     let conflicts = report
         .applied

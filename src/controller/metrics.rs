@@ -9,8 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use super::status::State;
 use crate::manifest::Kind;
+use crate::reconcile::ResourceState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReconcileLabels {
@@ -123,7 +123,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn resources(&self, counts: impl IntoIterator<Item = (State, usize)>) {
+    pub fn resources(&self, counts: impl IntoIterator<Item = (ResourceState, usize)>) {
         for (state, n) in counts {
             self.resources
                 .get_or_create(&StateLabels {
@@ -159,7 +159,7 @@ mod tests {
         m.reconciled(Kind::Role, "success", 0.1);
         m.drift_corrected(Kind::Role, "tags");
         m.aws_request("GetRole", "ok");
-        m.resources([(State::InSync, 2)]);
+        m.resources([(ResourceState::InSync, 2)]);
         m.resync_started();
         let text = m.encode();
         for needle in [

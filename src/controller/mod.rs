@@ -30,11 +30,12 @@ use tracing::{info, warn};
 
 use crate::iam::{Account, Iam};
 use crate::manifest::{Diagnostic, Kind, Resource, Variables};
+use crate::reconcile::ResourceState;
 use crate::reconcile::{self, Context, Executor, ResourcePlan, RetryPolicy};
 use desired::{DesiredStore, Key};
 use metrics::Metrics;
 use queue::WorkQueue;
-use status::{State, StatusBoard};
+use status::StatusBoard;
 
 /// Settings of the daemon, from the command line.
 #[derive(Clone, Debug)]
@@ -67,7 +68,6 @@ fn new_backoff() -> ExponentialBackoff {
 pub struct Controller {
     config: Config,
     iam: Iam,
-    account: Account,
     vars: Mutex<Variables>,
     desired: Mutex<DesiredStore>,
     ctx: RwLock<Context>,
@@ -108,7 +108,6 @@ impl Controller {
         Arc::new(Controller {
             config,
             iam,
-            account,
             vars: Mutex::new(vars),
             desired: Mutex::new(DesiredStore::default()),
             ctx: RwLock::new(ctx),
@@ -151,16 +150,12 @@ impl Controller {
             warn!(file = %d.file.display(), "invalid manifest, its resources keep their last good state: {d}");
         }
         let keys = store.keys();
-        let previous_arns = self
-            .ctx
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .policy_arns
-            .clone();
+        let declared: HashSet<&Key> = keys.iter().collect();
+        let previous = self.ctx.read().unwrap_or_else(|p| p.into_inner()).clone();
         let ctx = Context::new(
             &self.config.owner,
             &self.config.ignore_tag_prefixes,
-            &self.account,
+            &previous.account,
             store.state(),
         );
         drop(store);
@@ -171,11 +166,15 @@ impl Controller {
         }
         let may_prune = self.may_prune();
         for key in reloaded.changed {
-            if keys.contains(&key) {
+            if declared.contains(&key) {
                 self.queue.add(key);
             } else if may_prune {
                 // No longer declared: a prune candidate, checked again before any delete.
-                if let Some(arn) = previous_arns.get(&key.1).filter(|_| key.0 == Kind::Policy) {
+                if let Some(arn) = previous
+                    .policy_arns
+                    .get(&key.1)
+                    .filter(|_| key.0 == Kind::Policy)
+                {
                     lock(&self.prune_arns).insert(key.1.clone(), arn.clone());
                 }
                 self.queue.add(key);
@@ -198,26 +197,30 @@ impl Controller {
         let outcome = match reconcile::observe_one(&self.iam, &ctx, &resource).await {
             Ok(plan) => self.act(key, &resource, plan).await,
             Err(f) => Outcome {
-                state: State::Error,
+                state: ResourceState::Error,
                 arn: None,
                 error: Some(f.error),
                 corrections: 0,
             },
         };
         let result = match outcome.state {
-            State::Error => "error",
-            State::Conflict => "conflict",
+            ResourceState::Error => "error",
+            ResourceState::Conflict => "conflict",
             _ => "success",
         };
         self.metrics
             .reconciled(key.0, result, started.elapsed().as_secs_f64());
-        let failed = outcome.state == State::Error;
+        let failed = outcome.state == ResourceState::Error;
         let mut status = lock(&self.status);
         let resource = format!("{}/{}", key.0, key.1);
         match (&outcome.error, outcome.state) {
-            (Some(e), State::Error) => warn!(resource = %resource, error = %e, "reconcile failed"),
+            (Some(e), ResourceState::Error) => {
+                warn!(resource = %resource, error = %e, "reconcile failed")
+            }
             // A conflict repeats at every resync: say it when it starts, not every time.
-            (Some(e), State::Conflict) if status.state_of(key) != Some(State::Conflict) => {
+            (Some(e), ResourceState::Conflict)
+                if status.state_of(key) != Some(ResourceState::Conflict) =>
+            {
                 warn!(resource = %resource, "left alone: {e}")
             }
             _ => {}
@@ -251,11 +254,11 @@ impl Controller {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ");
-            return outcome(State::Conflict, Some(error), 0);
+            return outcome(ResourceState::Conflict, Some(error), 0);
         }
         if plan.changes.is_empty() {
             lock(&self.converged).insert(key.clone(), spec.clone());
-            return outcome(State::InSync, None, 0);
+            return outcome(ResourceState::InSync, None, 0);
         }
         let edited = lock(&self.converged)
             .get(key)
@@ -275,9 +278,9 @@ impl Controller {
         }
         if self.config.observe_only {
             let state = if is_drift {
-                State::Drifted
+                ResourceState::Drifted
             } else {
-                State::Pending
+                ResourceState::Pending
             };
             return outcome(state, None, 0);
         }
@@ -294,9 +297,13 @@ impl Controller {
                         self.metrics.drift_corrected(key.0, change.field());
                     }
                 }
-                outcome(State::InSync, None, if is_drift { n as u64 } else { 0 })
+                outcome(
+                    ResourceState::InSync,
+                    None,
+                    if is_drift { n as u64 } else { 0 },
+                )
             }
-            Err(e) => outcome(State::Error, Some(e.to_string()), 0),
+            Err(e) => outcome(ResourceState::Error, Some(e.to_string()), 0),
         }
     }
 
@@ -328,12 +335,12 @@ impl Controller {
     fn update_resource_gauge(&self) {
         let status = lock(&self.status);
         self.metrics
-            .resources(State::ALL.iter().map(|s| (*s, status.count(*s))));
+            .resources(ResourceState::ALL.iter().map(|s| (*s, status.count(*s))));
     }
 }
 
 struct Outcome {
-    state: State,
+    state: ResourceState,
     arn: Option<String>,
     error: Option<String>,
     corrections: u64,

@@ -107,11 +107,13 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         self.wake.notify_waiters();
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().queued.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

@@ -6,11 +6,11 @@ use std::sync::atomic::Ordering;
 use tracing::warn;
 
 use super::desired::Key;
-use super::status::State;
 use super::{Controller, lock};
 use crate::iam::Snapshot;
 use crate::manifest::{PolicyRef, Resource};
 use crate::reconcile;
+use crate::reconcile::ResourceState;
 
 impl Controller {
     /// Queues every declared resource: the resync that catches out-of-band drift.
@@ -48,7 +48,7 @@ impl Controller {
 
     /// Whether `key` needs a reconcile, judged from the snapshot.
     async fn differs(&self, key: &Key, snapshot: &Snapshot) -> bool {
-        if lock(&self.status).state_of(key) != Some(State::InSync) {
+        if lock(&self.status).state_of(key) != Some(ResourceState::InSync) {
             return true;
         }
         let Some(resource) = lock(&self.desired).get(key) else {

@@ -7,36 +7,7 @@ use serde::Serialize;
 
 use super::desired::Key;
 use crate::manifest::Kind;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum State {
-    InSync,
-    Drifted,
-    Pending,
-    Error,
-    Conflict,
-}
-
-impl State {
-    pub const ALL: [State; 5] = [
-        State::InSync,
-        State::Drifted,
-        State::Pending,
-        State::Error,
-        State::Conflict,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::InSync => "in-sync",
-            State::Drifted => "drifted",
-            State::Pending => "pending",
-            State::Error => "error",
-            State::Conflict => "conflict",
-        }
-    }
-}
+use crate::reconcile::ResourceState;
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -44,7 +15,7 @@ pub struct ResourceStatus {
     pub kind: Kind,
     pub name: String,
     pub arn: Option<String>,
-    pub state: State,
+    pub state: ResourceState,
     /// RFC 3339.
     pub last_reconcile: Option<String>,
     pub last_error: Option<String>,
@@ -67,7 +38,7 @@ impl StatusBoard {
                     kind: key.0,
                     name: key.1.clone(),
                     arn: None,
-                    state: State::Pending,
+                    state: ResourceState::Pending,
                     last_reconcile: None,
                     last_error: None,
                     drift_corrections: 0,
@@ -79,7 +50,7 @@ impl StatusBoard {
     pub fn record(
         &mut self,
         key: &Key,
-        state: State,
+        state: ResourceState,
         arn: Option<String>,
         error: Option<String>,
         corrections: u64,
@@ -96,7 +67,7 @@ impl StatusBoard {
         }
     }
 
-    pub fn state_of(&self, key: &Key) -> Option<State> {
+    pub fn state_of(&self, key: &Key) -> Option<ResourceState> {
         self.resources.get(key).map(|s| s.state)
     }
 
@@ -104,7 +75,7 @@ impl StatusBoard {
         self.resources.values().cloned().collect()
     }
 
-    pub fn count(&self, state: State) -> usize {
+    pub fn count(&self, state: ResourceState) -> usize {
         self.resources.values().filter(|s| s.state == state).count()
     }
 }
@@ -121,9 +92,21 @@ mod tests {
     fn tracks_declared_keys_and_records_reconciles() {
         let mut b = StatusBoard::default();
         b.track(&[key("a"), key("b")]);
-        assert_eq!(b.count(State::Pending), 2);
-        b.record(&key("a"), State::InSync, Some("arn:a".into()), None, 2);
-        b.record(&key("a"), State::Error, None, Some("boom".into()), 1);
+        assert_eq!(b.count(ResourceState::Pending), 2);
+        b.record(
+            &key("a"),
+            ResourceState::InSync,
+            Some("arn:a".into()),
+            None,
+            2,
+        );
+        b.record(
+            &key("a"),
+            ResourceState::Error,
+            None,
+            Some("boom".into()),
+            1,
+        );
         let a = &b.all()[0];
         assert_eq!(
             (
@@ -132,12 +115,12 @@ mod tests {
                 a.last_error.as_deref(),
                 a.drift_corrections
             ),
-            (State::Error, Some("arn:a"), Some("boom"), 3)
+            (ResourceState::Error, Some("arn:a"), Some("boom"), 3)
         );
         assert!(a.last_reconcile.is_some());
         b.track(&[key("b")]);
         assert_eq!(b.all().len(), 1);
-        b.record(&key("a"), State::InSync, None, None, 0);
+        b.record(&key("a"), ResourceState::InSync, None, None, 0);
         assert_eq!(b.all().len(), 1, "a removed key is not brought back");
     }
 }

@@ -18,7 +18,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
 use aws_sdk_iam::types::Tag;
 
-pub use error::{ErrorKind, IamError, classify};
+pub use error::{ErrorKind, IamError};
 pub use observed::{Account, ObservedPolicy, ObservedRole, PolicyVersion};
 pub use snapshot::Snapshot;
 

@@ -15,13 +15,12 @@ pub mod yaml;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::Diagnostic;
 pub use files::FilesError;
 pub use model::*;
-pub use vars::{Variables, VarsError, substitute};
+pub use vars::{Variables, VarsError};
 
 use crate::fieldpath::FieldPath;
 
@@ -182,12 +181,4 @@ pub fn load(dir: &Path, vars: &Variables) -> Result<Loaded, FilesError> {
         diagnostics,
         files: reports.len(),
     })
-}
-
-/// Resources per kind, for summaries.
-pub fn count_by_kind(state: &DesiredState) -> BTreeMap<Kind, usize> {
-    BTreeMap::from([
-        (Kind::Role, state.roles.len()),
-        (Kind::Policy, state.policies.len()),
-    ])
 }

@@ -136,13 +136,3 @@ pub struct DesiredState {
     pub roles: BTreeMap<String, DesiredRole>,
     pub policies: BTreeMap<String, DesiredPolicy>,
 }
-
-impl DesiredState {
-    pub fn len(&self) -> usize {
-        self.roles.len() + self.policies.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}

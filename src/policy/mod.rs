@@ -8,7 +8,7 @@
 mod canonical;
 mod grammar;
 
-pub use canonical::canonical;
+use canonical::canonical;
 pub use grammar::{GrammarError, PolicyKind, check};
 
 use serde_json::{Map, Value};
@@ -98,12 +98,6 @@ impl PolicyDocument {
     /// Equal meaning to IAM, by comparison of canonical forms.
     pub fn is_equivalent(&self, other: &PolicyDocument) -> bool {
         canonical(&self.0) == canonical(&other.0)
-    }
-
-    /// The statements in canonical form, one JSON string each, sorted: the unit of a
-    /// statement-level diff.
-    pub fn canonical_statements(&self) -> Vec<String> {
-        self.statements().into_iter().map(|(c, _)| c).collect()
     }
 
     /// Each statement as (canonical JSON, JSON as written): diffs compare the first and show

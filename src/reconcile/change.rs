@@ -143,14 +143,36 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// The state a resource is in, as `/status` and the summary report it.
+/// The state a resource is in, as `plan`'s summary, `/status` and the metrics report it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResourceState {
     InSync,
     Drifted,
     Pending,
+    /// The last reconcile failed (never the result of a plan).
+    Error,
     Conflict,
+}
+
+impl ResourceState {
+    pub const ALL: [ResourceState; 5] = [
+        ResourceState::InSync,
+        ResourceState::Drifted,
+        ResourceState::Pending,
+        ResourceState::Error,
+        ResourceState::Conflict,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceState::InSync => "in-sync",
+            ResourceState::Drifted => "drifted",
+            ResourceState::Pending => "pending",
+            ResourceState::Error => "error",
+            ResourceState::Conflict => "conflict",
+        }
+    }
 }
 
 /// Everything planned for one resource.

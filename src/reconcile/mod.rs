@@ -101,21 +101,17 @@ pub struct ApplyReport {
 }
 
 /// Applies plans in a safe order: every policy before the roles (whose refs name them); a role
-/// that needs a policy which failed is not attempted. One failure never stops the others.
+/// that needs a policy which failed is not attempted; deletes (`prune`, from [`plan_prune`],
+/// roles first) come last. One failure never stops the others.
 pub async fn apply_all(
     executor: &Executor<'_>,
     desired: &DesiredState,
     plans: Vec<ResourcePlan>,
+    prune: Vec<ResourcePlan>,
 ) -> ApplyReport {
     let mut report = ApplyReport::default();
     let (policies, roles): (Vec<_>, Vec<_>) =
         plans.into_iter().partition(|p| p.kind == Kind::Policy);
-    let (prune_roles, roles): (Vec<_>, Vec<_>) = roles
-        .into_iter()
-        .partition(|p| p.changes == [Change::DeleteRole]);
-    let (prune_policies, policies): (Vec<_>, Vec<_>) = policies
-        .into_iter()
-        .partition(|p| p.changes == [Change::DeletePolicy]);
     for plan in policies {
         apply_one(executor, plan, &mut report).await;
     }
@@ -145,8 +141,7 @@ pub async fn apply_all(
             None => apply_one(executor, plan, &mut report).await,
         }
     }
-    // Pruning last, roles before the policies they may use.
-    for plan in prune_roles.into_iter().chain(prune_policies) {
+    for plan in prune {
         apply_one(executor, plan, &mut report).await;
     }
     report
