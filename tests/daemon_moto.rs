@@ -12,7 +12,7 @@ use std::time::Duration;
 use aws_sdk_iam::Client;
 use support::daemon::{Daemon, wait_for};
 use support::fixtures::{APP_POLICY_ARN, BOUNDARY_ARN, FULL, OTHER_DOC, tag};
-use support::moto::{Moto, client_for};
+use support::moto::{Moto, client_for, get_role};
 use support::proxy::Proxy;
 use support::{run, warden_on};
 
@@ -53,8 +53,8 @@ impl Bed {
     }
 
     async fn description(&self, role: &str) -> Option<String> {
-        let out = self.iam.get_role().role_name(role).send().await.ok()?;
-        Some(out.role()?.description().unwrap_or_default().to_string())
+        let role = get_role(&self.iam, role).await?;
+        Some(role.description().unwrap_or_default().to_string())
     }
 
     async fn wait_description(&self, role: &str, want: &str) {
@@ -330,12 +330,7 @@ async fn two_quick_edits_during_a_slow_reconcile_end_in_the_second() {
     bed.proxy.delay("GetRole", 2, Duration::from_secs(2));
     fs::write(dir.join("r.yaml"), role("slow", "one")).unwrap();
     wait_for("the slow reconcile to start", WAIT, || {
-        bed.proxy
-            .actions()
-            .iter()
-            .filter(|a| *a == "GetRole")
-            .count()
-            > 0
+        bed.proxy.count("GetRole") > 0
     });
     std::thread::sleep(Duration::from_millis(500));
     fs::write(dir.join("r.yaml"), role("slow", "two")).unwrap();
@@ -493,12 +488,7 @@ async fn a_resync_of_an_account_in_sync_reads_it_in_bulk_and_writes_nothing() {
     d.wait_ready();
     bed.proxy.reset_counts();
     wait_for("two resyncs", WAIT, || {
-        bed.proxy
-            .actions()
-            .iter()
-            .filter(|a| *a == "GetAccountAuthorizationDetails")
-            .count()
-            >= 2
+        bed.proxy.count("GetAccountAuthorizationDetails") >= 2
     });
     let actions = bed.proxy.actions();
     assert!(bed.proxy.writes().is_empty(), "{actions:?}");
@@ -560,4 +550,41 @@ async fn with_prune_the_daemon_deletes_what_is_no_longer_declared_but_never_on_b
     for kept in ["keep", "shaky", "unowned"] {
         assert!(bed.description(kept).await.is_some(), "{kept} was deleted");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_resource_is_retried_with_backoff_and_never_delays_the_others() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    let with_inline = format!(
+        "{}  inlinePolicies:\n    p: {{Version: \"2012-10-17\", Statement: {{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}}}}\n",
+        role("failing", "f")
+    );
+    fs::write(dir.join("failing.yaml"), with_inline).unwrap();
+    fs::write(dir.join("healthy.yaml"), role("healthy", "one")).unwrap();
+    // Only the failing role writes an inline policy: it is refused three times, for good each
+    // time (no retry inside the reconcile), so the queue must bring the key back by itself.
+    bed.proxy
+        .fail("PutRolePolicy", 3, 403, "AccessDenied", "not now");
+    let d = watch_only(&bed, &dir);
+    assert_eq!(d.resource("failing")["state"], "error", "{}", d.status());
+    assert!(
+        d.resource("failing")["lastError"]
+            .to_string()
+            .contains("AccessDenied")
+    );
+    // Meanwhile another resource's edit goes through at once.
+    fs::write(dir.join("healthy.yaml"), role("healthy", "two")).unwrap();
+    bed.wait_description("healthy", "two").await;
+    // With no file change and no resync, backoff retries the failed key until it converges.
+    wait_for("the failed role to converge", WAIT, || {
+        d.resource("failing")["state"] == "in-sync"
+    });
+    assert_eq!(
+        bed.proxy.count("PutRolePolicy"),
+        4,
+        "{:?}",
+        bed.proxy.actions()
+    );
 }

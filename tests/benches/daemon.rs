@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_iam::types::Tag;
 use support::daemon::Daemon;
-use support::moto::{Moto, client_for};
+use support::moto::{Moto, client_for, get_role};
 
 const ROLE: &str = "data-agent-task-role";
 
@@ -47,14 +47,9 @@ fn status_kb(pid: u32, field: &str) -> u64 {
 }
 
 async fn description(iam: &aws_sdk_iam::Client) -> String {
-    match iam.get_role().role_name(ROLE).send().await {
-        Ok(out) => out
-            .role()
-            .and_then(|r| r.description())
-            .unwrap_or_default()
-            .to_string(),
-        Err(_) => String::new(),
-    }
+    let role = get_role(iam, ROLE).await;
+    role.and_then(|r| r.description().map(str::to_string))
+        .unwrap_or_default()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -114,13 +109,10 @@ async fn main() {
             .await
             .expect("tag role");
         loop {
-            let out = iam
-                .get_role()
-                .role_name(ROLE)
-                .send()
+            let tags = get_role(&iam, ROLE)
                 .await
-                .expect("get role");
-            let tags = out.role().map(|r| r.tags().to_vec()).unwrap_or_default();
+                .map(|r| r.tags().to_vec())
+                .unwrap_or_default();
             if tags
                 .iter()
                 .any(|t| t.key() == "app" && t.value() == "data-agent")

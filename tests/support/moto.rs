@@ -78,6 +78,17 @@ pub async fn client_for(endpoint: &str) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::from_conf(config)
 }
 
+/// The role as IAM has it now; `None` when it does not exist.
+pub async fn get_role(iam: &aws_sdk_iam::Client, name: &str) -> Option<aws_sdk_iam::types::Role> {
+    iam.get_role()
+        .role_name(name)
+        .send()
+        .await
+        .ok()?
+        .role()
+        .cloned()
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

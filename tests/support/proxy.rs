@@ -62,6 +62,11 @@ impl Proxy {
         self.state.lock().unwrap().actions.clone()
     }
 
+    /// How many requests for `action` were seen so far.
+    pub fn count(&self, action: &str) -> usize {
+        self.actions().iter().filter(|a| *a == action).count()
+    }
+
     /// Every action seen so far that writes.
     pub fn writes(&self) -> Vec<String> {
         self.actions().into_iter().filter(|a| !is_read(a)).collect()
