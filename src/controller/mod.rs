@@ -264,17 +264,17 @@ impl Controller {
             .get(key)
             .is_some_and(|last| !desired::same_spec(last, spec));
         let is_drift = !edited && !plan.changes.iter().any(|c| c.is_create());
-        let summary = plan
-            .changes
-            .iter()
-            .map(reconcile::render::summary)
-            .collect::<Vec<_>>()
-            .join("; ");
+        // Each write is logged by the executor as it happens; here only why it happens.
         if is_drift {
             let fields: Vec<&str> = plan.changes.iter().map(|c| c.field()).collect();
-            warn!(resource = %resource, fields = ?fields, "drift found: {summary}");
+            let summary: Vec<String> = plan
+                .changes
+                .iter()
+                .map(reconcile::render::summary)
+                .collect();
+            warn!(resource = %resource, fields = ?fields, "drift found: {}", summary.join("; "));
         } else {
-            info!(resource = %resource, "applying the manifest: {summary}");
+            info!(resource = %resource, changes = plan.changes.len(), "applying the manifest");
         }
         if self.config.observe_only {
             let state = if is_drift {
