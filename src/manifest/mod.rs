@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 pub use diagnostic::Diagnostic;
 pub use files::FilesError;
 pub use model::*;
-pub use vars::{Variables, VarsError};
+pub use vars::{BUILTINS, Builtins, Variables, VarsError};
 
 use crate::fieldpath::FieldPath;
 

@@ -644,3 +644,167 @@ fn refs_must_name_a_declared_policy() {
     let msg = loaded.diagnostics[0].to_string();
     assert!(msg.contains("spec.permissionsBoundary: {ref: q} names a Policy that no manifest declares (declared: p)"), "{msg}");
 }
+
+fn trust_with_condition(condition: &str) -> String {
+    role("r", "").replace(
+        "        Action: sts:AssumeRole\n",
+        &format!("        Action: sts:AssumeRole\n        Condition:\n{condition}"),
+    )
+}
+
+fn condition_value(r: &DesiredRole, operator: &str, key: &str) -> serde_json::Value {
+    r.assume_role_policy.value()["Statement"][0]["Condition"][operator][key].clone()
+}
+
+#[test]
+fn a_substituted_value_is_a_string_exactly_as_written() {
+    let mut vars = Variables::default();
+    vars.set("account_id", "012345678901");
+    vars.set("ext", "123456789012345678901234");
+    let text = trust_with_condition(
+        "          StringEquals:\n            aws:SourceAccount: ${var.account_id}\n            sts:ExternalId: ${var.ext}\n",
+    );
+    let report = load_text_with(&text, &vars);
+    let [Resource::Role(r)] = report.resources.as_slice() else {
+        panic!("{:#?}", report.diagnostics)
+    };
+    assert_eq!(
+        condition_value(r, "StringEquals", "aws:SourceAccount"),
+        serde_json::json!("012345678901")
+    );
+    assert_eq!(
+        condition_value(r, "StringEquals", "sts:ExternalId"),
+        serde_json::json!("123456789012345678901234")
+    );
+    assert!(r.assume_role_policy.to_json().contains(r#""012345678901""#));
+}
+
+#[test]
+fn an_unquoted_number_that_json_would_change_must_be_quoted() {
+    for written in [
+        "012345678901",
+        "123456789012345678901234",
+        "9007199254740993",
+        "1.10",
+    ] {
+        let text = trust_with_condition(&format!(
+            "          StringEquals:\n            aws:SourceAccount: {written}\n"
+        ));
+        let report = load_text(&text);
+        assert_eq!(
+            report.diagnostics.len(),
+            1,
+            "{written}: {:#?}",
+            report.diagnostics
+        );
+        let d = &report.diagnostics[0];
+        assert_eq!(
+            d.path.to_string(),
+            "spec.assumeRolePolicy.Statement[0].Condition.StringEquals.aws:SourceAccount"
+        );
+        assert!(d.message.contains("quote it"), "{written}: {}", d.message);
+        assert!(d.message.contains(written), "{}", d.message);
+        assert_eq!(d.line, Some(14), "{d}");
+    }
+    // Numbers JSON keeps exactly are fine, and so is the same value quoted.
+    for ok in ["10", "1.5", "-3", "\"012345678901\""] {
+        let text = trust_with_condition(&format!(
+            "          NumericLessThan:\n            aws:MultiFactorAuthAge: {ok}\n"
+        ));
+        assert!(load_text(&text).diagnostics.is_empty(), "{ok}");
+    }
+}
+
+#[test]
+fn numbers_in_a_json_string_document_must_be_whole_and_safe() {
+    let doc = |n: &str| {
+        format!(
+            "  inlinePolicies:\n    p: '{{\"Version\": \"2012-10-17\", \"Statement\": [{{\"Effect\": \"Allow\", \"Action\": \"s3:ListBucket\", \"Resource\": \"*\", \"Condition\": {{\"NumericLessThan\": {{\"s3:max-keys\": {n}}}}}}}]}}'\n"
+        )
+    };
+    assert!(load_text(&role("r", &doc("10"))).diagnostics.is_empty());
+    for bad in ["1.5", "123456789012345678901234"] {
+        one_error(
+            &role("r", &doc(bad)),
+            "spec.inlinePolicies.p.Statement[0].Condition.NumericLessThan.s3:max-keys",
+            "quote it",
+        );
+    }
+}
+
+#[test]
+fn variables_in_mapping_keys_are_substituted_and_checked() {
+    let mut vars = Variables::default();
+    vars.set("oidc", "oidc.eks.eu-west-1.amazonaws.com/id/ABC");
+    let text = trust_with_condition(
+        "          StringEquals:\n            \"${var.oidc}:sub\": system:serviceaccount:ns:sa\n",
+    );
+    let report = load_text_with(&text, &vars);
+    let [Resource::Role(r)] = report.resources.as_slice() else {
+        panic!("{:#?}", report.diagnostics)
+    };
+    assert_eq!(
+        condition_value(
+            r,
+            "StringEquals",
+            "oidc.eks.eu-west-1.amazonaws.com/id/ABC:sub"
+        ),
+        serde_json::json!("system:serviceaccount:ns:sa")
+    );
+    let report = load_text(&text);
+    assert_eq!(report.diagnostics.len(), 1, "{:#?}", report.diagnostics);
+    assert!(
+        report.diagnostics[0]
+            .message
+            .contains("variable `oidc` is not defined")
+    );
+    assert_eq!(
+        report.diagnostics[0].path.to_string(),
+        "spec.assumeRolePolicy.Statement[0].Condition.StringEquals.${var.oidc}:sub"
+    );
+    // Two keys that become one are a duplicate.
+    vars.set("a", "k");
+    let dup = role("r", "  tags:\n    ${var.a}: x\n    k: y\n");
+    let report = load_text_with(&dup, &vars);
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("duplicate key `k`")),
+        "{:#?}",
+        report.diagnostics
+    );
+}
+
+#[test]
+fn a_value_cannot_change_the_structure_of_a_json_string_document() {
+    let mut vars = Variables::default();
+    vars.set(
+        "svc",
+        r#"ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}, {"Effect": "Allow", "Principal": {"AWS": "*"#,
+    );
+    let text = "apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata:\n  name: r\nspec:\n  assumeRolePolicy: '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"Service\": \"${var.svc}\"}, \"Action\": \"sts:AssumeRole\"}]}'\n";
+    let report = load_text_with(text, &vars);
+    // Either refused (the value is no service name) or kept as one string: never two statements.
+    for r in &report.resources {
+        let Resource::Role(r) = r else { continue };
+        let statements = r.assume_role_policy.value()["Statement"]
+            .as_array()
+            .unwrap();
+        assert_eq!(statements.len(), 1);
+        assert_eq!(
+            statements[0]["Principal"]["Service"],
+            serde_json::json!(vars.get("svc").unwrap())
+        );
+    }
+    assert!(!report.resources.is_empty() || !report.diagnostics.is_empty());
+    vars.set("name", "ecs-tasks.amazonaws.com");
+    let report = load_text_with(&text.replace("${var.svc}", "${var.name}"), &vars);
+    let [Resource::Role(r)] = report.resources.as_slice() else {
+        panic!("{:#?}", report.diagnostics)
+    };
+    assert_eq!(
+        r.assume_role_policy.value()["Statement"][0]["Principal"]["Service"],
+        serde_json::json!("ecs-tasks.amazonaws.com")
+    );
+}

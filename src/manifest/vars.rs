@@ -1,16 +1,63 @@
-//! `${var.NAME}` substitution, and the values it draws on (`--values FILE`, `--var NAME=VALUE`).
+//! `${var.NAME}` and `${aws.NAME}` substitution, and the values it draws on (`--values FILE`,
+//! `--var NAME=VALUE`, and the caller's identity).
 //!
-//! Only `${var.…}` is ours: every other `${...}` is an IAM policy variable such as
-//! `${aws:username}` and passes through untouched.
+//! Only `${var.…}` and `${aws.…}` are ours: every other `${...}` is an IAM policy variable such
+//! as `${aws:username}` (a colon, not a dot) and passes through untouched. A value is inserted
+//! as written and never expanded again, so a value can never name another variable.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const PREFIX: &str = "${var.";
+const VAR_PREFIX: &str = "${var.";
+const AWS_PREFIX: &str = "${aws.";
+/// The built-in variables, `${aws.NAME}`.
+pub const BUILTINS: &[&str] = &["account_id", "partition", "region"];
 
-/// Variable values; later sources win.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Variables(BTreeMap<String, String>);
+/// The built-in variables' values: the caller's account and partition and the SDK's region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Builtins {
+    pub account_id: String,
+    pub partition: String,
+    pub region: String,
+}
+
+impl Builtins {
+    /// What `validate` (which makes no AWS call) checks with: names are checked, and the
+    /// values are shaped like real ones so the rest of a document is checked as usual.
+    pub fn placeholder() -> Builtins {
+        Builtins {
+            account_id: "000000000000".into(),
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        match name {
+            "account_id" => Some(&self.account_id),
+            "partition" => Some(&self.partition),
+            "region" => Some(&self.region),
+            _ => None,
+        }
+    }
+}
+
+/// Variable values; later sources win. Built-ins are placeholders until the caller's identity
+/// is known (see [`Variables::with_builtins`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Variables {
+    values: BTreeMap<String, String>,
+    builtins: Builtins,
+}
+
+impl Default for Variables {
+    fn default() -> Self {
+        Variables {
+            values: BTreeMap::new(),
+            builtins: Builtins::placeholder(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum VarsError {
@@ -23,6 +70,11 @@ pub enum VarsError {
     Invalid { path: PathBuf, message: String },
     #[error("--var `{0}`: expected NAME=VALUE")]
     BadVar(String),
+    #[error(
+        "variable `{0}`: its value holds `${{`; values are inserted as written and never expanded \
+         again, so a value cannot refer to another variable"
+    )]
+    Nested(String),
 }
 
 impl Variables {
@@ -43,15 +95,28 @@ impl Variables {
                 .ok_or_else(|| VarsError::BadVar(a.clone()))?;
             vars.set(name, value);
         }
+        if let Some((name, _)) = vars.values.iter().find(|(_, v)| v.contains("${")) {
+            return Err(VarsError::Nested(name.clone()));
+        }
         Ok(vars)
     }
 
     pub fn set(&mut self, name: &str, value: &str) {
-        self.0.insert(name.to_string(), value.to_string());
+        self.values.insert(name.to_string(), value.to_string());
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// The same values, with the built-ins of the caller's identity.
+    pub fn with_builtins(mut self, builtins: Builtins) -> Variables {
+        self.builtins = builtins;
+        self
+    }
+
+    pub fn builtins(&self) -> &Builtins {
+        &self.builtins
     }
 
     fn merge_yaml(&mut self, path: &Path, text: &str) -> Result<(), VarsError> {
@@ -78,7 +143,7 @@ impl Variables {
             };
             let value = scalar_text(&v)
                 .ok_or_else(|| invalid(format!("`{name}` must be a string, number or boolean")))?;
-            self.0.insert(name, value);
+            self.values.insert(name, value);
         }
         Ok(())
     }
@@ -99,31 +164,32 @@ fn is_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// Replaces every `${var.NAME}` in `text`. Errors name each undefined or malformed reference.
+/// Whether `text` refers to any of our variables (and so becomes a string once substituted).
+pub fn has_reference(text: &str) -> bool {
+    text.contains(VAR_PREFIX) || text.contains(AWS_PREFIX)
+}
+
+/// Replaces every `${var.NAME}` and `${aws.NAME}` in `text`. Errors name each undefined or
+/// malformed reference.
 pub fn substitute(text: &str, vars: &Variables) -> Result<String, Vec<String>> {
-    if !text.contains(PREFIX) {
+    if !has_reference(text) {
         return Ok(text.to_string());
     }
     let mut out = String::with_capacity(text.len());
     let mut errors = Vec::new();
     let mut rest = text;
-    while let Some(start) = rest.find(PREFIX) {
+    while let Some((start, prefix)) = next_reference(rest) {
         out.push_str(&rest[..start]);
-        let after = &rest[start + PREFIX.len()..];
+        let after = &rest[start + prefix.len()..];
         let Some(end) = after.find('}') else {
             errors.push(format!("`{}` is not closed with `}}`", &rest[start..]));
             rest = "";
             break;
         };
         let name = &after[..end];
-        match vars.get(name) {
-            Some(value) if is_name(name) => out.push_str(value),
-            _ if !is_name(name) => errors.push(format!(
-                "`${{var.{name}}}`: `{name}` is not a variable name (letters, digits, `_` and `-`)"
-            )),
-            _ => errors.push(format!(
-                "variable `{name}` is not defined (give it with --values FILE or --var {name}=VALUE)"
-            )),
+        match lookup(prefix, name, vars) {
+            Ok(value) => out.push_str(value),
+            Err(e) => errors.push(e),
         }
         rest = &after[end + 1..];
     }
@@ -133,6 +199,39 @@ pub fn substitute(text: &str, vars: &Variables) -> Result<String, Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// The first reference in `text`: its byte offset and which prefix it has.
+fn next_reference(text: &str) -> Option<(usize, &'static str)> {
+    [VAR_PREFIX, AWS_PREFIX]
+        .into_iter()
+        .filter_map(|p| text.find(p).map(|i| (i, p)))
+        .min_by_key(|(i, _)| *i)
+}
+
+fn lookup<'v>(prefix: &str, name: &str, vars: &'v Variables) -> Result<&'v str, String> {
+    if prefix == AWS_PREFIX {
+        return vars.builtins.get(name).ok_or_else(|| {
+            format!(
+                "`${{aws.{name}}}` is not a built-in variable (built-ins: {})",
+                BUILTINS
+                    .iter()
+                    .map(|b| format!("${{aws.{b}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        });
+    }
+    if !is_name(name) {
+        return Err(format!(
+            "`${{var.{name}}}`: `{name}` is not a variable name (letters, digits, `_` and `-`)"
+        ));
+    }
+    vars.get(name).ok_or_else(|| {
+        format!(
+            "variable `{name}` is not defined (give it with --values FILE or --var {name}=VALUE)"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -176,6 +275,43 @@ mod tests {
         assert!(substitute("${var.open", &Variables::default()).is_err());
         assert!(substitute("${var.}", &Variables::default()).is_err());
         assert!(substitute("${var.a b}", &vars(&[("a b", "x")])).is_err());
+    }
+
+    #[test]
+    fn built_in_variables_are_the_callers_identity_and_placeholders_until_known() {
+        let v = vars(&[]);
+        assert_eq!(
+            substitute("arn:${aws.partition}:iam::${aws.account_id}:root", &v).unwrap(),
+            "arn:aws:iam::000000000000:root"
+        );
+        let v = v.with_builtins(Builtins {
+            account_id: "210987654321".into(),
+            partition: "aws-cn".into(),
+            region: "cn-north-1".into(),
+        });
+        assert_eq!(
+            substitute("${aws.partition}/${aws.account_id}/${aws.region}", &v).unwrap(),
+            "aws-cn/210987654321/cn-north-1"
+        );
+        let errs = substitute("${aws.acount_id}", &v).unwrap_err();
+        assert!(errs[0].contains("not a built-in variable"), "{errs:?}");
+        // IAM's own variables use a colon and pass through.
+        assert_eq!(substitute("${aws:userid}", &v).unwrap(), "${aws:userid}");
+    }
+
+    #[test]
+    fn a_value_holding_a_reference_is_an_error_naming_the_variable() {
+        for assignment in ["x=${var.y}", "x=a${aws.account_id}", "x=${aws:username}"] {
+            let err = Variables::load(&[], &["y=1".into(), assignment.into()]).unwrap_err();
+            assert!(matches!(&err, VarsError::Nested(n) if n == "x"), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("v.yaml");
+        std::fs::write(&file, "svc: \"${var.other}\"\n").unwrap();
+        assert!(matches!(
+            Variables::load(&[file], &[]),
+            Err(VarsError::Nested(n)) if n == "svc"
+        ));
     }
 
     #[test]

@@ -31,6 +31,16 @@ pub enum PolicyError {
     Encoding,
 }
 
+impl PolicyError {
+    pub fn from_json(e: &serde_json::Error) -> PolicyError {
+        PolicyError::Json {
+            line: e.line(),
+            column: e.column(),
+            message: strip_position(&e.to_string()),
+        }
+    }
+}
+
 impl serde::Serialize for PolicyDocument {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(s)
@@ -46,11 +56,7 @@ impl PolicyDocument {
     }
 
     pub fn parse_json(text: &str) -> Result<Self, PolicyError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| PolicyError::Json {
-            line: e.line(),
-            column: e.column(),
-            message: strip_position(&e.to_string()),
-        })?;
+        let value: Value = serde_json::from_str(text).map_err(|e| PolicyError::from_json(&e))?;
         Self::from_value(value)
     }
 

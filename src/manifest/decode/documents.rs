@@ -9,6 +9,7 @@ use super::{Decoder, Fields};
 use crate::fieldpath::FieldPath;
 use crate::manifest::limits;
 use crate::manifest::model::PolicyRef;
+use crate::manifest::vars::{Variables, has_reference, substitute};
 use crate::manifest::yaml::{CoreScalar, Node, Value, core_scalar};
 use crate::policy::{self, PolicyDocument, PolicyError, PolicyKind};
 
@@ -157,8 +158,18 @@ impl Decoder<'_> {
     ) -> Option<PolicyDocument> {
         let from_string = matches!(node.value, Value::Scalar { .. });
         let parsed = match &node.value {
-            Value::Map(_) => PolicyDocument::from_value(to_json(node)),
-            Value::Scalar { text, .. } if !node.is_null() => PolicyDocument::parse_json(text),
+            Value::Map(_) => {
+                if !self.numbers_as_written(node, path) {
+                    return None;
+                }
+                PolicyDocument::from_value(to_json(node))
+            }
+            Value::Scalar { text, .. } if !node.is_null() => {
+                match self.json_document(node.line, path, text) {
+                    Some(value) => PolicyDocument::from_value(value),
+                    None => return None,
+                }
+            }
             _ => {
                 self.error(
                     node.line,
@@ -173,14 +184,6 @@ impl Decoder<'_> {
         };
         let doc = match parsed {
             Ok(doc) => doc,
-            Err(PolicyError::Json {
-                line,
-                column,
-                message,
-            }) => {
-                self.error(node.line, path, format!("invalid JSON in policy string (its line {line}, column {column}): {message}"));
-                return None;
-            }
             Err(e) => {
                 self.error(node.line, path, e.to_string());
                 return None;
@@ -197,6 +200,167 @@ impl Decoder<'_> {
             self.error(line, &path.join(&e.path), e.message.clone());
         }
         errors.is_empty().then_some(doc)
+    }
+
+    /// A document written as a string of JSON: parsed first, then variables are substituted
+    /// into its string values and keys, so a value cannot add a statement or close a string.
+    fn json_document(&mut self, line: usize, path: &FieldPath, text: &str) -> Option<Json> {
+        let mut value: Json = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                let message = match PolicyError::from_json(&e) {
+                    PolicyError::Json {
+                        line,
+                        column,
+                        message,
+                    } => format!(
+                        "invalid JSON in policy string (its line {line}, column {column}): {message}"
+                    ),
+                    other => other.to_string(),
+                };
+                self.error(line, path, message);
+                return None;
+            }
+        };
+        let mut errors = Vec::new();
+        substitute_json(&mut value, &FieldPath::default(), self.vars, &mut errors);
+        unexact_json_numbers(&value, &FieldPath::default(), &mut errors);
+        for (p, message) in &errors {
+            self.error(line, &path.join(p), message.clone());
+        }
+        errors.is_empty().then_some(value)
+    }
+
+    /// Plain numbers in a YAML document reach IAM as JSON numbers; one that JSON would not
+    /// keep exactly as written (`012345678901`, `1.10`, beyond 2^53) must be quoted.
+    fn numbers_as_written(&mut self, node: &Node, path: &FieldPath) -> bool {
+        match &node.value {
+            Value::Scalar { text, plain: true } => match number_as_json(text) {
+                Some(json) if json != *text || !exact_in_json(text) => {
+                    self.error(
+                        node.line,
+                        path,
+                        format!(
+                            "`{text}` would reach IAM as the number {json}, not as written; \
+                             quote it (\"{text}\") to keep it a string"
+                        ),
+                    );
+                    false
+                }
+                _ => true,
+            },
+            Value::Scalar { .. } => true,
+            Value::Seq(items) => {
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    ok &= self.numbers_as_written(item, &path.index(i));
+                }
+                ok
+            }
+            Value::Map(entries) => {
+                let mut ok = true;
+                for (key, value) in entries {
+                    ok &= self.numbers_as_written(value, &path.key(key.name.as_str()));
+                }
+                ok
+            }
+        }
+    }
+}
+
+/// The JSON text a plain YAML scalar becomes when it is a number, `None` when it is not one.
+fn number_as_json(text: &str) -> Option<String> {
+    match core_scalar(text) {
+        CoreScalar::Int(i) => Some(i.to_string()),
+        CoreScalar::Float(f) => Some(
+            serde_json::Number::from_f64(f).map_or_else(|| text.to_string(), |n| n.to_string()),
+        ),
+        _ => None,
+    }
+}
+
+/// Integers beyond 2^53 lose digits in most JSON readers (IAM's included, as doubles).
+const JSON_SAFE_INTEGER: u64 = 1 << 53;
+
+fn exact_in_json(text: &str) -> bool {
+    match core_scalar(text) {
+        CoreScalar::Int(i) => i.unsigned_abs() <= JSON_SAFE_INTEGER,
+        _ => true,
+    }
+}
+
+/// Substitutes variables into every string value and key of a parsed JSON document.
+fn substitute_json(
+    value: &mut Json,
+    path: &FieldPath,
+    vars: &Variables,
+    errors: &mut Vec<(FieldPath, String)>,
+) {
+    match value {
+        Json::String(s) if has_reference(s) => match substitute(s, vars) {
+            Ok(resolved) => *s = resolved,
+            Err(es) => errors.extend(es.into_iter().map(|e| (path.clone(), e))),
+        },
+        Json::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                substitute_json(item, &path.index(i), vars, errors);
+            }
+        }
+        Json::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut item) in entries {
+                let key = if has_reference(&key) {
+                    match substitute(&key, vars) {
+                        Ok(resolved) => resolved,
+                        Err(es) => {
+                            errors.extend(es.into_iter().map(|e| (path.key(key.as_str()), e)));
+                            key
+                        }
+                    }
+                } else {
+                    key
+                };
+                let p = path.key(key.as_str());
+                substitute_json(&mut item, &p, vars, errors);
+                if map.insert(key.clone(), item).is_some() {
+                    errors.push((
+                        p,
+                        format!("duplicate key `{key}` once variables are substituted"),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// In a JSON string the number's text is gone once parsed: anything but a whole number within
+/// 2^53 might not reach IAM as written, so it must be a string.
+fn unexact_json_numbers(value: &Json, path: &FieldPath, errors: &mut Vec<(FieldPath, String)>) {
+    match value {
+        Json::Number(n) => {
+            let exact = n
+                .as_i64()
+                .is_some_and(|i| i.unsigned_abs() <= JSON_SAFE_INTEGER)
+                || n.as_u64().is_some_and(|u| u <= JSON_SAFE_INTEGER);
+            if !exact {
+                errors.push((
+                    path.clone(),
+                    format!("the number {n} might not reach IAM as written; quote it to keep it a string"),
+                ));
+            }
+        }
+        Json::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                unexact_json_numbers(item, &path.index(i), errors);
+            }
+        }
+        Json::Object(map) => {
+            for (k, item) in map {
+                unexact_json_numbers(item, &path.key(k.as_str()), errors);
+            }
+        }
+        _ => {}
     }
 }
 

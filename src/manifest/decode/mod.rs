@@ -13,7 +13,7 @@ use super::model::{
     ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, DesiredPolicy, DesiredRole, Kind, Origin,
     Resource,
 };
-use super::vars::{Variables, substitute};
+use super::vars::{Variables, has_reference, substitute};
 use super::yaml::{CoreScalar, Key, Node, Value, core_scalar};
 use crate::fieldpath::FieldPath;
 use crate::policy::PolicyKind;
@@ -43,6 +43,7 @@ pub fn decode_document(
 ) -> (Option<Resource>, Vec<Diagnostic>) {
     let mut d = Decoder {
         file,
+        vars,
         diags: Vec::new(),
         unresolved: Vec::new(),
     };
@@ -59,6 +60,8 @@ pub fn decode_document(
 
 struct Decoder<'a> {
     file: &'a Path,
+    /// For policy documents given as JSON strings, substituted after parsing.
+    vars: &'a Variables,
     diags: Vec<Diagnostic>,
     /// Fields with an undefined variable: further errors there would only repeat it.
     unresolved: Vec<FieldPath>,
@@ -94,17 +97,19 @@ impl Decoder<'_> {
         });
     }
 
+    /// Substitutes variables in every scalar and mapping key. A scalar that held a reference
+    /// becomes a string, whatever its value looks like: `012345678901` stays text. A policy
+    /// document given as a JSON string is left alone here and substituted after parsing (see
+    /// `documents`), so a value can never change a document's structure.
     fn resolve_vars(&mut self, node: &mut Node, path: &FieldPath, vars: &Variables) {
         match &mut node.value {
-            Value::Scalar { text, .. } => match substitute(text, vars) {
-                Ok(resolved) => *text = resolved,
-                Err(errors) => {
-                    for e in errors {
-                        self.error(node.line, path, e);
-                    }
-                    self.unresolved.push(path.clone());
+            Value::Scalar { .. } if is_document_field(path) => {}
+            Value::Scalar { text, plain } => {
+                if let Some(resolved) = self.resolved(node.line, path, text, vars) {
+                    *text = resolved;
+                    *plain = false;
                 }
-            },
+            }
             Value::Seq(items) => {
                 for (i, item) in items.iter_mut().enumerate() {
                     self.resolve_vars(item, &path.index(i), vars);
@@ -112,8 +117,45 @@ impl Decoder<'_> {
             }
             Value::Map(entries) => {
                 for (key, value) in entries.iter_mut() {
+                    let key_path = path.key(key.name.as_str());
+                    if let Some(resolved) = self.resolved(key.line, &key_path, &key.name, vars) {
+                        key.name = resolved;
+                    }
                     self.resolve_vars(value, &path.key(key.name.as_str()), vars);
                 }
+                for (i, (key, _)) in entries.iter().enumerate() {
+                    if let Some((first, _)) = entries[..i].iter().find(|(k, _)| k.name == key.name)
+                    {
+                        let message = format!(
+                            "duplicate key `{}` once variables are substituted (first on line {})",
+                            key.name, first.line
+                        );
+                        self.error(key.line, &path.key(key.name.as_str()), message);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `text` with its variables substituted, `None` when it has none (or an error, reported).
+    fn resolved(
+        &mut self,
+        line: usize,
+        path: &FieldPath,
+        text: &str,
+        vars: &Variables,
+    ) -> Option<String> {
+        if !has_reference(text) {
+            return None;
+        }
+        match substitute(text, vars) {
+            Ok(resolved) => Some(resolved),
+            Err(errors) => {
+                for e in errors {
+                    self.error(line, path, e);
+                }
+                self.unresolved.push(path.clone());
+                None
             }
         }
     }
@@ -481,5 +523,20 @@ impl Decoder<'_> {
             annotations,
             origin,
         })
+    }
+}
+
+/// Fields that hold a policy document, which may be a string of JSON: `spec.assumeRolePolicy`,
+/// `spec.document` and each `spec.inlinePolicies.NAME`.
+fn is_document_field(path: &FieldPath) -> bool {
+    use crate::fieldpath::Seg;
+    match path.0.as_slice() {
+        [Seg::Key(spec), Seg::Key(field)] => {
+            spec == "spec" && (field == "assumeRolePolicy" || field == "document")
+        }
+        [Seg::Key(spec), Seg::Key(field), Seg::Key(_)] => {
+            spec == "spec" && field == "inlinePolicies"
+        }
+        _ => false,
     }
 }
