@@ -10,17 +10,20 @@ pub async fn run(args: &AwsArgs) -> anyhow::Result<u8> {
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
     };
-    let (plans, mut failures) =
-        reconcile::observe_and_plan(&session.iam, &session.ctx, &session.desired).await;
-    let prune = prune_plans(&session, &args.manifests).await?;
+    let observed =
+        reconcile::observe_and_plan(&session.iam, &session.ctx, &session.desired, &session.retry)
+            .await;
+    let prune = prune_plans(&session, &args.manifests, observed.snapshot.as_ref()).await?;
+    let plans = observed.plans;
     print!("{}{}", render::text(&plans), render::text(&prune));
     let executor = Executor {
         iam: &session.iam,
         owner: &args.manifests.owner,
         retry: session.retry.clone(),
     };
-    let report = reconcile::apply_all(&executor, &session.desired, plans, prune).await;
-    failures.extend(report.failures);
+    let report =
+        reconcile::apply_all(&executor, &session.desired, plans, prune, observed.failures).await;
+    let failures = report.failures;
     let conflicts = report
         .applied
         .iter()

@@ -9,9 +9,12 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
     };
-    let (mut plans, failures) =
-        reconcile::observe_and_plan(&session.iam, &session.ctx, &session.desired).await;
-    plans.extend(prune_plans(&session, &args.manifests).await?);
+    let observed =
+        reconcile::observe_and_plan(&session.iam, &session.ctx, &session.desired, &session.retry)
+            .await;
+    let mut plans = observed.plans;
+    let failures = observed.failures;
+    plans.extend(prune_plans(&session, &args.manifests, observed.snapshot.as_ref()).await?);
     match args.output {
         OutputFormat::Text => {
             print!("{}", render::text(&plans));

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 
 use super::validate::check_owner;
 use crate::cli::ManifestArgs;
-use crate::iam::{self, Iam};
+use crate::iam::{self, Iam, Snapshot};
 use crate::manifest::{self, DesiredState, Variables};
 use crate::reconcile::{self, Context, ResourcePlan, RetryPolicy};
 
@@ -38,6 +38,16 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
         .account()
         .await
         .context("cannot identify the AWS account")?;
+    // Checked above with placeholder built-ins; now with the caller's identity.
+    let vars = vars.with_builtins(iam.builtins(&account));
+    let loaded = manifest::load(&args.dir, &vars)
+        .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
+    if !loaded.diagnostics.is_empty() {
+        for d in &loaded.diagnostics {
+            eprintln!("{d}");
+        }
+        anyhow::bail!("manifests changed while loading; nothing was changed");
+    }
     let ctx = Context::new(
         &args.owner,
         &args.ignore_tag_prefixes,
@@ -65,6 +75,7 @@ pub fn retry_policy(args: &ManifestArgs) -> RetryPolicy {
 pub async fn prune_plans(
     session: &Session,
     args: &ManifestArgs,
+    snapshot: Option<&Snapshot>,
 ) -> anyhow::Result<Vec<ResourcePlan>> {
     if !args.prune {
         return Ok(Vec::new());
@@ -76,7 +87,13 @@ pub async fn prune_plans(
             args.owner
         );
     }
-    reconcile::observe_prune(&session.iam, &args.owner, &session.desired)
-        .await
-        .context("cannot list owned resources for --prune")
+    reconcile::observe_prune(
+        &session.iam,
+        &args.owner,
+        &session.desired,
+        snapshot,
+        &session.retry,
+    )
+    .await
+    .context("cannot list owned resources for --prune")
 }

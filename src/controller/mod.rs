@@ -133,7 +133,7 @@ impl Controller {
         let vars = {
             let mut current = lock(&self.vars);
             match Variables::load(&self.config.values, &self.config.vars) {
-                Ok(v) => *current = v,
+                Ok(v) => *current = v.with_builtins(current.builtins().clone()),
                 Err(e) => warn!(error = %e, "cannot read values; keeping the previous ones"),
             }
             current.clone()
@@ -171,8 +171,7 @@ impl Controller {
             } else if may_prune {
                 // No longer declared: a prune candidate, checked again before any delete.
                 if let Some(arn) = previous
-                    .policy_arns
-                    .get(&key.1)
+                    .policy_arn(&key.1)
                     .filter(|_| key.0 == Kind::Policy)
                 {
                     lock(&self.prune_arns).insert(key.1.clone(), arn.clone());
@@ -194,15 +193,16 @@ impl Controller {
             return;
         };
         let ctx = self.ctx.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let outcome = match reconcile::observe_one(&self.iam, &ctx, &resource).await {
-            Ok(plan) => self.act(key, &resource, plan).await,
-            Err(f) => Outcome {
-                state: ResourceState::Error,
-                arn: None,
-                error: Some(f.error),
-                corrections: 0,
-            },
-        };
+        let outcome =
+            match reconcile::observe_one(&self.iam, &ctx, &resource, &self.config.retry).await {
+                Ok(plan) => self.act(key, &resource, plan).await,
+                Err(f) => Outcome {
+                    state: ResourceState::Error,
+                    arn: None,
+                    error: Some(f.error),
+                    corrections: 0,
+                },
+            };
         let result = match outcome.state {
             ResourceState::Error => "error",
             ResourceState::Conflict => "conflict",
@@ -371,6 +371,7 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
         let _ = server.await;
         return Ok(());
     };
+    let vars = vars.with_builtins(iam.builtins(&account));
     let controller = Controller::new(config.clone(), iam, account, vars, metrics);
     health.attach(controller.clone());
     controller.reload();

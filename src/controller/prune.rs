@@ -1,7 +1,6 @@
 //! Pruning in the daemon: owned resources that no manifest declares are deleted, checked
 //! again just before, and never while any manifest is invalid or DIR holds none.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use tracing::warn;
@@ -10,7 +9,7 @@ use super::desired::Key;
 use super::{Controller, lock};
 use crate::iam::Snapshot;
 use crate::manifest::{Kind, OWNER_TAG};
-use crate::reconcile::{Change, Executor, ResourcePlan};
+use crate::reconcile::{Change, Executor, ResourcePlan, tag_value};
 
 impl Controller {
     /// Pruning is on, and nothing suggests the manifests are incomplete: no invalid file, and
@@ -25,28 +24,23 @@ impl Controller {
 
     /// Owned resources in the snapshot that no manifest declares.
     pub(super) async fn undeclared_owned(&self, snapshot: &Snapshot) -> Vec<Key> {
-        let (roles, policies) = {
-            let store = lock(&self.desired);
-            let state = store.state();
-            (
-                state.roles.keys().cloned().collect::<HashSet<_>>(),
-                state.policies.keys().cloned().collect::<HashSet<_>>(),
-            )
+        let state = lock(&self.desired).state().clone();
+        let owner = self.config.owner.as_str();
+        let owns = |tags: &std::collections::BTreeMap<String, String>| {
+            tag_value(tags, OWNER_TAG).is_some_and(|o| o == owner)
         };
-        let owner = Some(&self.config.owner);
+        // Declared is judged ignoring case, as IAM names are.
         let mut keys: Vec<Key> = snapshot
-            .roles
-            .values()
-            .filter(|r| !roles.contains(&r.name) && r.tags.get(OWNER_TAG) == owner)
+            .roles()
+            .filter(|r| state.role(&r.name).is_none() && owns(&r.tags))
             .map(|r| (Kind::Role, r.name.clone()))
             .collect();
         for p in snapshot
-            .policies
-            .values()
-            .filter(|p| !policies.contains(&p.name))
+            .policies()
+            .filter(|p| state.policy(&p.name).is_none())
         {
             if let Ok(tags) = self.iam.policy_tags(&p.arn).await {
-                if tags.get(OWNER_TAG) == owner {
+                if owns(&tags) {
                     lock(&self.prune_arns).insert(p.name.clone(), p.arn.clone());
                     keys.push((Kind::Policy, p.name.clone()));
                 }
@@ -58,6 +52,17 @@ impl Controller {
     /// Deletes an undeclared resource after checking, fresh, that it is still ours.
     pub(super) async fn prune(&self, key: &Key) {
         let resource = format!("{}/{}", key.0, key.1);
+        // A manifest renamed only in case still declares it: IAM names ignore case.
+        let declared = {
+            let store = lock(&self.desired);
+            match key.0 {
+                Kind::Role => store.state().role(&key.1).is_some(),
+                Kind::Policy => store.state().policy(&key.1).is_some(),
+            }
+        };
+        if declared {
+            return;
+        }
         let observed = match key.0 {
             Kind::Role => self
                 .iam
@@ -83,7 +88,7 @@ impl Controller {
                 return;
             }
         };
-        if tags.get(OWNER_TAG) != Some(&self.config.owner) {
+        if tag_value(&tags, OWNER_TAG) != Some(&self.config.owner) {
             return;
         }
         let change = match key.0 {

@@ -8,7 +8,7 @@ use tracing::warn;
 use super::desired::Key;
 use super::{Controller, lock};
 use crate::iam::Snapshot;
-use crate::manifest::{PolicyRef, Resource};
+use crate::manifest::Resource;
 use crate::reconcile;
 use crate::reconcile::ResourceState;
 
@@ -55,22 +55,18 @@ impl Controller {
             return false;
         };
         let ctx = self.ctx.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let plan = match &resource {
-            Resource::Role(role) => {
-                reconcile::plan_role(&ctx, role, snapshot.roles.get(&role.name))
-            }
-            Resource::Policy(policy) => {
-                let arn = ctx.resolve(&PolicyRef::Ref(policy.name.clone()));
-                let mut observed = snapshot.policies.get(&arn).cloned();
-                if let Some(o) = observed.as_mut() {
-                    match self.iam.policy_tags(&arn).await {
-                        Ok(tags) => o.tags = tags,
-                        Err(_) => return true,
-                    }
-                }
-                reconcile::plan_policy(&ctx, policy, observed.as_ref())
-            }
+        // The snapshot lacks a policy's tags: read them for declared policies that exist.
+        let tags = match &resource {
+            Resource::Policy(policy) => match snapshot.policy(&policy.name) {
+                Some(o) => match self.iam.policy_tags(&o.arn).await {
+                    Ok(tags) => Some(tags),
+                    Err(_) => return true,
+                },
+                None => None,
+            },
+            Resource::Role(_) => None,
         };
+        let plan = reconcile::plan_one(&ctx, &resource, snapshot, tags);
         !plan.changes.is_empty() || !plan.findings.is_empty()
     }
 }

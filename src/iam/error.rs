@@ -10,7 +10,7 @@ use aws_smithy_runtime_api::http::Response as HttpResponse;
 pub enum ErrorKind {
     NotFound,
     AlreadyExists,
-    /// DeleteConflict, ConcurrentModification.
+    /// DeleteConflict, ConcurrentModification, EntityTemporarilyUnmodifiable.
     Conflict,
     Throttled,
     /// 5xx, timeouts, connection errors.
@@ -88,18 +88,6 @@ impl IamError {
                 .to_ascii_lowercase()
                 .contains("invalid principal")
     }
-
-    /// Whether trying again later can succeed: throttling, 5xx, concurrent modification,
-    /// and the two faces of eventual consistency (NoSuchEntity just after a create, and an
-    /// "Invalid principal" for a fresh principal).
-    pub fn is_retryable(&self) -> bool {
-        match self.kind {
-            ErrorKind::Throttled | ErrorKind::Transient | ErrorKind::NotFound => true,
-            ErrorKind::Conflict => self.code.as_deref() == Some("ConcurrentModification"),
-            ErrorKind::InvalidInput => self.is_invalid_principal(),
-            _ => false,
-        }
-    }
 }
 
 /// Classification by AWS error code (and HTTP status for codes we do not know).
@@ -107,9 +95,12 @@ pub fn classify(code: Option<&str>, status: u16) -> ErrorKind {
     match code {
         Some("NoSuchEntity" | "NoSuchEntityException") => ErrorKind::NotFound,
         Some("EntityAlreadyExists" | "EntityAlreadyExistsException") => ErrorKind::AlreadyExists,
-        Some("DeleteConflict" | "ConcurrentModification" | "ConcurrentModificationException") => {
-            ErrorKind::Conflict
-        }
+        Some(
+            "DeleteConflict"
+            | "ConcurrentModification"
+            | "ConcurrentModificationException"
+            | "EntityTemporarilyUnmodifiable",
+        ) => ErrorKind::Conflict,
         Some(
             "Throttling"
             | "ThrottlingException"
@@ -190,32 +181,6 @@ mod tests {
             code: Some(code.into()),
             message: message.into(),
         }
-    }
-
-    #[test]
-    fn retry_only_what_time_can_fix() {
-        assert!(error(ErrorKind::Throttled, "Throttling", "").is_retryable());
-        assert!(error(ErrorKind::Transient, "ServiceFailure", "").is_retryable());
-        assert!(error(ErrorKind::NotFound, "NoSuchEntity", "").is_retryable());
-        assert!(error(ErrorKind::Conflict, "ConcurrentModification", "").is_retryable());
-        assert!(!error(ErrorKind::Conflict, "DeleteConflict", "").is_retryable());
-        assert!(
-            error(
-                ErrorKind::InvalidInput,
-                "MalformedPolicyDocument",
-                "Invalid principal in policy: x"
-            )
-            .is_retryable()
-        );
-        assert!(
-            !error(
-                ErrorKind::InvalidInput,
-                "MalformedPolicyDocument",
-                "Syntax errors in policy"
-            )
-            .is_retryable()
-        );
-        assert!(!error(ErrorKind::AccessDenied, "AccessDenied", "").is_retryable());
     }
 
     #[test]

@@ -20,8 +20,9 @@ use aws_sdk_iam::types::Tag;
 
 pub use error::{ErrorKind, IamError};
 pub use observed::{Account, ObservedPolicy, ObservedRole, PolicyVersion};
-pub use snapshot::Snapshot;
+pub use snapshot::{Snapshot, name_and_path};
 
+use crate::manifest::Builtins;
 use crate::policy::PolicyDocument;
 
 /// Called once per IAM request with the operation and its outcome (`ok` or an error kind).
@@ -31,6 +32,8 @@ pub type RequestObserver = Arc<dyn Fn(&'static str, &'static str) + Send + Sync>
 pub struct Iam {
     client: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
+    /// The SDK's region: `${aws.region}`.
+    region: String,
     observer: Option<RequestObserver>,
 }
 
@@ -49,6 +52,9 @@ pub async fn connect(endpoint_url: Option<&str>) -> Iam {
     Iam {
         client: aws_sdk_iam::Client::new(&conf),
         sts: aws_sdk_sts::Client::new(&conf),
+        region: conf
+            .region()
+            .map_or_else(|| "us-east-1".to_string(), ToString::to_string),
         observer: None,
     }
 }
@@ -93,6 +99,15 @@ fn missing(operation: &'static str, what: &str) -> IamError {
 }
 
 impl Iam {
+    /// The values of `${aws.account_id}`, `${aws.partition}` and `${aws.region}`.
+    pub fn builtins(&self, account: &Account) -> Builtins {
+        Builtins {
+            account_id: account.id.clone(),
+            partition: account.partition.clone(),
+            region: self.region.clone(),
+        }
+    }
+
     pub fn with_observer(mut self, observer: RequestObserver) -> Iam {
         self.observer = Some(observer);
         self
@@ -213,6 +228,26 @@ impl Iam {
             inline_policies,
             tags: tags_of(role.tags()),
         }))
+    }
+
+    /// The ARN of the customer-managed policy named `name` (ignoring case, as IAM does),
+    /// wherever its path puts it.
+    pub async fn find_policy_arn(&self, name: &str) -> Result<Option<String>, IamError> {
+        let policies = self
+            .client
+            .list_policies()
+            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        Ok(self
+            .done("ListPolicies", policies)?
+            .iter()
+            .filter_map(|p| p.arn())
+            .find(|arn| name_and_path(arn).is_some_and(|(n, _)| n.eq_ignore_ascii_case(name)))
+            .map(str::to_string))
     }
 
     /// The policy, its default document and its versions; `None` when it does not exist.

@@ -16,12 +16,58 @@ use super::{
     ErrorKind, Iam, IamError, ObservedPolicy, ObservedRole, PolicyVersion, document, tags_of,
 };
 
+/// Invariant: both maps are keyed by the lowercased name, because IAM names ignore case; a
+/// resource's name and path come from its ARN, which is never missing (moto leaves a local
+/// policy's PolicyName out of this call).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
-    /// By role name.
-    pub roles: BTreeMap<String, ObservedRole>,
-    /// By policy ARN; tags are not filled in (see [`Iam::policy_tags`]).
-    pub policies: BTreeMap<String, ObservedPolicy>,
+    roles: BTreeMap<String, ObservedRole>,
+    /// Tags are not filled in (see [`Iam::policy_tags`]).
+    policies: BTreeMap<String, ObservedPolicy>,
+}
+
+impl Snapshot {
+    /// The role IAM would find by `name`.
+    pub fn role(&self, name: &str) -> Option<&ObservedRole> {
+        self.roles.get(&name.to_lowercase())
+    }
+
+    /// The customer-managed policy IAM would find by `name`, at whatever path it lives.
+    pub fn policy(&self, name: &str) -> Option<&ObservedPolicy> {
+        self.policies.get(&name.to_lowercase())
+    }
+
+    pub fn roles(&self) -> impl Iterator<Item = &ObservedRole> {
+        self.roles.values()
+    }
+
+    pub fn policies(&self) -> impl Iterator<Item = &ObservedPolicy> {
+        self.policies.values()
+    }
+
+    pub fn insert_role(&mut self, role: ObservedRole) {
+        self.roles.insert(role.name.to_lowercase(), role);
+    }
+
+    pub fn insert_policy(&mut self, policy: ObservedPolicy) {
+        self.policies.insert(policy.name.to_lowercase(), policy);
+    }
+}
+
+/// The name and path in an IAM ARN such as `arn:aws:iam::1:role/a/b/NAME`: `("NAME", "/a/b/")`.
+/// `None` for anything that is not a role or policy ARN with a name.
+pub fn name_and_path(arn: &str) -> Option<(&str, String)> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let (_, rest) = resource.split_once('/')?;
+    let (dirs, name) = match rest.rsplit_once('/') {
+        Some((dirs, name)) => (Some(dirs), name),
+        None => (None, rest),
+    };
+    if name.is_empty() {
+        return None;
+    }
+    let path = dirs.map_or_else(|| "/".to_string(), |d| format!("/{d}/"));
+    Some((name, path))
 }
 
 const OP: &str = "GetAccountAuthorizationDetails";
@@ -32,7 +78,9 @@ pub fn fold(pages: &[Page], listed: &[Role]) -> Result<Snapshot, IamError> {
     let mut snapshot = Snapshot::default();
     for page in pages {
         for role in page.role_detail_list() {
-            let Some(name) = role.role_name() else {
+            // Identity from the ARN: an entry without a usable one is never acted on.
+            let Some(arn) = role.arn() else { continue };
+            let Some((name, path)) = name_and_path(arn) else {
                 continue;
             };
             let mut inline_policies = BTreeMap::new();
@@ -43,36 +91,36 @@ pub fn fold(pages: &[Page], listed: &[Role]) -> Result<Snapshot, IamError> {
                 }
             }
             let summary = listed.get(name);
-            snapshot.roles.insert(
-                name.to_string(),
-                ObservedRole {
-                    name: name.to_string(),
-                    arn: role.arn().unwrap_or_default().to_string(),
-                    path: role.path().unwrap_or("/").to_string(),
-                    description: summary
-                        .and_then(|r| r.description())
-                        .unwrap_or_default()
-                        .to_string(),
-                    max_session_duration: summary
-                        .and_then(|r| r.max_session_duration())
-                        .unwrap_or(3600),
-                    permissions_boundary: role
-                        .permissions_boundary()
-                        .and_then(|b| b.permissions_boundary_arn())
-                        .map(str::to_string),
-                    assume_role_policy: document(OP, role.assume_role_policy_document())?,
-                    managed_policies: role
-                        .attached_managed_policies()
-                        .iter()
-                        .filter_map(|p| p.policy_arn().map(str::to_string))
-                        .collect(),
-                    inline_policies,
-                    tags: tags_of(role.tags()),
-                },
-            );
+            snapshot.insert_role(ObservedRole {
+                name: name.to_string(),
+                arn: arn.to_string(),
+                path,
+                description: summary
+                    .and_then(|r| r.description())
+                    .unwrap_or_default()
+                    .to_string(),
+                max_session_duration: summary
+                    .and_then(|r| r.max_session_duration())
+                    .unwrap_or(3600),
+                permissions_boundary: role
+                    .permissions_boundary()
+                    .and_then(|b| b.permissions_boundary_arn())
+                    .map(str::to_string),
+                assume_role_policy: document(OP, role.assume_role_policy_document())?,
+                managed_policies: role
+                    .attached_managed_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(str::to_string))
+                    .collect(),
+                inline_policies,
+                tags: tags_of(role.tags()),
+            });
         }
         for policy in page.policies() {
             let Some(arn) = policy.arn() else { continue };
+            let Some((name, path)) = name_and_path(arn) else {
+                continue;
+            };
             let versions = policy.policy_version_list();
             let default = versions
                 .iter()
@@ -83,25 +131,22 @@ pub fn fold(pages: &[Page], listed: &[Role]) -> Result<Snapshot, IamError> {
                     code: None,
                     message: format!("policy {arn} has no default version"),
                 })?;
-            snapshot.policies.insert(
-                arn.to_string(),
-                ObservedPolicy {
-                    name: policy.policy_name().unwrap_or_default().to_string(),
-                    arn: arn.to_string(),
-                    path: policy.path().unwrap_or("/").to_string(),
-                    description: policy.description().unwrap_or_default().to_string(),
-                    document: document(OP, default.document())?,
-                    versions: versions
-                        .iter()
-                        .map(|v| PolicyVersion {
-                            id: v.version_id().unwrap_or_default().to_string(),
-                            is_default: v.is_default_version(),
-                            created: v.create_date().map_or(0, |d| d.secs()),
-                        })
-                        .collect(),
-                    tags: BTreeMap::new(),
-                },
-            );
+            snapshot.insert_policy(ObservedPolicy {
+                name: name.to_string(),
+                arn: arn.to_string(),
+                path,
+                description: policy.description().unwrap_or_default().to_string(),
+                document: document(OP, default.document())?,
+                versions: versions
+                    .iter()
+                    .map(|v| PolicyVersion {
+                        id: v.version_id().unwrap_or_default().to_string(),
+                        is_default: v.is_default_version(),
+                        created: v.create_date().map_or(0, |d| d.secs()),
+                    })
+                    .collect(),
+                tags: BTreeMap::new(),
+            });
         }
     }
     Ok(snapshot)
@@ -206,6 +251,7 @@ mod tests {
             .unwrap()];
         let snap = fold(&pages, &listed).unwrap();
         assert_eq!(snap.roles.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(snap.role("A").map(|r| r.name.as_str()), Some("a"));
         let b = &snap.roles["b"];
         assert_eq!(
             (b.description.as_str(), b.max_session_duration),
@@ -215,9 +261,37 @@ mod tests {
         assert_eq!(b.inline_policies.len(), 1);
         assert_eq!(b.tags.get("team").map(String::as_str), Some("data"));
         assert!(b.managed_policies.contains("arn:aws:iam::aws:policy/X"));
-        let p = &snap.policies["arn:aws:iam::123456789012:policy/p"];
+        let p = snap.policy("P").unwrap();
+        assert_eq!(p.arn, "arn:aws:iam::123456789012:policy/p");
         assert_eq!(p.versions.len(), 2);
         assert!(p.versions.iter().any(|v| v.id == "v2" && v.is_default));
+    }
+
+    #[test]
+    fn names_and_paths_come_from_arns_and_a_missing_name_is_skipped() {
+        assert_eq!(
+            name_and_path("arn:aws:iam::1:policy/a/b/P"),
+            Some(("P", "/a/b/".to_string()))
+        );
+        assert_eq!(
+            name_and_path("arn:aws-cn:iam::1:role/R"),
+            Some(("R", "/".to_string()))
+        );
+        assert_eq!(name_and_path("arn:aws:iam::1:policy/a/"), None);
+        assert_eq!(name_and_path("arn:aws:iam::1:root"), None);
+        assert_eq!(name_and_path(""), None);
+        // moto leaves PolicyName out: the name still comes from the ARN.
+        let mut nameless = policy_detail("p");
+        nameless.policy_name = None;
+        nameless.path = None;
+        let pages = [Page::builder().policies(nameless).build()];
+        let snap = fold(&pages, &[]).unwrap();
+        assert_eq!(snap.policy("p").map(|p| p.name.as_str()), Some("p"));
+        let broken = ManagedPolicyDetail::builder()
+            .arn("arn:aws:iam::1:policy/")
+            .build();
+        let pages = [Page::builder().policies(broken).build()];
+        assert_eq!(fold(&pages, &[]).unwrap().policies().count(), 0);
     }
 
     #[test]

@@ -58,11 +58,16 @@ pub fn path(path: &str) -> Result<(), String> {
             "`{path}` holds {c:?}: a path is printable ASCII without spaces"
         ));
     }
+    if path.len() > 1 && path.contains("//") {
+        return Err(format!(
+            "`{path}` has an empty segment (`//`): write /a/b/ (IAM refuses empty segments)"
+        ));
+    }
     Ok(())
 }
 
-/// Role descriptions: at most 1000 characters of IAM's allowed set (Latin-1, no controls
-/// but tab and newlines).
+/// Role and policy descriptions: at most 1000 characters of IAM's allowed set (tab, newline,
+/// carriage return, U+0020 to U+00FF).
 pub fn description(text: &str) -> Result<(), String> {
     let len = text.chars().count();
     if len > DESCRIPTION_MAX {
@@ -70,10 +75,11 @@ pub fn description(text: &str) -> Result<(), String> {
             "must be at most {DESCRIPTION_MAX} characters long (it is {len})"
         ));
     }
-    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{A1}'..='\u{FF}');
-    match text.chars().find(|c| !allowed(*c)) {
+    match text.chars().find(|c| !crate::policy::is_iam_text_char(*c)) {
         Some(c) => Err(format!(
-            "holds {c:?}, which IAM does not allow in a description (Latin-1 text only)"
+            "holds {c:?} (U+{:04X}), which IAM does not allow in a description (tab, newline, \
+             carriage return and U+0020 to U+00FF only)",
+            c as u32
         )),
         None => Ok(()),
     }
@@ -105,7 +111,7 @@ pub fn tag_key(key: &str) -> Result<(), String> {
             "tag key `{key}`: keys starting with `aws:` are reserved for AWS"
         ));
     }
-    if key == OWNER_TAG {
+    if key.eq_ignore_ascii_case(OWNER_TAG) {
         return Err(format!(
             "tag key `{OWNER_TAG}` is set by iam-warden from --owner; do not declare it"
         ));

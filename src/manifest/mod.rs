@@ -15,6 +15,7 @@ pub mod yaml;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::Diagnostic;
@@ -89,30 +90,43 @@ pub fn assemble<'a>(
 ) -> (DesiredState, Vec<Diagnostic>) {
     let mut state = DesiredState::default();
     let mut diags = Vec::new();
-    let duplicate = |r: &Resource, first: &Origin| Diagnostic {
+    let duplicate = |r: &Resource, first: &(String, Origin)| Diagnostic {
         file: r.origin().file.clone(),
         line: Some(r.origin().line),
         path: FieldPath::default().key("metadata").key("name"),
-        message: format!(
-            "{} `{}` is declared twice (also at {first})",
-            r.kind(),
-            r.name()
-        ),
+        message: if first.0 == r.name() {
+            format!(
+                "{} `{}` is declared twice (also at {})",
+                r.kind(),
+                r.name(),
+                first.1
+            )
+        } else {
+            format!(
+                "{} `{}` is declared twice (also at {}, as `{}`: IAM names ignore case)",
+                r.kind(),
+                r.name(),
+                first.1,
+                first.0
+            )
+        },
     };
+    // IAM names ignore case: `MyRole` and `myrole` are one role.
+    let mut seen: BTreeMap<(Kind, String), (String, Origin)> = BTreeMap::new();
     for r in resources {
+        let key = (r.kind(), r.name().to_lowercase());
+        if let Some(first) = seen.get(&key) {
+            diags.push(duplicate(r, first));
+            continue;
+        }
+        seen.insert(key, (r.name().to_string(), r.origin().clone()));
         match r {
-            Resource::Role(role) => match state.roles.get(&role.name) {
-                Some(first) => diags.push(duplicate(r, &first.origin)),
-                None => {
-                    state.roles.insert(role.name.clone(), role.clone());
-                }
-            },
-            Resource::Policy(policy) => match state.policies.get(&policy.name) {
-                Some(first) => diags.push(duplicate(r, &first.origin)),
-                None => {
-                    state.policies.insert(policy.name.clone(), policy.clone());
-                }
-            },
+            Resource::Role(role) => {
+                state.roles.insert(role.name.clone(), role.clone());
+            }
+            Resource::Policy(policy) => {
+                state.policies.insert(policy.name.clone(), policy.clone());
+            }
         }
     }
     diags.extend(dangling_refs(&state));
@@ -134,7 +148,7 @@ fn dangling_refs(state: &DesiredState) -> Vec<Diagnostic> {
             );
         for (field, r) in refs {
             if let PolicyRef::Ref(name) = r {
-                if !state.policies.contains_key(name) {
+                if state.policy(name).is_none() {
                     diags.push(Diagnostic {
                         file: role.origin.file.clone(),
                         line: Some(role.origin.line),

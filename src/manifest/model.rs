@@ -130,9 +130,30 @@ pub fn adopts(annotations: &BTreeMap<String, String>) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-/// Every declared resource, by name within its kind.
+/// Every declared resource, by name (as written) within its kind. Names are unique ignoring
+/// case, as IAM's are; look them up with [`DesiredState::role`] and [`DesiredState::policy`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DesiredState {
     pub roles: BTreeMap<String, DesiredRole>,
     pub policies: BTreeMap<String, DesiredPolicy>,
+}
+
+impl DesiredState {
+    /// The role IAM would find by `name` (names ignore case).
+    pub fn role(&self, name: &str) -> Option<&DesiredRole> {
+        self.roles.get(name).or_else(|| {
+            self.roles
+                .values()
+                .find(|r| r.name.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// The policy IAM would find by `name` (names ignore case).
+    pub fn policy(&self, name: &str) -> Option<&DesiredPolicy> {
+        self.policies.get(name).or_else(|| {
+            self.policies
+                .values()
+                .find(|p| p.name.eq_ignore_ascii_case(name))
+        })
+    }
 }

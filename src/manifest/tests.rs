@@ -612,6 +612,92 @@ fn duplicates_across_files_name_both_places() {
 }
 
 #[test]
+fn names_that_differ_only_in_case_are_duplicates() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "a.yaml", &role("MyRole", ""));
+    write(d.path(), "b.yaml", &role("myrole", ""));
+    write(d.path(), "c.yaml", &policy("Shared", ""));
+    write(d.path(), "d.yaml", &policy("SHARED", ""));
+    let loaded = load(d.path(), &Variables::default()).unwrap();
+    let msgs: Vec<String> = loaded.diagnostics.iter().map(ToString::to_string).collect();
+    assert_eq!(msgs.len(), 2, "{msgs:#?}");
+    assert!(
+        msgs[0].contains("b.yaml:1: metadata.name: Role `myrole` is declared twice (also at "),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[0].contains("a.yaml:1, as `MyRole`: IAM names ignore case)"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs[1].contains("Policy `SHARED` is declared twice"),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn tag_keys_that_differ_only_in_case_are_one_key_and_the_owner_key_is_reserved_in_any_case() {
+    let text = role("r", "  tags:\n    Team: a\n    team: b\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("spec.tags.team: tag key `team` is the same key as `Team`"),
+        "{errs:?}"
+    );
+    one_error(
+        &role("r", "  tags:\n    Iam-Warden/Owner: me\n"),
+        "spec.tags.Iam-Warden/Owner",
+        "is set by iam-warden",
+    );
+}
+
+#[test]
+fn refs_name_policies_ignoring_case() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "p.yaml", &policy("App-Policy", ""));
+    write(
+        d.path(),
+        "r.yaml",
+        &role("r", "  managedPolicies:\n    - ref: app-policy\n"),
+    );
+    let loaded = load(d.path(), &Variables::default()).unwrap();
+    assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
+}
+
+#[test]
+fn documents_descriptions_and_paths_that_iam_refuses_are_refused_first() {
+    one_error(
+        &role("r", "  description: \"snow \\u2603\"\n"),
+        "spec.description",
+        "U+2603",
+    );
+    one_error(
+        &policy("p", "  description: \"bell \\a\"\n"),
+        "spec.description",
+        "U+0007",
+    );
+    let line = one_error(&role("r", "  path: /a//b/\n"), "spec.path", "empty segment");
+    assert_eq!(line, 12);
+    one_error(
+        &policy("p", "").replace("Resource: \"*\"", "Resource: \"arn:aws:s3:::b/\\u2603\""),
+        "spec.document.Statement[0].Resource",
+        "U+2603",
+    );
+    let trust = role("r", "").replace("Principal:", "NotPrincipal:");
+    one_error(
+        &trust,
+        "spec.assumeRolePolicy.Statement[0].NotPrincipal",
+        "not allowed in a trust policy",
+    );
+    let effect = role("r", "").replace("Effect: Allow", "Effect: allow");
+    one_error(
+        &effect,
+        "spec.assumeRolePolicy.Statement[0].Effect",
+        "case matters",
+    );
+}
+
+#[test]
 fn a_role_and_a_policy_may_share_a_name() {
     let d = tempfile::tempdir().unwrap();
     write(

@@ -82,8 +82,8 @@ fn string_set(value: &Value, norm: impl Fn(&str) -> String) -> Value {
     }
 }
 
-/// `"*"` is `{"AWS": "*"}`; a bare 12-digit account id is that account's root ARN (IAM rewrites
-/// it so when it stores the policy).
+/// `"*"` is `{"AWS": "*"}`; a bare 12-digit account id is that account's root ARN in whatever
+/// partition the account lives (IAM rewrites it so when it stores the policy).
 fn principal(value: &Value) -> Value {
     match value {
         Value::String(s) if s == "*" => {
@@ -107,9 +107,22 @@ fn principal(value: &Value) -> Value {
     }
 }
 
+/// IAM's partitions: an account's root is the same principal written in any of them.
+const PARTITIONS: &[&str] = &["aws", "aws-cn", "aws-us-gov"];
+
 fn account_root(id: &str) -> String {
-    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
-        format!("arn:aws:iam::{id}:root")
+    let account = PARTITIONS
+        .iter()
+        .find_map(|p| {
+            id.strip_prefix("arn:")
+                .and_then(|rest| rest.strip_prefix(p))
+                .and_then(|rest| rest.strip_prefix(":iam::"))
+                .and_then(|rest| rest.strip_suffix(":root"))
+        })
+        .unwrap_or(id);
+    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+        // Partition-neutral: the canonical form is compared, never sent.
+        format!("account-root:{account}")
     } else {
         id.to_string()
     }
@@ -316,6 +329,38 @@ mod tests {
             json!({"NotPrincipal": {"AWS": "arn:aws:iam::123456789012:root"}})
         )]));
         same(&a, &b);
+    }
+
+    #[test]
+    fn an_account_id_equals_its_root_arn_in_every_partition() {
+        let bare = doc(json!([allow(
+            json!({"Principal": {"AWS": "123456789012"}})
+        )]));
+        for partition in ["aws", "aws-cn", "aws-us-gov"] {
+            let root = doc(json!([allow(
+                json!({"Principal": {"AWS": format!("arn:{partition}:iam::123456789012:root")}})
+            )]));
+            same(&bare, &root);
+            differ(
+                &root,
+                &doc(json!([allow(
+                    json!({"Principal": {"AWS": format!("arn:{partition}:iam::210987654321:root")}})
+                )])),
+            );
+            // A user or role is not the account.
+            differ(
+                &bare,
+                &doc(json!([allow(
+                    json!({"Principal": {"AWS": format!("arn:{partition}:iam::123456789012:user/u")}})
+                )])),
+            );
+        }
+        differ(
+            &bare,
+            &doc(json!([allow(
+                json!({"Principal": {"AWS": "arn:aws-xx:iam::123456789012:root"}})
+            )])),
+        );
     }
 
     #[test]

@@ -88,7 +88,47 @@ pub fn check(doc: &Value, kind: PolicyKind) -> Vec<GrammarError> {
         }
         Some(single) => statement(&mut errors, &path, single, kind),
     }
+    characters(&mut errors, &root, doc);
     errors.0
+}
+
+/// IAM's character set for documents and descriptions: tab, newline, carriage return and
+/// U+0020 to U+00FF.
+pub fn is_iam_text_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FF}')
+}
+
+/// Every key and string of the document in IAM's character set.
+fn characters(errors: &mut Errors, path: &FieldPath, value: &Value) {
+    let bad = |s: &str| s.chars().find(|c| !is_iam_text_char(*c));
+    let message = |c: char| {
+        format!(
+            "holds {c:?} (U+{:04X}): IAM allows only tab, newline, carriage return and U+0020 to U+00FF in a policy",
+            c as u32
+        )
+    };
+    match value {
+        Value::String(s) => {
+            if let Some(c) = bad(s) {
+                errors.add(path, message(c));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                characters(errors, &path.index(i), item);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                let p = path.key(k.as_str());
+                if let Some(c) = bad(k) {
+                    errors.add(&p, message(c));
+                }
+                characters(errors, &p, item);
+            }
+        }
+        _ => {}
+    }
 }
 
 struct Errors(Vec<GrammarError>);
@@ -139,11 +179,11 @@ fn statement(errors: &mut Errors, path: &FieldPath, value: &Value, kind: PolicyK
     }
     match map.get("Effect") {
         None => errors.add(&path.key("Effect"), "is required (Allow or Deny)".into()),
-        Some(Value::String(e))
-            if e.eq_ignore_ascii_case("allow") || e.eq_ignore_ascii_case("deny") => {}
+        // IAM reads Effect case-sensitively: `allow` is refused.
+        Some(Value::String(e)) if e == "Allow" || e == "Deny" => {}
         Some(e) => errors.add(
             &path.key("Effect"),
-            format!("must be Allow or Deny, not {}", show(e)),
+            format!("must be Allow or Deny (case matters), not {}", show(e)),
         ),
     }
 
@@ -186,8 +226,20 @@ fn statement(errors: &mut Errors, path: &FieldPath, value: &Value, kind: PolicyK
                     );
                 }
             }
-            if let Some((field, v)) = exactly_one(errors, path, map, "Principal", "NotPrincipal") {
-                principal(errors, &path.key(field), v);
+            if map.contains_key("NotPrincipal") {
+                errors.add(
+                    &path.key("NotPrincipal"),
+                    "is not allowed in a trust policy (IAM refuses it there): name the principals \
+                     with Principal"
+                        .to_string(),
+                );
+            }
+            match map.get("Principal") {
+                Some(v) => principal(errors, &path.key("Principal"), v),
+                None if !map.contains_key("NotPrincipal") => {
+                    errors.add(&path.key("Principal"), "is required".to_string())
+                }
+                None => {}
             }
         }
     }
@@ -439,8 +491,18 @@ mod tests {
         s["Effect"] = json!("Permit");
         assert_eq!(
             identity(json!([s])),
-            ["Statement[0].Effect: must be Allow or Deny, not `Permit`"]
+            ["Statement[0].Effect: must be Allow or Deny (case matters), not `Permit`"]
         );
+        for wrong_case in ["allow", "DENY", "aLLow"] {
+            let mut s = ok_identity();
+            s["Effect"] = json!(wrong_case);
+            assert_eq!(
+                identity(json!([s])),
+                [format!(
+                    "Statement[0].Effect: must be Allow or Deny (case matters), not `{wrong_case}`"
+                )]
+            );
+        }
         let mut s = ok_identity();
         s.as_object_mut().unwrap().remove("Effect");
         assert_eq!(
@@ -518,10 +580,7 @@ mod tests {
     fn trust_policies_need_a_principal_and_no_resource() {
         let mut s = ok_trust();
         s.as_object_mut().unwrap().remove("Principal");
-        assert_eq!(
-            trust(json!([s])),
-            ["Statement[0].Principal: is required (or NotPrincipal)"]
-        );
+        assert_eq!(trust(json!([s])), ["Statement[0].Principal: is required"]);
         let mut s = ok_trust();
         s["Resource"] = json!("*");
         assert_eq!(
@@ -533,7 +592,38 @@ mod tests {
         let mut s = ok_trust();
         s.as_object_mut().unwrap().remove("Principal");
         s["NotPrincipal"] = json!({"AWS": "arn:aws:iam::123456789012:root"});
-        assert_eq!(trust(json!([s])), Vec::<String>::new());
+        assert_eq!(
+            trust(json!([s])),
+            [
+                "Statement[0].NotPrincipal: is not allowed in a trust policy (IAM refuses it there): name the principals with Principal"
+            ]
+        );
+    }
+
+    #[test]
+    fn documents_hold_only_iams_characters() {
+        let mut s = ok_identity();
+        s["Sid"] = json!("Ok");
+        s["Resource"] = json!("arn:aws:s3:::b/caf\u{e9}\t*");
+        assert_eq!(identity(json!([s])), Vec::<String>::new());
+        let mut s = ok_identity();
+        s["Resource"] = json!("arn:aws:s3:::b/\u{2603}");
+        assert_eq!(
+            identity(json!([s])),
+            [
+                "Statement[0].Resource: holds '\u{2603}' (U+2603): IAM allows only tab, newline, carriage return and U+0020 to U+00FF in a policy"
+            ]
+        );
+        let mut s = ok_identity();
+        s["Condition"] = json!({"StringEquals": {"aws:PrincipalTag/\u{1}x": "y"}});
+        let errors = identity(json!([s]));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with(
+                "Statement[0].Condition.StringEquals.aws:PrincipalTag/\u{1}x: holds '\\u{1}'"
+            ),
+            "{errors:?}"
+        );
     }
 
     #[test]

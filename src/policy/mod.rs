@@ -9,7 +9,7 @@ mod canonical;
 mod grammar;
 
 use canonical::canonical;
-pub use grammar::{GrammarError, PolicyKind, check};
+pub use grammar::{GrammarError, PolicyKind, check, is_iam_text_char};
 
 use serde_json::{Map, Value};
 

@@ -187,6 +187,15 @@ pub struct ResourcePlan {
 }
 
 impl ResourcePlan {
+    /// The name to send IAM: the one in the observed ARN, which keeps IAM's own spelling when a
+    /// manifest renames a resource only in case (IAM names ignore case; moto's do not).
+    pub fn iam_name(&self) -> &str {
+        self.arn
+            .as_deref()
+            .and_then(|arn| crate::iam::name_and_path(arn))
+            .map_or(self.name.as_str(), |(name, _)| name)
+    }
+
     pub fn state(&self) -> ResourceState {
         if !self.findings.is_empty() {
             ResourceState::Conflict

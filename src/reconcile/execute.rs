@@ -2,32 +2,13 @@
 //! eventual consistency and throttling produce, and failing fast on what retrying cannot fix.
 
 use std::future::Future;
-use std::time::Duration;
 
-use backoff::ExponentialBackoffBuilder;
 use tracing::info;
 
 use super::change::{Change, ResourcePlan};
+use super::retry::{Eventual, RetryPolicy, retrying};
 use crate::iam::{ErrorKind, Iam, IamError};
 use crate::manifest::{Kind, OWNER_TAG};
-
-/// How retries are paced: about two minutes in all by default.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    pub initial: Duration,
-    pub max_interval: Duration,
-    pub max_elapsed: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            initial: Duration::from_millis(500),
-            max_interval: Duration::from_secs(20),
-            max_elapsed: Duration::from_secs(120),
-        }
-    }
-}
 
 pub struct Executor<'a> {
     pub iam: &'a Iam,
@@ -59,27 +40,14 @@ impl Executor<'_> {
         Ok(plan.changes.len())
     }
 
+    /// Every write is retried as `retry` says; NoSuchEntity and "Invalid principal" count as
+    /// IAM's propagation for a short window only.
     async fn retrying<F, Fut>(&self, call: F) -> Result<(), IamError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<(), IamError>>,
     {
-        let policy = ExponentialBackoffBuilder::new()
-            .with_initial_interval(self.retry.initial)
-            .with_max_interval(self.retry.max_interval)
-            .with_max_elapsed_time(Some(self.retry.max_elapsed))
-            .build();
-        backoff::future::retry(policy, || async {
-            call().await.map_err(|e| {
-                if e.is_retryable() {
-                    tracing::debug!(error = %e, "retrying");
-                    backoff::Error::transient(e)
-                } else {
-                    backoff::Error::permanent(e)
-                }
-            })
-        })
-        .await
+        retrying(&self.retry, Eventual::Propagating, call).await
     }
 
     /// A removal whose target is already gone has done its job.
@@ -99,7 +67,7 @@ impl Executor<'_> {
 
     async fn apply_change(&self, plan: &ResourcePlan, change: &Change) -> Result<(), IamError> {
         let iam = self.iam;
-        let name = plan.name.as_str();
+        let name = plan.iam_name();
         let arn = plan.arn.as_deref().unwrap_or_default();
         match change {
             Change::CreateRole {
@@ -181,7 +149,16 @@ impl Executor<'_> {
                 self.removing(|| iam.delete_role_policy(name, policy)).await
             }
             Change::AttachManagedPolicy { arn: policy } => {
-                self.retrying(|| iam.attach_role_policy(name, policy)).await
+                // An AWS managed policy never propagates: if it is missing, it does not exist.
+                let eventual = if is_aws_managed(policy) {
+                    Eventual::No
+                } else {
+                    Eventual::Propagating
+                };
+                retrying(&self.retry, eventual, || {
+                    iam.attach_role_policy(name, policy)
+                })
+                .await
             }
             Change::DetachManagedPolicy { arn: policy } => {
                 self.removing(|| iam.detach_role_policy(name, policy)).await
@@ -227,7 +204,15 @@ impl Executor<'_> {
             Kind::Role => self.iam.observe_role(name).await?.map(|r| r.tags),
             Kind::Policy => self.iam.observe_policy(arn).await?.map(|p| p.tags),
         };
-        match tags.as_ref().and_then(|t| t.get(OWNER_TAG)) {
+        let Some(tags) = tags else {
+            // It exists, yet cannot be read: IAM's propagation after a create whose answer was
+            // lost. Not a conflict; the create is tried again.
+            return Err(IamError {
+                kind: ErrorKind::NotFound,
+                ..err
+            });
+        };
+        match super::plan::tag_value(&tags, OWNER_TAG) {
             Some(owner) if owner == self.owner => Ok(()),
             _ => Err(IamError {
                 kind: ErrorKind::Conflict,
@@ -235,4 +220,8 @@ impl Executor<'_> {
             }),
         }
     }
+}
+
+fn is_aws_managed(arn: &str) -> bool {
+    arn.split(':').nth(4) == Some("aws")
 }

@@ -18,7 +18,8 @@ pub struct Context {
     pub owner: String,
     /// Tag keys under these prefixes (and `aws:`) are never changed or removed.
     pub ignore_tag_prefixes: Vec<String>,
-    /// ARN of each declared Policy, by name: what `{ref: NAME}` resolves to.
+    /// ARN of each declared Policy, by lowercased name: what `{ref: NAME}` resolves to (IAM
+    /// names ignore case).
     pub policy_arns: BTreeMap<String, String>,
 }
 
@@ -36,7 +37,7 @@ impl Context {
             policy_arns: desired
                 .policies
                 .values()
-                .map(|p| (p.name.clone(), account.policy_arn(&p.path, &p.name)))
+                .map(|p| (p.name.to_lowercase(), account.policy_arn(&p.path, &p.name)))
                 .collect(),
         }
     }
@@ -47,18 +48,23 @@ impl Context {
             // Refs are checked at load time; an unknown one resolves to a name IAM rejects.
             PolicyRef::Ref(name) => self
                 .policy_arns
-                .get(name)
+                .get(&name.to_lowercase())
                 .cloned()
                 .unwrap_or_else(|| name.clone()),
         }
     }
 
+    /// The ARN a declared policy has (or will have when created).
+    pub fn policy_arn(&self, name: &str) -> Option<&String> {
+        self.policy_arns.get(&name.to_lowercase())
+    }
+
     fn ignored_tag(&self, key: &str) -> bool {
-        key.starts_with("aws:")
+        key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
             || self
                 .ignore_tag_prefixes
                 .iter()
-                .any(|p| key.starts_with(p.as_str()))
+                .any(|p| key.to_lowercase().starts_with(&p.to_lowercase()))
     }
 
     fn tags_with_owner(&self, tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -68,13 +74,22 @@ impl Context {
     }
 }
 
+/// The value of tag `key` (tag keys ignore case in IAM).
+pub fn tag_value<'t>(tags: &'t BTreeMap<String, String>, key: &str) -> Option<&'t String> {
+    tags.get(key).or_else(|| {
+        tags.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
 /// Whether iam-warden may change the resource, given its tags.
 fn ownership(
     ctx: &Context,
     tags: &BTreeMap<String, String>,
     annotations: &BTreeMap<String, String>,
 ) -> Option<Finding> {
-    match tags.get(OWNER_TAG) {
+    match tag_value(tags, OWNER_TAG) {
         Some(o) if *o == ctx.owner => None,
         None if adopts(annotations) => None,
         owner => Some(Finding::NotOwned {
@@ -83,17 +98,20 @@ fn ownership(
     }
 }
 
-/// Tag changes: the declared set plus the owner tag is exact, except ignored keys.
+/// Tag changes: the declared set plus the owner tag is exact, except ignored keys. Keys are
+/// matched ignoring case, as IAM does: a key is never set in one spelling and removed in
+/// another, and a spelling-only difference is no difference.
 fn tag_changes(
     ctx: &Context,
     declared: &BTreeMap<String, String>,
     observed: &BTreeMap<String, String>,
 ) -> Vec<Change> {
     let desired = ctx.tags_with_owner(declared);
+    let desired_keys: BTreeSet<String> = desired.keys().map(|k| k.to_lowercase()).collect();
     let mut set = BTreeMap::new();
     let mut before = BTreeMap::new();
     for (k, v) in &desired {
-        match observed.get(k) {
+        match tag_value(observed, k) {
             Some(old) if old == v => {}
             old => {
                 set.insert(k.clone(), v.clone());
@@ -105,7 +123,7 @@ fn tag_changes(
     }
     let remove: BTreeMap<String, String> = observed
         .iter()
-        .filter(|(k, _)| !desired.contains_key(*k) && !ctx.ignored_tag(k))
+        .filter(|(k, _)| !desired_keys.contains(&k.to_lowercase()) && !ctx.ignored_tag(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut changes = Vec::new();
@@ -126,7 +144,7 @@ pub fn plan_policy(
     let mut plan = ResourcePlan {
         kind: Kind::Policy,
         name: desired.name.clone(),
-        arn: ctx.policy_arns.get(&desired.name).cloned(),
+        arn: ctx.policy_arn(&desired.name).cloned(),
         changes: Vec::new(),
         findings: Vec::new(),
     };
@@ -272,6 +290,20 @@ pub fn plan_role(
         }),
         _ => {}
     }
+    // Removals before additions: IAM counts attached policies (10 by default) and the size of
+    // all inline policies together (10,240), so a swap at the limit only fits this way round.
+    for (name, doc) in &o.inline_policies {
+        if !desired.inline_policies.contains_key(name) {
+            plan.changes.push(Change::DeleteInlinePolicy {
+                name: name.clone(),
+                before: doc.clone(),
+            });
+        }
+    }
+    for arn in o.managed_policies.difference(&managed) {
+        plan.changes
+            .push(Change::DetachManagedPolicy { arn: arn.clone() });
+    }
     for (name, doc) in &desired.inline_policies {
         match o.inline_policies.get(name) {
             Some(current) if current.is_equivalent(doc) => {}
@@ -282,21 +314,9 @@ pub fn plan_role(
             }),
         }
     }
-    for (name, doc) in &o.inline_policies {
-        if !desired.inline_policies.contains_key(name) {
-            plan.changes.push(Change::DeleteInlinePolicy {
-                name: name.clone(),
-                before: doc.clone(),
-            });
-        }
-    }
     for arn in managed.difference(&o.managed_policies) {
         plan.changes
             .push(Change::AttachManagedPolicy { arn: arn.clone() });
-    }
-    for arn in o.managed_policies.difference(&managed) {
-        plan.changes
-            .push(Change::DetachManagedPolicy { arn: arn.clone() });
     }
     plan
 }
@@ -309,10 +329,8 @@ pub fn plan_prune(
     owned_policy_arns: &[String],
 ) -> Vec<ResourcePlan> {
     let mut plans = Vec::new();
-    for name in owned_roles
-        .iter()
-        .filter(|n| !desired.roles.contains_key(*n))
-    {
+    // Declared is judged ignoring case, as IAM names are.
+    for name in owned_roles.iter().filter(|n| desired.role(n).is_none()) {
         plans.push(ResourcePlan {
             kind: Kind::Role,
             name: name.clone(),
@@ -322,8 +340,11 @@ pub fn plan_prune(
         });
     }
     for arn in owned_policy_arns {
-        let name = arn.rsplit('/').next().unwrap_or(arn);
-        if !desired.policies.contains_key(name) {
+        // Identity from the ARN; an ARN without a name is never a candidate.
+        let Some((name, _)) = crate::iam::name_and_path(arn) else {
+            continue;
+        };
+        if desired.policy(name).is_none() {
             plans.push(ResourcePlan {
                 kind: Kind::Policy,
                 name: name.to_string(),

@@ -485,3 +485,109 @@ fn prune_deletes_only_owned_resources_that_no_manifest_declares() {
     );
     assert!(plan_prune(&desired, &["app".to_string()], &[P_ARN.to_string()]).is_empty());
 }
+
+#[test]
+fn tag_keys_match_ignoring_case_and_are_never_set_and_removed_in_two_spellings() {
+    // Same value in another spelling: no difference to IAM.
+    let mut o = observed_role();
+    let value = o.tags.remove("team").unwrap();
+    o.tags.insert("Team".into(), value);
+    assert_eq!(
+        ops(&role_plan(desired_role(), Some(o.clone()))),
+        Vec::<String>::new()
+    );
+    // Another value: set in the manifest's spelling, nothing removed.
+    o.tags.insert("Team".into(), "other".into());
+    assert_eq!(
+        ops(&role_plan(desired_role(), Some(o))),
+        ["set tags team=data (was other)"]
+    );
+    // The owner tag in another spelling still says who owns it.
+    let mut o = observed_role();
+    let owner = o.tags.remove(OWNER_TAG).unwrap();
+    o.tags.insert("Iam-Warden/Owner".into(), owner);
+    let plan = role_plan(desired_role(), Some(o));
+    assert!(plan.findings.is_empty(), "{plan:?}");
+    assert_eq!(ops(&plan), Vec::<String>::new());
+    // Ignored prefixes and aws: ignore case too.
+    let mut o = observed_role();
+    o.tags.insert("ORG:cost".into(), "1".into());
+    o.tags.insert("AWS:cloudformation:stack".into(), "s".into());
+    assert_eq!(
+        ops(&role_plan(desired_role(), Some(o))),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn removals_come_before_additions_so_a_swap_at_a_quota_fits() {
+    let mut desired = desired_role();
+    desired.managed_policies = vec![PolicyRef::Arn("arn:aws:iam::aws:policy/New".into())];
+    desired.inline_policies = BTreeMap::from([("new".into(), doc("logs:PutLogEvents"))]);
+    let plan = role_plan(desired, Some(observed_role()));
+    assert_eq!(
+        ops(&plan),
+        [
+            "delete inline policy logs".to_string(),
+            format!("detach {P_ARN}"),
+            "add inline policy new".to_string(),
+            "attach arn:aws:iam::aws:policy/New".to_string(),
+        ]
+    );
+}
+
+#[test]
+fn a_case_only_rename_is_the_same_role_and_is_addressed_by_iams_spelling() {
+    let mut desired = desired_role();
+    desired.name = "APP".into();
+    desired.description = "changed".into();
+    let plan = role_plan(desired, Some(observed_role()));
+    assert!(plan.findings.is_empty(), "{plan:?}");
+    assert!(!plan.changes.iter().any(Change::is_create), "{plan:?}");
+    assert_eq!(plan.iam_name(), "app");
+    // Pruning never deletes a role a manifest declares in another case.
+    let mut state = DesiredState::default();
+    let mut declared = desired_role();
+    declared.name = "APP".into();
+    state.roles.insert("APP".into(), declared);
+    let mut p = desired_policy();
+    p.name = "P".into();
+    state.policies.insert("P".into(), p);
+    assert!(plan_prune(&state, &["app".into()], &[P_ARN.into()]).is_empty());
+}
+
+#[test]
+fn a_policy_moved_to_another_path_is_a_conflict_naming_both_paths() {
+    let mut observed = observed_policy();
+    observed.path = "/old/".into();
+    observed.arn = "arn:aws:iam::123456789012:policy/old/p".into();
+    let plan = plan_policy(&ctx(), &desired_policy(), Some(&observed));
+    assert!(plan.changes.is_empty(), "{plan:?}");
+    assert_eq!(plan.state(), ResourceState::Conflict);
+    let text = plan.findings[0].to_string();
+    assert!(
+        text.contains("`/old/` in AWS but `/` in the manifest"),
+        "{text}"
+    );
+    assert_eq!(
+        plan.arn.as_deref(),
+        Some("arn:aws:iam::123456789012:policy/old/p")
+    );
+}
+
+#[test]
+fn refs_resolve_in_the_callers_partition_and_ignoring_case() {
+    for partition in ["aws", "aws-cn", "aws-us-gov"] {
+        let account = Account {
+            partition: partition.into(),
+            id: "210987654321".into(),
+        };
+        let mut state = DesiredState::default();
+        state.policies.insert("p".into(), desired_policy());
+        let ctx = Context::new("me", &[], &account, &state);
+        assert_eq!(
+            ctx.resolve(&PolicyRef::Ref("P".into())),
+            format!("arn:{partition}:iam::210987654321:policy/p")
+        );
+    }
+}

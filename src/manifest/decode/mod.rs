@@ -389,11 +389,22 @@ impl Decoder<'_> {
                 ),
             );
         }
+        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
         for (k, v) in &tags {
             let p = path.key(k.as_str());
             let line = node.line_at(&FieldPath::default().key(k.as_str()));
             self.check(line, &p, limits::tag_key(k));
             self.check(line, &p, limits::tag_value(v));
+            // IAM tag keys are case-insensitive: `Team` and `team` are one key.
+            if let Some(other) = seen.insert(k.to_lowercase(), k) {
+                self.error(
+                    line,
+                    &p,
+                    format!(
+                        "tag key `{k}` is the same key as `{other}` to IAM (tag keys ignore case)"
+                    ),
+                );
+            }
         }
         tags
     }
@@ -408,28 +419,14 @@ impl Decoder<'_> {
             .then_some(value)
     }
 
-    fn description(
-        &mut self,
-        fields: &Fields,
-        spec: &FieldPath,
-        check_chars: bool,
-    ) -> Option<String> {
+    fn description(&mut self, fields: &Fields, spec: &FieldPath) -> Option<String> {
         let Some(node) = fields.get("description") else {
             return Some(String::new());
         };
         let p = spec.key("description");
         let value = self.string(node, &p)?;
-        let result = if check_chars {
-            limits::description(&value)
-        } else if value.chars().count() > limits::DESCRIPTION_MAX {
-            Err(format!(
-                "must be at most {} characters long",
-                limits::DESCRIPTION_MAX
-            ))
-        } else {
-            Ok(())
-        };
-        self.check(node.line, &p, result).then_some(value)
+        self.check(node.line, &p, limits::description(&value))
+            .then_some(value)
     }
 
     fn role(
@@ -442,7 +439,7 @@ impl Decoder<'_> {
     ) -> Option<DesiredRole> {
         let fields = self.mapping(spec, path, ROLE_FIELDS)?;
         let role_path = self.common_path(&fields, path);
-        let description = self.description(&fields, path, true);
+        let description = self.description(&fields, path);
         let max_session_duration = match fields.get("maxSessionDuration") {
             None => Some(DEFAULT_MAX_SESSION),
             Some(node) => {
@@ -502,7 +499,7 @@ impl Decoder<'_> {
     ) -> Option<DesiredPolicy> {
         let fields = self.mapping(spec, path, POLICY_FIELDS)?;
         let policy_path = self.common_path(&fields, path);
-        let description = self.description(&fields, path, false);
+        let description = self.description(&fields, path);
         let document = self.sized_document(
             &fields,
             path,

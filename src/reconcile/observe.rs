@@ -1,0 +1,201 @@
+//! Observing: what AWS has for the declared resources, planned against the manifests.
+//!
+//! One bulk snapshot of the account (GetAccountAuthorizationDetails and ListRoles, a few pages
+//! whatever the number of resources) plus the tags of the declared policies that exist, which
+//! the snapshot lacks. Resources are found by name, ignoring case, wherever their path is, as
+//! IAM finds them. When the account denies the bulk call, each resource is read on its own.
+//! Reads are retried like writes.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::stream::{self, StreamExt};
+use tracing::{debug, warn};
+
+use super::plan::{Context, plan_policy, plan_role};
+use super::retry::{Eventual, RetryPolicy, retrying};
+use super::{Failure, ResourcePlan};
+use crate::iam::{ErrorKind, Iam, IamError, Snapshot};
+use crate::manifest::{DesiredState, PolicyRef, Resource};
+
+/// Observations run this many at a time.
+const OBSERVE_CONCURRENCY: usize = 8;
+
+/// Said once per process: the account denies the bulk read.
+static BULK_DENIED_SAID: AtomicBool = AtomicBool::new(false);
+
+/// What one pass observed, planned.
+#[derive(Debug, Default)]
+pub struct Observation {
+    /// Policies first, then roles, each in name order.
+    pub plans: Vec<ResourcePlan>,
+    /// Resources that could not be observed.
+    pub failures: Vec<Failure>,
+    /// The bulk snapshot, when the account allows it (prune reads ownership from it).
+    pub snapshot: Option<Snapshot>,
+}
+
+/// Observes every declared resource and plans it.
+pub async fn observe_and_plan(
+    iam: &Iam,
+    ctx: &Context,
+    desired: &DesiredState,
+    retry: &RetryPolicy,
+) -> Observation {
+    match retrying(retry, Eventual::No, || iam.snapshot()).await {
+        Ok(snapshot) => {
+            debug!("observing from one bulk snapshot of the account");
+            let (plans, failures) = plan_from_snapshot(iam, ctx, desired, &snapshot, retry).await;
+            Observation {
+                plans,
+                failures,
+                snapshot: Some(snapshot),
+            }
+        }
+        Err(e) if e.kind == ErrorKind::AccessDenied => {
+            if !BULK_DENIED_SAID.swap(true, Ordering::Relaxed) {
+                warn!(error = %e, "the account denies reading it in bulk; reading each resource on its own (slower)");
+            }
+            let (plans, failures) = per_resource(iam, ctx, desired, retry).await;
+            Observation {
+                plans,
+                failures,
+                snapshot: None,
+            }
+        }
+        Err(e) => Observation {
+            plans: Vec::new(),
+            failures: resources(desired).map(|r| failure(&r, &e)).collect(),
+            snapshot: None,
+        },
+    }
+}
+
+fn resources(desired: &DesiredState) -> impl Iterator<Item = Resource> + '_ {
+    desired
+        .policies
+        .values()
+        .cloned()
+        .map(Resource::Policy)
+        .chain(desired.roles.values().cloned().map(Resource::Role))
+}
+
+fn failure(resource: &Resource, e: &IamError) -> Failure {
+    Failure {
+        kind: resource.kind(),
+        name: resource.name().to_string(),
+        error: format!("cannot observe: {e}"),
+    }
+}
+
+fn split(results: Vec<Result<ResourcePlan, Failure>>) -> (Vec<ResourcePlan>, Vec<Failure>) {
+    let mut plans = Vec::new();
+    let mut failures = Vec::new();
+    for r in results {
+        match r {
+            Ok(p) => plans.push(p),
+            Err(f) => failures.push(f),
+        }
+    }
+    (plans, failures)
+}
+
+async fn plan_from_snapshot(
+    iam: &Iam,
+    ctx: &Context,
+    desired: &DesiredState,
+    snapshot: &Snapshot,
+    retry: &RetryPolicy,
+) -> (Vec<ResourcePlan>, Vec<Failure>) {
+    let results: Vec<Result<ResourcePlan, Failure>> = stream::iter(resources(desired))
+        .map(|r| async move {
+            let tags = match (&r, snapshot_policy_arn(snapshot, &r)) {
+                (Resource::Policy(_), Some(arn)) => {
+                    let tags = retrying(retry, Eventual::No, || iam.policy_tags(&arn)).await;
+                    Some(tags.map_err(|e| failure(&r, &e))?)
+                }
+                _ => None,
+            };
+            Ok(plan_one(ctx, &r, snapshot, tags))
+        })
+        .buffered(OBSERVE_CONCURRENCY)
+        .collect()
+        .await;
+    split(results)
+}
+
+fn snapshot_policy_arn(snapshot: &Snapshot, resource: &Resource) -> Option<String> {
+    match resource {
+        Resource::Policy(p) => snapshot.policy(&p.name).map(|o| o.arn.clone()),
+        Resource::Role(_) => None,
+    }
+}
+
+/// Plans one resource from a snapshot; a policy's tags, which the snapshot lacks, are given.
+pub fn plan_one(
+    ctx: &Context,
+    resource: &Resource,
+    snapshot: &Snapshot,
+    policy_tags: Option<BTreeMap<String, String>>,
+) -> ResourcePlan {
+    match resource {
+        Resource::Role(role) => plan_role(ctx, role, snapshot.role(&role.name)),
+        Resource::Policy(policy) => {
+            let observed = snapshot.policy(&policy.name).cloned().map(|mut o| {
+                o.tags = policy_tags.unwrap_or_default();
+                o
+            });
+            plan_policy(ctx, policy, observed.as_ref())
+        }
+    }
+}
+
+async fn per_resource(
+    iam: &Iam,
+    ctx: &Context,
+    desired: &DesiredState,
+    retry: &RetryPolicy,
+) -> (Vec<ResourcePlan>, Vec<Failure>) {
+    let results: Vec<Result<ResourcePlan, Failure>> = stream::iter(resources(desired))
+        .map(|r| async move { observe_one(iam, ctx, &r, retry).await })
+        .buffered(OBSERVE_CONCURRENCY)
+        .collect()
+        .await;
+    split(results)
+}
+
+/// Observes one resource on its own (a few calls) and plans it. A policy is found by name:
+/// at the ARN its manifest's path gives, or failing that wherever it lives.
+pub async fn observe_one(
+    iam: &Iam,
+    ctx: &Context,
+    resource: &Resource,
+    retry: &RetryPolicy,
+) -> Result<ResourcePlan, Failure> {
+    let fail = |e: IamError| failure(resource, &e);
+    match resource {
+        Resource::Policy(p) => {
+            let arn = ctx.resolve(&PolicyRef::Ref(p.name.clone()));
+            let mut observed = retrying(retry, Eventual::No, || iam.observe_policy(&arn))
+                .await
+                .map_err(fail)?;
+            if observed.is_none() {
+                let elsewhere = retrying(retry, Eventual::No, || iam.find_policy_arn(&p.name))
+                    .await
+                    .map_err(fail)?;
+                if let Some(other) = elsewhere {
+                    observed = retrying(retry, Eventual::No, || iam.observe_policy(&other))
+                        .await
+                        .map_err(fail)?;
+                }
+            }
+            Ok(plan_policy(ctx, p, observed.as_ref()))
+        }
+        Resource::Role(r) => {
+            let observed = retrying(retry, Eventual::No, || iam.observe_role(&r.name))
+                .await
+                .map_err(fail)?;
+            Ok(plan_role(ctx, r, observed.as_ref()))
+        }
+    }
+}
