@@ -5,113 +5,16 @@
 mod support;
 
 use std::fs;
-use std::process::Command;
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
 use iam_warden::policy::PolicyDocument;
+use support::bed::Bed;
 use support::fixtures::{APP_POLICY_ARN, BOUNDARY_ARN, FULL, OTHER_DOC, tag};
-use support::moto::{Moto, client_for, get_role};
-use support::proxy::Proxy;
+use support::moto::get_role;
 use support::{run, warden_on};
-use tempfile::TempDir;
 
 const ACCOUNT: &str = "123456789012";
-
-/// A moto server, a counting proxy in front of it, a manifest directory, and an SDK client that
-/// talks to moto directly (for out-of-band changes and checks).
-struct Bed {
-    _moto: Moto,
-    proxy: Proxy,
-    dir: TempDir,
-    args: Vec<String>,
-    iam: Client,
-}
-
-impl Bed {
-    async fn new(files: &[(&str, &str)], args: &[&str]) -> Bed {
-        let moto = Moto::start();
-        let proxy = Proxy::start(&moto.endpoint);
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            fs::write(dir.path().join(name), text).unwrap();
-        }
-        let iam = client_for(&moto.endpoint).await;
-        Bed {
-            _moto: moto,
-            proxy,
-            dir,
-            args: args.iter().map(|s| s.to_string()).collect(),
-            iam,
-        }
-    }
-
-    /// The example manifests with the example values.
-    async fn agent() -> Bed {
-        let mut bed = Bed::new(&[], &["--values", "deploy/values.example.yaml"]).await;
-        for entry in fs::read_dir(support::repo_root().join("manifests/agent")).unwrap() {
-            let path = entry.unwrap().path();
-            fs::copy(&path, bed.dir.path().join(path.file_name().unwrap())).unwrap();
-        }
-        bed.args.push("--owner".into());
-        bed.args.push("default".into());
-        bed
-    }
-
-    async fn full() -> Bed {
-        Bed::new(&[("app.yaml", FULL)], &[]).await
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        fs::write(self.dir.path().join(name), text).unwrap();
-    }
-
-    fn command(&self, verb: &str) -> Command {
-        let mut cmd = warden_on(&self.proxy.endpoint);
-        cmd.arg(verb).arg(self.dir.path()).args(&self.args);
-        cmd
-    }
-
-    fn plan(&self) -> (i32, String) {
-        let (out, stdout, stderr) = run(&mut self.command("plan"));
-        (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
-    }
-
-    fn apply(&self) -> (i32, String) {
-        let (out, stdout, stderr) = run(&mut self.command("apply"));
-        (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
-    }
-
-    fn converge(&self) {
-        let (code, out) = self.apply();
-        assert_eq!(code, 0, "apply failed:\n{out}");
-        let (code, out) = self.plan();
-        assert_eq!(code, 0, "not in sync after apply:\n{out}");
-    }
-
-    /// The role as IAM has it now; it must exist.
-    async fn role(&self, name: &str) -> aws_sdk_iam::types::Role {
-        get_role(&self.iam, name)
-            .await
-            .unwrap_or_else(|| panic!("role {name} does not exist"))
-    }
-
-    async fn role_tags(&self, name: &str) -> Vec<(String, String)> {
-        let role = self.role(name).await;
-        role.tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect()
-    }
-
-    async fn description(&self, name: &str) -> String {
-        self.role(name)
-            .await
-            .description()
-            .unwrap_or_default()
-            .to_string()
-    }
-}
 
 #[tokio::test]
 async fn applying_the_agent_manifests_creates_both_roles_and_the_policy_and_a_second_apply_writes_nothing()
@@ -564,7 +467,7 @@ apiVersion: iamwarden/v1alpha1
 kind: Role
 metadata: {name: forms}
 spec:
-  assumeRolePolicy: '{"Version": "2012-10-17", "Statement": {"Effect": "allow", "Principal": {"AWS": "123456789012"}, "Action": "STS:AssumeRole", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": true}}}}'
+  assumeRolePolicy: '{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Principal": {"AWS": "123456789012"}, "Action": "STS:AssumeRole", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": true}}}}'
   inlinePolicies:
     s3:
       Version: "2012-10-17"

@@ -77,21 +77,21 @@ where
     let started = Instant::now();
     backoff::future::retry(backoff, || async {
         call().await.map_err(|e| {
-            let elapsed = started.elapsed();
-            if is_transient(&e, eventual, elapsed) {
+            if is_transient(&e, eventual, started.elapsed()) {
                 tracing::debug!(error = %e, "retrying");
                 backoff::Error::transient(e)
             } else {
-                backoff::Error::permanent(explain(e, eventual, elapsed))
+                backoff::Error::permanent(e)
             }
         })
     })
     .await
+    .map_err(|e| explain(e, eventual, started.elapsed()))
 }
 
-/// Says why an eventual-consistency error is now final.
+/// Says why an eventual-consistency error is final once retrying has given up on it.
 fn explain(mut e: IamError, eventual: Eventual, elapsed: Duration) -> IamError {
-    if eventual != Eventual::Propagating || elapsed < PROPAGATION {
+    if eventual != Eventual::Propagating {
         return e;
     }
     if e.is_invalid_principal() {
@@ -99,14 +99,10 @@ fn explain(mut e: IamError, eventual: Eventual, elapsed: Duration) -> IamError {
             "{} (still refused after {}s: the principal does not exist; a role that was deleted \
              shows in IAM as its unique id, AROA…)",
             e.message,
-            PROPAGATION.as_secs()
+            elapsed.as_secs()
         );
     } else if e.kind == ErrorKind::NotFound {
-        e.message = format!(
-            "{} (still missing after {}s)",
-            e.message,
-            PROPAGATION.as_secs()
-        );
+        e.message = format!("{} (still missing after {}s)", e.message, elapsed.as_secs());
     }
     e
 }

@@ -1,6 +1,7 @@
 //! Shared test support: a real IAM API (moto's server) per test, and helpers to run the binary.
 #![allow(dead_code)] // Each test crate uses a different part of this module.
 
+pub mod bed;
 pub mod daemon;
 pub mod fixtures;
 pub mod moto;

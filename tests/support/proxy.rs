@@ -4,6 +4,7 @@
 //! answer chosen actions with an error, or forward a request and then drop the answer: what
 //! AWS's eventual consistency, throttling and lossy networks produce, and moto never does.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,30 @@ enum Fault {
 struct State {
     actions: Vec<String>,
     faults: Vec<(String, usize, Fault)>,
+    /// Faults that apply only to requests whose decoded parameters contain a text.
+    matching: Vec<Matching>,
+    quota: Option<Quota>,
+    /// Roles created through the proxy (lowercased names).
+    created_roles: HashSet<String>,
+}
+
+/// `action` requests whose decoded body contains `needle` are answered with `fault`, unless
+/// a role named `unless_created` has been created through the proxy by then.
+struct Matching {
+    action: String,
+    needle: String,
+    unless_created: Option<String>,
+    fault: Fault,
+}
+
+/// IAM's per-role quotas, played the way IAM enforces them: managed policies attached, and the
+/// size of all inline policies together (whitespace not counted). Tracks what passes through.
+#[derive(Default)]
+struct Quota {
+    max_attached: usize,
+    max_inline: usize,
+    attached: HashMap<String, HashSet<String>>,
+    inline: HashMap<String, HashMap<String, usize>>,
 }
 
 pub struct Proxy {
@@ -99,6 +124,37 @@ impl Proxy {
             .push((action.into(), times, Fault::Delay(delay)));
     }
 
+    /// Answers every `action` request whose decoded parameters contain `needle` with an IAM
+    /// error, until a role named `unless_created` is created through this proxy.
+    pub fn fail_matching(
+        &self,
+        action: &str,
+        needle: &str,
+        unless_created: Option<&str>,
+        code: &str,
+        message: &str,
+    ) {
+        self.state.lock().unwrap().matching.push(Matching {
+            action: action.into(),
+            needle: needle.into(),
+            unless_created: unless_created.map(str::to_lowercase),
+            fault: Fault::Error {
+                status: 400,
+                code: code.into(),
+                message: message.into(),
+            },
+        });
+    }
+
+    /// Plays IAM's quotas from now on: at most `max_attached` managed policies per role, and
+    /// `max_inline` characters of inline policies per role. Only what passes through counts.
+    pub fn enforce_quotas(&self, max_attached: usize, max_inline: usize) {
+        let mut s = self.state.lock().unwrap();
+        let quota = s.quota.get_or_insert_with(Quota::default);
+        quota.max_attached = max_attached;
+        quota.max_inline = max_inline;
+    }
+
     /// Forwards the next request for `action` but never answers it.
     pub fn lose_answer(&self, action: &str) {
         self.state
@@ -113,15 +169,30 @@ fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     while let Some(request) = read_request(&mut client) {
         let action = action_of(&request);
+        let params = params_of(&request);
         let fault = {
             let mut s = state.lock().unwrap();
             s.actions.push(action.clone());
             let hit = s.faults.iter_mut().find(|(a, n, _)| *a == action && *n > 0);
-            hit.map(|(_, n, f)| {
+            let counted = hit.map(|(_, n, f)| {
                 *n -= 1;
                 f.clone()
-            })
+            });
+            counted
+                .or_else(|| matching_fault(&s, &action, &params))
+                .or_else(|| s.quota.as_ref().and_then(|q| q.refuses(&action, &params)))
         };
+        if fault.is_none() {
+            let mut s = state.lock().unwrap();
+            if action == "CreateRole" {
+                if let Some(name) = params.get("RoleName") {
+                    s.created_roles.insert(name.to_lowercase());
+                }
+            }
+            if let Some(q) = s.quota.as_mut() {
+                q.record(&action, &params);
+            }
+        }
         match fault {
             Some(Fault::Error {
                 status,
@@ -194,6 +265,104 @@ fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
     stream.read_exact(&mut body).ok()?;
     buf.extend(body);
     Some(buf)
+}
+
+fn matching_fault(s: &State, action: &str, params: &HashMap<String, String>) -> Option<Fault> {
+    s.matching
+        .iter()
+        .find(|m| {
+            m.action == action
+                && params.values().any(|v| v.contains(&m.needle))
+                && !m
+                    .unless_created
+                    .as_ref()
+                    .is_some_and(|r| s.created_roles.contains(r))
+        })
+        .map(|m| m.fault.clone())
+}
+
+impl Quota {
+    fn refuses(&self, action: &str, params: &HashMap<String, String>) -> Option<Fault> {
+        let role = params.get("RoleName")?.to_lowercase();
+        let limit = |message: String| Fault::Error {
+            status: 409,
+            code: "LimitExceeded".into(),
+            message,
+        };
+        match action {
+            "AttachRolePolicy" => {
+                let arn = params.get("PolicyArn")?;
+                let attached = self.attached.get(&role);
+                let others = attached.map_or(0, |a| a.iter().filter(|x| *x != arn).count());
+                (others >= self.max_attached).then(|| {
+                    limit(format!(
+                        "Cannot exceed quota for PoliciesPerRole: {}",
+                        self.max_attached
+                    ))
+                })
+            }
+            "PutRolePolicy" => {
+                let name = params.get("PolicyName")?;
+                let size = non_space(params.get("PolicyDocument")?);
+                let others: usize = self.inline.get(&role).map_or(0, |m| {
+                    m.iter().filter(|(n, _)| *n != name).map(|(_, s)| s).sum()
+                });
+                (others + size > self.max_inline).then(|| {
+                    limit(format!(
+                        "Maximum policy size of {} bytes exceeded for role {role}",
+                        self.max_inline
+                    ))
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn record(&mut self, action: &str, params: &HashMap<String, String>) {
+        let Some(role) = params.get("RoleName").map(|r| r.to_lowercase()) else {
+            return;
+        };
+        match (action, params.get("PolicyArn"), params.get("PolicyName")) {
+            ("AttachRolePolicy", Some(arn), _) => {
+                self.attached.entry(role).or_default().insert(arn.clone());
+            }
+            ("DetachRolePolicy", Some(arn), _) => {
+                self.attached.entry(role).or_default().remove(arn);
+            }
+            ("PutRolePolicy", _, Some(name)) => {
+                let size = params.get("PolicyDocument").map_or(0, |d| non_space(d));
+                self.inline
+                    .entry(role)
+                    .or_default()
+                    .insert(name.clone(), size);
+            }
+            ("DeleteRolePolicy", _, Some(name)) => {
+                self.inline.entry(role).or_default().remove(name);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn non_space(text: &str) -> usize {
+    text.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// The form parameters of a request, decoded.
+fn params_of(request: &[u8]) -> HashMap<String, String> {
+    let text = String::from_utf8_lossy(request);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    let plus = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn action_of(request: &[u8]) -> String {
