@@ -16,6 +16,8 @@ pub enum ErrorKind {
     /// 5xx, timeouts, connection errors.
     Transient,
     AccessDenied,
+    /// No credentials anywhere in the chain: nothing to retry until someone sets them.
+    NoCredentials,
     /// Malformed documents, limits, validation: retrying cannot fix it.
     InvalidInput,
     Other,
@@ -30,6 +32,7 @@ impl ErrorKind {
             ErrorKind::Throttled => "throttled",
             ErrorKind::Transient => "transient",
             ErrorKind::AccessDenied => "access_denied",
+            ErrorKind::NoCredentials => "no_credentials",
             ErrorKind::InvalidInput => "invalid_input",
             ErrorKind::Other => "other",
         }
@@ -65,6 +68,16 @@ impl IamError {
             .map(str::to_string)
             .unwrap_or_else(|| source_chain(&err));
         let kind = match &err {
+            // The SDK reports a failed credential chain as a dispatch failure; only its text
+            // tells it apart from a network error.
+            SdkError::DispatchFailure(_) if is_credentials_failure(&message) => {
+                return IamError {
+                    operation,
+                    kind: ErrorKind::NoCredentials,
+                    code,
+                    message: format!("{NO_CREDENTIALS} ({message})"),
+                };
+            }
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)
             | SdkError::ResponseError(_) => ErrorKind::Transient,
@@ -88,6 +101,18 @@ impl IamError {
                 .to_ascii_lowercase()
                 .contains("invalid principal")
     }
+}
+
+/// What a user reads when no credentials were found: where the SDK looked, what to set.
+pub const NO_CREDENTIALS: &str = "no AWS credentials found. Tried, in order: the environment \
+(AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, with AWS_SESSION_TOKEN for temporary ones), the \
+shared config and credentials files (~/.aws, AWS_PROFILE), web identity (AWS_ROLE_ARN and \
+AWS_WEB_IDENTITY_TOKEN_FILE, as EKS IRSA sets them), the ECS container endpoint \
+(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, set by ECS) and EC2 instance metadata. Set one of these";
+
+fn is_credentials_failure(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("credential") && (m.contains("provider") || m.contains("loading"))
 }
 
 /// Classification by AWS error code (and HTTP status for codes we do not know).
@@ -181,6 +206,19 @@ mod tests {
             code: Some(code.into()),
             message: message.into(),
         }
+    }
+
+    #[test]
+    fn a_failed_credential_chain_is_told_apart_from_a_network_error() {
+        assert!(is_credentials_failure(
+            "dispatch failure: other: the credential provider was not enabled: no providers in chain provided credentials"
+        ));
+        assert!(is_credentials_failure(
+            "dispatch failure: other: an error occurred while loading credentials: failed to load IMDS session token"
+        ));
+        assert!(!is_credentials_failure(
+            "dispatch failure: io error: Connection refused (os error 111)"
+        ));
     }
 
     #[test]

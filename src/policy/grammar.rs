@@ -323,7 +323,14 @@ fn principal(errors: &mut Errors, path: &FieldPath, value: &Value) {
         Value::Object(map) => {
             errors.unknown_fields(path, map, PRINCIPAL_TYPES);
             for (kind, ids) in map {
-                strings(errors, &path.key(kind.as_str()), ids);
+                for (p, id) in strings(errors, &path.key(kind.as_str()), ids) {
+                    if kind == "Service" && !is_service_name(id) {
+                        errors.add(
+                            &p,
+                            format!("`{id}` is not a service principal: write a name such as ecs-tasks.amazonaws.com (letters, digits, `.` and `-`)"),
+                        );
+                    }
+                }
             }
         }
         other => errors.add(
@@ -335,6 +342,13 @@ fn principal(errors: &mut Errors, path: &FieldPath, value: &Value) {
             ),
         ),
     }
+}
+
+fn is_service_name(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
 fn condition(errors: &mut Errors, path: &FieldPath, value: &Value) {
@@ -596,6 +610,27 @@ mod tests {
             trust(json!([s])),
             [
                 "Statement[0].NotPrincipal: is not allowed in a trust policy (IAM refuses it there): name the principals with Principal"
+            ]
+        );
+    }
+
+    #[test]
+    fn service_principals_are_service_names() {
+        for ok in [
+            "ecs-tasks.amazonaws.com",
+            "states.eu-west-1.amazonaws.com",
+            "ec2.amazonaws.com.cn",
+        ] {
+            let mut s = ok_trust();
+            s["Principal"] = json!({"Service": ok});
+            assert_eq!(trust(json!([s])), Vec::<String>::new(), "{ok}");
+        }
+        let mut s = ok_trust();
+        s["Principal"] = json!({"Service": ["ecs-tasks.amazonaws.com", "x\"}, {\"AWS\": \"*"]});
+        assert_eq!(
+            trust(json!([s])),
+            [
+                "Statement[0].Principal.Service[1]: `x\"}, {\"AWS\": \"*` is not a service principal: write a name such as ecs-tasks.amazonaws.com (letters, digits, `.` and `-`)"
             ]
         );
     }
