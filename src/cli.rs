@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::guardrails::{Guardrails, GuardrailsError, Rules};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "iam-warden",
@@ -87,6 +89,61 @@ pub struct ManifestArgs {
     #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_RETRY_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
     pub retry_timeout: Duration,
 
+    /// Guardrail: every role must carry exactly this permissions boundary.
+    #[arg(
+        long,
+        value_name = "ARN",
+        env = "IAM_WARDEN_REQUIRE_PERMISSIONS_BOUNDARY"
+    )]
+    pub require_permissions_boundary: Option<String>,
+
+    /// Guardrail: roles and policies must live under one of these paths. Repeatable.
+    #[arg(
+        long = "allowed-path-prefix",
+        value_name = "PREFIX",
+        env = "IAM_WARDEN_ALLOWED_PATH_PREFIX",
+        value_delimiter = ','
+    )]
+    pub allowed_path_prefixes: Vec<String>,
+
+    /// Guardrail: no Allow statement may grant an action matching PATTERN (IAM wildcards;
+    /// `*` alone denies granting every action). Repeatable.
+    #[arg(
+        long = "deny-action",
+        value_name = "PATTERN",
+        env = "IAM_WARDEN_DENY_ACTION",
+        value_delimiter = ','
+    )]
+    pub deny_actions: Vec<String>,
+
+    /// Guardrail: no trust policy may allow a principal matching PATTERN (`*` alone denies
+    /// trusting anyone; `arn:aws:iam::*:root` any account). Repeatable.
+    #[arg(
+        long = "deny-trust-principal",
+        value_name = "PATTERN",
+        env = "IAM_WARDEN_DENY_TRUST_PRINCIPAL",
+        value_delimiter = ','
+    )]
+    pub deny_trust_principals: Vec<String>,
+
+    /// Guardrail: trust policies may name only these accounts. Repeatable.
+    #[arg(
+        long = "allowed-trust-account",
+        value_name = "ID",
+        env = "IAM_WARDEN_ALLOWED_TRUST_ACCOUNT",
+        value_delimiter = ','
+    )]
+    pub allowed_trust_accounts: Vec<String>,
+
+    /// Guardrails as a YAML file (the same rules, camelCase), applied with the flags: the
+    /// stricter wins.
+    #[arg(
+        long = "guardrails",
+        value_name = "FILE",
+        env = "IAM_WARDEN_GUARDRAILS"
+    )]
+    pub guardrails_file: Option<PathBuf>,
+
     /// Log format on stderr.
     #[arg(
         long,
@@ -95,6 +152,20 @@ pub struct ManifestArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+}
+
+impl ManifestArgs {
+    /// The guardrails of the flags and of `--guardrails FILE`.
+    pub fn guardrails(&self) -> Result<Guardrails, GuardrailsError> {
+        let flags = Rules {
+            require_permissions_boundary: self.require_permissions_boundary.clone(),
+            allowed_path_prefixes: self.allowed_path_prefixes.clone(),
+            deny_actions: self.deny_actions.clone(),
+            deny_trust_principals: self.deny_trust_principals.clone(),
+            allowed_trust_accounts: self.allowed_trust_accounts.clone(),
+        };
+        Guardrails::load(flags, self.guardrails_file.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod controller;
 pub mod fieldpath;
+pub mod guardrails;
 pub mod iam;
 pub mod import;
 pub mod manifest;

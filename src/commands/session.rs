@@ -21,7 +21,8 @@ pub struct Session {
 pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
     check_owner(&args.owner)?;
     let vars = Variables::load(&args.values, &args.vars)?;
-    let loaded = manifest::load(&args.dir, &vars)
+    let guardrails = args.guardrails()?;
+    let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
         .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
     if !loaded.diagnostics.is_empty() {
         for d in &loaded.diagnostics {
@@ -40,7 +41,7 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
         .context("cannot identify the AWS account")?;
     // Checked above with placeholder built-ins; now with the caller's identity.
     let vars = vars.with_builtins(iam.builtins(&account));
-    let loaded = manifest::load(&args.dir, &vars)
+    let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
         .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
     if !loaded.diagnostics.is_empty() {
         for d in &loaded.diagnostics {

@@ -9,7 +9,8 @@ use crate::manifest::{self, Variables, limits};
 pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
     check_owner(&args.owner)?;
     let vars = Variables::load(&args.values, &args.vars)?;
-    let loaded = manifest::load(&args.dir, &vars)
+    let guardrails = args.guardrails()?;
+    let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
         .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
     for d in &loaded.diagnostics {
         println!("{d}");

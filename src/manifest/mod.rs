@@ -24,6 +24,7 @@ pub use model::*;
 pub use vars::{BUILTINS, Builtins, Variables, VarsError};
 
 use crate::fieldpath::FieldPath;
+use crate::guardrails::Guardrails;
 
 /// What one file declared, or why it could not be used.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +43,11 @@ impl FileReport {
 /// Reads and decodes one file. A file with any error declares nothing (its valid documents
 /// included), so that a half-broken file never looks like the removal of the other half.
 pub fn load_file(path: &Path, vars: &Variables) -> FileReport {
+    load_file_guarded(path, vars, &Guardrails::default())
+}
+
+/// [`load_file`], where a resource that breaks a guardrail is an error like any other.
+pub fn load_file_guarded(path: &Path, vars: &Variables, guardrails: &Guardrails) -> FileReport {
     let mut report = FileReport {
         path: path.to_path_buf(),
         resources: Vec::new(),
@@ -57,7 +63,7 @@ pub fn load_file(path: &Path, vars: &Variables) -> FileReport {
     let (docs, syntax_error) = yaml::parse_documents(&text);
     for doc in docs {
         let Some(root) = doc.root else { continue };
-        let (resource, diags) = decode::decode_document(path, root, vars);
+        let (resource, diags) = decode::decode_document(path, root, vars, guardrails);
         report.resources.extend(resource);
         report.diagnostics.extend(diags);
     }
@@ -77,9 +83,18 @@ pub fn load_file(path: &Path, vars: &Variables) -> FileReport {
 
 /// Every manifest file below `dir`, each loaded.
 pub fn load_dir(dir: &Path, vars: &Variables) -> Result<Vec<FileReport>, FilesError> {
+    load_dir_guarded(dir, vars, &Guardrails::default())
+}
+
+/// [`load_dir`] with guardrails.
+pub fn load_dir_guarded(
+    dir: &Path,
+    vars: &Variables,
+    guardrails: &Guardrails,
+) -> Result<Vec<FileReport>, FilesError> {
     Ok(files::find(dir)?
         .iter()
-        .map(|path| load_file(path, vars))
+        .map(|path| load_file_guarded(path, vars, guardrails))
         .collect())
 }
 
@@ -183,7 +198,16 @@ pub struct Loaded {
 
 /// Loads `dir` and assembles it; any diagnostic means the state must not be acted on.
 pub fn load(dir: &Path, vars: &Variables) -> Result<Loaded, FilesError> {
-    let reports = load_dir(dir, vars)?;
+    load_guarded(dir, vars, &Guardrails::default())
+}
+
+/// [`load`] with guardrails.
+pub fn load_guarded(
+    dir: &Path,
+    vars: &Variables,
+    guardrails: &Guardrails,
+) -> Result<Loaded, FilesError> {
+    let reports = load_dir_guarded(dir, vars, guardrails)?;
     let mut diagnostics: Vec<Diagnostic> = reports
         .iter()
         .flat_map(|r| r.diagnostics.iter().cloned())

@@ -16,6 +16,7 @@ use super::model::{
 use super::vars::{Variables, has_reference, substitute};
 use super::yaml::{CoreScalar, Key, Node, Value, core_scalar};
 use crate::fieldpath::FieldPath;
+use crate::guardrails::{self, Guardrails};
 use crate::policy::PolicyKind;
 use crate::suggest::{closest, unknown_field};
 
@@ -40,6 +41,7 @@ pub fn decode_document(
     file: &Path,
     mut root: Node,
     vars: &Variables,
+    guardrails: &Guardrails,
 ) -> (Option<Resource>, Vec<Diagnostic>) {
     let mut d = Decoder {
         file,
@@ -49,6 +51,12 @@ pub fn decode_document(
     };
     d.resolve_vars(&mut root, &FieldPath::default(), vars);
     let resource = d.document(&root);
+    if let Some(r) = &resource {
+        // Guardrails judge a resource that is valid otherwise.
+        for (path, message) in guardrails::check(guardrails, r) {
+            d.error(root.line_at(&path), &path, message);
+        }
+    }
     let mut diags = d.diags;
     diags.sort_by_key(|x| x.line);
     if diags.is_empty() {

@@ -1,0 +1,117 @@
+//! Guardrails: what a platform team allows manifests to declare, checked before any AWS call by
+//! `validate`, `plan`, `apply` and `run` alike, so a violating manifest is an invalid manifest
+//! (in the daemon it keeps its last good state).
+//!
+//! They come from flags and from a YAML file (`--guardrails FILE`, mounted apart from the
+//! manifests); both apply, so the stricter wins: every deny list counts, and a resource must
+//! satisfy each source's allow lists. `check` holds the rules.
+
+mod check;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use check::check;
+
+/// One source's rules (the flags, or a file).
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Rules {
+    /// Every role carries exactly this permissions boundary.
+    #[serde(default)]
+    pub require_permissions_boundary: Option<String>,
+    /// Roles and policies live under one of these paths (empty: anywhere).
+    #[serde(default)]
+    pub allowed_path_prefixes: Vec<String>,
+    /// No Allow statement may grant an action matching one of these (IAM wildcards).
+    #[serde(default)]
+    pub deny_actions: Vec<String>,
+    /// No trust policy may allow a principal matching one of these.
+    #[serde(default)]
+    pub deny_trust_principals: Vec<String>,
+    /// Trust policies name accounts only from this list (empty: any).
+    #[serde(default)]
+    pub allowed_trust_accounts: Vec<String>,
+}
+
+impl Rules {
+    pub fn is_empty(&self) -> bool {
+        *self == Rules::default()
+    }
+}
+
+/// Every source's rules; a resource must pass all of them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Guardrails {
+    pub sources: Vec<(String, Rules)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuardrailsError {
+    #[error("cannot read guardrails file {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("guardrails ({}): {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Guardrails {
+    /// The flags' rules, then the file's (if any).
+    pub fn load(flags: Rules, file: Option<&Path>) -> Result<Guardrails, GuardrailsError> {
+        let mut sources = Vec::new();
+        if !flags.is_empty() {
+            sources.push(("flags".to_string(), flags));
+        }
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|error| GuardrailsError::Read {
+                path: path.to_path_buf(),
+                error,
+            })?;
+            let invalid = |message: String| GuardrailsError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            };
+            let rules: Rules = if text.trim().is_empty() {
+                Rules::default()
+            } else {
+                serde_yaml::from_str(&text).map_err(|e| {
+                    let at = e
+                        .location()
+                        .map(|l| format!("line {}: ", l.line()))
+                        .unwrap_or_default();
+                    invalid(format!(
+                        "{at}{e} (fields: requirePermissionsBoundary, allowedPathPrefixes, \
+                         denyActions, denyTrustPrincipals, allowedTrustAccounts)"
+                    ))
+                })?
+            };
+            sources.push((path.display().to_string(), rules));
+        }
+        for (source, rules) in &sources {
+            if let Some(account) = rules
+                .allowed_trust_accounts
+                .iter()
+                .find(|a| !is_account_id(a))
+            {
+                return Err(GuardrailsError::Invalid {
+                    path: PathBuf::from(source),
+                    message: format!(
+                        "allowedTrustAccounts (--allowed-trust-account): `{account}` is not a 12-digit account id"
+                    ),
+                });
+            }
+        }
+        Ok(Guardrails { sources })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+}
+
+pub(crate) fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
