@@ -10,6 +10,7 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::guardrails::{Guardrails, GuardrailsError, Rules};
+use crate::reconcile::prune::PruneSettings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,6 +72,30 @@ pub struct ManifestArgs {
     /// manifest; `run` also holds off while any manifest is invalid.
     #[arg(long, env = "IAM_WARDEN_PRUNE", value_parser = BoolishValueParser::new())]
     pub prune: bool,
+
+    /// With --prune: how long a resource must stay undeclared before it is deleted (recorded on
+    /// it as the tag iam-warden/undeclared-since; a manifest that returns in time keeps it).
+    #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_PRUNE_AFTER", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub prune_after: Duration,
+
+    /// With --prune: more deletions than this in one pass and none is made.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "IAM_WARDEN_MAX_PRUNE",
+        default_value_t = 10
+    )]
+    pub max_prune: usize,
+
+    /// Managed policies (ARN, IAM wildcards) never attached nor detached: your organisation's
+    /// own baseline. Repeatable.
+    #[arg(
+        long = "ignore-managed-policy",
+        value_name = "PATTERN",
+        env = "IAM_WARDEN_IGNORE_MANAGED_POLICY",
+        value_delimiter = ','
+    )]
+    pub ignore_managed_policies: Vec<String>,
 
     /// Tag keys under this prefix are never touched (tags your organisation adds). Repeatable.
     #[arg(
@@ -155,6 +180,13 @@ pub struct ManifestArgs {
 }
 
 impl ManifestArgs {
+    pub fn prune_settings(&self) -> PruneSettings {
+        PruneSettings {
+            grace: self.prune_after,
+            max: self.max_prune,
+        }
+    }
+
     /// The guardrails of the flags and of `--guardrails FILE`.
     pub fn guardrails(&self) -> Result<Guardrails, GuardrailsError> {
         let flags = Rules {

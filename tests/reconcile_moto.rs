@@ -728,7 +728,7 @@ async fn prune_deletes_owned_resources_no_longer_declared_and_nothing_else() {
     );
 
     let mut plan = bed.command("plan");
-    plan.arg("--prune");
+    plan.args(["--prune", "--prune-after", "0s"]);
     let (out, stdout, _) = run(&mut plan);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(
@@ -745,7 +745,7 @@ async fn prune_deletes_owned_resources_no_longer_declared_and_nothing_else() {
     );
 
     let mut apply = bed.command("apply");
-    apply.arg("--prune");
+    apply.args(["--prune", "--prune-after", "0s"]);
     let (out, stdout, stderr) = run(&mut apply);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(

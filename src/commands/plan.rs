@@ -32,7 +32,10 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
     }
-    let pending = plans.iter().any(|p| !p.changes.is_empty());
+    // A prune waiting for its grace period is a change pending too.
+    let pending = plans
+        .iter()
+        .any(|p| !p.changes.is_empty() || !p.findings.is_empty());
     Ok(if !failures.is_empty() {
         EXIT_FAILED
     } else if pending {

@@ -54,7 +54,8 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
         &args.ignore_tag_prefixes,
         &account,
         &loaded.state,
-    );
+    )
+    .with_ignored_managed_policies(&args.ignore_managed_policies);
     Ok(Some(Session {
         iam,
         desired: loaded.state,
@@ -88,13 +89,21 @@ pub async fn prune_plans(
             args.owner
         );
     }
-    reconcile::observe_prune(
+    let (plans, refused) = reconcile::observe_prune(
         &session.iam,
         &args.owner,
         &session.desired,
         snapshot,
         &session.retry,
+        &args.prune_settings(),
     )
     .await
-    .context("cannot list owned resources for --prune")
+    .context("cannot list owned resources for --prune")?;
+    if let Some(n) = refused {
+        eprintln!(
+            "iam-warden: --prune: {n} deletions in one pass exceed --max-prune {}; nothing is deleted",
+            args.max_prune
+        );
+    }
+    Ok(plans)
 }

@@ -95,13 +95,8 @@ impl Controller {
             Kind::Role => Change::DeleteRole,
             Kind::Policy => Change::DeletePolicy,
         };
-        let plan = ResourcePlan {
-            kind: key.0,
-            name: key.1.clone(),
-            arn: Some(arn),
-            changes: vec![change],
-            findings: Vec::new(),
-        };
+        let mut plan = ResourcePlan::new(key.0, &key.1, Some(arn));
+        plan.changes.push(change);
         warn!(resource = %resource, "pruning: no manifest declares it any more");
         let executor = Executor {
             iam: &self.iam,

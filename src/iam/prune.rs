@@ -1,10 +1,11 @@
 //! What pruning needs from IAM: finding everything an owner tagged, and deleting a role or a
 //! policy together with what IAM requires gone first (DeleteConflict otherwise).
 
-use aws_sdk_iam::types::PolicyScopeType;
+use std::collections::BTreeMap;
+
+use aws_sdk_iam::types::{PolicyScopeType, PolicyUsageType};
 
 use super::{ErrorKind, Iam, IamError, tags_of};
-use crate::manifest::OWNER_TAG;
 
 /// A removal whose target is already gone has done its job.
 fn gone_ok(result: Result<(), IamError>) -> Result<(), IamError> {
@@ -15,10 +16,10 @@ fn gone_ok(result: Result<(), IamError>) -> Result<(), IamError> {
 }
 
 impl Iam {
-    /// Names of the roles and ARNs of the customer-managed policies tagged with `owner`.
-    /// Listing calls do not return tags, so each resource's tags are read: pruning is opt-in.
-    pub async fn list_owned(&self, owner: &str) -> Result<(Vec<String>, Vec<String>), IamError> {
-        let mut owned_roles = Vec::new();
+    /// Every role and customer-managed policy with its tags (ARN, tags), for pruning when the
+    /// account denies the bulk read: listing calls do not return tags, so each is read.
+    pub async fn list_tagged(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, IamError> {
+        let mut out = Vec::new();
         for role in self.list_roles().await? {
             let tags = self
                 .client
@@ -26,13 +27,10 @@ impl Iam {
                 .role_name(role.role_name())
                 .send()
                 .await;
-            let tags = self.done("ListRoleTags", tags)?;
-            if tags_of(tags.tags())
-                .get(OWNER_TAG)
-                .is_some_and(|o| o == owner)
-            {
-                owned_roles.push(role.role_name().to_string());
-            }
+            out.push((
+                role.arn().to_string(),
+                tags_of(self.done("ListRoleTags", tags)?.tags()),
+            ));
         }
         let policies = self
             .client
@@ -43,19 +41,60 @@ impl Iam {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await;
-        let mut owned_policies = Vec::new();
         for policy in self.done("ListPolicies", policies)? {
             let Some(arn) = policy.arn() else { continue };
-            let tags = self.client.list_policy_tags().policy_arn(arn).send().await;
-            let tags = self.done("ListPolicyTags", tags)?;
-            if tags_of(tags.tags())
-                .get(OWNER_TAG)
-                .is_some_and(|o| o == owner)
-            {
-                owned_policies.push(arn.to_string());
+            out.push((arn.to_string(), self.policy_tags(arn).await?));
+        }
+        Ok(out)
+    }
+
+    /// The roles, users and groups a managed policy is attached to or is the permissions
+    /// boundary of, as `role/NAME`, `user/NAME`, `group/NAME` (every page).
+    pub async fn policy_users(&self, arn: &str) -> Result<Vec<String>, IamError> {
+        let mut out = Vec::new();
+        for usage in [
+            PolicyUsageType::PermissionsPolicy,
+            PolicyUsageType::PermissionsBoundary,
+        ] {
+            let boundary = usage == PolicyUsageType::PermissionsBoundary;
+            let pages = self
+                .client
+                .list_entities_for_policy()
+                .policy_arn(arn)
+                .policy_usage_filter(usage)
+                .into_paginator()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await;
+            let label = |kind: &str, name: &str| {
+                if boundary {
+                    format!("{kind}/{name} (as its permissions boundary)")
+                } else {
+                    format!("{kind}/{name}")
+                }
+            };
+            for page in self.done("ListEntitiesForPolicy", pages)? {
+                out.extend(
+                    page.policy_roles()
+                        .iter()
+                        .filter_map(|r| r.role_name())
+                        .map(|n| label("role", n)),
+                );
+                out.extend(
+                    page.policy_users()
+                        .iter()
+                        .filter_map(|u| u.user_name())
+                        .map(|n| label("user", n)),
+                );
+                out.extend(
+                    page.policy_groups()
+                        .iter()
+                        .filter_map(|g| g.group_name())
+                        .map(|n| label("group", n)),
+                );
             }
         }
-        Ok((owned_roles, owned_policies))
+        Ok(out)
     }
 
     /// Detaches, deletes inline policies, leaves instance profiles, then deletes the role.

@@ -3,7 +3,7 @@
 //! Each returns `Err(message)` saying what is wrong and what is allowed. moto accepts several
 //! of these that AWS rejects, so they are enforced here rather than left to the API.
 
-use super::model::OWNER_TAG;
+use super::model::{OWNER_TAG, RESERVED_TAGS};
 
 pub const ROLE_NAME_MAX: usize = 64;
 pub const POLICY_NAME_MAX: usize = 128;
@@ -114,6 +114,11 @@ pub fn tag_key(key: &str) -> Result<(), String> {
     if key.eq_ignore_ascii_case(OWNER_TAG) {
         return Err(format!(
             "tag key `{OWNER_TAG}` is set by iam-warden from --owner; do not declare it"
+        ));
+    }
+    if let Some(reserved) = RESERVED_TAGS.iter().find(|r| key.eq_ignore_ascii_case(r)) {
+        return Err(format!(
+            "tag key `{reserved}` is set by iam-warden itself; do not declare it"
         ));
     }
     match key.chars().find(|c| !tag_char(*c)) {

@@ -11,6 +11,17 @@ pub const API_VERSION: &str = "iamwarden/v1alpha1";
 pub const OWNER_TAG: &str = "iam-warden/owner";
 /// The annotation that lets a manifest take over a resource no owner tag claims.
 pub const ADOPT_ANNOTATION: &str = "iam-warden/adopt";
+/// `iam-warden/prune: "never"`: when the manifest goes, the resource stays and is let go (its
+/// owner tag removed) instead of being deleted. Recorded on the resource as a tag of the same
+/// name, since the manifest is gone when it matters.
+pub const PRUNE_ANNOTATION: &str = "iam-warden/prune";
+/// `iam-warden/mode: observe`: report this resource's drift, never write to it.
+pub const MODE_ANNOTATION: &str = "iam-warden/mode";
+/// Set on an owned resource when no manifest declares it any more: when the grace period of
+/// `--prune-after` started (RFC 3339). Kept in IAM so every pass and every process agrees.
+pub const UNDECLARED_SINCE_TAG: &str = "iam-warden/undeclared-since";
+/// Tags iam-warden sets itself; a manifest cannot declare them.
+pub const RESERVED_TAGS: &[&str] = &[OWNER_TAG, PRUNE_ANNOTATION, UNDECLARED_SINCE_TAG];
 pub const DEFAULT_MAX_SESSION: i32 = 3600;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -128,6 +139,20 @@ pub fn adopts(annotations: &BTreeMap<String, String>) -> bool {
     annotations
         .get(ADOPT_ANNOTATION)
         .is_some_and(|v| v == "true")
+}
+
+/// `iam-warden/prune: "never"`.
+pub fn never_pruned(annotations: &BTreeMap<String, String>) -> bool {
+    annotations
+        .get(PRUNE_ANNOTATION)
+        .is_some_and(|v| v == "never")
+}
+
+/// `iam-warden/mode: observe`.
+pub fn observe_only(annotations: &BTreeMap<String, String>) -> bool {
+    annotations
+        .get(MODE_ANNOTATION)
+        .is_some_and(|v| v == "observe")
 }
 
 /// Every declared resource, by name (as written) within its kind. Names are unique ignoring

@@ -119,6 +119,20 @@ pub enum Finding {
         observed: String,
         desired: String,
     },
+    /// Undeclared and owned: deleted once `--prune-after` has passed since `since`.
+    PruneScheduled { since: String, remaining_secs: u64 },
+    /// Undeclared and owned, but still used by entities that deleting it would break.
+    PruneBlocked { used_by: Vec<String> },
+    /// More deletions in one pass than `--max-prune` allows: none of them is made.
+    PruneRefused { deletions: usize, max: usize },
+}
+
+impl Finding {
+    /// Whether it stops every change to the resource (a scheduled prune does not: its grace
+    /// period is being recorded).
+    pub fn blocks(&self) -> bool {
+        !matches!(self, Finding::PruneScheduled { .. })
+    }
 }
 
 impl std::fmt::Display for Finding {
@@ -138,6 +152,23 @@ impl std::fmt::Display for Finding {
             } => write!(
                 f,
                 "{field} is `{observed}` in AWS but `{desired}` in the manifest; IAM cannot change it in place, so nothing was changed (delete and recreate it by hand)"
+            ),
+            Finding::PruneScheduled {
+                since,
+                remaining_secs,
+            } => write!(
+                f,
+                "no manifest declares it (since {since}): deleted in {} unless a manifest declares it again (--prune-after)",
+                humantime::format_duration(std::time::Duration::from_secs(*remaining_secs))
+            ),
+            Finding::PruneBlocked { used_by } => write!(
+                f,
+                "no manifest declares it, but it is still used by {}: not deleted",
+                used_by.join(", ")
+            ),
+            Finding::PruneRefused { deletions, max } => write!(
+                f,
+                "{deletions} deletions in one pass exceed --max-prune {max}: nothing was deleted (raise --max-prune if this is intended)"
             ),
         }
     }
@@ -184,9 +215,28 @@ pub struct ResourcePlan {
     pub arn: Option<String>,
     pub changes: Vec<Change>,
     pub findings: Vec<Finding>,
+    /// `iam-warden/mode: observe`: reported, never applied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub observe_only: bool,
 }
 
 impl ResourcePlan {
+    pub fn new(kind: Kind, name: &str, arn: Option<String>) -> ResourcePlan {
+        ResourcePlan {
+            kind,
+            name: name.to_string(),
+            arn,
+            changes: Vec::new(),
+            findings: Vec::new(),
+            observe_only: false,
+        }
+    }
+
+    /// Whether a finding stops every change.
+    pub fn is_blocked(&self) -> bool {
+        self.findings.iter().any(Finding::blocks)
+    }
+
     /// The name to send IAM: the one in the observed ARN, which keeps IAM's own spelling when a
     /// manifest renames a resource only in case (IAM names ignore case; moto's do not).
     pub fn iam_name(&self) -> &str {
@@ -197,8 +247,11 @@ impl ResourcePlan {
     }
 
     pub fn state(&self) -> ResourceState {
-        if !self.findings.is_empty() {
+        if self.is_blocked() {
             ResourceState::Conflict
+        } else if !self.findings.is_empty() {
+            // A prune waiting for its grace period.
+            ResourceState::Pending
         } else if self.changes.first().is_some_and(Change::is_create) {
             ResourceState::Pending
         } else if self.changes.is_empty() {

@@ -6,6 +6,7 @@ mod execute;
 mod observe;
 mod order;
 mod plan;
+pub mod prune;
 pub mod render;
 mod retry;
 
@@ -17,11 +18,14 @@ use futures::stream::{self, StreamExt};
 pub use change::{Change, Finding, ResourcePlan, ResourceState};
 pub use execute::Executor;
 pub use observe::{Observation, observe_and_plan, observe_one, plan_one};
-pub use plan::{Context, plan_policy, plan_prune, plan_role, tag_value};
+pub use plan::{Context, plan_policy, plan_role, tag_value};
 pub use retry::{Eventual, PROPAGATION, RetryPolicy, retrying};
 
+use std::collections::BTreeMap;
+
 use crate::iam::{Iam, IamError, Snapshot};
-use crate::manifest::{DesiredState, Kind, OWNER_TAG, PolicyRef};
+use crate::manifest::{DesiredState, Kind, PRUNE_ANNOTATION, PolicyRef};
+use prune::{Candidate, PruneSettings};
 
 /// A resource that could not be observed or applied.
 #[derive(Debug, Clone)]
@@ -31,49 +35,95 @@ pub struct Failure {
     pub error: String,
 }
 
-/// With `--prune`: deletes planned for owned resources that no manifest declares. Ownership
-/// comes from the snapshot (roles) and ListPolicyTags (undeclared policies only); without a
-/// snapshot, from listing everything.
+/// With `--prune`: what to do with each owned resource that no manifest declares (see
+/// `prune`), and how many deletions `--max-prune` refused. Ownership comes from the snapshot
+/// (roles) and ListPolicyTags (undeclared policies only); without a snapshot, from reading
+/// every resource's tags. Names are compared ignoring case, as IAM does.
 pub async fn observe_prune(
     iam: &Iam,
     owner: &str,
     desired: &DesiredState,
     snapshot: Option<&Snapshot>,
     retry: &RetryPolicy,
-) -> Result<Vec<ResourcePlan>, IamError> {
-    let Some(snapshot) = snapshot else {
-        let (roles, policies) = retrying(retry, Eventual::No, || iam.list_owned(owner)).await?;
-        return Ok(plan_prune(desired, &roles, &policies));
+    settings: &PruneSettings,
+) -> Result<(Vec<ResourcePlan>, Option<usize>), IamError> {
+    let listed = |kind, name: &str, arn: &str, tags: BTreeMap<String, String>| Candidate {
+        kind,
+        name: name.to_string(),
+        arn: arn.to_string(),
+        tags,
+        used_by: Vec::new(),
     };
-    let owns = |tags: &std::collections::BTreeMap<String, String>| {
-        tag_value(tags, OWNER_TAG).is_some_and(|o| o == owner)
-    };
-    let roles: Vec<String> = snapshot
-        .roles()
-        .filter(|r| owns(&r.tags))
-        .map(|r| r.name.clone())
-        .collect();
-    let undeclared: Vec<String> = snapshot
-        .policies()
-        .filter(|p| desired.policy(&p.name).is_none())
-        .map(|p| p.arn.clone())
-        .collect();
-    let tagged: Vec<Result<(String, bool), IamError>> = stream::iter(undeclared)
-        .map(|arn| async move {
-            let tags = retrying(retry, Eventual::No, || iam.policy_tags(&arn)).await?;
-            Ok((arn, owns(&tags)))
-        })
-        .buffered(8)
-        .collect()
-        .await;
-    let mut policies = Vec::new();
-    for t in tagged {
-        let (arn, owned) = t?;
-        if owned {
-            policies.push(arn);
+    let mut all: Vec<Candidate> = Vec::new();
+    match snapshot {
+        Some(snapshot) => {
+            all.extend(
+                snapshot
+                    .roles()
+                    .map(|r| listed(Kind::Role, &r.name, &r.arn, r.tags.clone())),
+            );
+            // The snapshot lacks policy tags: read them for undeclared policies only.
+            let undeclared: Vec<(String, String)> = snapshot
+                .policies()
+                .filter(|p| desired.policy(&p.name).is_none())
+                .map(|p| (p.name.clone(), p.arn.clone()))
+                .collect();
+            let tagged: Vec<Result<Candidate, IamError>> = stream::iter(undeclared)
+                .map(|(name, arn)| async move {
+                    let tags = retrying(retry, Eventual::No, || iam.policy_tags(&arn)).await?;
+                    Ok(listed(Kind::Policy, &name, &arn, tags))
+                })
+                .buffered(8)
+                .collect()
+                .await;
+            for t in tagged {
+                all.push(t?);
+            }
+        }
+        None => {
+            for (arn, tags) in retrying(retry, Eventual::No, || iam.list_tagged()).await? {
+                let Some((name, _)) = crate::iam::name_and_path(&arn) else {
+                    continue;
+                };
+                let kind = if arn.contains(":role/") {
+                    Kind::Role
+                } else {
+                    Kind::Policy
+                };
+                all.push(listed(kind, name, &arn, tags));
+            }
         }
     }
-    Ok(plan_prune(desired, &roles, &policies))
+    let owned = prune::undeclared_owned(desired, owner, all);
+    // Roles this pass may delete do not keep a policy alive; anything else using it does.
+    let going: Vec<String> = owned
+        .iter()
+        .filter(|c| {
+            c.kind == Kind::Role
+                && tag_value(&c.tags, PRUNE_ANNOTATION).is_none_or(|v| v != "never")
+        })
+        .map(|c| format!("role/{}", c.name).to_lowercase())
+        .collect();
+    let mut candidates = Vec::new();
+    for mut c in owned {
+        if c.kind == Kind::Policy {
+            c.used_by = retrying(retry, Eventual::No, || iam.policy_users(&c.arn))
+                .await?
+                .into_iter()
+                .filter(|u| {
+                    !going
+                        .iter()
+                        .any(|g| u.to_lowercase().starts_with(g.as_str()))
+                })
+                .collect();
+        }
+        candidates.push(c);
+    }
+    Ok(prune::decide_all(
+        &candidates,
+        std::time::SystemTime::now(),
+        settings,
+    ))
 }
 
 /// The result of applying a whole plan.
@@ -85,8 +135,8 @@ pub struct ApplyReport {
 
 /// Applies plans in a safe order: every policy before the roles (whose refs name them); roles
 /// after the declared roles their trust policies name; a role that needs a policy which could
-/// not be observed, failed, or is in conflict is not attempted; deletes (`prune`, from
-/// [`plan_prune`], roles first) come last. One failure never stops the others. `failures`
+/// not be observed, failed, or is in conflict is not attempted; prune plans (from
+/// [`observe_prune`], roles first) come last. Observe-only resources are never written. One failure never stops the others. `failures`
 /// are what observing already failed; the report carries them on.
 pub async fn apply_all(
     executor: &Executor<'_>,
@@ -142,7 +192,7 @@ fn blocking_policy(
             } else if report
                 .applied
                 .iter()
-                .any(|(p, _)| same(p.kind, &p.name) && !p.findings.is_empty())
+                .any(|(p, _)| same(p.kind, &p.name) && p.is_blocked())
             {
                 Some(format!("it needs Policy `{n}`, which is in conflict"))
             } else {
@@ -152,7 +202,7 @@ fn blocking_policy(
 }
 
 async fn apply_one(executor: &Executor<'_>, plan: ResourcePlan, report: &mut ApplyReport) {
-    if !plan.findings.is_empty() || plan.changes.is_empty() {
+    if plan.is_blocked() || plan.observe_only || plan.changes.is_empty() {
         report.applied.push((plan, 0));
         return;
     }

@@ -118,13 +118,7 @@ mod tests {
         let plans = desired
             .roles
             .keys()
-            .map(|n| ResourcePlan {
-                kind: Kind::Role,
-                name: n.clone(),
-                arn: None,
-                changes: Vec::new(),
-                findings: Vec::new(),
-            })
+            .map(|n| ResourcePlan::new(Kind::Role, n, None))
             .collect();
         roles_after_their_principals(&desired, plans)
             .into_iter()

@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::change::{Change, Finding, ResourcePlan};
 use crate::iam::{Account, ObservedPolicy, ObservedRole};
 use crate::manifest::{
-    DesiredPolicy, DesiredRole, DesiredState, Kind, OWNER_TAG, PolicyRef, adopts,
+    DesiredPolicy, DesiredRole, DesiredState, Kind, OWNER_TAG, PRUNE_ANNOTATION, PolicyRef, adopts,
+    never_pruned, observe_only,
 };
+use crate::policy::glob;
 
 /// What planning needs besides the two states.
 #[derive(Clone, Debug)]
@@ -18,6 +20,8 @@ pub struct Context {
     pub owner: String,
     /// Tag keys under these prefixes (and `aws:`) are never changed or removed.
     pub ignore_tag_prefixes: Vec<String>,
+    /// Managed policy ARNs (IAM wildcards) never attached or detached: the organisation's own.
+    pub ignore_managed_policies: Vec<String>,
     /// ARN of each declared Policy, by lowercased name: what `{ref: NAME}` resolves to (IAM
     /// names ignore case).
     pub policy_arns: BTreeMap<String, String>,
@@ -34,12 +38,25 @@ impl Context {
             account: account.clone(),
             owner: owner.to_string(),
             ignore_tag_prefixes: ignore_tag_prefixes.to_vec(),
+            ignore_managed_policies: Vec::new(),
             policy_arns: desired
                 .policies
                 .values()
                 .map(|p| (p.name.to_lowercase(), account.policy_arn(&p.path, &p.name)))
                 .collect(),
         }
+    }
+
+    /// The same context, leaving attachments of these policies (IAM wildcards) alone.
+    pub fn with_ignored_managed_policies(mut self, patterns: &[String]) -> Context {
+        self.ignore_managed_policies = patterns.to_vec();
+        self
+    }
+
+    fn ignored_managed(&self, arn: &str) -> bool {
+        self.ignore_managed_policies
+            .iter()
+            .any(|p| glob::matches(p, arn, false))
     }
 
     pub fn resolve(&self, r: &PolicyRef) -> String {
@@ -67,9 +84,18 @@ impl Context {
                 .any(|p| key.to_lowercase().starts_with(&p.to_lowercase()))
     }
 
-    fn tags_with_owner(&self, tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    /// The declared tags and iam-warden's own: the owner, and `iam-warden/prune: never`
+    /// recorded for when the manifest is gone.
+    fn tags_with_owner(
+        &self,
+        tags: &BTreeMap<String, String>,
+        annotations: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
         let mut all = tags.clone();
         all.insert(OWNER_TAG.to_string(), self.owner.clone());
+        if never_pruned(annotations) {
+            all.insert(PRUNE_ANNOTATION.to_string(), "never".to_string());
+        }
         all
     }
 }
@@ -104,9 +130,10 @@ fn ownership(
 fn tag_changes(
     ctx: &Context,
     declared: &BTreeMap<String, String>,
+    annotations: &BTreeMap<String, String>,
     observed: &BTreeMap<String, String>,
 ) -> Vec<Change> {
-    let desired = ctx.tags_with_owner(declared);
+    let desired = ctx.tags_with_owner(declared, annotations);
     let desired_keys: BTreeSet<String> = desired.keys().map(|k| k.to_lowercase()).collect();
     let mut set = BTreeMap::new();
     let mut before = BTreeMap::new();
@@ -147,13 +174,14 @@ pub fn plan_policy(
         arn: ctx.policy_arn(&desired.name).cloned(),
         changes: Vec::new(),
         findings: Vec::new(),
+        observe_only: observe_only(&desired.annotations),
     };
     let Some(o) = observed else {
         plan.changes.push(Change::CreatePolicy {
             path: desired.path.clone(),
             description: desired.description.clone(),
             document: desired.document.clone(),
-            tags: ctx.tags_with_owner(&desired.tags),
+            tags: ctx.tags_with_owner(&desired.tags, &desired.annotations),
         });
         return plan;
     };
@@ -175,8 +203,12 @@ pub fn plan_policy(
     if !plan.findings.is_empty() {
         return plan;
     }
-    plan.changes
-        .extend(tag_changes(ctx, &desired.tags, &o.tags));
+    plan.changes.extend(tag_changes(
+        ctx,
+        &desired.tags,
+        &desired.annotations,
+        &o.tags,
+    ));
     if !o.document.is_equivalent(&desired.document) {
         plan.changes.push(Change::CreatePolicyVersion {
             delete_first: version_to_delete(o),
@@ -214,6 +246,7 @@ pub fn plan_role(
         arn: Some(ctx.account.role_arn(&desired.path, &desired.name)),
         changes: Vec::new(),
         findings: Vec::new(),
+        observe_only: observe_only(&desired.annotations),
     };
     let boundary = desired
         .permissions_boundary
@@ -223,6 +256,7 @@ pub fn plan_role(
         .managed_policies
         .iter()
         .map(|r| ctx.resolve(r))
+        .filter(|arn| !ctx.ignored_managed(arn))
         .collect();
     let Some(o) = observed else {
         plan.changes.push(Change::CreateRole {
@@ -231,7 +265,7 @@ pub fn plan_role(
             max_session_duration: desired.max_session_duration,
             assume_role_policy: desired.assume_role_policy.clone(),
             permissions_boundary: boundary,
-            tags: ctx.tags_with_owner(&desired.tags),
+            tags: ctx.tags_with_owner(&desired.tags, &desired.annotations),
         });
         for (name, doc) in &desired.inline_policies {
             plan.changes.push(Change::PutInlinePolicy {
@@ -259,8 +293,12 @@ pub fn plan_role(
         return plan;
     }
     // Tags first: when adopting, the owner tag is the first thing written.
-    plan.changes
-        .extend(tag_changes(ctx, &desired.tags, &o.tags));
+    plan.changes.extend(tag_changes(
+        ctx,
+        &desired.tags,
+        &desired.annotations,
+        &o.tags,
+    ));
     if !o
         .assume_role_policy
         .is_equivalent(&desired.assume_role_policy)
@@ -301,8 +339,10 @@ pub fn plan_role(
         }
     }
     for arn in o.managed_policies.difference(&managed) {
-        plan.changes
-            .push(Change::DetachManagedPolicy { arn: arn.clone() });
+        if !ctx.ignored_managed(arn) {
+            plan.changes
+                .push(Change::DetachManagedPolicy { arn: arn.clone() });
+        }
     }
     for (name, doc) in &desired.inline_policies {
         match o.inline_policies.get(name) {
@@ -319,40 +359,4 @@ pub fn plan_role(
             .push(Change::AttachManagedPolicy { arn: arn.clone() });
     }
     plan
-}
-
-/// Pruning: a delete for every owned resource that no manifest declares. Roles come first:
-/// deleting a role detaches the policies it uses.
-pub fn plan_prune(
-    desired: &DesiredState,
-    owned_roles: &[String],
-    owned_policy_arns: &[String],
-) -> Vec<ResourcePlan> {
-    let mut plans = Vec::new();
-    // Declared is judged ignoring case, as IAM names are.
-    for name in owned_roles.iter().filter(|n| desired.role(n).is_none()) {
-        plans.push(ResourcePlan {
-            kind: Kind::Role,
-            name: name.clone(),
-            arn: None,
-            changes: vec![Change::DeleteRole],
-            findings: Vec::new(),
-        });
-    }
-    for arn in owned_policy_arns {
-        // Identity from the ARN; an ARN without a name is never a candidate.
-        let Some((name, _)) = crate::iam::name_and_path(arn) else {
-            continue;
-        };
-        if desired.policy(name).is_none() {
-            plans.push(ResourcePlan {
-                kind: Kind::Policy,
-                name: name.to_string(),
-                arn: Some(arn.clone()),
-                changes: vec![Change::DeletePolicy],
-                findings: Vec::new(),
-            });
-        }
-    }
-    plans
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::change::{Change, ResourcePlan};
+use super::change::{Change, Finding, ResourcePlan};
 use crate::policy::PolicyDocument;
 
 /// One line saying what a change does, for logs.
@@ -68,6 +68,12 @@ pub fn text(plans: &[ResourcePlan]) -> String {
         .filter(|p| !p.changes.is_empty() || !p.findings.is_empty())
     {
         let _ = writeln!(out, "{} {}", plan.kind, plan.name);
+        if plan.observe_only && !plan.changes.is_empty() {
+            let _ = writeln!(
+                out,
+                "  ! observe-only (iam-warden/mode: observe): drift shown, nothing is applied"
+            );
+        }
         for finding in &plan.findings {
             let _ = writeln!(out, "  ! {finding}");
         }
@@ -254,24 +260,47 @@ fn document_lines(
 
 /// `Plan: 2 to create, 1 to update, 0 in sync, 1 conflict.`
 pub fn totals(plans: &[ResourcePlan], failed: usize) -> String {
-    use super::change::ResourceState::*;
-    let count = |s| plans.iter().filter(|p| p.state() == s).count();
-    let deletes = plans
-        .iter()
-        .filter(|p| {
-            p.changes
-                .iter()
-                .any(|c| matches!(c, Change::DeleteRole | Change::DeletePolicy))
-        })
-        .count();
+    let mut create = 0;
+    let mut update = 0;
+    let mut delete = 0;
+    let mut later = 0;
+    let mut in_sync = 0;
+    let mut conflict = 0;
+    let mut observed = 0;
+    for p in plans {
+        let deletes = p
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::DeleteRole | Change::DeletePolicy));
+        let scheduled = p
+            .findings
+            .iter()
+            .any(|f| matches!(f, Finding::PruneScheduled { .. }));
+        if p.is_blocked() {
+            conflict += 1;
+        } else if p.observe_only && !p.changes.is_empty() {
+            observed += 1;
+        } else if deletes {
+            delete += 1;
+        } else if scheduled {
+            later += 1;
+        } else if p.changes.first().is_some_and(Change::is_create) {
+            create += 1;
+        } else if p.changes.is_empty() {
+            in_sync += 1;
+        } else {
+            update += 1;
+        }
+    }
     let mut line = format!(
-        "{} to create, {} to update, {} to delete, {} in sync, {} in conflict",
-        count(Pending),
-        count(Drifted) - deletes,
-        deletes,
-        count(InSync),
-        count(Conflict)
+        "{create} to create, {update} to update, {delete} to delete, {in_sync} in sync, {conflict} in conflict"
     );
+    if later > 0 {
+        let _ = write!(line, ", {later} to delete after the grace period");
+    }
+    if observed > 0 {
+        let _ = write!(line, ", {observed} drifted but observe-only");
+    }
     if failed > 0 {
         let _ = write!(line, ", {failed} could not be observed");
     }

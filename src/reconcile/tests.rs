@@ -462,28 +462,39 @@ fn the_text_diff_shows_statement_level_changes() {
 }
 
 #[test]
-fn prune_deletes_only_owned_resources_that_no_manifest_declares() {
+fn prune_takes_only_owned_resources_that_no_manifest_declares() {
     let mut desired = DesiredState::default();
     desired.roles.insert("app".into(), desired_role());
     desired.policies.insert("p".into(), desired_policy());
-    let owned_roles = ["app".to_string(), "old-role".to_string()];
-    let owned_policies = [
-        P_ARN.to_string(),
-        "arn:aws:iam::123456789012:policy/x/old-policy".to_string(),
+    let listed = |kind, name: &str, owner: Option<&str>| prune::Candidate {
+        kind,
+        name: name.into(),
+        arn: format!("arn:aws:iam::123456789012:x/{name}"),
+        tags: owner
+            .map(|o| BTreeMap::from([(OWNER_TAG.to_string(), o.to_string())]))
+            .unwrap_or_default(),
+        used_by: Vec::new(),
+    };
+    let all = vec![
+        listed(Kind::Role, "app", Some("me")),
+        listed(Kind::Role, "APP", Some("me")),
+        listed(Kind::Role, "old-role", Some("me")),
+        listed(Kind::Role, "theirs", Some("them")),
+        listed(Kind::Role, "clicked", None),
+        listed(Kind::Policy, "P", Some("me")),
+        listed(Kind::Policy, "old-policy", Some("me")),
     ];
-    let plans = plan_prune(&desired, &owned_roles, &owned_policies);
-    let summary: Vec<(Kind, &str, &[Change])> = plans
-        .iter()
-        .map(|p| (p.kind, p.name.as_str(), p.changes.as_slice()))
+    let names: Vec<(Kind, String)> = prune::undeclared_owned(&desired, "me", all)
+        .into_iter()
+        .map(|c| (c.kind, c.name))
         .collect();
     assert_eq!(
-        summary,
+        names,
         [
-            (Kind::Role, "old-role", &[Change::DeleteRole][..]),
-            (Kind::Policy, "old-policy", &[Change::DeletePolicy][..])
+            (Kind::Role, "old-role".to_string()),
+            (Kind::Policy, "old-policy".to_string())
         ]
     );
-    assert!(plan_prune(&desired, &["app".to_string()], &[P_ARN.to_string()]).is_empty());
 }
 
 #[test]
@@ -550,10 +561,14 @@ fn a_case_only_rename_is_the_same_role_and_is_addressed_by_iams_spelling() {
     let mut declared = desired_role();
     declared.name = "APP".into();
     state.roles.insert("APP".into(), declared);
-    let mut p = desired_policy();
-    p.name = "P".into();
-    state.policies.insert("P".into(), p);
-    assert!(plan_prune(&state, &["app".into()], &[P_ARN.into()]).is_empty());
+    let owned = prune::Candidate {
+        kind: Kind::Role,
+        name: "app".into(),
+        arn: "arn:aws:iam::123456789012:role/app/app".into(),
+        tags: BTreeMap::from([(OWNER_TAG.to_string(), "me".to_string())]),
+        used_by: Vec::new(),
+    };
+    assert!(prune::undeclared_owned(&state, "me", [owned]).is_empty());
 }
 
 #[test]

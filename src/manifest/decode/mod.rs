@@ -10,8 +10,8 @@ use std::path::Path;
 use super::diagnostic::Diagnostic;
 use super::limits;
 use super::model::{
-    ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, DesiredPolicy, DesiredRole, Kind, Origin,
-    Resource,
+    ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, DesiredPolicy, DesiredRole, Kind,
+    MODE_ANNOTATION, Origin, PRUNE_ANNOTATION, Resource,
 };
 use super::vars::{Variables, has_reference, substitute};
 use super::yaml::{CoreScalar, Key, Node, Value, core_scalar};
@@ -350,14 +350,22 @@ impl Decoder<'_> {
         if let Some(node) = meta.get("annotations") {
             let ann_path = path.key("annotations");
             annotations = self.string_map(node, &ann_path);
-            if let Some(v) = annotations.get(ADOPT_ANNOTATION) {
-                if v != "true" && v != "false" {
-                    let line = node.line_at(&FieldPath::default().key(ADOPT_ANNOTATION));
-                    self.error(
-                        line,
-                        &ann_path.key(ADOPT_ANNOTATION),
-                        format!("must be \"true\" or \"false\", not `{v}`"),
-                    );
+            for (key, allowed) in [
+                (ADOPT_ANNOTATION, &["true", "false"][..]),
+                (PRUNE_ANNOTATION, &["never", "allowed"][..]),
+                (MODE_ANNOTATION, &["observe", "enforce"][..]),
+            ] {
+                if let Some(v) = annotations.get(key) {
+                    if !allowed.contains(&v.as_str()) {
+                        let line = node.line_at(&FieldPath::default().key(key));
+                        let quoted: Vec<String> =
+                            allowed.iter().map(|a| format!("\"{a}\"")).collect();
+                        self.error(
+                            line,
+                            &ann_path.key(key),
+                            format!("must be {}, not `{v}`", quoted.join(" or ")),
+                        );
+                    }
                 }
             }
         }
