@@ -154,7 +154,9 @@ pub async fn apply_all(
     for plan in policies {
         apply_one(executor, plan, &mut report).await;
     }
-    for plan in order::roles_after_their_principals(desired, roles) {
+    let mut roles = order::roles_after_their_principals(desired, roles);
+    let follow_ups = order::defer_trust_of_roles_not_yet_created(&mut roles);
+    for plan in roles {
         match blocking_policy(desired, &plan, &report) {
             Some(why) => report.failures.push(Failure {
                 kind: Kind::Role,
@@ -162,6 +164,16 @@ pub async fn apply_all(
                 error: format!("not attempted: {why}"),
             }),
             None => apply_one(executor, plan, &mut report).await,
+        }
+    }
+    for plan in follow_ups {
+        // Completes a trust policy that had to wait for the roles it names.
+        if !report
+            .failures
+            .iter()
+            .any(|f| f.kind == Kind::Role && f.name == plan.name)
+        {
+            apply_one(executor, plan, &mut report).await;
         }
     }
     for plan in prune {

@@ -107,6 +107,11 @@ async fn plan_from_snapshot(
     snapshot: &Snapshot,
     retry: &RetryPolicy,
 ) -> (Vec<ResourcePlan>, Vec<Failure>) {
+    let ctx = &ctx.clone().with_observed_policy_arns(
+        snapshot
+            .policies()
+            .map(|p| (p.name.as_str(), p.arn.as_str())),
+    );
     let results: Vec<Result<ResourcePlan, Failure>> = stream::iter(resources(desired))
         .map(|r| async move {
             let tags = match (&r, snapshot_policy_arn(snapshot, &r)) {
@@ -156,12 +161,42 @@ async fn per_resource(
     desired: &DesiredState,
     retry: &RetryPolicy,
 ) -> (Vec<ResourcePlan>, Vec<Failure>) {
-    let results: Vec<Result<ResourcePlan, Failure>> = stream::iter(resources(desired))
-        .map(|r| async move { observe_one(iam, ctx, &r, retry).await })
-        .buffered(OBSERVE_CONCURRENCY)
-        .collect()
-        .await;
-    split(results)
+    let observe = |resources: Vec<Resource>, ctx: Context| async move {
+        let results: Vec<Result<ResourcePlan, Failure>> = stream::iter(resources)
+            .map(|r| {
+                let ctx = ctx.clone();
+                async move { observe_one(iam, &ctx, &r, retry).await }
+            })
+            .buffered(OBSERVE_CONCURRENCY)
+            .collect()
+            .await;
+        split(results)
+    };
+    // Policies first: roles' refs resolve to the ARNs they were found at.
+    let policies: Vec<Resource> = desired
+        .policies
+        .values()
+        .cloned()
+        .map(Resource::Policy)
+        .collect();
+    let (mut plans, mut failures) = observe(policies, ctx.clone()).await;
+    let found: Vec<(String, String)> = plans
+        .iter()
+        .filter_map(|p| p.arn.clone().map(|arn| (p.name.clone(), arn)))
+        .collect();
+    let ctx = ctx
+        .clone()
+        .with_observed_policy_arns(found.iter().map(|(n, a)| (n.as_str(), a.as_str())));
+    let roles: Vec<Resource> = desired
+        .roles
+        .values()
+        .cloned()
+        .map(Resource::Role)
+        .collect();
+    let (role_plans, role_failures) = observe(roles, ctx).await;
+    plans.extend(role_plans);
+    failures.extend(role_failures);
+    (plans, failures)
 }
 
 /// Observes one resource on its own (a few calls) and plans it. A policy is found by name:

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::ResourcePlan;
+use super::{Change, ResourcePlan};
 use crate::iam::name_and_path;
 use crate::manifest::DesiredState;
+use crate::policy::PolicyDocument;
 
 /// `roles` reordered so that each comes after the declared roles its trust policy names; the
 /// given order is kept otherwise, and roles in a cycle keep it too.
@@ -48,6 +49,94 @@ pub fn roles_after_their_principals(
     }
     let mut slots: Vec<Option<ResourcePlan>> = roles.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// For roles that trust each other (a cycle) and are both new, the first one created cannot
+/// name the other yet: its CreateRole gets a trust policy without the roles still to be
+/// created, and the returned plans put the whole trust policy back once they exist. `roles`
+/// must already be in [`roles_after_their_principals`] order.
+pub fn defer_trust_of_roles_not_yet_created(roles: &mut [ResourcePlan]) -> Vec<ResourcePlan> {
+    // Lowercased names of the roles this pass creates, in creation order.
+    let mut not_yet: Vec<String> = roles
+        .iter()
+        .filter(|p| p.changes.first().is_some_and(Change::is_create))
+        .map(|p| p.name.to_lowercase())
+        .collect();
+    let mut follow_ups = Vec::new();
+    for plan in roles.iter_mut() {
+        let Some(Change::CreateRole {
+            assume_role_policy, ..
+        }) = plan.changes.first_mut()
+        else {
+            continue;
+        };
+        let me = plan.name.to_lowercase();
+        not_yet.retain(|n| *n != me);
+        let pending: Vec<String> = trusted_role_names(assume_role_policy.value())
+            .into_iter()
+            .filter(|n| not_yet.contains(&n.to_lowercase()))
+            .collect();
+        if pending.is_empty() {
+            continue;
+        }
+        let full = assume_role_policy.clone();
+        let reduced = without_roles(&full, &pending);
+        *assume_role_policy = reduced.clone();
+        let mut follow_up = ResourcePlan::new(plan.kind, &plan.name, plan.arn.clone());
+        follow_up.changes.push(Change::UpdateAssumeRolePolicy {
+            before: reduced,
+            after: full,
+        });
+        follow_ups.push(follow_up);
+    }
+    follow_ups
+}
+
+/// A trust policy without the AWS principals naming `roles`; a statement left with no
+/// principal goes, and with none left, a statement that allows nobody keeps it valid.
+fn without_roles(doc: &PolicyDocument, roles: &[String]) -> PolicyDocument {
+    let names = |id: &str| {
+        id.split(':').nth(5).is_some_and(|r| r.starts_with("role/"))
+            && name_and_path(id)
+                .is_some_and(|(n, _)| roles.iter().any(|r| r.eq_ignore_ascii_case(n)))
+    };
+    let statements: Vec<Value> = match doc.value().get("Statement") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(single) => vec![single.clone()],
+        None => Vec::new(),
+    };
+    let mut kept = Vec::new();
+    for mut s in statements {
+        if let Some(Value::Object(principal)) = s.get_mut("Principal") {
+            if let Some(aws) = principal.remove("AWS") {
+                let ids: Vec<Value> = match aws {
+                    Value::Array(items) => items,
+                    other => vec![other],
+                };
+                let left: Vec<Value> = ids
+                    .into_iter()
+                    .filter(|v| !v.as_str().is_some_and(names))
+                    .collect();
+                if !left.is_empty() {
+                    principal.insert("AWS".into(), Value::Array(left));
+                }
+            }
+            if principal.is_empty() {
+                continue;
+            }
+        }
+        kept.push(s);
+    }
+    if kept.is_empty() {
+        kept.push(serde_json::json!({
+            "Effect": "Deny",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }));
+    }
+    let mut value = doc.value().clone();
+    value["Statement"] = Value::Array(kept);
+    PolicyDocument::from_value(value).unwrap_or_else(|_| doc.clone())
 }
 
 /// Names of the roles that a trust policy's `AWS` principals name by ARN.
@@ -124,6 +213,52 @@ mod tests {
             .into_iter()
             .map(|p| p.name)
             .collect()
+    }
+
+    #[test]
+    fn roles_that_trust_each_other_are_created_with_the_other_left_out_then_completed() {
+        let a = role("a", &["b"]);
+        let b = role("b", &["a"]);
+        let create = |r: &DesiredRole| {
+            let mut plan = ResourcePlan::new(Kind::Role, &r.name, None);
+            plan.changes.push(Change::CreateRole {
+                path: "/".into(),
+                description: String::new(),
+                max_session_duration: 3600,
+                assume_role_policy: r.assume_role_policy.clone(),
+                permissions_boundary: None,
+                tags: BTreeMap::new(),
+            });
+            plan
+        };
+        let mut plans = vec![create(&a), create(&b)];
+        let follow_ups = defer_trust_of_roles_not_yet_created(&mut plans);
+        let Change::CreateRole {
+            assume_role_policy, ..
+        } = &plans[0].changes[0]
+        else {
+            panic!()
+        };
+        let first = assume_role_policy.to_json();
+        assert!(!first.contains("role/team/b"), "{first}");
+        assert!(first.contains("\"Deny\""), "{first}");
+        // The second may name the first, which exists by then.
+        let Change::CreateRole {
+            assume_role_policy, ..
+        } = &plans[1].changes[0]
+        else {
+            panic!()
+        };
+        assert!(assume_role_policy.to_json().contains("role/team/a"));
+        assert_eq!(follow_ups.len(), 1);
+        assert_eq!(follow_ups[0].name, "a");
+        let Change::UpdateAssumeRolePolicy { after, .. } = &follow_ups[0].changes[0] else {
+            panic!()
+        };
+        assert_eq!(after, &a.assume_role_policy);
+        // A role that exists already needs no such care.
+        let mut plans = vec![create(&a), ResourcePlan::new(Kind::Role, "b", None)];
+        assert!(defer_trust_of_roles_not_yet_created(&mut plans).is_empty());
     }
 
     #[test]

@@ -71,6 +71,21 @@ impl Context {
         }
     }
 
+    /// The same context with refs resolving to the ARNs IAM has for the declared policies
+    /// (by name, ignoring case): a policy renamed only in case, or at another path, keeps
+    /// its attachments instead of being detached for an ARN that does not exist.
+    pub fn with_observed_policy_arns<'a>(
+        mut self,
+        observed: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Context {
+        for (name, arn) in observed {
+            if let Some(slot) = self.policy_arns.get_mut(&name.to_lowercase()) {
+                *slot = arn.to_string();
+            }
+        }
+        self
+    }
+
     /// The ARN a declared policy has (or will have when created).
     pub fn policy_arn(&self, name: &str) -> Option<&String> {
         self.policy_arns.get(&name.to_lowercase())
