@@ -58,27 +58,11 @@ impl DesiredStore {
     }
 
     pub fn get(&self, key: &Key) -> Option<Resource> {
-        match key.0 {
-            Kind::Role => self.state.roles.get(&key.1).cloned().map(Resource::Role),
-            Kind::Policy => self
-                .state
-                .policies
-                .get(&key.1)
-                .cloned()
-                .map(Resource::Policy),
-        }
+        get(&self.state, key)
     }
 
     pub fn keys(&self) -> Vec<Key> {
-        // Policies first: roles attach them.
-        let policies = self
-            .state
-            .policies
-            .keys()
-            .map(|n| (Kind::Policy, n.clone()));
-        policies
-            .chain(self.state.roles.keys().map(|n| (Kind::Role, n.clone())))
-            .collect()
+        keys(&self.state)
     }
 
     /// Reads DIR again. On an unreadable DIR nothing changes and the error is returned.
@@ -133,6 +117,22 @@ impl DesiredStore {
             new_errors,
         }
     }
+}
+
+/// The declaration of `key` in `state`.
+pub fn get(state: &DesiredState, key: &Key) -> Option<Resource> {
+    match key.0 {
+        Kind::Role => state.roles.get(&key.1).cloned().map(Resource::Role),
+        Kind::Policy => state.policies.get(&key.1).cloned().map(Resource::Policy),
+    }
+}
+
+/// Every key of `state`, policies first: roles attach them.
+pub fn keys(state: &DesiredState) -> Vec<Key> {
+    let policies = state.policies.keys().map(|n| (Kind::Policy, n.clone()));
+    policies
+        .chain(state.roles.keys().map(|n| (Kind::Role, n.clone())))
+        .collect()
 }
 
 fn restore(state: &mut DesiredState, previous: &DesiredState, key: &Key) {

@@ -7,7 +7,7 @@ use std::time::Instant;
 use tracing::warn;
 
 use super::desired::Key;
-use super::{Controller, lock};
+use super::{Controller, Generation, lock};
 use crate::iam::Snapshot;
 use crate::manifest::{Kind, OWNER_TAG};
 use crate::reconcile::{Change, Executor, ResourcePlan};
@@ -19,20 +19,19 @@ impl Controller {
         if !self.config.prune || self.config.observe_only {
             return false;
         }
-        let store = lock(&self.desired);
-        store.file_count() > 0 && store.errors().is_empty()
+        let generation = self.generation();
+        generation.files > 0 && generation.errors.is_empty()
     }
 
     /// Owned resources in the snapshot that no manifest declares.
-    pub(super) async fn undeclared_owned(&self, snapshot: &Snapshot) -> Vec<Key> {
-        let (roles, policies) = {
-            let store = lock(&self.desired);
-            let state = store.state();
-            (
-                state.roles.keys().cloned().collect::<HashSet<_>>(),
-                state.policies.keys().cloned().collect::<HashSet<_>>(),
-            )
-        };
+    pub(super) async fn undeclared_owned(
+        &self,
+        generation: &Generation,
+        snapshot: &Snapshot,
+    ) -> Vec<Key> {
+        let state = &generation.state;
+        let roles: HashSet<&String> = state.roles.keys().collect();
+        let policies: HashSet<&String> = state.policies.keys().collect();
         let owner = Some(&self.config.owner);
         let mut keys: Vec<Key> = snapshot
             .roles
@@ -47,8 +46,9 @@ impl Controller {
         {
             if let Ok(tags) = self.iam.policy_tags(&p.arn).await {
                 if tags.get(OWNER_TAG) == owner {
-                    lock(&self.prune_arns).insert(p.name.clone(), p.arn.clone());
-                    keys.push((Kind::Policy, p.name.clone()));
+                    let key = (Kind::Policy, p.name.clone());
+                    self.with_record(&key, |r| r.prune_arn = Some(p.arn.clone()));
+                    keys.push(key);
                 }
             }
         }
@@ -65,7 +65,10 @@ impl Controller {
                 .await
                 .map(|r| r.map(|r| (r.arn, r.tags))),
             Kind::Policy => {
-                let Some(arn) = lock(&self.prune_arns).get(&key.1).cloned() else {
+                let arn = lock(&self.records)
+                    .get(key)
+                    .and_then(|r| r.prune_arn.clone());
+                let Some(arn) = arn else {
                     return;
                 };
                 self.iam
@@ -76,7 +79,10 @@ impl Controller {
         };
         let (arn, tags) = match observed {
             Ok(Some(found)) => found,
-            Ok(None) => return,
+            Ok(None) => {
+                self.pruned(key);
+                return;
+            }
             Err(e) => {
                 warn!(resource = %resource, error = %e, "cannot check a resource to prune");
                 self.error_policy(key, true);
@@ -84,6 +90,7 @@ impl Controller {
             }
         };
         if tags.get(OWNER_TAG) != Some(&self.config.owner) {
+            self.pruned(key);
             return;
         }
         let change = match key.0 {
@@ -101,15 +108,15 @@ impl Controller {
         let executor = Executor {
             iam: &self.iam,
             owner: &self.config.owner,
-            retry: self.config.retry.clone(),
+            retry: self.in_place_retry(),
         };
         let started = Instant::now();
         match executor.apply(&plan).await {
             Ok(_) => {
                 self.metrics
                     .reconciled(key.0, "pruned", started.elapsed().as_secs_f64());
-                lock(&self.prune_arns).remove(&key.1);
                 self.error_policy(key, false);
+                self.pruned(key);
             }
             Err(e) => {
                 warn!(resource = %resource, error = %e, "prune failed");
@@ -117,6 +124,13 @@ impl Controller {
                     .reconciled(key.0, "error", started.elapsed().as_secs_f64());
                 self.error_policy(key, true);
             }
+        }
+    }
+
+    /// Nothing more to prune for `key`: its record goes (unless it is declared again).
+    fn pruned(&self, key: &Key) {
+        if let Some(r) = lock(&self.records).get_mut(key) {
+            r.prune_arn = None;
         }
     }
 }

@@ -1,12 +1,14 @@
-//! What /status shows: every resource's state, last reconcile, last error, drift corrections.
+//! What /status shows: every resource's state, last reconcile, last error, drift corrections;
+//! and the file errors, bounded.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::contest::ContestReport;
 use super::desired::Key;
-use crate::manifest::Kind;
+use crate::manifest::{Diagnostic, Kind};
 use crate::reconcile::ResourceState;
 
 #[derive(Clone, Debug, Serialize)]
@@ -20,6 +22,36 @@ pub struct ResourceStatus {
     pub last_reconcile: Option<String>,
     pub last_error: Option<String>,
     pub drift_corrections: u64,
+    /// Only while contested: the fields that keep changing and when the next correction is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contested: Option<ContestReport>,
+}
+
+/// File errors shown per file at most; the rest are counted.
+pub const MAX_ERRORS_PER_FILE: usize = 20;
+
+/// The file errors for /status: at most [`MAX_ERRORS_PER_FILE`] per file, then one line
+/// counting the rest, so that one huge broken file cannot blow up the response.
+pub fn bounded_file_errors(errors: &[Diagnostic]) -> Vec<String> {
+    let mut per_file: BTreeMap<&std::path::Path, usize> = BTreeMap::new();
+    let mut out = Vec::new();
+    for d in errors {
+        let n = per_file.entry(d.file.as_path()).or_default();
+        *n += 1;
+        if *n <= MAX_ERRORS_PER_FILE {
+            out.push(d.to_string());
+        }
+    }
+    for (file, n) in per_file {
+        if n > MAX_ERRORS_PER_FILE {
+            out.push(format!(
+                "{}: and {} more errors",
+                file.display(),
+                n - MAX_ERRORS_PER_FILE
+            ));
+        }
+    }
+    out
 }
 
 #[derive(Default)]
@@ -42,6 +74,7 @@ impl StatusBoard {
                     last_reconcile: None,
                     last_error: None,
                     drift_corrections: 0,
+                    contested: None,
                 });
         }
     }
@@ -64,6 +97,13 @@ impl StatusBoard {
             s.drift_corrections += corrections;
             s.last_reconcile =
                 Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
+        }
+    }
+
+    /// Shows (or, with `None`, clears) what keeps contesting `key`.
+    pub fn set_contest(&mut self, key: &Key, report: Option<ContestReport>) {
+        if let Some(s) = self.resources.get_mut(key) {
+            s.contested = report;
         }
     }
 
@@ -122,5 +162,20 @@ mod tests {
         assert_eq!(b.all().len(), 1);
         b.record(&key("a"), ResourceState::InSync, None, None, 0);
         assert_eq!(b.all().len(), 1, "a removed key is not brought back");
+    }
+
+    #[test]
+    fn file_errors_are_capped_per_file_with_a_count_of_the_rest() {
+        let mut errors: Vec<Diagnostic> = (0..25)
+            .map(|i| Diagnostic::file("big.yaml", format!("error {i}")))
+            .collect();
+        errors.push(Diagnostic::file("small.yaml", "one"));
+        let shown = bounded_file_errors(&errors);
+        assert_eq!(shown.len(), MAX_ERRORS_PER_FILE + 2, "{shown:?}");
+        assert!(
+            shown.contains(&"big.yaml: and 5 more errors".to_string()),
+            "{shown:?}"
+        );
+        assert!(shown.iter().any(|l| l.contains("small.yaml")));
     }
 }
