@@ -10,10 +10,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_iam::Client;
-use support::daemon::{Daemon, wait_for};
+use support::daemon::{BusyWriter, Daemon, wait_for};
 use support::fixtures::{APP_POLICY_ARN, BOUNDARY_ARN, FULL, OTHER_DOC, tag};
 use support::moto::{Moto, client_for, get_role};
-use support::proxy::Proxy;
+use support::proxy::{Proxy, dead_endpoint};
 use support::{run, warden_on};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -70,6 +70,47 @@ impl Bed {
             self.description(role).await
         );
     }
+}
+
+impl Bed {
+    /// Sets one tag on a role behind the daemon's back (straight to moto).
+    async fn set_tag(&self, role: &str, key: &str, value: &str) {
+        self.iam
+            .tag_role()
+            .role_name(role)
+            .tags(tag(key, value))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn tag_of(&self, role: &str, key: &str) -> Option<String> {
+        let role = get_role(&self.iam, role).await?;
+        role.tags()
+            .iter()
+            .find(|t| t.key() == key)
+            .map(|t| t.value().to_string())
+    }
+
+    /// Polls until the role's tag `key` is `want`; panics after `limit`.
+    async fn wait_tag(&self, role: &str, key: &str, want: &str, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if self.tag_of(role, key).await.as_deref() == Some(want) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "role {role} never got tag {key}={want} within {limit:?} (has {:?})",
+            self.tag_of(role, key).await
+        );
+    }
+}
+
+/// A role manifest with tag `team: data`.
+fn tagged_role(name: &str) -> String {
+    format!("{}  tags: {{team: data}}\n", role(name, "tagged"))
 }
 
 fn role(name: &str, description: &str) -> String {
@@ -581,5 +622,165 @@ async fn a_failing_resource_is_retried_with_backoff_and_never_delays_the_others(
         4,
         "{:?}",
         bed.proxy.actions()
+    );
+}
+
+// --- Triggers that cannot starve each other -------------------------------------------------
+
+/// Drift injected out of band is corrected by the resync, within two intervals (2 s here; the
+/// limit is generous because the machine is shared, and the old starvation never corrected it).
+async fn drift_is_corrected_by_the_resync(bed: &Bed) {
+    bed.set_tag("busy", "team", "hand-edit").await;
+    bed.wait_tag("busy", "team", "data", Duration::from_secs(30))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_neighbour_of_dir_never_starves_the_resync() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
+    let d = bed.daemon(&dir, &["--resync-interval", "2s"]);
+    d.wait_ready();
+    let loads = d.logged("manifests changed");
+    // About a write a second: each burst ends (300 ms of quiet) before the resync is due,
+    // which used to restart the resync's wait for ever.
+    let _log = BusyWriter::start(
+        bed.path("app.log"),
+        String::new(),
+        Duration::from_millis(1000),
+    );
+    let _swap = BusyWriter::start(bed.path("m.tmp"), String::new(), Duration::from_millis(700));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+    assert_eq!(d.logged("manifests changed"), loads, "{}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_non_manifest_file_inside_dir_never_starves_the_resync() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir_all(dir.join(".git")).unwrap();
+    fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
+    let d = bed.daemon(&dir, &["--resync-interval", "2s"]);
+    d.wait_ready();
+    let _readme = BusyWriter::start(
+        dir.join("README.md"),
+        String::new(),
+        Duration::from_millis(1000),
+    );
+    let _git = BusyWriter::start(
+        dir.join(".git/index"),
+        String::new(),
+        Duration::from_millis(700),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_saved_inside_a_burst_is_picked_up_within_the_maximum_wait() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("saved", "one")).unwrap();
+    let _d = watch_only(&bed, &dir);
+    bed.wait_description("saved", "one").await;
+    // Another manifest rewritten every 100 ms: the debounce never sees 300 ms of quiet.
+    let _burst = BusyWriter::start(
+        dir.join("busy.yaml"),
+        role("burst", "same"),
+        Duration::from_millis(100),
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    fs::write(dir.join("r.yaml"), role("saved", "two")).unwrap();
+    bed.wait_description("saved", "two").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_interval_under_one_second_is_refused() {
+    let (out, _, err) = run(warden_on("http://127.0.0.1:9").args([
+        "run",
+        "manifests",
+        "--resync-interval",
+        "500ms",
+    ]));
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("at most once a second"), "{err}");
+}
+
+// --- A relative DIR ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_dir_is_watched_like_an_absolute_one() {
+    let bed = Bed::new().await;
+    let root = bed.path("git");
+    fs::create_dir_all(root.join("rev-1")).unwrap();
+    fs::write(root.join("rev-1/r.yaml"), role("relative", "one")).unwrap();
+    symlink("rev-1", root.join("repo")).unwrap();
+    // `run repo` from inside the git-sync root: DIR has no parent part.
+    let mut cmd = warden_on(&bed.proxy.endpoint);
+    cmd.current_dir(&root);
+    let d = Daemon::start_cmd(cmd, Path::new("repo"), &["--resync-interval", "1h"]);
+    d.wait_ready();
+    bed.wait_description("relative", "one").await;
+    fs::create_dir_all(root.join("rev-2")).unwrap();
+    fs::write(root.join("rev-2/r.yaml"), role("relative", "two")).unwrap();
+    symlink("rev-2", root.join("repo.tmp")).unwrap();
+    fs::rename(root.join("repo.tmp"), root.join("repo")).unwrap();
+    bed.wait_description("relative", "two").await;
+}
+
+// --- A failing key never holds the others up --------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_throttled_roles_never_hold_up_an_edit_to_a_fifth_with_four_workers() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    for i in 0..4 {
+        let with_inline = format!(
+            "{}  inlinePolicies:\n    p: {{Version: \"2012-10-17\", Statement: {{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}}}}\n",
+            role(&format!("throttled-{i}"), "t")
+        );
+        fs::write(dir.join(format!("t{i}.yaml")), with_inline).unwrap();
+    }
+    fs::write(dir.join("fifth.yaml"), role("fifth", "one")).unwrap();
+    // Throttling is retried (unlike AccessDenied): without a cap on in-place retries, each
+    // throttled role would hold its worker for the whole --retry-timeout.
+    bed.proxy
+        .fail("PutRolePolicy", 100_000, 400, "Throttling", "Rate exceeded");
+    let d = bed.daemon(
+        &dir,
+        &[
+            "--workers",
+            "4",
+            "--resync-interval",
+            "1s",
+            "--retry-timeout",
+            "2m",
+        ],
+    );
+    d.wait_ready();
+    bed.wait_description("fifth", "one").await;
+    // Let the throttled keys settle into their loop of retries.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    fs::write(dir.join("fifth.yaml"), role("fifth", "two")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    while bed.description("fifth").await.as_deref() != Some("two") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edit waited behind the throttled roles:\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(d.resource("throttled-0")["state"], "error");
+    assert!(
+        bed.proxy.count("PutRolePolicy") >= 8,
+        "the throttled roles kept being retried"
     );
 }
