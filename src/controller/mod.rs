@@ -20,6 +20,9 @@ mod resync;
 pub mod status;
 mod watch;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
