@@ -1196,3 +1196,61 @@ async fn file_errors_on_status_are_capped_per_file() {
         "{errors:?}"
     );
 }
+
+/// An ECS container-credentials endpoint that refuses until `ready` is set: the task role's
+/// credentials arriving late.
+fn late_credentials_server(ready: std::sync::Arc<std::sync::atomic::AtomicBool>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/creds", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let (status, body) = if ready.load(std::sync::atomic::Ordering::SeqCst) {
+                (
+                    "200 OK",
+                    r#"{"AccessKeyId":"testing","SecretAccessKey":"testing","Token":"t","Expiration":"2099-01-01T00:00:00Z"}"#,
+                )
+            } else {
+                ("404 Not Found", "{}")
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_that_arrive_late_are_picked_up_without_a_restart() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("latecreds", "x")).unwrap();
+    let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = late_credentials_server(ready.clone());
+    let mut cmd = warden_on(&bed.proxy.endpoint);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", bed.path("none"))
+        .env("AWS_CONFIG_FILE", bed.path("none"))
+        .env("HOME", bed.path("home"))
+        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &url);
+    let d = Daemon::start_cmd(cmd, &dir, &["--resync-interval", "1s"]);
+    wait_for("AWS unreachable in /status", WAIT, || {
+        d.status()["aws"]["reachable"] == false
+    });
+    assert_eq!(d.get("/healthz").0, 200);
+    ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    d.wait_ready();
+    bed.wait_description("latecreds", "x").await;
+    assert_eq!(d.status()["aws"]["reachable"], true);
+}

@@ -53,7 +53,12 @@ impl Contest {
         &mut self,
         now: Instant,
         fields: impl IntoIterator<Item = (&'static str, String)>,
+        policy: &ContestPolicy,
     ) -> bool {
+        // Fields that drifted before the window are not part of this fight.
+        if !self.contested && self.last_drift.is_some_and(|t| now - t > policy.window) {
+            self.fields.clear();
+        }
         self.last_drift = Some(now);
         self.fields.extend(fields);
         !self.contested || self.next_allowed.is_none_or(|t| now >= t)
@@ -123,7 +128,7 @@ mod tests {
     }
 
     fn fight(c: &mut Contest, at: Instant) -> (bool, bool) {
-        let correct = c.drift_seen(at, [("tags", "team other -> data".to_string())]);
+        let correct = c.drift_seen(at, [("tags", "team other -> data".to_string())], &policy());
         let became = correct && c.corrected(at, &policy());
         (correct, became)
     }
@@ -160,10 +165,25 @@ mod tests {
         // Contested at t0+3: the next correction waits 2 intervals, then 4, 8, 16, 16.
         let mut t = t0 + S * 3;
         for gap in [2, 4, 8, 16, 16] {
-            assert!(!c.drift_seen(t + S * (gap - 1), []), "held before {gap}");
+            assert!(
+                !c.drift_seen(t + S * (gap - 1), [], &policy()),
+                "held before {gap}"
+            );
             t += S * gap;
             assert_eq!(fight(&mut c, t), (true, false), "allowed after {gap}");
         }
+    }
+
+    #[test]
+    fn fields_that_drifted_before_the_window_are_forgotten() {
+        let t0 = Instant::now();
+        let mut c = Contest::default();
+        c.drift_seen(t0, [("description", "old".to_string())], &policy());
+        c.drift_seen(t0 + S * 601, [("tags", "new".to_string())], &policy());
+        assert_eq!(
+            c.report(t0).fields.into_keys().collect::<Vec<_>>(),
+            ["tags"]
+        );
     }
 
     #[test]

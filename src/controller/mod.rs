@@ -416,7 +416,9 @@ impl Controller {
                 .changes
                 .iter()
                 .map(|c| (c.field(), reconcile::render::summary(c)));
-            let now = self.with_record(key, |r| r.contest.drift_seen(Instant::now(), fields));
+            let now = self.with_record(key, |r| {
+                r.contest.drift_seen(Instant::now(), fields, &policy)
+            });
             if !now {
                 debug!(resource = %resource, "contested: correction held back");
                 return outcome(ResourceState::Contested, None, 0);
