@@ -83,7 +83,8 @@ pub struct ManifestArgs {
     #[arg(long, value_name = "URL", env = "IAM_WARDEN_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
 
-    /// How long one change may be retried (throttling, IAM's eventual consistency).
+    /// How long one change may be retried (throttling, IAM's eventual consistency). `run`
+    /// retries in place for at most 5 s, then retries the resource with its own backoff.
     #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_RETRY_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
     pub retry_timeout: Duration,
 
