@@ -682,6 +682,27 @@ async fn a_busy_non_manifest_file_inside_dir_never_starves_the_resync() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_rewritten_every_second_never_starves_the_resync() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
+    fs::write(dir.join("same.yaml"), role("same", "unchanged")).unwrap();
+    let d = bed.daemon(&dir, &["--resync-interval", "2s"]);
+    d.wait_ready();
+    // A real manifest event (a tool touching files) every second: each one reloads, and none
+    // may postpone the resync.
+    let _touch = BusyWriter::start(
+        dir.join("same.yaml"),
+        role("same", "unchanged"),
+        Duration::from_millis(1000),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_saved_inside_a_burst_is_picked_up_within_the_maximum_wait() {
     let bed = Bed::new().await;
     let dir = bed.path("m");
