@@ -14,6 +14,8 @@ pub struct Liveness {
     last_turn: AtomicU64,
     last_resync: AtomicU64,
     workers: AtomicUsize,
+    /// Workers ever started: until the pool has been full once, it is still starting.
+    started: AtomicUsize,
     expected_workers: usize,
     /// How long without a loop turn or a finished resync means stuck.
     stale_after: Duration,
@@ -26,6 +28,7 @@ impl Liveness {
             last_turn: AtomicU64::new(0),
             last_resync: AtomicU64::new(0),
             workers: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
             expected_workers: workers,
             // A few intervals, and some slack for a slow machine or a large account.
             stale_after: interval * 3 + Duration::from_secs(10),
@@ -47,6 +50,7 @@ impl Liveness {
     /// A worker starts; the returned guard marks it gone when dropped (however it ends).
     pub fn worker(&self) -> WorkerAlive<'_> {
         self.workers.fetch_add(1, Ordering::SeqCst);
+        self.started.fetch_add(1, Ordering::SeqCst);
         WorkerAlive(self)
     }
 
@@ -56,7 +60,8 @@ impl Liveness {
         let stale = u64::try_from(self.stale_after.as_millis()).unwrap_or(u64::MAX);
         let ago = |t: &AtomicU64| now.saturating_sub(t.load(Ordering::Relaxed));
         let workers = self.workers.load(Ordering::SeqCst);
-        if workers < self.expected_workers {
+        let starting = self.started.load(Ordering::SeqCst) < self.expected_workers;
+        if !starting && workers < self.expected_workers {
             return Some(format!(
                 "{} of {} workers are gone",
                 self.expected_workers - workers,
@@ -95,10 +100,12 @@ mod tests {
     fn alive_while_the_loop_turns_and_the_workers_stay() {
         let l = Liveness::new(Duration::from_secs(1), 2);
         let a = l.worker();
-        assert_eq!(l.problem().as_deref(), Some("1 of 2 workers are gone"));
+        assert_eq!(l.problem(), None, "still starting");
         let b = l.worker();
         assert_eq!(l.problem(), None);
-        drop((a, b));
+        drop(a);
+        assert_eq!(l.problem().as_deref(), Some("1 of 2 workers are gone"));
+        drop(b);
         assert!(l.problem().unwrap().contains("2 of 2"));
     }
 
