@@ -126,7 +126,7 @@ async fn status(Extract(h): Extract<Health>) -> Response {
         }))
         .into_response();
     };
-    let resources = super::lock(&c.status).all();
+    let resources = super::lock(&c.keys).statuses();
     let file_errors = bounded_file_errors(&c.generation().errors);
     Json(serde_json::json!({
         "ready": c.ready.load(Ordering::SeqCst),

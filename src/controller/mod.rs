@@ -12,6 +12,7 @@ mod contest;
 pub mod desired;
 mod faults;
 mod http;
+mod keys;
 mod liveness;
 pub mod metrics;
 mod prune;
@@ -23,7 +24,6 @@ mod watch;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -42,13 +42,13 @@ use crate::manifest::{DesiredState, Diagnostic, Kind, Resource, Variables};
 use crate::reconcile::ResourceState;
 use crate::reconcile::{self, Context, Executor, ResourcePlan, RetryPolicy};
 use conditions::{AwsHealth, DirHealth};
-use contest::{Contest, ContestPolicy};
+use contest::ContestPolicy;
 use desired::{DesiredStore, Key};
 use faults::TestFaults;
+use keys::KeyTable;
 use liveness::Liveness;
 use metrics::Metrics;
 use queue::WorkQueue;
-use status::StatusBoard;
 
 /// Settings of the daemon, from the command line.
 #[derive(Clone, Debug)]
@@ -120,38 +120,15 @@ struct Loader {
     vars: Variables,
 }
 
-/// Everything the daemon remembers about one key besides its /status entry. Dropped when the
-/// key is no longer declared and nothing is pending for it.
-#[derive(Default)]
-struct KeyRecord {
-    /// Set after a failure, cleared by a success.
-    backoff: Option<ExponentialBackoff>,
-    /// When the failed key's retry is due.
-    retry_at: Option<Instant>,
-    /// The spec it last converged to: a difference from it is a manifest edit being applied,
-    /// not drift.
-    converged: Option<Resource>,
-    /// An undeclared owned policy found for pruning: its ARN.
-    prune_arn: Option<String>,
-    contest: Contest,
-}
-
-impl KeyRecord {
-    fn is_idle(&self) -> bool {
-        self.prune_arn.is_none() && self.retry_at.is_none_or(|t| t <= Instant::now())
-    }
-}
-
 pub struct Controller {
     config: Config,
     iam: Iam,
     loader: Mutex<Loader>,
     generation: RwLock<Arc<Generation>>,
     pub(crate) queue: Arc<WorkQueue<Key>>,
-    pub(crate) status: Mutex<StatusBoard>,
+    /// Everything remembered per key (status, backoff, converged spec, prune, contest).
+    pub(crate) keys: Mutex<KeyTable>,
     pub(crate) metrics: Arc<Metrics>,
-    records: Mutex<HashMap<Key, KeyRecord>>,
-    first_pass: Mutex<HashSet<Key>>,
     pub(crate) ready: AtomicBool,
     resyncing: AtomicBool,
     /// The last resync could not read the account in bulk (said once, not every interval).
@@ -204,10 +181,8 @@ impl Controller {
                 files: 0,
             })),
             queue: WorkQueue::new(),
-            status: Mutex::new(StatusBoard::default()),
+            keys: Mutex::new(KeyTable::default()),
             metrics,
-            records: Mutex::new(HashMap::new()),
-            first_pass: Mutex::new(HashSet::new()),
             ready: AtomicBool::new(false),
             resyncing: AtomicBool::new(false),
             bulk_failing: AtomicBool::new(false),
@@ -263,7 +238,7 @@ impl Controller {
         });
         *self.generation.write().unwrap_or_else(|p| p.into_inner()) = generation.clone();
         drop(loader);
-        lock(&self.status).track(&generation.keys());
+        lock(&self.keys).track(&generation.keys());
         if !reloaded.changed.is_empty() {
             info!(changed = reloaded.changed.len(), "manifests changed");
         }
@@ -279,15 +254,11 @@ impl Controller {
                     .get(&key.1)
                     .filter(|_| key.0 == Kind::Policy)
                 {
-                    lock(&self.records)
-                        .entry(key.clone())
-                        .or_default()
-                        .prune_arn = Some(arn.clone());
+                    lock(&self.keys).entry(&key).prune_arn = Some(arn.clone());
                 }
                 self.queue.add(key);
             }
         }
-        lock(&self.records).retain(|k, r| generation.declares(k) || !r.is_idle());
         self.update_resource_gauge();
     }
 
@@ -305,7 +276,7 @@ impl Controller {
             if self.may_prune() {
                 self.prune(key).await;
             }
-            self.forget_if_undeclared(key);
+            lock(&self.keys).forget_if_done(key);
             self.first_pass_done(key);
             return;
         };
@@ -326,14 +297,7 @@ impl Controller {
         self.metrics
             .reconciled(key.0, result, started.elapsed().as_secs_f64());
         let failed = outcome.state == ResourceState::Error;
-        let contest = {
-            let records = lock(&self.records);
-            records
-                .get(key)
-                .filter(|r| r.contest.is_contested())
-                .map(|r| r.contest.report(Instant::now()))
-        };
-        let mut status = lock(&self.status);
+        let mut keys = lock(&self.keys);
         let resource = format!("{}/{}", key.0, key.1);
         match (&outcome.error, outcome.state) {
             // While AWS is unreachable, that condition is said once; not again per resource.
@@ -345,29 +309,28 @@ impl Controller {
             }
             // A conflict repeats at every resync: say it when it starts, not every time.
             (Some(e), ResourceState::Conflict)
-                if status.state_of(key) != Some(ResourceState::Conflict) =>
+                if keys.state_of(key) != Some(ResourceState::Conflict) =>
             {
                 warn!(resource = %resource, "left alone: {e}")
             }
             _ => {}
         }
-        status.record(
+        keys.record(
             key,
             outcome.state,
             outcome.arn,
             outcome.error,
             outcome.corrections,
         );
-        status.set_contest(key, contest);
-        drop(status);
+        drop(keys);
         self.update_resource_gauge();
         self.error_policy(key, failed);
         self.first_pass_done(key);
     }
 
     /// Runs `f` on the record of `key` (created if missing).
-    fn with_record<T>(&self, key: &Key, f: impl FnOnce(&mut KeyRecord) -> T) -> T {
-        f(lock(&self.records).entry(key.clone()).or_default())
+    fn with_record<T>(&self, key: &Key, f: impl FnOnce(&mut keys::KeyRecord) -> T) -> T {
+        f(lock(&self.keys).entry(key))
     }
 
     async fn act(&self, key: &Key, spec: &Resource, plan: ResourcePlan) -> Outcome {
@@ -502,28 +465,29 @@ impl Controller {
     /// The retry policy, in one place: a failed key comes back after its own growing, jittered
     /// delay; a success resets it. Other keys are never held up.
     fn error_policy(&self, key: &Key, failed: bool) {
-        let mut records = lock(&self.records);
+        let mut keys = lock(&self.keys);
         if !failed {
-            if let Some(r) = records.get_mut(key) {
+            if keys.get(key).is_some() {
+                let r = keys.entry(key);
                 r.backoff = None;
                 r.retry_at = None;
             }
             return;
         }
-        let r = records.entry(key.clone()).or_default();
+        let r = keys.entry(key);
         let delay = r
             .backoff
             .get_or_insert_with(new_backoff)
             .next_backoff()
             .unwrap_or(Duration::from_secs(300));
         r.retry_at = Some(Instant::now() + delay);
-        drop(records);
+        drop(keys);
         self.queue.add_after(key.clone(), delay);
     }
 
     /// Whether `key` failed and waits for its retry: a resync leaves it to its backoff.
     fn backing_off(&self, key: &Key) -> bool {
-        lock(&self.records)
+        lock(&self.keys)
             .get(key)
             .and_then(|r| r.retry_at)
             .is_some_and(|t| t > Instant::now())
@@ -532,7 +496,7 @@ impl Controller {
     /// AWS answers again after an outage: every failed key is retried now, not after its
     /// (by now long) backoff.
     fn retry_failed_now(&self) {
-        let keys: Vec<Key> = lock(&self.records)
+        let keys: Vec<Key> = lock(&self.keys)
             .iter_mut()
             .filter(|(_, r)| r.retry_at.is_some())
             .map(|(k, r)| {
@@ -546,24 +510,13 @@ impl Controller {
         }
     }
 
-    /// Drops the record of a key that is no longer declared, unless something is pending.
-    fn forget_if_undeclared(&self, key: &Key) {
-        if self.generation().declares(key) {
-            return;
-        }
-        let mut records = lock(&self.records);
-        if records.get(key).is_some_and(KeyRecord::is_idle) {
-            records.remove(key);
-        }
-    }
-
     /// A reconcile panicked (a bug): the key is marked failed and retried with backoff, the
     /// worker goes on.
     fn panicked(&self, key: &Key, message: &str) {
         let resource = format!("{}/{}", key.0, key.1);
         error!(resource = %resource, "reconcile panicked: {message}; retrying with backoff");
         self.metrics.reconciled(key.0, "panic", 0.0);
-        lock(&self.status).record(
+        lock(&self.keys).record(
             key,
             ResourceState::Error,
             None,
@@ -576,23 +529,24 @@ impl Controller {
     }
 
     fn first_pass_done(&self, key: &Key) {
-        let mut pending = lock(&self.first_pass);
-        pending.remove(key);
-        if pending.is_empty() && !self.ready.swap(true, Ordering::SeqCst) {
+        if self.ready.load(Ordering::SeqCst) {
+            return;
+        }
+        if lock(&self.keys).first_pass_done(key) && !self.ready.swap(true, Ordering::SeqCst) {
             info!("first full reconcile pass finished: ready");
         }
     }
 
     fn update_resource_gauge(&self) {
-        let status = lock(&self.status);
+        let keys = lock(&self.keys);
         self.metrics
-            .resources(ResourceState::ALL.iter().map(|s| (*s, status.count(*s))));
+            .resources(ResourceState::ALL.iter().map(|s| (*s, keys.count(*s))));
     }
 
     /// How many keys have a record (the memory the daemon holds per key), for tests.
     #[cfg(test)]
     fn record_count(&self) -> usize {
-        lock(&self.records).len()
+        lock(&self.keys).len()
     }
 }
 
@@ -672,8 +626,7 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
     let controller = Controller::new(config.clone(), iam, account, vars, metrics, aws.clone());
     health.attach(controller.clone());
     controller.reload();
-    *lock(&controller.first_pass) = controller.generation().keys().into_iter().collect();
-    if lock(&controller.first_pass).is_empty() {
+    if lock(&controller.keys).start_first_pass() {
         controller.ready.store(true, Ordering::SeqCst);
     }
     // The first pass reconciles everything that reload() queued.

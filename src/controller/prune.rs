@@ -65,9 +65,7 @@ impl Controller {
                 .await
                 .map(|r| r.map(|r| (r.arn, r.tags))),
             Kind::Policy => {
-                let arn = lock(&self.records)
-                    .get(key)
-                    .and_then(|r| r.prune_arn.clone());
+                let arn = lock(&self.keys).get(key).and_then(|r| r.prune_arn.clone());
                 let Some(arn) = arn else {
                     return;
                 };
@@ -129,8 +127,9 @@ impl Controller {
 
     /// Nothing more to prune for `key`: its record goes (unless it is declared again).
     fn pruned(&self, key: &Key) {
-        if let Some(r) = lock(&self.records).get_mut(key) {
-            r.prune_arn = None;
+        let mut keys = lock(&self.keys);
+        if keys.get(key).is_some() {
+            keys.entry(key).prune_arn = None;
         }
     }
 }

@@ -82,7 +82,7 @@ impl Controller {
 
     /// Whether `key` needs a reconcile, judged from the snapshot.
     async fn differs(&self, key: &Key, generation: &Generation, snapshot: &Snapshot) -> bool {
-        if lock(&self.status).state_of(key) != Some(ResourceState::InSync) {
+        if lock(&self.keys).state_of(key) != Some(ResourceState::InSync) {
             return true;
         }
         let Some(resource) = generation.get(key) else {
