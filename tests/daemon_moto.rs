@@ -1275,3 +1275,39 @@ async fn credentials_that_arrive_late_are_picked_up_without_a_restart() {
     bed.wait_description("latecreds", "x").await;
     assert_eq!(d.status()["aws"]["reachable"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_values_file_is_shown_and_logged_once_until_it_is_fixed() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("valued", "${var.desc}")).unwrap();
+    let values = bed.path("values.yaml");
+    fs::write(&values, "desc: one\n").unwrap();
+    let d = bed.daemon(
+        &dir,
+        &[
+            "--values",
+            values.to_str().unwrap(),
+            "--resync-interval",
+            "1s",
+        ],
+    );
+    d.wait_ready();
+    bed.wait_description("valued", "one").await;
+    fs::write(&values, "desc: [broken\n").unwrap();
+    wait_for("valuesError in /status", WAIT, || {
+        d.status()["valuesError"].is_string()
+    });
+    assert!(d.get("/readyz").1.contains("values unreadable"));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(d.logged("cannot read values"), 1, "{}", d.log());
+    assert_eq!(bed.description("valued").await.as_deref(), Some("one"));
+
+    fs::write(&values, "desc: two\n").unwrap();
+    bed.wait_description("valued", "two").await;
+    wait_for("valuesError cleared", WAIT, || {
+        d.status()["valuesError"].is_null()
+    });
+    assert_eq!(d.logged("values readable again"), 1);
+}

@@ -1,5 +1,5 @@
 //! Conditions that hold the whole daemon back, not one resource: AWS unreachable (or no
-//! credentials), AWS refusing some calls (AccessDenied), DIR missing or unreadable.
+//! credentials), AWS refusing some calls (AccessDenied), DIR or a values file unreadable.
 //!
 //! Each is logged once when it starts and once when it clears, shown on /status and in
 //! /readyz's body, and cleared by the first evidence that it is over (an answered request,
@@ -44,7 +44,8 @@ fn is_unanswered(e: &IamError) -> bool {
     (e.kind == ErrorKind::Transient && e.code.is_none()) || is_missing_credentials(e)
 }
 
-/// The SDK reports missing credentials as a dispatch failure; only its message tells.
+/// The SDK reports missing credentials as a dispatch failure; only its message tells (a typed
+/// kind in `iam::error` would be better).
 fn is_missing_credentials(e: &IamError) -> bool {
     let m = e.message.to_ascii_lowercase();
     m.contains("credential") && (m.contains("no providers") || m.contains("not enabled"))
@@ -126,13 +127,25 @@ impl AwsHealth {
     }
 }
 
-/// DIR missing or unreadable: the desired state is kept, and the reason shown.
-#[derive(Default)]
-pub struct DirHealth {
+/// A local input that cannot be read (DIR, a values file): what was read last is kept, and the
+/// reason shown; said once when it starts and once when it clears.
+pub struct InputHealth {
+    /// Logged when it starts, e.g. "cannot read manifests; keeping the last desired state".
+    failing: &'static str,
+    /// Logged when it clears.
+    cleared: &'static str,
     error: Mutex<Option<String>>,
 }
 
-impl DirHealth {
+impl InputHealth {
+    pub const fn new(failing: &'static str, cleared: &'static str) -> InputHealth {
+        InputHealth {
+            failing,
+            cleared,
+            error: Mutex::new(None),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
         self.error.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -140,14 +153,14 @@ impl DirHealth {
     pub fn failed(&self, error: String) {
         let mut e = self.lock();
         if e.is_none() {
-            warn!(error = %error, "cannot read manifests; keeping the last desired state");
+            warn!(error = %error, "{}", self.failing);
         }
         *e = Some(error);
     }
 
     pub fn read(&self) {
         if self.lock().take().is_some() {
-            info!("manifests readable again");
+            info!("{}", self.cleared);
         }
     }
 
@@ -219,5 +232,15 @@ mod tests {
         assert_eq!(h.describe().len(), 1);
         h.request("PutRolePolicy", None);
         assert_eq!(h.status().last_error, None);
+    }
+
+    #[test]
+    fn an_input_error_is_kept_until_it_is_read_again() {
+        let dir = InputHealth::new("cannot read", "readable again");
+        dir.failed("gone".into());
+        dir.failed("still gone".into());
+        assert_eq!(dir.error().as_deref(), Some("still gone"));
+        dir.read();
+        assert_eq!(dir.error(), None);
     }
 }

@@ -93,6 +93,9 @@ async fn readyz(Extract(h): Extract<Health>) -> Response {
     if let Some(e) = controller.and_then(|c| c.dir.error()) {
         conditions.push(format!("manifests unreadable: {e}"));
     }
+    if let Some(e) = controller.and_then(|c| c.values.error()) {
+        conditions.push(format!("values unreadable: {e}"));
+    }
     for c in conditions {
         body.push_str(&format!("warning: {c}\n"));
     }
@@ -123,6 +126,7 @@ async fn status(Extract(h): Extract<Health>) -> Response {
             "fileErrors": [],
             "aws": aws,
             "dirError": null,
+            "valuesError": null,
         }))
         .into_response();
     };
@@ -134,6 +138,7 @@ async fn status(Extract(h): Extract<Health>) -> Response {
         "fileErrors": file_errors,
         "aws": aws,
         "dirError": c.dir.error(),
+        "valuesError": c.values.error(),
     }))
     .into_response()
 }

@@ -41,7 +41,7 @@ use crate::iam::{Account, Iam};
 use crate::manifest::{DesiredState, Diagnostic, Kind, Resource, Variables};
 use crate::reconcile::ResourceState;
 use crate::reconcile::{self, Context, Executor, ResourcePlan, RetryPolicy};
-use conditions::{AwsHealth, DirHealth};
+use conditions::{AwsHealth, InputHealth};
 use contest::ContestPolicy;
 use desired::{DesiredStore, Key};
 use faults::TestFaults;
@@ -134,7 +134,10 @@ pub struct Controller {
     /// The last resync could not read the account in bulk (said once, not every interval).
     bulk_failing: AtomicBool,
     pub(crate) aws: Arc<AwsHealth>,
-    pub(crate) dir: DirHealth,
+    /// DIR missing or unreadable.
+    pub(crate) dir: InputHealth,
+    /// A --values file unreadable or invalid.
+    pub(crate) values: InputHealth,
     pub(crate) liveness: Liveness,
     faults: TestFaults,
     contest: ContestPolicy,
@@ -187,7 +190,14 @@ impl Controller {
             resyncing: AtomicBool::new(false),
             bulk_failing: AtomicBool::new(false),
             aws,
-            dir: DirHealth::default(),
+            dir: InputHealth::new(
+                "cannot read manifests; keeping the last desired state",
+                "manifests readable again",
+            ),
+            values: InputHealth::new(
+                "cannot read values; keeping the previous ones",
+                "values readable again",
+            ),
             faults: TestFaults::from_env(),
             contest,
         })
@@ -206,8 +216,11 @@ impl Controller {
     pub fn reload(&self) {
         let mut loader = lock(&self.loader);
         match Variables::load(&self.config.values, &self.config.vars) {
-            Ok(v) => loader.vars = v,
-            Err(e) => warn!(error = %e, "cannot read values; keeping the previous ones"),
+            Ok(v) => {
+                self.values.read();
+                loader.vars = v;
+            }
+            Err(e) => self.values.failed(e.to_string()),
         }
         let vars = loader.vars.clone();
         let reloaded = match loader.store.reload(&self.config.dir, &vars) {
