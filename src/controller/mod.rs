@@ -1,11 +1,15 @@
 //! The daemon, `iam-warden run`: a level-triggered operator over a directory of manifests.
 //!
-//! The story: a [`Controller`] carries everything a reconcile needs (IAM, the desired state,
-//! status, metrics). Triggers (the file watcher, the resync timer, SIGHUP) put keys on a work
-//! queue; workers take keys and [`Controller::reconcile`] them; a failed key comes back after
-//! its own backoff (`Controller::error_policy`). The resync (`resync`) compares a bulk
-//! snapshot of the account; `prune` deletes what no manifest declares when asked to. The HTTP
-//! server reads status and metrics.
+//! The story: a [`Controller`] carries everything a reconcile needs: IAM, the loaded
+//! [`Generation`] of the desired state (swapped whole on reload), one record per key (`keys`:
+//! status, backoff, converged spec, contest), metrics. Triggers (the file watcher, the resync
+//! timer on a fixed schedule, SIGHUP) put keys on a work queue; workers take keys and
+//! [`Controller::reconcile`] them, a panic included; a failed key comes back after its own
+//! backoff (`Controller::error_policy`), after at most a short in-place retry. The resync
+//! (`resync`) compares a bulk snapshot of the account; `prune` deletes what no manifest
+//! declares when asked to; `contest` notices fights. `conditions` tracks what holds the whole
+//! daemon back (AWS unreachable or refusing, DIR unreadable) and `liveness` whether it is
+//! stuck. The HTTP server reads all of it.
 
 mod conditions;
 mod contest;
