@@ -110,7 +110,8 @@ pub struct ManifestArgs {
     #[arg(long, value_name = "URL", env = "IAM_WARDEN_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
 
-    /// How long one change may be retried (throttling, IAM's eventual consistency).
+    /// How long one change may be retried (throttling, IAM's eventual consistency). `run`
+    /// retries in place for at most 5 s, then retries the resource with its own backoff.
     #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_RETRY_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
     pub retry_timeout: Duration,
 
@@ -233,8 +234,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub manifests: ManifestArgs,
 
-    /// How often to compare AWS with the manifests (e.g. 30s, 5m), a little jittered.
-    #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_RESYNC_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    /// How often to compare AWS with the manifests (e.g. 30s, 5m; at least 1s), a little
+    /// jittered.
+    #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_RESYNC_INTERVAL", default_value = "60s", value_parser = resync_interval)]
     pub resync_interval: Duration,
 
     /// Address of /healthz, /readyz, /metrics and /status.
@@ -254,9 +256,30 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", env = "IAM_WARDEN_WORKERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: u16,
 
+    /// A resource corrected more than N times within --contest-window is "contested"
+    /// (someone keeps changing it back): reported once, its corrections back off.
+    #[arg(long, value_name = "N", env = "IAM_WARDEN_CONTEST_THRESHOLD", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    pub contest_threshold: u16,
+
+    /// See --contest-threshold; also the quiet time after which a contested resource is calm.
+    #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_CONTEST_WINDOW", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub contest_window: Duration,
+
     /// On SIGTERM, how long in-flight reconciles may take to finish.
     #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
+}
+
+/// A resync reads the whole account: more often than once a second is a mistake (and an
+/// IAM throttling storm), not a setting.
+fn resync_interval(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) {
+        return Err(format!(
+            "{text} is too short: the resync reads the whole account, at most once a second (use 1s or more)"
+        ));
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Args, Clone)]
@@ -330,5 +353,14 @@ mod tests {
         assert_eq!(args.resync_interval, Duration::from_secs(2));
         assert_eq!(args.shutdown_timeout, Duration::from_secs(30));
         assert_eq!(args.listen.to_string(), "127.0.0.1:9090");
+    }
+
+    #[test]
+    fn a_resync_interval_under_one_second_is_refused() {
+        let err = Cli::try_parse_from(["iam-warden", "run", "d", "--resync-interval", "500ms"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most once a second"), "{err}");
+        assert!(Cli::try_parse_from(["iam-warden", "run", "d", "--resync-interval", "1s"]).is_ok());
     }
 }

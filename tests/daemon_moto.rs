@@ -10,10 +10,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_iam::Client;
-use support::daemon::{Daemon, wait_for};
+use support::daemon::{BusyWriter, Daemon, wait_for};
 use support::fixtures::{APP_POLICY_ARN, BOUNDARY_ARN, FULL, OTHER_DOC, tag};
 use support::moto::{Moto, client_for, get_role};
-use support::proxy::Proxy;
+use support::proxy::{Proxy, dead_endpoint};
 use support::{run, warden_on};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -70,6 +70,47 @@ impl Bed {
             self.description(role).await
         );
     }
+}
+
+impl Bed {
+    /// Sets one tag on a role behind the daemon's back (straight to moto).
+    async fn set_tag(&self, role: &str, key: &str, value: &str) {
+        self.iam
+            .tag_role()
+            .role_name(role)
+            .tags(tag(key, value))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn tag_of(&self, role: &str, key: &str) -> Option<String> {
+        let role = get_role(&self.iam, role).await?;
+        role.tags()
+            .iter()
+            .find(|t| t.key() == key)
+            .map(|t| t.value().to_string())
+    }
+
+    /// Polls until the role's tag `key` is `want`; panics after `limit`.
+    async fn wait_tag(&self, role: &str, key: &str, want: &str, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if self.tag_of(role, key).await.as_deref() == Some(want) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "role {role} never got tag {key}={want} within {limit:?} (has {:?})",
+            self.tag_of(role, key).await
+        );
+    }
+}
+
+/// A role manifest with tag `team: data`.
+fn tagged_role(name: &str) -> String {
+    format!("{}  tags: {{team: data}}\n", role(name, "tagged"))
 }
 
 fn role(name: &str, description: &str) -> String {
@@ -582,4 +623,691 @@ async fn a_failing_resource_is_retried_with_backoff_and_never_delays_the_others(
         "{:?}",
         bed.proxy.actions()
     );
+}
+
+// --- Triggers that cannot starve each other -------------------------------------------------
+
+/// Drift injected out of band is corrected by the resync, within two intervals (2 s here; the
+/// limit is generous because the machine is shared, and the old starvation never corrected it).
+async fn drift_is_corrected_by_the_resync(bed: &Bed) {
+    bed.set_tag("busy", "team", "hand-edit").await;
+    bed.wait_tag("busy", "team", "data", Duration::from_secs(30))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_neighbour_of_dir_never_starves_the_resync() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
+    let d = bed.daemon(&dir, &["--resync-interval", "2s"]);
+    d.wait_ready();
+    let loads = d.logged("manifests changed");
+    // About a write a second: each burst ends (300 ms of quiet) before the resync is due,
+    // which used to restart the resync's wait for ever.
+    let _log = BusyWriter::start(
+        bed.path("app.log"),
+        String::new(),
+        Duration::from_millis(1000),
+    );
+    let _swap = BusyWriter::start(bed.path("m.tmp"), String::new(), Duration::from_millis(700));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+    assert_eq!(d.logged("manifests changed"), loads, "{}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_non_manifest_file_inside_dir_never_starves_the_resync() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir_all(dir.join(".git")).unwrap();
+    fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
+    let d = bed.daemon(&dir, &["--resync-interval", "2s"]);
+    d.wait_ready();
+    let _readme = BusyWriter::start(
+        dir.join("README.md"),
+        String::new(),
+        Duration::from_millis(1000),
+    );
+    let _git = BusyWriter::start(
+        dir.join(".git/index"),
+        String::new(),
+        Duration::from_millis(700),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_rewritten_every_second_never_starves_the_resync() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
+    fs::write(dir.join("same.yaml"), role("same", "unchanged")).unwrap();
+    let d = bed.daemon(&dir, &["--resync-interval", "2s"]);
+    d.wait_ready();
+    // A real manifest event (a tool touching files) every second: each one reloads, and none
+    // may postpone the resync.
+    let _touch = BusyWriter::start(
+        dir.join("same.yaml"),
+        role("same", "unchanged"),
+        Duration::from_millis(1000),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+    drift_is_corrected_by_the_resync(&bed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_saved_inside_a_burst_is_picked_up_within_the_maximum_wait() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("saved", "one")).unwrap();
+    let _d = watch_only(&bed, &dir);
+    bed.wait_description("saved", "one").await;
+    // Another manifest rewritten every 100 ms: the debounce never sees 300 ms of quiet.
+    let _burst = BusyWriter::start(
+        dir.join("busy.yaml"),
+        role("burst", "same"),
+        Duration::from_millis(100),
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    fs::write(dir.join("r.yaml"), role("saved", "two")).unwrap();
+    bed.wait_description("saved", "two").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_interval_under_one_second_is_refused() {
+    let (out, _, err) = run(warden_on("http://127.0.0.1:9").args([
+        "run",
+        "manifests",
+        "--resync-interval",
+        "500ms",
+    ]));
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("at most once a second"), "{err}");
+}
+
+// --- A relative DIR ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relative_dir_is_watched_like_an_absolute_one() {
+    let bed = Bed::new().await;
+    let root = bed.path("git");
+    fs::create_dir_all(root.join("rev-1")).unwrap();
+    fs::write(root.join("rev-1/r.yaml"), role("relative", "one")).unwrap();
+    symlink("rev-1", root.join("repo")).unwrap();
+    // `run repo` from inside the git-sync root: DIR has no parent part.
+    let mut cmd = warden_on(&bed.proxy.endpoint);
+    cmd.current_dir(&root);
+    let d = Daemon::start_cmd(cmd, Path::new("repo"), &["--resync-interval", "1h"]);
+    d.wait_ready();
+    bed.wait_description("relative", "one").await;
+    fs::create_dir_all(root.join("rev-2")).unwrap();
+    fs::write(root.join("rev-2/r.yaml"), role("relative", "two")).unwrap();
+    symlink("rev-2", root.join("repo.tmp")).unwrap();
+    fs::rename(root.join("repo.tmp"), root.join("repo")).unwrap();
+    bed.wait_description("relative", "two").await;
+}
+
+// --- A failing key never holds the others up --------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_throttled_roles_never_hold_up_an_edit_to_a_fifth_with_four_workers() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    for i in 0..4 {
+        let with_inline = format!(
+            "{}  inlinePolicies:\n    p: {{Version: \"2012-10-17\", Statement: {{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}}}}\n",
+            role(&format!("throttled-{i}"), "t")
+        );
+        fs::write(dir.join(format!("t{i}.yaml")), with_inline).unwrap();
+    }
+    fs::write(dir.join("fifth.yaml"), role("fifth", "one")).unwrap();
+    // Throttling is retried (unlike AccessDenied): without a cap on in-place retries, each
+    // throttled role would hold its worker for the whole --retry-timeout.
+    bed.proxy
+        .fail("PutRolePolicy", 100_000, 400, "Throttling", "Rate exceeded");
+    let d = bed.daemon(
+        &dir,
+        &[
+            "--workers",
+            "4",
+            "--resync-interval",
+            "1s",
+            "--retry-timeout",
+            "2m",
+        ],
+    );
+    d.wait_ready();
+    bed.wait_description("fifth", "one").await;
+    // Let the throttled keys settle into their loop of retries.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    fs::write(dir.join("fifth.yaml"), role("fifth", "two")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    while bed.description("fifth").await.as_deref() != Some("two") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edit waited behind the throttled roles:\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(d.resource("throttled-0")["state"], "error");
+    assert!(
+        bed.proxy.count("PutRolePolicy") >= 8,
+        "the throttled roles kept being retried"
+    );
+}
+
+// --- Health that means something --------------------------------------------------------------
+
+impl Bed {
+    /// A daemon with test faults injected (`IAM_WARDEN_TEST_FAULTS`, debug builds only).
+    fn daemon_with_faults(&self, dir: &Path, faults: &str, args: &[&str]) -> Daemon {
+        let mut cmd = warden_on(&self.proxy.endpoint);
+        cmd.env("IAM_WARDEN_TEST_FAULTS", faults);
+        Daemon::start_cmd(cmd, dir, args)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_reconcile_neither_shrinks_the_pool_nor_sticks_its_key() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("boom.yaml"), role("boom", "one")).unwrap();
+    fs::write(dir.join("fine.yaml"), role("fine", "one")).unwrap();
+    // One worker: if the panic took it, nothing else would ever be reconciled.
+    let d = bed.daemon_with_faults(
+        &dir,
+        "panic:reconcile:Role/boom*2",
+        &["--workers", "1", "--resync-interval", "1h"],
+    );
+    d.wait_ready();
+    bed.wait_description("fine", "one").await;
+    // The key was not left marked running: its backoff brings it back until it converges.
+    bed.wait_description("boom", "one").await;
+    wait_for("boom in sync", WAIT, || {
+        d.resource("boom")["state"] == "in-sync"
+    });
+    assert_eq!(d.logged("reconcile panicked"), 2, "{}", d.log());
+    fs::write(dir.join("fine.yaml"), role("fine", "two")).unwrap();
+    bed.wait_description("fine", "two").await;
+    assert_eq!(d.get("/healthz").0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_resync_never_stops_the_next_ones() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
+    let d = bed.daemon_with_faults(&dir, "panic:resync*2", &["--resync-interval", "1s"]);
+    d.wait_ready();
+    wait_for("two resyncs to panic", WAIT, || {
+        d.logged("resync panicked") == 2
+    });
+    drift_is_corrected_by_the_resync(&bed).await;
+    assert_eq!(d.get("/healthz").0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_fails_with_a_reason_when_the_resync_is_stuck() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("stuck", "one")).unwrap();
+    let d = bed.daemon_with_faults(&dir, "stall:resync", &["--resync-interval", "1s"]);
+    d.wait_ready();
+    assert_eq!(d.get("/healthz").0, 200, "alive at first");
+    // Stale after 3 intervals + 10 s.
+    wait_for("/healthz to fail", WAIT, || d.get("/healthz").0 == 503);
+    let (_, body) = d.get("/healthz");
+    assert!(body.contains("no resync has finished"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_show_resyncs_and_the_queue() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    for n in ["q1", "q2", "q3"] {
+        fs::write(dir.join(format!("{n}.yaml")), role(n, "x")).unwrap();
+    }
+    // One worker and a slow IAM: keys wait in the queue at first.
+    bed.proxy.delay("GetRole", 3, Duration::from_secs(2));
+    let d = bed.daemon(&dir, &["--workers", "1", "--resync-interval", "1s"]);
+    wait_for("queued keys in the metrics", WAIT, || {
+        d.metric("iam_warden_queue_depth").unwrap_or(0.0) >= 1.0
+            && d.metric("iam_warden_queue_oldest_item_age_seconds")
+                .unwrap_or(0.0)
+                > 0.0
+    });
+    d.wait_ready();
+    wait_for("a successful resync", WAIT, || {
+        d.metric("iam_warden_last_successful_resync_timestamp_seconds")
+            .unwrap_or(0.0)
+            > 0.0
+            && d.metric("iam_warden_resync_duration_seconds_count")
+                .unwrap_or(0.0)
+                >= 1.0
+    });
+    wait_for("an empty queue", WAIT, || {
+        d.metric("iam_warden_queue_depth") == Some(0.0)
+    });
+}
+
+// --- Fights are noticed, not fought forever ---------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_changed_back_again_and_again_becomes_contested_then_calms_down() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), tagged_role("fought")).unwrap();
+    let d = bed.daemon(
+        &dir,
+        &[
+            "--resync-interval",
+            "1s",
+            "--contest-threshold",
+            "3",
+            "--contest-window",
+            "20s",
+        ],
+    );
+    d.wait_ready();
+    // Someone else's automation sets the tag back every couple of seconds.
+    let fighting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let fighter = {
+        let iam = bed.iam.clone();
+        let fighting = fighting.clone();
+        tokio::spawn(async move {
+            while fighting.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = iam
+                    .tag_role()
+                    .role_name("fought")
+                    .tags(tag("team", "theirs"))
+                    .send()
+                    .await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        })
+    };
+    wait_for("contested in /status", WAIT, || {
+        d.resource("fought")["state"] == "contested"
+    });
+    let r = d.resource("fought");
+    assert!(
+        r["contested"]["fields"]["tags"]
+            .to_string()
+            .contains("theirs"),
+        "{r}"
+    );
+    assert_eq!(
+        d.metric("iam_warden_resources{state=\"contested\"}"),
+        Some(1.0)
+    );
+    assert_eq!(d.logged("contested: something keeps changing it back"), 1);
+    assert!(
+        d.log()
+            .lines()
+            .any(|l| l.contains("contested:") && l.contains("tags")),
+        "the warning names the field:\n{}",
+        d.log()
+    );
+    // Corrections now back off (2, 4, 8, 16 intervals): far fewer than one per fight.
+    bed.proxy.reset_counts();
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let corrections = bed.proxy.count("TagRole");
+    assert!(
+        corrections <= 4,
+        "{corrections} corrections in 16 s of backing off"
+    );
+    assert_eq!(
+        d.logged("contested: something keeps changing it back"),
+        1,
+        "said once"
+    );
+
+    fighting.store(false, std::sync::atomic::Ordering::SeqCst);
+    let _ = fighter.await;
+    // The next allowed correction puts it back, and a quiet window ends the contest.
+    bed.wait_tag("fought", "team", "data", Duration::from_secs(60))
+        .await;
+    wait_for("in-sync again", Duration::from_secs(90), || {
+        d.resource("fought")["state"] == "in-sync"
+    });
+    assert!(d.resource("fought")["contested"].is_null());
+    assert_eq!(
+        d.metric("iam_warden_resources{state=\"contested\"}"),
+        Some(0.0)
+    );
+}
+
+// --- Outages are survived and shown -----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_down_at_start_is_shown_and_survived() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(&dead_endpoint());
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("late", "one")).unwrap();
+    let d = Daemon::start(&proxy.endpoint, &dir, &["--resync-interval", "1s"]);
+    wait_for("AWS unreachable in /status", WAIT, || {
+        d.status()["aws"]["reachable"] == false
+    });
+    assert!(d.status()["aws"]["lastError"].is_string(), "{}", d.status());
+    let (code, body) = d.get("/readyz");
+    assert_eq!(code, 503);
+    assert!(body.contains("AWS unreachable"), "{body}");
+    assert_eq!(
+        d.get("/healthz").0,
+        200,
+        "alive: waiting is not being stuck"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(d.logged("AWS unreachable"), 1, "said once:\n{}", d.log());
+
+    proxy.set_upstream(&moto.endpoint);
+    d.wait_ready();
+    let iam = moto.client().await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while get_role(&iam, "late").await.is_none() {
+        assert!(std::time::Instant::now() < deadline, "never created");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        d.status()["aws"],
+        serde_json::json!({"reachable": true, "lastError": null})
+    );
+    assert_eq!(d.logged("AWS reachable again"), 1);
+    assert!(!d.get("/readyz").1.contains("warning"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iam_that_goes_away_and_comes_back_empty_gets_everything_recreated() {
+    let first = Moto::start();
+    let proxy = Proxy::start(&first.endpoint);
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("app.yaml"), FULL).unwrap();
+    fs::write(dir.join("plain.yaml"), role("plain", "p")).unwrap();
+    let d = Daemon::start(&proxy.endpoint, &dir, &["--resync-interval", "1s"]);
+    d.wait_ready();
+    let in_sync = || {
+        let (out, _, _) = run(warden_on(&proxy.endpoint).arg("plan").arg(&dir));
+        out.status.code() == Some(0)
+    };
+    assert!(in_sync());
+
+    // IAM goes away: killed.
+    drop(first);
+    wait_for("AWS unreachable in /status", WAIT, || {
+        d.status()["aws"]["reachable"] == false
+    });
+    // A change made meanwhile fails for now.
+    fs::write(dir.join("plain.yaml"), role("plain", "while down")).unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(d.get("/healthz").0, 200);
+    assert!(d.get("/readyz").1.contains("AWS unreachable"));
+    // It comes back empty, at the same address as far as the daemon knows.
+    let second = Moto::start();
+    proxy.set_upstream(&second.endpoint);
+    wait_for("everything recreated", Duration::from_secs(90), || {
+        in_sync()
+    });
+    let iam = second.client().await;
+    let plain = get_role(&iam, "plain").await.expect("plain recreated");
+    assert_eq!(plain.description(), Some("while down"));
+    wait_for("AWS reachable in /status", WAIT, || {
+        d.status()["aws"]["reachable"] == true
+    });
+    assert_eq!(d.logged("AWS unreachable"), 1, "{}", d.log());
+    assert_eq!(d.logged("AWS reachable again"), 1, "{}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_credentials_are_shown_and_the_daemon_stays_up() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("nocreds", "x")).unwrap();
+    let mut cmd = warden_on(&bed.proxy.endpoint);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", bed.path("none"))
+        .env("AWS_CONFIG_FILE", bed.path("none"))
+        .env("HOME", bed.path("home"));
+    let d = Daemon::start_cmd(cmd, &dir, &["--resync-interval", "1s"]);
+    wait_for("no credentials in /status", WAIT, || {
+        d.status()["aws"]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("no AWS credentials"))
+    });
+    assert_eq!(d.status()["aws"]["reachable"], false);
+    let (code, body) = d.get("/readyz");
+    assert_eq!(code, 503);
+    assert!(body.contains("no AWS credentials"), "{body}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(d.get("/healthz").0, 200);
+    assert_eq!(d.logged("AWS unreachable"), 1, "said once:\n{}", d.log());
+    assert!(bed.proxy.actions().is_empty(), "nothing reached IAM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_denied_on_some_calls_is_shown_until_it_clears() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    let with_inline = format!(
+        "{}  inlinePolicies:\n    p: {{Version: \"2012-10-17\", Statement: {{Effect: Allow, Action: \"s3:*\", Resource: \"*\"}}}}\n",
+        role("denied", "d")
+    );
+    fs::write(dir.join("denied.yaml"), with_inline).unwrap();
+    fs::write(dir.join("allowed.yaml"), role("allowed", "a")).unwrap();
+    bed.proxy.fail(
+        "PutRolePolicy",
+        100_000,
+        403,
+        "AccessDenied",
+        "not allowed to PutRolePolicy",
+    );
+    let d = bed.daemon(&dir, &["--resync-interval", "1s"]);
+    d.wait_ready();
+    bed.wait_description("allowed", "a").await;
+    let aws = d.status()["aws"].clone();
+    assert_eq!(aws["reachable"], true, "{aws}");
+    assert!(
+        aws["lastError"].to_string().contains("AccessDenied"),
+        "{aws}"
+    );
+    let (code, body) = d.get("/readyz");
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("AWS refuses") && body.contains("PutRolePolicy"),
+        "{body}"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(d.logged("AWS refuses this call"), 1, "{}", d.log());
+
+    bed.proxy.clear_faults();
+    wait_for("the denied role to converge", WAIT, || {
+        d.resource("denied")["state"] == "in-sync"
+    });
+    assert_eq!(d.status()["aws"]["lastError"], serde_json::Value::Null);
+    assert_eq!(d.logged("AWS allows this call again"), 1);
+    let inline = bed
+        .iam
+        .get_role_policy()
+        .role_name("denied")
+        .policy_name("p")
+        .send()
+        .await;
+    assert!(inline.is_ok(), "the inline policy is in IAM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_dir_is_shown_and_logged_once_until_it_is_back() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("kept", "one")).unwrap();
+    let d = bed.daemon(&dir, &["--resync-interval", "1s"]);
+    d.wait_ready();
+    fs::rename(&dir, bed.path("m.away")).unwrap();
+    // A busy neighbour used to make the error repeat every 300 ms.
+    let _busy = BusyWriter::start(
+        bed.path("app.log"),
+        String::new(),
+        Duration::from_millis(200),
+    );
+    wait_for("dirError in /status", WAIT, || {
+        d.status()["dirError"].is_string()
+    });
+    assert!(
+        d.status()["dirError"].as_str().unwrap().contains("m"),
+        "{}",
+        d.status()
+    );
+    assert!(d.get("/readyz").1.contains("manifests unreadable"));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(d.logged("cannot read manifests"), 1, "{}", d.log());
+    // Its resources stay as they were.
+    assert_eq!(d.resource("kept")["state"], "in-sync");
+    assert_eq!(bed.description("kept").await.as_deref(), Some("one"));
+
+    fs::rename(bed.path("m.away"), &dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("kept", "two")).unwrap();
+    bed.wait_description("kept", "two").await;
+    wait_for("dirError cleared", WAIT, || {
+        d.status()["dirError"].is_null()
+    });
+    assert_eq!(d.logged("manifests readable again"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_errors_on_status_are_capped_per_file() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("ok.yaml"), role("fine", "x")).unwrap();
+    let broken: Vec<String> = (0..30)
+        .map(|i| format!("apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata: {{name: bad-{i}}}\nspec: {{maxSessionDuration: 1}}\n"))
+        .collect();
+    fs::write(dir.join("broken.yaml"), broken.join("---\n")).unwrap();
+    let d = bed.daemon(&dir, &[]);
+    d.wait_ready();
+    let errors = d.status()["fileErrors"].as_array().unwrap().clone();
+    assert!(errors.len() <= 21, "{}", errors.len());
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("more errors")),
+        "{errors:?}"
+    );
+}
+
+/// An ECS container-credentials endpoint that refuses until `ready` is set: the task role's
+/// credentials arriving late.
+fn late_credentials_server(ready: std::sync::Arc<std::sync::atomic::AtomicBool>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/creds", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let (status, body) = if ready.load(std::sync::atomic::Ordering::SeqCst) {
+                (
+                    "200 OK",
+                    r#"{"AccessKeyId":"testing","SecretAccessKey":"testing","Token":"t","Expiration":"2099-01-01T00:00:00Z"}"#,
+                )
+            } else {
+                ("404 Not Found", "{}")
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_that_arrive_late_are_picked_up_without_a_restart() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("latecreds", "x")).unwrap();
+    let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = late_credentials_server(ready.clone());
+    let mut cmd = warden_on(&bed.proxy.endpoint);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", bed.path("none"))
+        .env("AWS_CONFIG_FILE", bed.path("none"))
+        .env("HOME", bed.path("home"))
+        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &url);
+    let d = Daemon::start_cmd(cmd, &dir, &["--resync-interval", "1s"]);
+    wait_for("AWS unreachable in /status", WAIT, || {
+        d.status()["aws"]["reachable"] == false
+    });
+    assert_eq!(d.get("/healthz").0, 200);
+    ready.store(true, std::sync::atomic::Ordering::SeqCst);
+    d.wait_ready();
+    bed.wait_description("latecreds", "x").await;
+    assert_eq!(d.status()["aws"]["reachable"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_values_file_is_shown_and_logged_once_until_it_is_fixed() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("valued", "${var.desc}")).unwrap();
+    let values = bed.path("values.yaml");
+    fs::write(&values, "desc: one\n").unwrap();
+    let d = bed.daemon(
+        &dir,
+        &[
+            "--values",
+            values.to_str().unwrap(),
+            "--resync-interval",
+            "1s",
+        ],
+    );
+    d.wait_ready();
+    bed.wait_description("valued", "one").await;
+    fs::write(&values, "desc: [broken\n").unwrap();
+    wait_for("valuesError in /status", WAIT, || {
+        d.status()["valuesError"].is_string()
+    });
+    assert!(d.get("/readyz").1.contains("values unreadable"));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(d.logged("cannot read values"), 1, "{}", d.log());
+    assert_eq!(bed.description("valued").await.as_deref(), Some("one"));
+
+    fs::write(&values, "desc: two\n").unwrap();
+    bed.wait_description("valued", "two").await;
+    wait_for("valuesError cleared", WAIT, || {
+        d.status()["valuesError"].is_null()
+    });
+    assert_eq!(d.logged("values readable again"), 1);
 }

@@ -27,6 +27,11 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
         shutdown_timeout: args.shutdown_timeout,
         listen: args.listen,
         retry: retry_policy(m),
+        contest_threshold: usize::from(args.contest_threshold),
+        contest_window: args.contest_window,
+        prune_settings: m.prune_settings(),
+        ignore_managed_policies: m.ignore_managed_policies.clone(),
+        guardrails: m.guardrails()?,
     };
     let iam = iam::connect(m.endpoint_url.as_deref()).await;
     controller::run(config, iam, vars).await?;

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::guardrails::Guardrails;
 use crate::manifest::{self, DesiredState, Diagnostic, FilesError, Kind, Resource, Variables};
 
 pub type Key = (Kind, String);
@@ -58,32 +59,22 @@ impl DesiredStore {
     }
 
     pub fn get(&self, key: &Key) -> Option<Resource> {
-        match key.0 {
-            Kind::Role => self.state.roles.get(&key.1).cloned().map(Resource::Role),
-            Kind::Policy => self
-                .state
-                .policies
-                .get(&key.1)
-                .cloned()
-                .map(Resource::Policy),
-        }
+        get(&self.state, key)
     }
 
     pub fn keys(&self) -> Vec<Key> {
-        // Policies first: roles attach them.
-        let policies = self
-            .state
-            .policies
-            .keys()
-            .map(|n| (Kind::Policy, n.clone()));
-        policies
-            .chain(self.state.roles.keys().map(|n| (Kind::Role, n.clone())))
-            .collect()
+        keys(&self.state)
     }
 
-    /// Reads DIR again. On an unreadable DIR nothing changes and the error is returned.
-    pub fn reload(&mut self, dir: &Path, vars: &Variables) -> Result<Reloaded, FilesError> {
-        let reports = manifest::load_dir(dir, vars)?;
+    /// Reads DIR again. On an unreadable DIR nothing changes and the error is returned. A
+    /// file breaking a guardrail is invalid like any other.
+    pub fn reload(
+        &mut self,
+        dir: &Path,
+        vars: &Variables,
+        guardrails: &Guardrails,
+    ) -> Result<Reloaded, FilesError> {
+        let reports = manifest::load_dir_guarded(dir, vars, guardrails)?;
         Ok(self.update(reports))
     }
 
@@ -133,6 +124,22 @@ impl DesiredStore {
             new_errors,
         }
     }
+}
+
+/// The declaration of `key` in `state`.
+pub fn get(state: &DesiredState, key: &Key) -> Option<Resource> {
+    match key.0 {
+        Kind::Role => state.roles.get(&key.1).cloned().map(Resource::Role),
+        Kind::Policy => state.policies.get(&key.1).cloned().map(Resource::Policy),
+    }
+}
+
+/// Every key of `state`, policies first: roles attach them.
+pub fn keys(state: &DesiredState) -> Vec<Key> {
+    let policies = state.policies.keys().map(|n| (Kind::Policy, n.clone()));
+    policies
+        .chain(state.roles.keys().map(|n| (Kind::Role, n.clone())))
+        .collect()
 }
 
 fn restore(state: &mut DesiredState, previous: &DesiredState, key: &Key) {
@@ -206,7 +213,9 @@ mod tests {
     }
 
     fn reload(store: &mut DesiredStore, dir: &Path) -> Reloaded {
-        store.reload(dir, &Variables::default()).unwrap()
+        store
+            .reload(dir, &Variables::default(), &Guardrails::default())
+            .unwrap()
     }
 
     fn description(store: &DesiredStore, name: &str) -> Option<String> {
@@ -274,7 +283,11 @@ mod tests {
         reload(&mut store, d.path());
         assert!(
             store
-                .reload(&d.path().join("gone"), &Variables::default())
+                .reload(
+                    &d.path().join("gone"),
+                    &Variables::default(),
+                    &Guardrails::default()
+                )
                 .is_err()
         );
         assert!(description(&store, "a").is_some());

@@ -1,4 +1,8 @@
 //! The daemon's HTTP endpoints: /healthz, /readyz, /metrics, /status.
+//!
+//! /healthz answers 503 with a reason when the daemon is stuck (see `liveness`); /readyz
+//! answers 200 once the first full pass has finished, and its body names any condition that
+//! holds the daemon back (AWS unreachable or refusing calls, DIR unreadable).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -11,20 +15,24 @@ use axum::routing::get;
 use tokio::sync::watch;
 
 use super::Controller;
+use super::conditions::AwsHealth;
 use super::metrics::Metrics;
+use super::status::bounded_file_errors;
 
 /// What the endpoints read. The controller is attached once the account is known; before that
 /// the process is alive but not ready.
 #[derive(Clone)]
 pub struct Health {
     metrics: Arc<Metrics>,
+    aws: Arc<AwsHealth>,
     controller: Arc<OnceLock<Arc<Controller>>>,
 }
 
 impl Health {
-    pub fn new(metrics: Arc<Metrics>) -> Health {
+    pub fn new(metrics: Arc<Metrics>, aws: Arc<AwsHealth>) -> Health {
         Health {
             metrics,
+            aws,
             controller: Arc::new(OnceLock::new()),
         }
     }
@@ -40,7 +48,7 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let app = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
@@ -56,18 +64,49 @@ pub async fn serve(
     }
 }
 
-async fn readyz(Extract(h): Extract<Health>) -> Response {
-    match h.controller.get() {
-        Some(c) if c.ready.load(Ordering::SeqCst) => (StatusCode::OK, "ready\n").into_response(),
-        _ => (
+async fn healthz(Extract(h): Extract<Health>) -> Response {
+    // Before the controller exists the daemon waits for the AWS account: alive.
+    match h.controller.get().and_then(|c| c.liveness.problem()) {
+        None => (StatusCode::OK, "ok\n").into_response(),
+        Some(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the first reconcile pass has not finished\n",
+            format!("unhealthy: {why}\n"),
         )
             .into_response(),
     }
 }
 
+async fn readyz(Extract(h): Extract<Health>) -> Response {
+    let controller = h.controller.get();
+    let (code, mut body) = match controller {
+        Some(c) if c.ready.load(Ordering::SeqCst) => (StatusCode::OK, "ready\n".to_string()),
+        Some(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the first reconcile pass has not finished\n".to_string(),
+        ),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: waiting to identify the AWS account\n".to_string(),
+        ),
+    };
+    let mut conditions = h.aws.describe();
+    if let Some(e) = controller.and_then(|c| c.dir.error()) {
+        conditions.push(format!("manifests unreadable: {e}"));
+    }
+    if let Some(e) = controller.and_then(|c| c.values.error()) {
+        conditions.push(format!("values unreadable: {e}"));
+    }
+    for c in conditions {
+        body.push_str(&format!("warning: {c}\n"));
+    }
+    (code, body).into_response()
+}
+
 async fn metrics(Extract(h): Extract<Health>) -> Response {
+    if let Some(c) = h.controller.get() {
+        let (depth, oldest) = c.queue.depth();
+        h.metrics.queue(depth, oldest);
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -79,16 +118,27 @@ async fn metrics(Extract(h): Extract<Health>) -> Response {
 }
 
 async fn status(Extract(h): Extract<Health>) -> Response {
+    let aws = h.aws.status();
     let Some(c) = h.controller.get() else {
-        return Json(serde_json::json!({"ready": false, "resources": [], "fileErrors": []}))
-            .into_response();
+        return Json(serde_json::json!({
+            "ready": false,
+            "resources": [],
+            "fileErrors": [],
+            "aws": aws,
+            "dirError": null,
+            "valuesError": null,
+        }))
+        .into_response();
     };
-    let resources = super::lock(&c.status).all();
-    let file_errors: Vec<String> = c.file_errors().iter().map(ToString::to_string).collect();
+    let resources = super::lock(&c.keys).statuses();
+    let file_errors = bounded_file_errors(&c.generation().errors);
     Json(serde_json::json!({
         "ready": c.ready.load(Ordering::SeqCst),
         "resources": resources,
         "fileErrors": file_errors,
+        "aws": aws,
+        "dirError": c.dir.error(),
+        "valuesError": c.values.error(),
     }))
     .into_response()
 }

@@ -43,6 +43,17 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     resources: Family<StateLabels, Gauge>,
     last_resync: Gauge<f64, AtomicU64>,
+    last_good_resync: Gauge<f64, AtomicU64>,
+    resync_duration: Histogram,
+    queue_depth: Gauge,
+    queue_oldest: Gauge<f64, AtomicU64>,
+    prune_refused: Gauge,
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl Default for Metrics {
@@ -54,6 +65,11 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let resources = Family::<StateLabels, Gauge>::default();
         let last_resync = Gauge::<f64, AtomicU64>::default();
+        let last_good_resync = Gauge::<f64, AtomicU64>::default();
+        let resync_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
+        let queue_depth = Gauge::default();
+        let queue_oldest = Gauge::<f64, AtomicU64>::default();
+        let prune_refused = Gauge::default();
         // The client appends `_total` to counters.
         registry.register(
             "iam_warden_reconcile",
@@ -85,7 +101,33 @@ impl Default for Metrics {
             "When the last full resync started (Unix time)",
             last_resync.clone(),
         );
+        registry.register(
+            "iam_warden_last_successful_resync_timestamp_seconds",
+            "When the last resync that read the account finished (Unix time)",
+            last_good_resync.clone(),
+        );
+        registry.register(
+            "iam_warden_resync_duration_seconds",
+            "Time one resync took (reading the account and queueing what differs)",
+            resync_duration.clone(),
+        );
+        registry.register(
+            "iam_warden_queue_depth",
+            "Resources waiting for a worker",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "iam_warden_queue_oldest_item_age_seconds",
+            "How long the longest-waiting queued resource has waited",
+            queue_oldest.clone(),
+        );
+        registry.register(
+            "iam_warden_prune_refused_deletions",
+            "Deletions --max-prune holds back (0 when within the limit)",
+            prune_refused.clone(),
+        );
         Metrics {
+            prune_refused,
             registry,
             reconciles,
             duration,
@@ -93,11 +135,20 @@ impl Default for Metrics {
             requests,
             resources,
             last_resync,
+            last_good_resync,
+            resync_duration,
+            queue_depth,
+            queue_oldest,
         }
     }
 }
 
 impl Metrics {
+    pub fn prune_refused(&self, deletions: usize) {
+        self.prune_refused
+            .set(i64::try_from(deletions).unwrap_or(i64::MAX));
+    }
+
     pub fn reconciled(&self, kind: Kind, result: &'static str, seconds: f64) {
         self.reconciles
             .get_or_create(&ReconcileLabels {
@@ -117,7 +168,9 @@ impl Metrics {
             .inc();
     }
 
-    pub fn aws_request(&self, operation: &'static str, outcome: &'static str) {
+    /// One IAM request; `error` is `None` when it succeeded.
+    pub fn aws_request(&self, operation: &'static str, error: Option<&crate::iam::IamError>) {
+        let outcome = error.map_or("ok", |e| e.kind.as_str());
         self.requests
             .get_or_create(&RequestLabels { operation, outcome })
             .inc();
@@ -134,10 +187,22 @@ impl Metrics {
     }
 
     pub fn resync_started(&self) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        self.last_resync.set(now);
+        self.last_resync.set(unix_now());
+    }
+
+    /// A resync finished; `read_account` is false when the account could not be read.
+    pub fn resync_finished(&self, seconds: f64, read_account: bool) {
+        self.resync_duration.observe(seconds);
+        if read_account {
+            self.last_good_resync.set(unix_now());
+        }
+    }
+
+    /// The work queue, as seen at scrape time.
+    pub fn queue(&self, depth: usize, oldest: std::time::Duration) {
+        self.queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        self.queue_oldest.set(oldest.as_secs_f64());
     }
 
     /// The Prometheus text format.
@@ -158,9 +223,11 @@ mod tests {
         let m = Metrics::default();
         m.reconciled(Kind::Role, "success", 0.1);
         m.drift_corrected(Kind::Role, "tags");
-        m.aws_request("GetRole", "ok");
+        m.aws_request("GetRole", None);
         m.resources([(ResourceState::InSync, 2)]);
         m.resync_started();
+        m.resync_finished(0.5, true);
+        m.queue(3, std::time::Duration::from_secs(2));
         let text = m.encode();
         for needle in [
             "iam_warden_reconcile_total{kind=\"Role\",result=\"success\"} 1",
@@ -169,6 +236,10 @@ mod tests {
             "iam_warden_aws_requests_total{operation=\"GetRole\",outcome=\"ok\"} 1",
             "iam_warden_resources{state=\"in-sync\"} 2",
             "iam_warden_last_resync_timestamp_seconds ",
+            "iam_warden_last_successful_resync_timestamp_seconds ",
+            "iam_warden_resync_duration_seconds_count 1",
+            "iam_warden_queue_depth 3",
+            "iam_warden_queue_oldest_item_age_seconds 2",
         ] {
             assert!(text.contains(needle), "`{needle}` missing from\n{text}");
         }

@@ -1,15 +1,19 @@
-//! Pruning in the daemon: owned resources that no manifest declares are deleted, checked
-//! again just before, and never while any manifest is invalid or DIR holds none.
+//! Pruning in the daemon: owned resources that no manifest declares, decided by
+//! `reconcile::prune` (a grace period recorded on the resource, `prune: never`, policies still
+//! used elsewhere, `--max-prune`), checked again just before, and never while any manifest is
+//! invalid or DIR holds none.
 
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::desired::Key;
-use super::{Controller, lock};
+use super::{Controller, Generation, lock};
 use crate::iam::Snapshot;
-use crate::manifest::{Kind, OWNER_TAG};
-use crate::reconcile::{Change, Executor, ResourcePlan, tag_value};
+use crate::manifest::Kind;
+use crate::reconcile::prune::{self, Candidate};
+use crate::reconcile::{Change, Executor, Finding};
 
 impl Controller {
     /// Pruning is on, and nothing suggests the manifests are incomplete: no invalid file, and
@@ -18,51 +22,84 @@ impl Controller {
         if !self.config.prune || self.config.observe_only {
             return false;
         }
-        let store = lock(&self.desired);
-        store.file_count() > 0 && store.errors().is_empty()
+        let generation = self.generation();
+        generation.files > 0 && generation.errors.is_empty()
     }
 
-    /// Owned resources in the snapshot that no manifest declares.
-    pub(super) async fn undeclared_owned(&self, snapshot: &Snapshot) -> Vec<Key> {
-        let state = lock(&self.desired).state().clone();
-        let owner = self.config.owner.as_str();
-        let owns = |tags: &std::collections::BTreeMap<String, String>| {
-            tag_value(tags, OWNER_TAG).is_some_and(|o| o == owner)
+    /// Owned resources in the snapshot that no manifest declares (ignoring case). Counts how
+    /// many are due for deletion: above `--max-prune`, no deletion is made until a pass counts
+    /// fewer.
+    pub(super) async fn undeclared_owned(
+        &self,
+        generation: &Generation,
+        snapshot: &Snapshot,
+    ) -> Vec<Key> {
+        let listed = |kind, name: &str, arn: &str, tags: BTreeMap<String, String>| Candidate {
+            kind,
+            name: name.to_string(),
+            arn: arn.to_string(),
+            tags,
+            used_by: Vec::new(),
         };
-        // Declared is judged ignoring case, as IAM names are.
-        let mut keys: Vec<Key> = snapshot
+        let mut all: Vec<Candidate> = snapshot
             .roles()
-            .filter(|r| state.role(&r.name).is_none() && owns(&r.tags))
-            .map(|r| (Kind::Role, r.name.clone()))
+            .map(|r| listed(Kind::Role, &r.name, &r.arn, r.tags.clone()))
             .collect();
         for p in snapshot
             .policies()
-            .filter(|p| state.policy(&p.name).is_none())
+            .filter(|p| generation.state.policy(&p.name).is_none())
         {
             if let Ok(tags) = self.iam.policy_tags(&p.arn).await {
-                if owns(&tags) {
-                    lock(&self.prune_arns).insert(p.name.clone(), p.arn.clone());
-                    keys.push((Kind::Policy, p.name.clone()));
-                }
+                all.push(listed(Kind::Policy, &p.name, &p.arn, tags));
             }
         }
-        keys
+        let owned = prune::undeclared_owned(&generation.state, &self.config.owner, all);
+        let (_, refused) =
+            prune::decide_all(&owned, SystemTime::now(), &self.config.prune_settings);
+        self.set_prune_refused(refused);
+        owned
+            .into_iter()
+            .map(|c| {
+                let key = (c.kind, c.name);
+                if c.kind == Kind::Policy {
+                    self.with_record(&key, |r| r.prune_arn = Some(c.arn.clone()));
+                }
+                key
+            })
+            .collect()
     }
 
-    /// Deletes an undeclared resource after checking, fresh, that it is still ours.
+    /// Says once when `--max-prune` starts and stops holding deletions back.
+    pub(super) fn set_prune_refused(&self, refused: Option<usize>) {
+        let mut current = lock(&self.prune_refused);
+        match (*current, refused) {
+            (None, Some(n)) => warn!(
+                deletions = n,
+                max = self.config.prune_settings.max,
+                "--max-prune: {n} resources would be deleted in one pass; nothing is deleted"
+            ),
+            (Some(_), None) => info!("--max-prune: deletions are within the limit again"),
+            _ => {}
+        }
+        *current = refused;
+        self.metrics.prune_refused(refused.unwrap_or(0));
+    }
+
+    /// One step of pruning an undeclared resource, after checking, fresh, that it is still
+    /// ours and still undeclared: start its grace period, wait, let it go, or delete it.
     pub(super) async fn prune(&self, key: &Key) {
         let resource = format!("{}/{}", key.0, key.1);
+        let generation = self.generation();
         // A manifest renamed only in case still declares it: IAM names ignore case.
-        let declared = {
-            let store = lock(&self.desired);
-            match key.0 {
-                Kind::Role => store.state().role(&key.1).is_some(),
-                Kind::Policy => store.state().policy(&key.1).is_some(),
-            }
+        let declared = match key.0 {
+            Kind::Role => generation.state.role(&key.1).is_some(),
+            Kind::Policy => generation.state.policy(&key.1).is_some(),
         };
         if declared {
+            self.pruned(key);
             return;
         }
+        let retry = self.in_place_retry();
         let observed = match key.0 {
             Kind::Role => self
                 .iam
@@ -70,7 +107,8 @@ impl Controller {
                 .await
                 .map(|r| r.map(|r| (r.arn, r.tags))),
             Kind::Policy => {
-                let Some(arn) = lock(&self.prune_arns).get(&key.1).cloned() else {
+                let arn = lock(&self.keys).get(key).and_then(|r| r.prune_arn.clone());
+                let Some(arn) = arn else {
                     return;
                 };
                 self.iam
@@ -81,35 +119,87 @@ impl Controller {
         };
         let (arn, tags) = match observed {
             Ok(Some(found)) => found,
-            Ok(None) => return,
+            Ok(None) => {
+                self.pruned(key);
+                return;
+            }
             Err(e) => {
                 warn!(resource = %resource, error = %e, "cannot check a resource to prune");
                 self.error_policy(key, true);
                 return;
             }
         };
-        if tag_value(&tags, OWNER_TAG) != Some(&self.config.owner) {
+        let used_by = match key.0 {
+            Kind::Role => Vec::new(),
+            Kind::Policy => {
+                match crate::reconcile::retrying(&retry, crate::reconcile::Eventual::No, || {
+                    self.iam.policy_users(&arn)
+                })
+                .await
+                {
+                    Ok(users) => users,
+                    Err(e) => {
+                        warn!(resource = %resource, error = %e, "cannot check what uses a policy to prune");
+                        self.error_policy(key, true);
+                        return;
+                    }
+                }
+            }
+        };
+        let candidate = Candidate {
+            kind: key.0,
+            name: key.1.clone(),
+            arn,
+            tags,
+            used_by,
+        };
+        let owned = prune::undeclared_owned(&generation.state, &self.config.owner, [candidate]);
+        let Some(candidate) = owned.first() else {
+            self.pruned(key);
+            return;
+        };
+        let mut plan = prune::decide(candidate, SystemTime::now(), &self.config.prune_settings);
+        let deletes = plan
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::DeleteRole | Change::DeletePolicy));
+        if deletes && lock(&self.prune_refused).is_some() {
+            // --max-prune holds deletions back until a pass counts few enough.
             return;
         }
-        let change = match key.0 {
-            Kind::Role => Change::DeleteRole,
-            Kind::Policy => Change::DeletePolicy,
-        };
-        let mut plan = ResourcePlan::new(key.0, &key.1, Some(arn));
-        plan.changes.push(change);
-        warn!(resource = %resource, "pruning: no manifest declares it any more");
+        for finding in &plan.findings {
+            match finding {
+                Finding::PruneScheduled { remaining_secs, .. } => {
+                    self.queue
+                        .add_after(key.clone(), Duration::from_secs(*remaining_secs + 1));
+                }
+                other => warn!(resource = %resource, "not pruned: {other}"),
+            }
+        }
+        if plan.changes.is_empty() {
+            return;
+        }
+        if deletes {
+            warn!(resource = %resource, "pruning: no manifest declares it any more");
+        }
         let executor = Executor {
             iam: &self.iam,
             owner: &self.config.owner,
-            retry: self.config.retry.clone(),
+            retry,
         };
         let started = Instant::now();
+        plan.observe_only = false;
         match executor.apply(&plan).await {
             Ok(_) => {
-                self.metrics
-                    .reconciled(key.0, "pruned", started.elapsed().as_secs_f64());
-                lock(&self.prune_arns).remove(&key.1);
+                if deletes {
+                    self.metrics
+                        .reconciled(key.0, "pruned", started.elapsed().as_secs_f64());
+                }
                 self.error_policy(key, false);
+                if deletes || plan.findings.is_empty() {
+                    // Deleted, or let go (`prune: never`): nothing more to do.
+                    self.pruned(key);
+                }
             }
             Err(e) => {
                 warn!(resource = %resource, error = %e, "prune failed");
@@ -117,6 +207,14 @@ impl Controller {
                     .reconciled(key.0, "error", started.elapsed().as_secs_f64());
                 self.error_policy(key, true);
             }
+        }
+    }
+
+    /// Nothing more to prune for `key`: its record goes (unless it is declared again).
+    fn pruned(&self, key: &Key) {
+        let mut keys = lock(&self.keys);
+        if keys.get(key).is_some() {
+            keys.entry(key).prune_arn = None;
         }
     }
 }

@@ -2,11 +2,12 @@
 //! and a request that arrives while its key is running is kept (the key runs once more after).
 //!
 //! Invariant: a key is in at most one of `queued` and `running`; `again` holds only running keys.
+//! Each queued key carries the time it was (first) requested, for the queue-age metric.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -16,7 +17,7 @@ pub struct WorkQueue<K> {
 }
 
 struct State<K> {
-    queued: VecDeque<K>,
+    queued: VecDeque<(K, Instant)>,
     running: HashSet<K>,
     again: HashSet<K>,
     closed: bool,
@@ -50,8 +51,8 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         }
         if s.running.contains(&key) {
             s.again.insert(key);
-        } else if !s.queued.contains(&key) {
-            s.queued.push_back(key);
+        } else if !s.queued.iter().any(|(k, _)| *k == key) {
+            s.queued.push_back((key, Instant::now()));
             drop(s);
             self.wake.notify_one();
         }
@@ -75,7 +76,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
                 if s.closed {
                     return None;
                 }
-                if let Some(key) = s.queued.pop_front() {
+                if let Some((key, _)) = s.queued.pop_front() {
                     s.running.insert(key.clone());
                     let more = !s.queued.is_empty();
                     drop(s);
@@ -95,7 +96,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         let mut s = self.lock();
         s.running.remove(key);
         if s.again.remove(key) && !s.closed {
-            s.queued.push_back(key.clone());
+            s.queued.push_back((key.clone(), Instant::now()));
             drop(s);
             self.wake.notify_one();
         }
@@ -105,6 +106,13 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     pub fn close(&self) {
         self.lock().closed = true;
         self.wake.notify_waiters();
+    }
+
+    /// How many keys wait, and how long the oldest has waited.
+    pub fn depth(&self) -> (usize, Duration) {
+        let s = self.lock();
+        let oldest = s.queued.iter().map(|(_, at)| at.elapsed()).max();
+        (s.queued.len(), oldest.unwrap_or_default())
     }
 
     #[cfg(test)]
@@ -124,7 +132,7 @@ mod tests {
 
     fn ready(q: &WorkQueue<&'static str>) -> Option<&'static str> {
         let mut s = q.lock();
-        let k = s.queued.pop_front()?;
+        let (k, _) = s.queued.pop_front()?;
         s.running.insert(k);
         Some(k)
     }
@@ -136,6 +144,7 @@ mod tests {
         q.add("b");
         q.add("a");
         assert_eq!(q.len(), 2);
+        assert_eq!(q.depth().0, 2);
         assert_eq!(ready(&q), Some("a"));
         assert_eq!(ready(&q), Some("b"));
         assert_eq!(ready(&q), None);

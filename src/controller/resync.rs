@@ -1,60 +1,103 @@
 //! The resync: one snapshot of the account compared with every declared resource, so that
 //! out-of-band drift is found in a few calls rather than a few per resource.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::desired::Key;
-use super::{Controller, lock};
+use super::{Controller, Generation, lock};
 use crate::iam::Snapshot;
 use crate::manifest::Resource;
 use crate::reconcile;
 use crate::reconcile::ResourceState;
 
+/// Clears the `resyncing` flag however the resync ends (a panic included).
+struct Resyncing<'a>(&'a AtomicBool);
+
+impl Drop for Resyncing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 impl Controller {
-    /// Queues every declared resource: the resync that catches out-of-band drift.
     /// The resync that catches out-of-band drift: one snapshot of the account, compared with
-    /// every declared resource; what differs (or is not known to be in sync) is queued.
-    /// Without a snapshot, everything is queued and each reconcile observes for itself.
+    /// every declared resource; what differs (or is not known to be in sync) is queued, except
+    /// a key that failed and waits for its own retry. Without a snapshot, everything is queued
+    /// and each reconcile observes for itself; while AWS is unreachable, nothing is.
     pub async fn resync(&self) {
         if self.resyncing.swap(true, Ordering::SeqCst) {
             return;
         }
+        let _resyncing = Resyncing(&self.resyncing);
+        if self.faults.fires("panic:resync") {
+            panic!("test fault: the resync panics");
+        }
+        if self.faults.fires("stall:resync") {
+            std::future::pending::<()>().await;
+        }
+        let started = Instant::now();
         self.metrics.resync_started();
-        let keys = lock(&self.desired).keys();
-        match self.iam.snapshot().await {
+        let generation = self.generation();
+        let keys = generation.keys();
+        let read_account = match self.iam.snapshot().await {
             Ok(snapshot) => {
+                *lock(&self.policy_arns) = snapshot
+                    .policies()
+                    .map(|p| (p.name.to_lowercase(), p.arn.clone()))
+                    .collect();
+                if self.bulk_failing.swap(false, Ordering::SeqCst) {
+                    info!("the account can be read in bulk again");
+                }
                 for key in keys {
-                    if self.differs(&key, &snapshot).await {
+                    if !self.backing_off(&key) && self.differs(&key, &generation, &snapshot).await {
                         self.queue.add(key);
                     }
                 }
                 if self.may_prune() {
-                    for key in self.undeclared_owned(&snapshot).await {
+                    for key in self.undeclared_owned(&generation, &snapshot).await {
+                        if !self.backing_off(&key) {
+                            self.queue.add(key);
+                        }
+                    }
+                }
+                true
+            }
+            // The outage is reported as such; each failed key's backoff retries it.
+            Err(_) if self.aws.is_unreachable() => false,
+            Err(e) => {
+                if !self.bulk_failing.swap(true, Ordering::SeqCst) {
+                    warn!(error = %e, "cannot read the account in bulk; reconciling every resource at each resync");
+                }
+                for key in keys {
+                    if !self.backing_off(&key) {
                         self.queue.add(key);
                     }
                 }
+                false
             }
-            Err(e) => {
-                warn!(error = %e, "cannot read the account in bulk; reconciling every resource");
-                for key in keys {
-                    self.queue.add(key);
-                }
-            }
-        }
-        self.resyncing.store(false, Ordering::SeqCst);
+        };
+        self.metrics
+            .resync_finished(started.elapsed().as_secs_f64(), read_account);
+        self.liveness.resync_finished();
     }
 
     /// Whether `key` needs a reconcile, judged from the snapshot.
-    async fn differs(&self, key: &Key, snapshot: &Snapshot) -> bool {
-        if lock(&self.status).state_of(key) != Some(ResourceState::InSync) {
+    async fn differs(&self, key: &Key, generation: &Generation, snapshot: &Snapshot) -> bool {
+        if lock(&self.keys).state_of(key) != Some(ResourceState::InSync) {
             return true;
         }
-        let Some(resource) = lock(&self.desired).get(key) else {
+        let Some(resource) = generation.get(key) else {
             return false;
         };
-        let ctx = self.ctx.read().unwrap_or_else(|p| p.into_inner()).clone();
+        // Refs resolve to the ARNs IAM has for the declared policies.
+        let ctx = generation.ctx.clone().with_observed_policy_arns(
+            snapshot
+                .policies()
+                .map(|p| (p.name.as_str(), p.arn.as_str())),
+        );
         // The snapshot lacks a policy's tags: read them for declared policies that exist.
         let tags = match &resource {
             Resource::Policy(policy) => match snapshot.policy(&policy.name) {

@@ -25,8 +25,8 @@ pub use snapshot::{Snapshot, name_and_path};
 use crate::manifest::Builtins;
 use crate::policy::PolicyDocument;
 
-/// Called once per IAM request with the operation and its outcome (`ok` or an error kind).
-pub type RequestObserver = Arc<dyn Fn(&'static str, &'static str) + Send + Sync>;
+/// Called once per IAM request with the operation and its error (`None`: it succeeded).
+pub type RequestObserver = Arc<dyn Fn(&'static str, Option<&IamError>) + Send + Sync>;
 
 #[derive(Clone)]
 pub struct Iam {
@@ -124,10 +124,7 @@ impl Iam {
     {
         let result = result.map_err(|e| IamError::new(operation, e));
         if let Some(observe) = &self.observer {
-            observe(
-                operation,
-                result.as_ref().map_or_else(|e| e.kind.as_str(), |_| "ok"),
-            );
+            observe(operation, result.as_ref().err());
         }
         result
     }

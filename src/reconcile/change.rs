@@ -184,15 +184,18 @@ pub enum ResourceState {
     /// The last reconcile failed (never the result of a plan).
     Error,
     Conflict,
+    /// Someone keeps changing it back: corrections back off (the daemon only, never a plan).
+    Contested,
 }
 
 impl ResourceState {
-    pub const ALL: [ResourceState; 5] = [
+    pub const ALL: [ResourceState; 6] = [
         ResourceState::InSync,
         ResourceState::Drifted,
         ResourceState::Pending,
         ResourceState::Error,
         ResourceState::Conflict,
+        ResourceState::Contested,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -202,6 +205,7 @@ impl ResourceState {
             ResourceState::Pending => "pending",
             ResourceState::Error => "error",
             ResourceState::Conflict => "conflict",
+            ResourceState::Contested => "contested",
         }
     }
 }

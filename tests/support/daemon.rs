@@ -3,8 +3,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,12 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `run DIR` against `endpoint` and waits until it serves HTTP.
     pub fn start(endpoint: &str, dir: &Path, args: &[&str]) -> Daemon {
-        let mut child = warden_on(endpoint)
+        Daemon::start_cmd(warden_on(endpoint), dir, args)
+    }
+
+    /// Like [`Daemon::start`], from a prepared command (its environment, its directory).
+    pub fn start_cmd(mut cmd: Command, dir: &Path, args: &[&str]) -> Daemon {
+        let mut child = cmd
             .arg("run")
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
@@ -63,6 +69,18 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// How many log lines contain `needle`.
+    pub fn logged(&self, needle: &str) -> usize {
+        self.log().lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// The value of one metric line (`NAME{labels}` exactly as printed), if exported.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let (_, text) = self.get("/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
     /// GET `path`: (status code, body).
@@ -146,4 +164,44 @@ pub fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// Rewrites a file every `every` until dropped: a busy neighbour (a log, an editor's swap file).
+pub struct BusyWriter {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BusyWriter {
+    pub fn start(path: PathBuf, content: String, every: Duration) -> BusyWriter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !flag.load(Ordering::SeqCst) {
+                n += 1;
+                // A manifest keeps its content (a reload that changes nothing); other files grow.
+                let text = if content.is_empty() {
+                    format!("line {n}\n")
+                } else {
+                    content.clone()
+                };
+                let _ = std::fs::write(&path, text);
+                std::thread::sleep(every);
+            }
+        });
+        BusyWriter {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for BusyWriter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

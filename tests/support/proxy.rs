@@ -56,6 +56,7 @@ struct Quota {
 pub struct Proxy {
     pub endpoint: String,
     state: Arc<Mutex<State>>,
+    upstream: Arc<Mutex<String>>,
 }
 
 /// Actions that only read.
@@ -66,7 +67,10 @@ pub fn is_read(action: &str) -> bool {
 impl Proxy {
     /// Starts a proxy in front of `upstream` (`http://127.0.0.1:PORT`).
     pub fn start(upstream: &str) -> Proxy {
-        let upstream = upstream.trim_start_matches("http://").to_string();
+        let upstream = Arc::new(Mutex::new(
+            upstream.trim_start_matches("http://").to_string(),
+        ));
+        let target = upstream.clone();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let endpoint = format!("http://{}", listener.local_addr().expect("proxy address"));
         let state = Arc::new(Mutex::new(State::default()));
@@ -75,11 +79,26 @@ impl Proxy {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 let state = shared.clone();
-                let upstream = upstream.clone();
+                let upstream = target.clone();
                 std::thread::spawn(move || serve(conn, &upstream, &state));
             }
         });
-        Proxy { endpoint, state }
+        Proxy {
+            endpoint,
+            state,
+            upstream,
+        }
+    }
+
+    /// Sends what follows to another server (`http://127.0.0.1:PORT`): an IAM that went away
+    /// and came back, say.
+    pub fn set_upstream(&self, upstream: &str) {
+        *self.upstream.lock().unwrap() = upstream.trim_start_matches("http://").to_string();
+    }
+
+    /// Drops every fault not yet used up.
+    pub fn clear_faults(&self) {
+        self.state.lock().unwrap().faults.clear();
     }
 
     /// Every action seen so far, in order.
@@ -165,9 +184,19 @@ impl Proxy {
     }
 }
 
-fn serve(mut client: TcpStream, upstream: &str, state: &Mutex<State>) {
+/// An address where nothing listens: an IAM that is down.
+pub fn dead_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+fn serve(mut client: TcpStream, upstream: &Mutex<String>, state: &Mutex<State>) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     while let Some(request) = read_request(&mut client) {
+        let upstream = upstream.lock().unwrap().clone();
+        let upstream = upstream.as_str();
         let action = action_of(&request);
         let params = params_of(&request);
         let fault = {

@@ -1,0 +1,253 @@
+//! What the daemon remembers per key, as one record per key in one table: its /status entry,
+//! whether the first pass still waits for it, its failure backoff, the spec it last converged
+//! to, a pending prune, and its contest.
+//!
+//! Invariant: a record has a status exactly while its key is declared; a record whose key is
+//! not declared is kept only while something is pending for it (a prune, a retry), so the
+//! table never outgrows the desired state by more than the work in flight.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Instant, SystemTime};
+
+use backoff::ExponentialBackoff;
+
+use super::contest::Contest;
+use super::desired::Key;
+use super::status::ResourceStatus;
+use crate::manifest::Resource;
+use crate::reconcile::ResourceState;
+
+#[derive(Default)]
+pub struct KeyRecord {
+    /// Its /status entry, while declared.
+    status: Option<ResourceStatus>,
+    /// Declared at start-up and not reconciled yet: readiness waits for it.
+    first_pass: bool,
+    /// Set after a failure, cleared by a success.
+    pub backoff: Option<ExponentialBackoff>,
+    /// When the failed key's retry is due.
+    pub retry_at: Option<Instant>,
+    /// The spec it last converged to: a difference from it is a manifest edit being applied,
+    /// not drift.
+    pub converged: Option<Resource>,
+    /// An undeclared owned policy found for pruning: its ARN.
+    pub prune_arn: Option<String>,
+    pub contest: Contest,
+}
+
+impl KeyRecord {
+    /// Undeclared, and nothing pending: it can go.
+    fn is_done(&self) -> bool {
+        self.status.is_none()
+            && self.prune_arn.is_none()
+            && self.retry_at.is_none_or(|t| t <= Instant::now())
+    }
+}
+
+#[derive(Default)]
+pub struct KeyTable {
+    records: BTreeMap<Key, KeyRecord>,
+}
+
+impl KeyTable {
+    /// Keeps a status for exactly the declared keys (new ones start pending, the others keep
+    /// theirs), and drops the records of undeclared keys with nothing pending.
+    pub fn track(&mut self, declared: &[Key]) {
+        let declared: HashSet<&Key> = declared.iter().collect();
+        for (key, r) in self.records.iter_mut() {
+            if !declared.contains(key) {
+                r.status = None;
+            }
+        }
+        for key in declared {
+            let r = self.records.entry(key.clone()).or_default();
+            r.status.get_or_insert_with(|| ResourceStatus {
+                kind: key.0,
+                name: key.1.clone(),
+                arn: None,
+                state: ResourceState::Pending,
+                last_reconcile: None,
+                last_error: None,
+                drift_corrections: 0,
+                contested: None,
+            });
+        }
+        self.records.retain(|_, r| !r.is_done());
+    }
+
+    /// Records one reconcile of `key` (ignored if it is no longer declared).
+    pub fn record(
+        &mut self,
+        key: &Key,
+        state: ResourceState,
+        arn: Option<String>,
+        error: Option<String>,
+        corrections: u64,
+    ) {
+        let Some(r) = self.records.get_mut(key) else {
+            return;
+        };
+        let contest = r
+            .contest
+            .is_contested()
+            .then(|| r.contest.report(Instant::now()));
+        if let Some(s) = r.status.as_mut() {
+            s.state = state;
+            if arn.is_some() {
+                s.arn = arn;
+            }
+            s.last_error = error;
+            s.drift_corrections += corrections;
+            s.last_reconcile =
+                Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
+            s.contested = contest;
+        }
+    }
+
+    /// The record of `key`, created if missing.
+    pub fn entry(&mut self, key: &Key) -> &mut KeyRecord {
+        self.records.entry(key.clone()).or_default()
+    }
+
+    pub fn get(&self, key: &Key) -> Option<&KeyRecord> {
+        self.records.get(key)
+    }
+
+    /// Every record, for changes across keys.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Key, &mut KeyRecord)> {
+        self.records.iter_mut()
+    }
+
+    /// Drops the record of `key` if it is undeclared and nothing is pending for it.
+    pub fn forget_if_done(&mut self, key: &Key) {
+        if self.records.get(key).is_some_and(KeyRecord::is_done) {
+            self.records.remove(key);
+        }
+    }
+
+    pub fn state_of(&self, key: &Key) -> Option<ResourceState> {
+        self.records.get(key)?.status.as_ref().map(|s| s.state)
+    }
+
+    /// Every declared key's status, in key order.
+    pub fn statuses(&self) -> Vec<ResourceStatus> {
+        self.records
+            .values()
+            .filter_map(|r| r.status.clone())
+            .collect()
+    }
+
+    pub fn count(&self, state: ResourceState) -> usize {
+        self.records
+            .values()
+            .filter(|r| r.status.as_ref().is_some_and(|s| s.state == state))
+            .count()
+    }
+
+    /// The first pass starts: it waits for every declared key. Returns whether there is none.
+    pub fn start_first_pass(&mut self) -> bool {
+        let mut none = true;
+        for r in self.records.values_mut().filter(|r| r.status.is_some()) {
+            r.first_pass = true;
+            none = false;
+        }
+        none
+    }
+
+    /// `key` was reconciled once. Returns whether the first pass waits for nothing more.
+    pub fn first_pass_done(&mut self, key: &Key) -> bool {
+        if let Some(r) = self.records.get_mut(key) {
+            r.first_pass = false;
+        }
+        !self.records.values().any(|r| r.first_pass)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Kind;
+    use std::time::Duration;
+
+    fn key(n: &str) -> Key {
+        (Kind::Role, n.to_string())
+    }
+
+    #[test]
+    fn tracks_declared_keys_and_records_reconciles() {
+        let mut t = KeyTable::default();
+        t.track(&[key("a"), key("b")]);
+        assert_eq!(t.count(ResourceState::Pending), 2);
+        t.record(
+            &key("a"),
+            ResourceState::InSync,
+            Some("arn:a".into()),
+            None,
+            2,
+        );
+        t.record(
+            &key("a"),
+            ResourceState::Error,
+            None,
+            Some("boom".into()),
+            1,
+        );
+        let a = &t.statuses()[0];
+        assert_eq!(
+            (
+                a.state,
+                a.arn.as_deref(),
+                a.last_error.as_deref(),
+                a.drift_corrections
+            ),
+            (ResourceState::Error, Some("arn:a"), Some("boom"), 3)
+        );
+        assert!(a.last_reconcile.is_some());
+        t.track(&[key("b")]);
+        assert_eq!(t.statuses().len(), 1);
+        t.record(&key("a"), ResourceState::InSync, None, None, 0);
+        assert_eq!(t.statuses().len(), 1, "a removed key is not brought back");
+        assert_eq!(t.len(), 1, "nor is its record kept");
+    }
+
+    #[test]
+    fn tracking_again_keeps_what_declared_keys_show() {
+        let mut t = KeyTable::default();
+        t.track(&[key("a")]);
+        t.record(&key("a"), ResourceState::InSync, None, None, 1);
+        t.track(&[key("a"), key("b")]);
+        assert_eq!(t.state_of(&key("a")), Some(ResourceState::InSync));
+        assert_eq!(t.state_of(&key("b")), Some(ResourceState::Pending));
+    }
+
+    #[test]
+    fn an_undeclared_key_is_kept_only_while_something_is_pending() {
+        let mut t = KeyTable::default();
+        t.track(&[key("retrying"), key("pruning"), key("idle")]);
+        t.entry(&key("retrying")).retry_at = Some(Instant::now() + Duration::from_secs(60));
+        t.entry(&key("pruning")).prune_arn = Some("arn:p".into());
+        t.track(&[]);
+        assert_eq!(t.len(), 2);
+        assert!(t.statuses().is_empty());
+        t.entry(&key("pruning")).prune_arn = None;
+        t.forget_if_done(&key("pruning"));
+        t.forget_if_done(&key("retrying"));
+        assert_eq!(t.len(), 1, "the retry is still pending");
+    }
+
+    #[test]
+    fn the_first_pass_waits_for_declared_keys_only_while_they_are() {
+        let mut t = KeyTable::default();
+        t.track(&[key("a"), key("b")]);
+        assert!(!t.start_first_pass());
+        assert!(!t.first_pass_done(&key("a")));
+        // b is removed before it was ever reconciled: nothing waits for it any more.
+        t.track(&[key("a")]);
+        assert!(t.first_pass_done(&key("a")));
+    }
+}
