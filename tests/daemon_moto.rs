@@ -547,7 +547,10 @@ async fn with_prune_the_daemon_deletes_what_is_no_longer_declared_but_never_on_b
     fs::write(dir.join("keep.yaml"), role("keep", "k")).unwrap();
     fs::write(dir.join("gone.yaml"), role("gone", "g")).unwrap();
     fs::write(dir.join("broken.yaml"), role("shaky", "s")).unwrap();
-    let d = bed.daemon(&dir, &["--prune", "--resync-interval", "1s"]);
+    let d = bed.daemon(
+        &dir,
+        &["--prune", "--prune-after", "2s", "--resync-interval", "1s"],
+    );
     d.wait_ready();
     bed.wait_description("gone", "g").await;
     // A role nobody owns is never pruned.
@@ -1310,4 +1313,131 @@ async fn a_broken_values_file_is_shown_and_logged_once_until_it_is_fixed() {
         d.status()["valuesError"].is_null()
     });
     assert_eq!(d.logged("values readable again"), 1);
+}
+
+fn copy_agent_manifests(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    for entry in fs::read_dir(support::repo_root().join("manifests/agent")).unwrap() {
+        let path = entry.unwrap().path();
+        fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_prune_the_daemon_idles_over_several_resyncs_without_writing() {
+    let bed = Bed::new().await;
+    let dir = bed.path("agent");
+    copy_agent_manifests(&dir);
+    let values = support::repo_root().join("deploy/values.example.yaml");
+    let d = bed.daemon(
+        &dir,
+        &[
+            "--prune",
+            "--resync-interval",
+            "1s",
+            "--values",
+            values.to_str().unwrap(),
+        ],
+    );
+    d.wait_ready();
+    wait_for("in sync", WAIT, || {
+        let (out, _, _) = run(warden_on(&bed.proxy.endpoint)
+            .arg("plan")
+            .arg(&dir)
+            .args(["--values", values.to_str().unwrap()]));
+        out.status.code() == Some(0)
+    });
+    bed.proxy.reset_counts();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(bed.proxy.writes(), Vec::<String>::new(), "{}", d.log());
+    assert!(
+        bed.proxy.count("GetAccountAuthorizationDetails") >= 3,
+        "no resyncs ran"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_removed_and_restored_within_the_grace_period_keeps_its_role_in_the_daemon() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("keep.yaml"), role("keep", "k")).unwrap();
+    fs::write(dir.join("back.yaml"), role("back", "b")).unwrap();
+    let d = bed.daemon(
+        &dir,
+        &["--prune", "--prune-after", "10m", "--resync-interval", "1s"],
+    );
+    d.wait_ready();
+    bed.wait_description("back", "b").await;
+    let id = get_role(&bed.iam, "back")
+        .await
+        .unwrap()
+        .role_id()
+        .to_string();
+    fs::rename(dir.join("back.yaml"), bed.path("back.yaml")).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while bed
+        .tag_of("back", "iam-warden/undeclared-since")
+        .await
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the grace period never started"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fs::rename(bed.path("back.yaml"), dir.join("back.yaml")).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while bed
+        .tag_of("back", "iam-warden/undeclared-since")
+        .await
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mark was never removed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let role = get_role(&bed.iam, "back")
+        .await
+        .expect("the role was deleted");
+    assert_eq!(role.role_id(), id, "the role was recreated");
+    assert!(!bed.proxy.actions().iter().any(|a| a == "DeleteRole"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_starts_breaking_a_guardrail_keeps_its_last_good_state() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    let with_action = |action: &str| {
+        format!(
+            "{}  inlinePolicies:\n    p: {{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Action: \"{action}\", Resource: \"*\"}}]}}\n",
+            role("guarded", "g")
+        )
+    };
+    fs::write(dir.join("r.yaml"), with_action("s3:GetObject")).unwrap();
+    let d = bed.daemon(&dir, &["--deny-action", "iam:*", "--resync-interval", "1s"]);
+    d.wait_ready();
+    bed.wait_description("guarded", "g").await;
+    fs::write(dir.join("r.yaml"), with_action("iam:PassRole")).unwrap();
+    wait_for("the guardrail error", WAIT, || {
+        d.status()["fileErrors"]
+            .to_string()
+            .contains("the guardrail --deny-action `iam:*` denies")
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let inline = bed
+        .iam
+        .get_role_policy()
+        .role_name("guarded")
+        .policy_name("p")
+        .send()
+        .await
+        .unwrap();
+    let doc = iam_warden::policy::PolicyDocument::from_iam(inline.policy_document()).unwrap();
+    assert!(doc.to_json().contains("s3:GetObject"), "{}", doc.to_json());
+    assert!(!doc.to_json().contains("iam:PassRole"));
 }

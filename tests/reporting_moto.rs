@@ -169,3 +169,34 @@ async fn no_credentials_say_where_they_were_looked_for() {
     }
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn output_cut_short_by_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    // Enough errors to fill a pipe's buffer many times over.
+    for i in 0..400 {
+        std::fs::write(
+            dir.path().join(format!("bad{i}.yaml")),
+            "apiVersion: iamwarden/v1alpha1\nkind: Rolle\nmetadata: {name: \"bad name\"}\nspec: {}\n",
+        )
+        .unwrap();
+    }
+    let mut child = warden()
+        .arg("validate")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("bad"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}

@@ -28,6 +28,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_FAILED } else { EXIT_OK });
         }
     };
+    if !matches!(cli.command, Command::Run(_)) {
+        restore_sigpipe();
+    }
     let code = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => {
@@ -53,6 +56,16 @@ pub fn main() -> ExitCode {
             eprintln!("iam-warden: error: {e:#}");
             ExitCode::from(EXIT_FAILED)
         }
+    }
+}
+
+/// `plan | head` ends quietly, as a command-line tool should: Rust ignores SIGPIPE, so a
+/// closed pipe would otherwise make the next print panic. Not for the daemon, whose logs
+/// must never kill it.
+fn restore_sigpipe() {
+    // SAFETY: sets a signal disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

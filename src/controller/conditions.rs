@@ -44,11 +44,8 @@ fn is_unanswered(e: &IamError) -> bool {
     (e.kind == ErrorKind::Transient && e.code.is_none()) || is_missing_credentials(e)
 }
 
-/// The SDK reports missing credentials as a dispatch failure; only its message tells (a typed
-/// kind in `iam::error` would be better).
 fn is_missing_credentials(e: &IamError) -> bool {
-    let m = e.message.to_ascii_lowercase();
-    m.contains("credential") && (m.contains("no providers") || m.contains("not enabled"))
+    e.kind == ErrorKind::NoCredentials
 }
 
 impl AwsHealth {
@@ -62,11 +59,8 @@ impl AwsHealth {
         let unreachable = error.filter(|e| is_unanswered(e));
         match unreachable {
             Some(e) => {
-                let text = if is_missing_credentials(e) {
-                    format!("no AWS credentials: {e}")
-                } else {
-                    e.to_string()
-                };
+                // A missing-credentials error says so itself, with where it looked.
+                let text = e.to_string();
                 if s.unreachable.is_none() {
                     warn!(error = %text, "AWS unreachable; retrying, and reporting it on /status");
                 }
@@ -206,15 +200,17 @@ mod tests {
     fn missing_credentials_count_as_unreachable() {
         let h = AwsHealth::default();
         let e = err(
-            ErrorKind::Transient,
-            "dispatch failure: other: the credential provider was not enabled: no providers in chain provided credentials",
+            ErrorKind::NoCredentials,
+            "no AWS credentials found. Tried, in order: the environment",
         );
         h.request("GetCallerIdentity", Some(&e));
+        let status = h.status();
+        assert!(!status.reachable);
         assert!(
-            h.status()
+            status
                 .last_error
                 .unwrap()
-                .starts_with("no AWS credentials")
+                .contains("no AWS credentials found")
         );
     }
 

@@ -793,7 +793,7 @@ fn an_unquoted_number_that_json_would_change_must_be_quoted() {
         assert_eq!(d.line, Some(14), "{d}");
     }
     // Numbers JSON keeps exactly are fine, and so is the same value quoted.
-    for ok in ["10", "1.5", "-3", "\"012345678901\""] {
+    for ok in ["10", "-3", "\"1.5\"", "\"012345678901\""] {
         let text = trust_with_condition(&format!(
             "          NumericLessThan:\n            aws:MultiFactorAuthAge: {ok}\n"
         ));
@@ -809,13 +809,89 @@ fn numbers_in_a_json_string_document_must_be_whole_and_safe() {
         )
     };
     assert!(load_text(&role("r", &doc("10"))).diagnostics.is_empty());
-    for bad in ["1.5", "123456789012345678901234"] {
-        one_error(
+    for bad in ["1.5", "1.10", "123456789012345678901234"] {
+        let line = one_error(
             &role("r", &doc(bad)),
             "spec.inlinePolicies.p.Statement[0].Condition.NumericLessThan.s3:max-keys",
-            "quote it",
+            &format!("`{bad}` would not reach IAM as written"),
+        );
+        assert_eq!(line, 13, "the line of the string");
+    }
+    one_error(
+        &role("r", &doc("012")),
+        "spec.inlinePolicies.p",
+        "quote numbers such as account ids",
+    );
+}
+
+#[test]
+fn a_json_string_document_with_a_duplicate_key_is_refused() {
+    let text = role(
+        "r",
+        "  inlinePolicies:\n    p: '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Deny\", \"Effect\": \"Allow\", \"Action\": \"s3:*\", \"Resource\": \"*\"}]}'\n",
+    );
+    one_error(
+        &text,
+        "spec.inlinePolicies.p.Statement[0].Effect",
+        "duplicate key `Effect`",
+    );
+}
+
+#[test]
+fn a_variable_may_name_a_condition_key_but_no_other_key_of_a_document() {
+    let mut vars = Variables::default();
+    vars.set("k", "NotAction");
+    let yaml = role(
+        "r",
+        "  inlinePolicies:\n    p:\n      Version: \"2012-10-17\"\n      Statement:\n        - {Effect: Allow, \"${var.k}\": \"s3:GetObject\", Resource: \"*\"}\n",
+    );
+    let report = load_text_with(&yaml, &vars);
+    assert!(
+        report.diagnostics.iter().any(|d| d.path.to_string()
+            == "spec.inlinePolicies.p.Statement[0].${var.k}"
+            && d.message.contains("allowed only for condition keys")),
+        "{:#?}",
+        report.diagnostics
+    );
+    let json = role(
+        "r",
+        "  inlinePolicies:\n    p: '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"${var.k}\": \"s3:GetObject\", \"Resource\": \"*\"}]}'\n",
+    );
+    let report = load_text_with(&json, &vars);
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("allowed only for condition keys")),
+        "{:#?}",
+        report.diagnostics
+    );
+    // Tags and inline policy names are no document keys.
+    vars.set("team", "team");
+    let tags = role("r", "  tags:\n    ${var.team}: data\n");
+    assert!(load_text_with(&tags, &vars).diagnostics.is_empty());
+}
+
+#[test]
+fn iam_wardens_own_annotations_are_checked_whatever_their_case() {
+    for key in ["Iam-Warden/Adopt", "iam-warden/adpot"] {
+        let text = role("r", "").replace(
+            "metadata:\n  name: r\n",
+            &format!("metadata:\n  name: r\n  annotations: {{{key}: \"true\"}}\n"),
+        );
+        let d = load_text(&text).diagnostics;
+        assert_eq!(d.len(), 1, "{key}: {d:#?}");
+        assert!(
+            d[0].message.contains("did you mean `iam-warden/adopt`"),
+            "{}",
+            d[0].message
         );
     }
+    let other = role("r", "").replace(
+        "metadata:\n  name: r\n",
+        "metadata:\n  name: r\n  annotations: {example.com/owner: me}\n",
+    );
+    assert!(load_text(&other).diagnostics.is_empty());
 }
 
 #[test]

@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::yaml;
+
 const VAR_PREFIX: &str = "${var.";
 const AWS_PREFIX: &str = "${aws.";
 /// The built-in variables, `${aws.NAME}`.
@@ -71,22 +73,31 @@ pub enum VarsError {
     #[error("--var `{0}`: expected NAME=VALUE")]
     BadVar(String),
     #[error(
-        "variable `{0}`: its value holds `${{`; values are inserted as written and never expanded \
-         again, so a value cannot refer to another variable"
+        "variable `{0}` ({1}): its value holds `${{`; values are inserted as written and never \
+         expanded again, so a value cannot refer to another variable"
     )]
-    Nested(String),
+    Nested(String, String),
 }
 
 impl Variables {
     /// Values files in order, then `--var` assignments (which win over every file).
     pub fn load(values_files: &[PathBuf], assignments: &[String]) -> Result<Self, VarsError> {
         let mut vars = Variables::default();
+        let nested = |vars: &Variables, source: String| match vars
+            .values
+            .iter()
+            .find(|(_, v)| v.contains("${"))
+        {
+            Some((name, _)) => Err(VarsError::Nested(name.clone(), source)),
+            None => Ok(()),
+        };
         for path in values_files {
             let text = std::fs::read_to_string(path).map_err(|error| VarsError::Read {
                 path: path.clone(),
                 error,
             })?;
             vars.merge_yaml(path, &text)?;
+            nested(&vars, format!("from {}", path.display()))?;
         }
         for a in assignments {
             let (name, value) = a
@@ -95,9 +106,7 @@ impl Variables {
                 .ok_or_else(|| VarsError::BadVar(a.clone()))?;
             vars.set(name, value);
         }
-        if let Some((name, _)) = vars.values.iter().find(|(_, v)| v.contains("${")) {
-            return Err(VarsError::Nested(name.clone()));
-        }
+        nested(&vars, "from --var".into())?;
         Ok(vars)
     }
 
@@ -119,42 +128,57 @@ impl Variables {
         &self.builtins
     }
 
+    /// A values file: a mapping of NAME to a scalar, each value taken as written (`1.10`
+    /// stays `1.10`, `012` stays `012`), so that it reaches IAM exactly so.
     fn merge_yaml(&mut self, path: &Path, text: &str) -> Result<(), VarsError> {
-        let invalid = |message: String| VarsError::Invalid {
+        let invalid = |line: usize, message: String| VarsError::Invalid {
             path: path.to_path_buf(),
-            message,
+            message: if line > 0 {
+                format!("line {line}: {message}")
+            } else {
+                message
+            },
         };
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let map = match value {
-            serde_yaml::Value::Null => return Ok(()),
-            serde_yaml::Value::Mapping(map) => map,
-            _ => return Err(invalid("must be a mapping of NAME: value".into())),
+        let (docs, syntax) = yaml::parse_documents(text);
+        if let Some(e) = syntax {
+            return Err(invalid(e.line, e.message));
+        }
+        let mut roots = docs.into_iter().filter_map(|d| d.root);
+        let Some(root) = roots.next() else {
+            return Ok(());
         };
-        for (k, v) in map {
-            let name = match k {
-                serde_yaml::Value::String(s) if is_name(&s) => s,
-                other => {
-                    return Err(invalid(format!(
+        if let Some(extra) = roots.next() {
+            return Err(invalid(extra.line, "must hold one document".into()));
+        }
+        let yaml::Value::Map(entries) = root.value else {
+            return Err(invalid(
+                root.line,
+                "must be a mapping of NAME: value".into(),
+            ));
+        };
+        for (key, value) in entries {
+            if !is_name(&key.name) {
+                return Err(invalid(
+                    key.line,
+                    format!(
                         "`{}` is not a variable name (letters, digits, `_` and `-`)",
-                        scalar_text(&other).unwrap_or_else(|| "a non-string key".into())
-                    )));
+                        key.name
+                    ),
+                ));
+            }
+            match value.value {
+                yaml::Value::Scalar { text, .. } if !value.is_null() => {
+                    self.values.insert(key.name, text);
                 }
-            };
-            let value = scalar_text(&v)
-                .ok_or_else(|| invalid(format!("`{name}` must be a string, number or boolean")))?;
-            self.values.insert(name, value);
+                _ => {
+                    return Err(invalid(
+                        value.line,
+                        format!("`{}` must be a string, number or boolean", key.name),
+                    ));
+                }
+            }
         }
         Ok(())
-    }
-}
-
-fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
-    match v {
-        serde_yaml::Value::String(s) => Some(s.clone()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
-        serde_yaml::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 
@@ -303,14 +327,17 @@ mod tests {
     fn a_value_holding_a_reference_is_an_error_naming_the_variable() {
         for assignment in ["x=${var.y}", "x=a${aws.account_id}", "x=${aws:username}"] {
             let err = Variables::load(&[], &["y=1".into(), assignment.into()]).unwrap_err();
-            assert!(matches!(&err, VarsError::Nested(n) if n == "x"), "{err}");
+            assert!(
+                matches!(&err, VarsError::Nested(n, from) if n == "x" && from == "from --var"),
+                "{err}"
+            );
         }
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("v.yaml");
         std::fs::write(&file, "svc: \"${var.other}\"\n").unwrap();
         assert!(matches!(
             Variables::load(&[file], &[]),
-            Err(VarsError::Nested(n)) if n == "svc"
+            Err(VarsError::Nested(n, from)) if n == "svc" && from.contains("v.yaml")
         ));
     }
 
@@ -330,6 +357,30 @@ mod tests {
         assert_eq!(v.get("bucket"), Some("two"));
         assert_eq!(v.get("account"), Some("123456789012"));
         assert_eq!(v.get("enabled"), Some("true"));
+    }
+
+    #[test]
+    fn values_from_a_file_are_taken_exactly_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("v.yaml");
+        std::fs::write(
+            &file,
+            "a: 1.10\nb: 0x1F\nc: 1e3\nd: +12\ne: True\nf: 012345678901\ng: 123456789012345678901234\nh: \"quoted\"\n",
+        )
+        .unwrap();
+        let v = Variables::load(&[file], &[]).unwrap();
+        for (name, expected) in [
+            ("a", "1.10"),
+            ("b", "0x1F"),
+            ("c", "1e3"),
+            ("d", "+12"),
+            ("e", "True"),
+            ("f", "012345678901"),
+            ("g", "123456789012345678901234"),
+            ("h", "quoted"),
+        ] {
+            assert_eq!(v.get(name), Some(expected), "{name}");
+        }
     }
 
     #[test]

@@ -202,7 +202,15 @@ fn statement(errors: &mut Errors, path: &FieldPath, value: &Value, kind: PolicyK
         PolicyKind::Identity => {
             for field in ["Principal", "NotPrincipal"] {
                 if map.contains_key(field) {
-                    errors.add(&path.key(field), format!("is not allowed in an identity policy ({field} belongs in a trust policy)"));
+                    let hint = if field == "Principal" {
+                        "Principal belongs in a trust policy"
+                    } else {
+                        "an identity policy applies to whoever it is attached to"
+                    };
+                    errors.add(
+                        &path.key(field),
+                        format!("is not allowed in an identity policy ({hint})"),
+                    );
                 }
             }
             if let Some((field, v)) = exactly_one(errors, path, map, "Resource", "NotResource") {

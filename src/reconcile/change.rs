@@ -119,6 +119,8 @@ pub enum Finding {
         observed: String,
         desired: String,
     },
+    /// An ARN the manifest names lives in another partition than the account.
+    OtherPartition { arn: String, partition: String },
     /// Undeclared and owned: deleted once `--prune-after` has passed since `since`.
     PruneScheduled { since: String, remaining_secs: u64 },
     /// Undeclared and owned, but still used by entities that deleting it would break.
@@ -152,6 +154,10 @@ impl std::fmt::Display for Finding {
             } => write!(
                 f,
                 "{field} is `{observed}` in AWS but `{desired}` in the manifest; IAM cannot change it in place, so nothing was changed (delete and recreate it by hand)"
+            ),
+            Finding::OtherPartition { arn, partition } => write!(
+                f,
+                "{arn} is not in this account's partition `{partition}`: IAM cannot attach it, so nothing was changed (write arn:{partition}:… or use ${{aws.partition}})"
             ),
             Finding::PruneScheduled {
                 since,

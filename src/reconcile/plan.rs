@@ -153,12 +153,18 @@ fn tag_changes(
     let mut set = BTreeMap::new();
     let mut before = BTreeMap::new();
     for (k, v) in &desired {
+        // A key IAM has in another spelling is written in that spelling: the same key to
+        // IAM, and never a second one where case matters (moto).
+        let spelled = observed
+            .keys()
+            .find(|o| o.eq_ignore_ascii_case(k))
+            .unwrap_or(k);
         match tag_value(observed, k) {
             Some(old) if old == v => {}
             old => {
-                set.insert(k.clone(), v.clone());
+                set.insert(spelled.clone(), v.clone());
                 if let Some(old) = old {
-                    before.insert(k.clone(), old.clone());
+                    before.insert(spelled.clone(), old.clone());
                 }
             }
         }
@@ -273,6 +279,17 @@ pub fn plan_role(
         .map(|r| ctx.resolve(r))
         .filter(|arn| !ctx.ignored_managed(arn))
         .collect();
+    for arn in managed.iter().chain(&boundary) {
+        if arn.split(':').nth(1) != Some(ctx.account.partition.as_str()) {
+            plan.findings.push(Finding::OtherPartition {
+                arn: arn.clone(),
+                partition: ctx.account.partition.clone(),
+            });
+        }
+    }
+    if !plan.findings.is_empty() {
+        return plan;
+    }
     let Some(o) = observed else {
         plan.changes.push(Change::CreateRole {
             path: desired.path.clone(),
@@ -359,16 +376,26 @@ pub fn plan_role(
                 .push(Change::DetachManagedPolicy { arn: arn.clone() });
         }
     }
+    // Puts that shrink the inline total come before puts that grow it, for the same reason.
+    let mut puts: Vec<(i64, Change)> = Vec::new();
     for (name, doc) in &desired.inline_policies {
         match o.inline_policies.get(name) {
             Some(current) if current.is_equivalent(doc) => {}
-            current => plan.changes.push(Change::PutInlinePolicy {
-                name: name.clone(),
-                before: current.cloned(),
-                after: doc.clone(),
-            }),
+            current => {
+                let growth = doc.size() as i64 - current.map_or(0, |c| c.size() as i64);
+                puts.push((
+                    growth,
+                    Change::PutInlinePolicy {
+                        name: name.clone(),
+                        before: current.cloned(),
+                        after: doc.clone(),
+                    },
+                ));
+            }
         }
     }
+    puts.sort_by_key(|(growth, _)| *growth);
+    plan.changes.extend(puts.into_iter().map(|(_, c)| c));
     for arn in managed.difference(&o.managed_policies) {
         plan.changes
             .push(Change::AttachManagedPolicy { arn: arn.clone() });

@@ -511,7 +511,7 @@ fn tag_keys_match_ignoring_case_and_are_never_set_and_removed_in_two_spellings()
     o.tags.insert("Team".into(), "other".into());
     assert_eq!(
         ops(&role_plan(desired_role(), Some(o))),
-        ["set tags team=data (was other)"]
+        ["set tags Team=data (was other)"]
     );
     // The owner tag in another spelling still says who owns it.
     let mut o = observed_role();
@@ -527,6 +527,36 @@ fn tag_keys_match_ignoring_case_and_are_never_set_and_removed_in_two_spellings()
     assert_eq!(
         ops(&role_plan(desired_role(), Some(o))),
         Vec::<String>::new()
+    );
+}
+
+#[test]
+fn an_arn_in_another_partition_is_a_conflict_not_a_failed_attach() {
+    let mut desired = desired_role();
+    desired.managed_policies = vec![PolicyRef::Arn(
+        "arn:aws-cn:iam::aws:policy/ReadOnlyAccess".into(),
+    )];
+    let plan = role_plan(desired, None);
+    assert!(plan.changes.is_empty(), "{plan:?}");
+    assert!(
+        plan.findings[0]
+            .to_string()
+            .contains("not in this account's partition `aws`")
+    );
+}
+
+#[test]
+fn puts_that_shrink_the_inline_total_come_before_puts_that_grow_it() {
+    let big = PolicyDocument::from_value(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": (0..50).map(|i| format!("arn:aws:s3:::b{i}/*")).collect::<Vec<_>>()}]})).unwrap();
+    let small = doc("s3:GetObject");
+    let mut observed = observed_role();
+    observed.inline_policies =
+        BTreeMap::from([("aaa".into(), small.clone()), ("zzz".into(), big.clone())]);
+    let mut desired = desired_role();
+    desired.inline_policies = BTreeMap::from([("aaa".into(), big), ("zzz".into(), small)]);
+    assert_eq!(
+        ops(&role_plan(desired, Some(observed))),
+        ["update inline policy zzz", "update inline policy aaa"]
     );
 }
 

@@ -10,7 +10,7 @@ use crate::fieldpath::FieldPath;
 use crate::manifest::limits;
 use crate::manifest::model::PolicyRef;
 use crate::manifest::vars::{Variables, has_reference, substitute};
-use crate::manifest::yaml::{CoreScalar, Node, Value, core_scalar};
+use crate::manifest::yaml::{self, CoreScalar, Node, Value, core_scalar};
 use crate::policy::{self, PolicyDocument, PolicyError, PolicyKind};
 
 impl Decoder<'_> {
@@ -203,7 +203,9 @@ impl Decoder<'_> {
     }
 
     /// A document written as a string of JSON: parsed first, then variables are substituted
-    /// into its string values and keys, so a value cannot add a statement or close a string.
+    /// into its string values (and condition keys), so a value cannot add a statement or
+    /// close a string. Its text is read once more as YAML (JSON is YAML's flow style) for
+    /// what a JSON parser forgets: duplicate keys and numbers as written.
     fn json_document(&mut self, line: usize, path: &FieldPath, text: &str) -> Option<Json> {
         let mut value: Json = match serde_json::from_str(text) {
             Ok(v) => v,
@@ -214,7 +216,8 @@ impl Decoder<'_> {
                         column,
                         message,
                     } => format!(
-                        "invalid JSON in policy string (its line {line}, column {column}): {message}"
+                        "invalid JSON in policy string (its line {line}, column {column}): {message}{}",
+                        json_hint(text, &message)
                     ),
                     other => other.to_string(),
                 };
@@ -222,27 +225,49 @@ impl Decoder<'_> {
                 return None;
             }
         };
+        let mut ok = true;
+        let (docs, syntax) = yaml::parse_documents(text);
+        match (docs.into_iter().next().and_then(|d| d.root), syntax) {
+            (_, Some(e)) if e.message.starts_with("duplicate key") => {
+                self.error(line, &path.join(&e.path), e.message);
+                ok = false;
+            }
+            (Some(root), None) => {
+                // Numbers checked with their text, which the JSON value no longer has.
+                let before = self.diags.len();
+                ok &= self.numbers_as_written(&Node { line, ..root }, path);
+                for d in &mut self.diags[before..] {
+                    d.line = Some(line);
+                }
+            }
+            _ => {}
+        }
         let mut errors = Vec::new();
         substitute_json(&mut value, &FieldPath::default(), self.vars, &mut errors);
-        unexact_json_numbers(&value, &FieldPath::default(), &mut errors);
         for (p, message) in &errors {
             self.error(line, &path.join(p), message.clone());
         }
-        errors.is_empty().then_some(value)
+        (ok && errors.is_empty()).then_some(value)
     }
 
-    /// Plain numbers in a YAML document reach IAM as JSON numbers; one that JSON would not
-    /// keep exactly as written (`012345678901`, `1.10`, beyond 2^53) must be quoted.
+    /// Plain numbers in a document reach IAM as JSON numbers. Only a whole number that JSON
+    /// keeps exactly as written is one; anything else (`012345678901`, beyond 2^53, and any
+    /// fraction, since IAM reads condition values as strings) must be quoted.
     fn numbers_as_written(&mut self, node: &Node, path: &FieldPath) -> bool {
         match &node.value {
             Value::Scalar { text, plain: true } => match number_as_json(text) {
                 Some(json) if json != *text || !exact_in_json(text) => {
+                    let reads = if json == *text {
+                        String::new()
+                    } else {
+                        format!(" (it reads as {json})")
+                    };
                     self.error(
                         node.line,
                         path,
                         format!(
-                            "`{text}` would reach IAM as the number {json}, not as written; \
-                             quote it (\"{text}\") to keep it a string"
+                            "`{text}` would not reach IAM as written{reads}; quote it \
+                             (\"{text}\") to keep it a string"
                         ),
                     );
                     false
@@ -285,11 +310,35 @@ const JSON_SAFE_INTEGER: u64 = 1 << 53;
 fn exact_in_json(text: &str) -> bool {
     match core_scalar(text) {
         CoreScalar::Int(i) => i.unsigned_abs() <= JSON_SAFE_INTEGER,
+        CoreScalar::Float(_) => false,
         _ => true,
     }
 }
 
-/// Substitutes variables into every string value and key of a parsed JSON document.
+/// What a variable in a document's key outside a condition gets: a value must never name a
+/// statement's fields (`${var.k}: …` turning into `NotAction`).
+pub(super) const KEY_VARIABLES: &str = "a variable in a policy document's key is allowed only for condition keys (Condition.OPERATOR.KEY), so that a value never changes what a statement means";
+
+/// Whether keys of the mapping at `path` (inside a document) are condition keys: the path
+/// ends in `Condition.OPERATOR`.
+pub(super) fn is_condition_key(path: &FieldPath) -> bool {
+    use crate::fieldpath::Seg;
+    matches!(path.0.as_slice(), [.., Seg::Key(c), Seg::Key(_)] if c == "Condition")
+}
+
+/// A hint for JSON mistakes users make in policy strings.
+fn json_hint(text: &str, message: &str) -> &'static str {
+    if message.contains("invalid number") {
+        "; quote numbers such as account ids (\"012345678901\")"
+    } else if message.contains("expected value") && text.contains("${") {
+        "; a ${var.NAME} in JSON goes inside quotes (\"${var.NAME}\")"
+    } else {
+        ""
+    }
+}
+
+/// Substitutes variables into every string value and condition key of a parsed JSON
+/// document.
 fn substitute_json(
     value: &mut Json,
     path: &FieldPath,
@@ -309,7 +358,10 @@ fn substitute_json(
         Json::Object(map) => {
             let entries = std::mem::take(map);
             for (key, mut item) in entries {
-                let key = if has_reference(&key) {
+                let key = if has_reference(&key) && !is_condition_key(path) {
+                    errors.push((path.key(key.as_str()), KEY_VARIABLES.to_string()));
+                    key
+                } else if has_reference(&key) {
                     match substitute(&key, vars) {
                         Ok(resolved) => resolved,
                         Err(es) => {
@@ -328,36 +380,6 @@ fn substitute_json(
                         format!("duplicate key `{key}` once variables are substituted"),
                     ));
                 }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// In a JSON string the number's text is gone once parsed: anything but a whole number within
-/// 2^53 might not reach IAM as written, so it must be a string.
-fn unexact_json_numbers(value: &Json, path: &FieldPath, errors: &mut Vec<(FieldPath, String)>) {
-    match value {
-        Json::Number(n) => {
-            let exact = n
-                .as_i64()
-                .is_some_and(|i| i.unsigned_abs() <= JSON_SAFE_INTEGER)
-                || n.as_u64().is_some_and(|u| u <= JSON_SAFE_INTEGER);
-            if !exact {
-                errors.push((
-                    path.clone(),
-                    format!("the number {n} might not reach IAM as written; quote it to keep it a string"),
-                ));
-            }
-        }
-        Json::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                unexact_json_numbers(item, &path.index(i), errors);
-            }
-        }
-        Json::Object(map) => {
-            for (k, item) in map {
-                unexact_json_numbers(item, &path.key(k.as_str()), errors);
             }
         }
         _ => {}

@@ -35,6 +35,8 @@ const ROLE_FIELDS: &[&str] = &[
     "tags",
 ];
 const POLICY_FIELDS: &[&str] = &["path", "description", "document", "tags"];
+/// iam-warden's own annotations; any other `iam-warden/…` key is a mistake.
+const ANNOTATIONS: &[&str] = &[ADOPT_ANNOTATION, PRUNE_ANNOTATION, MODE_ANNOTATION];
 
 /// Decodes one document (its variables resolved first). `None` when it has any error.
 pub fn decode_document(
@@ -126,7 +128,15 @@ impl Decoder<'_> {
             Value::Map(entries) => {
                 for (key, value) in entries.iter_mut() {
                     let key_path = path.key(key.name.as_str());
-                    if let Some(resolved) = self.resolved(key.line, &key_path, &key.name, vars) {
+                    if has_reference(&key.name)
+                        && in_document(path)
+                        && !documents::is_condition_key(path)
+                    {
+                        self.error(key.line, &key_path, documents::KEY_VARIABLES);
+                        self.unresolved.push(key_path.clone());
+                    } else if let Some(resolved) =
+                        self.resolved(key.line, &key_path, &key.name, vars)
+                    {
                         key.name = resolved;
                     }
                     self.resolve_vars(value, &path.key(key.name.as_str()), vars);
@@ -350,6 +360,17 @@ impl Decoder<'_> {
         if let Some(node) = meta.get("annotations") {
             let ann_path = path.key("annotations");
             annotations = self.string_map(node, &ann_path);
+            for key in annotations.keys() {
+                let ours = key.to_ascii_lowercase().starts_with("iam-warden/");
+                if ours && !ANNOTATIONS.contains(&key.as_str()) {
+                    let line = node.line_at(&FieldPath::default().key(key.as_str()));
+                    self.error(
+                        line,
+                        &ann_path.key(key.as_str()),
+                        unknown_field(key, ANNOTATIONS),
+                    );
+                }
+            }
             for (key, allowed) in [
                 (ADOPT_ANNOTATION, &["true", "false"][..]),
                 (PRUNE_ANNOTATION, &["never", "allowed"][..]),
@@ -537,6 +558,11 @@ impl Decoder<'_> {
             origin,
         })
     }
+}
+
+/// Whether `path` is inside a policy document.
+fn in_document(path: &FieldPath) -> bool {
+    (1..=path.0.len()).any(|n| is_document_field(&FieldPath(path.0[..n].to_vec())))
 }
 
 /// Fields that hold a policy document, which may be a string of JSON: `spec.assumeRolePolicy`,
