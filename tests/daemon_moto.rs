@@ -1441,3 +1441,34 @@ async fn a_file_that_starts_breaking_a_guardrail_keeps_its_last_good_state() {
     assert!(doc.to_json().contains("s3:GetObject"), "{}", doc.to_json());
     assert!(!doc.to_json().contains("iam:PassRole"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_pass_reads_a_converged_account_in_bulk_not_one_resource_at_a_time() {
+    let bed = Bed::new().await;
+    let dir = bed.path("agent");
+    copy_agent_manifests(&dir);
+    let values = support::repo_root().join("deploy/values.example.yaml");
+    let (out, stdout, stderr) = run(warden_on(&bed.proxy.endpoint)
+        .arg("apply")
+        .arg(&dir)
+        .args(["--values", values.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    bed.proxy.reset_counts();
+    let d = bed.daemon(&dir, &["--values", values.to_str().unwrap()]);
+    d.wait_ready();
+    for per_resource in [
+        "GetRole",
+        "GetPolicy",
+        "ListRolePolicies",
+        "ListAttachedRolePolicies",
+    ] {
+        assert_eq!(
+            bed.proxy.count(per_resource),
+            0,
+            "{:?}",
+            bed.proxy.actions()
+        );
+    }
+    assert_eq!(bed.proxy.writes(), Vec::<String>::new());
+    assert_eq!(d.resource("data-agent-task-role")["state"], "in-sync");
+}

@@ -15,6 +15,7 @@ mod conditions;
 mod contest;
 pub mod desired;
 mod faults;
+mod first_pass;
 mod http;
 mod keys;
 mod liveness;
@@ -717,6 +718,8 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
     controller.reload();
     if lock(&controller.keys).start_first_pass() {
         controller.ready.store(true, Ordering::SeqCst);
+    } else {
+        controller.first_pass_from_snapshot().await;
     }
     // The first pass reconciles everything that reload() queued.
     controller.metrics.resync_started();

@@ -102,6 +102,11 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         }
     }
 
+    /// Drops queued keys that `keep` refuses (work found unnecessary before it started).
+    pub fn retain(&self, keep: impl Fn(&K) -> bool) {
+        self.lock().queued.retain(|(k, _)| keep(k));
+    }
+
     /// Stops handing out work; keys already running finish.
     pub fn close(&self) {
         self.lock().closed = true;

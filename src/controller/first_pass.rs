@@ -1,0 +1,95 @@
+//! The first pass, from one bulk snapshot: at start-up every declared resource is compared
+//! with a snapshot of the account (a few calls, whatever their number), and only what differs
+//! goes to the workers, which observe it on its own. Resources already in sync are recorded as
+//! such at once, so a large, converged directory is ready in seconds, not after one
+//! observation per resource. Without a snapshot, the workers observe everything.
+
+use std::collections::{BTreeMap, HashSet};
+
+use futures::stream::{self, StreamExt};
+use tracing::{debug, info};
+
+use super::desired::Key;
+use super::{Controller, lock};
+use crate::manifest::Resource;
+use crate::reconcile::{self, Eventual, ResourceState};
+
+impl Controller {
+    pub(super) async fn first_pass_from_snapshot(&self) {
+        let retry = self.in_place_retry();
+        let snapshot = match reconcile::retrying(&retry, Eventual::No, || self.iam.snapshot()).await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                debug!(error = %e, "no snapshot for the first pass; each resource is observed on its own");
+                return;
+            }
+        };
+        *lock(&self.policy_arns) = snapshot
+            .policies()
+            .map(|p| (p.name.to_lowercase(), p.arn.clone()))
+            .collect();
+        let generation = self.generation();
+        let ctx = generation.ctx.clone().with_observed_policy_arns(
+            snapshot
+                .policies()
+                .map(|p| (p.name.as_str(), p.arn.as_str())),
+        );
+        // The snapshot lacks policy tags: read them for the declared policies that exist.
+        let arns: Vec<String> = generation
+            .state
+            .policies
+            .values()
+            .filter_map(|p| snapshot.policy(&p.name).map(|o| o.arn.clone()))
+            .collect();
+        let tags: BTreeMap<String, _> = stream::iter(arns)
+            .map(|arn| {
+                let retry = retry.clone();
+                async move {
+                    let tags =
+                        reconcile::retrying(&retry, Eventual::No, || self.iam.policy_tags(&arn))
+                            .await;
+                    (arn, tags)
+                }
+            })
+            .buffered(8)
+            .filter_map(|(arn, tags)| async move { tags.ok().map(|t| (arn, t)) })
+            .collect()
+            .await;
+        let mut settled: HashSet<Key> = HashSet::new();
+        for key in generation.keys() {
+            let Some(resource) = generation.get(&key) else {
+                continue;
+            };
+            let policy_tags = match &resource {
+                Resource::Policy(p) => match snapshot.policy(&p.name) {
+                    // Tags that could not be read: the worker observes it instead.
+                    Some(o) => match tags.get(&o.arn) {
+                        Some(t) => Some(t.clone()),
+                        None => continue,
+                    },
+                    None => None,
+                },
+                Resource::Role(_) => None,
+            };
+            let plan = reconcile::plan_one(&ctx, &resource, &snapshot, policy_tags);
+            if plan.changes.is_empty() && plan.findings.is_empty() {
+                let mut keys = lock(&self.keys);
+                keys.entry(&key).converged = Some(resource);
+                keys.record(&key, ResourceState::InSync, plan.arn, None, 0);
+                drop(keys);
+                settled.insert(key);
+            }
+        }
+        self.queue.retain(|k| !settled.contains(k));
+        info!(
+            in_sync = settled.len(),
+            to_reconcile = generation.keys().len() - settled.len(),
+            "first pass from one snapshot of the account"
+        );
+        for key in &settled {
+            self.first_pass_done(key);
+        }
+        self.update_resource_gauge();
+    }
+}
