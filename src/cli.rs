@@ -110,6 +110,16 @@ pub struct ManifestArgs {
     #[arg(long, value_name = "URL", env = "IAM_WARDEN_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
 
+    /// IAM requests a second at most, shared by every call (IAM throttles per account; a large
+    /// converge paces itself instead). 0: no limit.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "IAM_WARDEN_MAX_REQUESTS_PER_SECOND",
+        default_value_t = 10
+    )]
+    pub max_requests_per_second: u32,
+
     /// How long one change may be retried (throttling, IAM's eventual consistency). `run`
     /// retries in place for at most 5 s, then retries the resource with its own backoff.
     #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_RETRY_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]

@@ -33,7 +33,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
         ignore_managed_policies: m.ignore_managed_policies.clone(),
         guardrails: m.guardrails()?,
     };
-    let iam = iam::connect(m.endpoint_url.as_deref()).await;
+    let iam = iam::connect(m.endpoint_url.as_deref(), m.max_requests_per_second).await;
     controller::run(config, iam, vars).await?;
     Ok(EXIT_OK)
 }

@@ -34,7 +34,7 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
         );
         return Ok(None);
     }
-    let iam = iam::connect(args.endpoint_url.as_deref()).await;
+    let iam = iam::connect(args.endpoint_url.as_deref(), args.max_requests_per_second).await;
     let account = iam
         .account()
         .await

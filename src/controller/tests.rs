@@ -37,7 +37,7 @@ async fn offline(dir: &std::path::Path) -> Arc<Controller> {
         ignore_managed_policies: Vec::new(),
         guardrails: Default::default(),
     };
-    let iam = crate::iam::connect(Some("http://127.0.0.1:9")).await;
+    let iam = crate::iam::connect(Some("http://127.0.0.1:9"), 0).await;
     let account = Account {
         partition: "aws".into(),
         id: "123456789012".into(),

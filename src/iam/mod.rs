@@ -6,6 +6,7 @@
 mod error;
 mod mutate;
 mod observed;
+mod pace;
 mod prune;
 mod snapshot;
 
@@ -39,7 +40,8 @@ pub struct Iam {
 
 /// Credentials and region from the standard chain; IAM is global, so the region only signs
 /// requests and defaults to us-east-1.
-pub async fn connect(endpoint_url: Option<&str>) -> Iam {
+/// `max_rps` requests a second at most (0: no limit), shared by every call of this client.
+pub async fn connect(endpoint_url: Option<&str>, max_rps: u32) -> Iam {
     // Not the default chain: its instance-metadata lookup stalls and warns off EC2.
     let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
         .or_else(ProfileFileRegionProvider::new())
@@ -48,7 +50,14 @@ pub async fn connect(endpoint_url: Option<&str>) -> Iam {
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let conf = loader.load().await;
+    let mut conf = loader.load().await;
+    if let (true, Some(http)) = (max_rps > 0, conf.http_client()) {
+        let bucket = Arc::new(pace::TokenBucket::new(max_rps));
+        conf = conf
+            .into_builder()
+            .http_client(pace::paced(http, bucket))
+            .build();
+    }
     Iam {
         client: aws_sdk_iam::Client::new(&conf),
         sts: aws_sdk_sts::Client::new(&conf),

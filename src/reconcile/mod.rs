@@ -151,35 +151,63 @@ pub async fn apply_all(
     };
     let (policies, roles): (Vec<_>, Vec<_>) =
         plans.into_iter().partition(|p| p.kind == Kind::Policy);
-    for plan in policies {
-        apply_one(executor, plan, &mut report).await;
-    }
+    apply_together(executor, policies, &mut report).await;
     let mut roles = order::roles_after_their_principals(desired, roles);
     let follow_ups = order::defer_trust_of_roles_not_yet_created(&mut roles);
-    for plan in roles {
-        match blocking_policy(desired, &plan, &report) {
-            Some(why) => report.failures.push(Failure {
-                kind: Kind::Role,
-                name: plan.name.clone(),
-                error: format!("not attempted: {why}"),
-            }),
-            None => apply_one(executor, plan, &mut report).await,
+    for wave in order::waves(desired, roles) {
+        let mut ready = Vec::new();
+        for plan in wave {
+            match blocking_policy(desired, &plan, &report) {
+                Some(why) => report.failures.push(Failure {
+                    kind: Kind::Role,
+                    name: plan.name.clone(),
+                    error: format!("not attempted: {why}"),
+                }),
+                None => ready.push(plan),
+            }
         }
+        apply_together(executor, ready, &mut report).await;
     }
-    for plan in follow_ups {
-        // Completes a trust policy that had to wait for the roles it names.
-        if !report
-            .failures
-            .iter()
-            .any(|f| f.kind == Kind::Role && f.name == plan.name)
-        {
-            apply_one(executor, plan, &mut report).await;
-        }
-    }
-    for plan in prune {
-        apply_one(executor, plan, &mut report).await;
-    }
+    // Completes trust policies that had to wait for the roles they name.
+    let follow_ups: Vec<ResourcePlan> = follow_ups
+        .into_iter()
+        .filter(|p| {
+            !report
+                .failures
+                .iter()
+                .any(|f| f.kind == Kind::Role && f.name == p.name)
+        })
+        .collect();
+    apply_together(executor, follow_ups, &mut report).await;
+    // Deleting a role detaches what it uses: roles go first.
+    let (roles, policies): (Vec<_>, Vec<_>) = prune.into_iter().partition(|p| p.kind == Kind::Role);
+    apply_together(executor, roles, &mut report).await;
+    apply_together(executor, policies, &mut report).await;
     report
+        .failures
+        .sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    report
+}
+
+/// Independent resources run at once (IAM's rate is kept by the client's token bucket).
+const APPLY_CONCURRENCY: usize = 8;
+
+async fn apply_together(
+    executor: &Executor<'_>,
+    plans: Vec<ResourcePlan>,
+    report: &mut ApplyReport,
+) {
+    let results: Vec<Result<(ResourcePlan, usize), Failure>> = stream::iter(plans)
+        .map(|plan| apply_one(executor, plan))
+        .buffer_unordered(APPLY_CONCURRENCY)
+        .collect()
+        .await;
+    for r in results {
+        match r {
+            Ok(applied) => report.applied.push(applied),
+            Err(f) => report.failures.push(f),
+        }
+    }
 }
 
 /// Why a role cannot be applied yet: a policy it refers to failed or is in conflict.
@@ -213,14 +241,16 @@ fn blocking_policy(
         })
 }
 
-async fn apply_one(executor: &Executor<'_>, plan: ResourcePlan, report: &mut ApplyReport) {
+async fn apply_one(
+    executor: &Executor<'_>,
+    plan: ResourcePlan,
+) -> Result<(ResourcePlan, usize), Failure> {
     if plan.is_blocked() || plan.observe_only || plan.changes.is_empty() {
-        report.applied.push((plan, 0));
-        return;
+        return Ok((plan, 0));
     }
     match executor.apply(&plan).await {
-        Ok(n) => report.applied.push((plan, n)),
-        Err(e) => report.failures.push(Failure {
+        Ok(n) => Ok((plan, n)),
+        Err(e) => Err(Failure {
             kind: plan.kind,
             name: plan.name.clone(),
             error: e.to_string(),

@@ -51,6 +51,38 @@ pub fn roles_after_their_principals(
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
+/// Roles in order (from [`roles_after_their_principals`]) grouped into waves that may run at
+/// once: a role runs in a wave after every declared role it trusts that comes before it.
+pub fn waves(desired: &DesiredState, roles: Vec<ResourcePlan>) -> Vec<Vec<ResourcePlan>> {
+    let index: BTreeMap<String, usize> = roles
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.to_lowercase(), i))
+        .collect();
+    let mut wave_of: Vec<usize> = Vec::with_capacity(roles.len());
+    for (i, plan) in roles.iter().enumerate() {
+        let wave = desired
+            .role(&plan.name)
+            .map(|r| trusted_role_names(r.assume_role_policy.value()))
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| index.get(&n.to_lowercase()).copied())
+            .filter(|&j| j < i)
+            .map(|j| wave_of[j] + 1)
+            .max()
+            .unwrap_or(0);
+        wave_of.push(wave);
+    }
+    let mut waves: Vec<Vec<ResourcePlan>> = Vec::new();
+    for (plan, wave) in roles.into_iter().zip(wave_of) {
+        if waves.len() <= wave {
+            waves.resize_with(wave + 1, Vec::new);
+        }
+        waves[wave].push(plan);
+    }
+    waves
+}
+
 /// For roles that trust each other (a cycle) and are both new, the first one created cannot
 /// name the other yet: its CreateRole gets a trust policy without the roles still to be
 /// created, and the returned plans put the whole trust policy back once they exist. `roles`
@@ -259,6 +291,31 @@ mod tests {
         // A role that exists already needs no such care.
         let mut plans = vec![create(&a), ResourcePlan::new(Kind::Role, "b", None)];
         assert!(defer_trust_of_roles_not_yet_created(&mut plans).is_empty());
+    }
+
+    #[test]
+    fn roles_run_in_waves_after_the_roles_they_trust() {
+        let roles = [
+            role("a", &["c"]),
+            role("b", &[]),
+            role("c", &[]),
+            role("d", &["a", "b"]),
+        ];
+        let mut desired = DesiredState::default();
+        for r in &roles {
+            desired.roles.insert(r.name.clone(), r.clone());
+        }
+        let plans: Vec<ResourcePlan> = desired
+            .roles
+            .keys()
+            .map(|n| ResourcePlan::new(Kind::Role, n, None))
+            .collect();
+        let ordered = roles_after_their_principals(&desired, plans);
+        let waves: Vec<Vec<String>> = waves(&desired, ordered)
+            .into_iter()
+            .map(|w| w.into_iter().map(|p| p.name).collect())
+            .collect();
+        assert_eq!(waves, [vec!["b", "c"], vec!["a"], vec!["d"]]);
     }
 
     #[test]
