@@ -178,3 +178,206 @@ fn nesting_past_the_parser_limit_is_an_error_too() {
         "{out}"
     );
 }
+
+/// Runs `validate DIR` under GNU time, which reports the peak resident memory of exactly that
+/// process: (exit code, stdout and stderr, peak RSS in KiB).
+///
+/// Why not wait4(2) on a child of this test process: Linux carries the parent's peak over into
+/// the child's at exec (fork and vfork alike), so a large test process would be measured
+/// instead. GNU time forks the program from its own small process.
+fn validate_measured(dir: &Path) -> (i32, String, i64) {
+    const TIME: &str = "/usr/bin/time";
+    assert!(
+        Path::new(TIME).exists(),
+        "{TIME} (GNU time) is needed to measure peak memory; install the `time` package"
+    );
+    let peak_file = tempfile::NamedTempFile::new().unwrap();
+    let warden = warden();
+    let mut cmd = std::process::Command::new(TIME);
+    cmd.arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(peak_file.path())
+        .arg(warden.get_program())
+        .arg("validate")
+        .arg(dir)
+        .current_dir(repo_root());
+    for (k, v) in warden.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let (out, stdout, stderr) = run(&mut cmd);
+    let code = out.status.code().expect("exit code");
+    let peak = fs::read_to_string(peak_file.path()).unwrap();
+    // %M is in KiB. A process that ran at all has touched more than 1 MiB: anything less would
+    // mean the measurement is broken, not that memory is low.
+    let peak: i64 = peak
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS from {TIME}: {peak:?}\n{stderr}"));
+    assert!(peak > 1024, "implausible peak RSS {peak} KiB");
+    (code, format!("{stdout}{stderr}"), peak)
+}
+
+/// The largest peak any hostile 1 MiB file may cause, in KiB.
+const PEAK_LIMIT_KIB: i64 = 100 * 1024;
+
+/// One document of about 91,000 nodes (anchor copies included) from 260 bytes.
+fn near_limit_bomb_document() -> String {
+    let mut doc = String::from("---\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..4 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        doc.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    doc.push_str(&format!("a4: [{}]\n", ["*a3"; 6].join(", ")));
+    doc
+}
+
+#[test]
+fn a_megabyte_of_documents_each_under_the_alias_limit_is_refused_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = near_limit_bomb_document();
+    let bomb = doc.repeat(1024 * 1024 / doc.len());
+    assert!(bomb.len() > 1000 * 1024, "{} bytes", bomb.len());
+    fs::write(dir.path().join("bomb.yaml"), bomb).unwrap();
+    let (code, out, peak) = validate_measured(dir.path());
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("bomb.yaml:18: a4[3]: file expands to more than 250000 values"),
+        "{out}"
+    );
+    assert!(peak < PEAK_LIMIT_KIB, "peak RSS {peak} KiB\n{out}");
+}
+
+#[test]
+fn a_megabyte_long_flow_collection_is_refused_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = format!("[{}]\n", vec!["x"; 500_000].join(","));
+    fs::write(dir.path().join("flow.yaml"), flow).unwrap();
+    let (code, out, peak) = validate_measured(dir.path());
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("flow.yaml:1: a single value here") && out.contains("longer than 128 KiB"),
+        "{out}"
+    );
+    assert!(peak < PEAK_LIMIT_KIB, "peak RSS {peak} KiB\n{out}");
+}
+
+#[test]
+fn a_megabyte_of_empty_documents_reports_a_hundred_errors_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("empty.yaml"), "{}\n---\n".repeat(140_000)).unwrap();
+    let (code, out, peak) = validate_measured(dir.path());
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("empty.yaml: more than 100 errors; the rest of this file is not checked"),
+        "{out}"
+    );
+    assert!(out.contains("invalid: 101 errors in 1 file"), "{out}");
+    assert!(peak < PEAK_LIMIT_KIB, "peak RSS {peak} KiB\n{out}");
+}
+
+#[test]
+fn files_that_together_exceed_the_load_budget_are_each_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = near_limit_bomb_document().repeat(2);
+    for i in 0..14 {
+        fs::write(dir.path().join(format!("f{i:02}.yaml")), &two).unwrap();
+    }
+    let (code, out, peak) = validate_measured(dir.path());
+    assert_eq!(code, 1, "{out}");
+    let refused: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("together expand to more than 2000000 values"))
+        .collect();
+    // About 180,000 nodes a file: the 11th crosses 2,000,000, and every file after it is refused.
+    assert_eq!(refused.len(), 4, "{out}");
+    assert!(refused[0].contains("f10.yaml:"), "{out}");
+    assert!(refused[3].contains("f13.yaml:"), "{out}");
+    assert!(peak < PEAK_LIMIT_KIB, "peak RSS {peak} KiB\n{out}");
+}
+
+#[test]
+fn a_link_out_of_dir_is_refused_naming_it_and_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::os::unix::fs::symlink("/", d.join("root")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", d.join("host.yaml")).unwrap();
+    fs::write(d.join("empty.yaml"), "").unwrap();
+    let (code, out, peak) = validate_measured(d);
+    assert_eq!(code, 1, "{out}");
+    let root = d.join("root");
+    let expected = format!(
+        "{}: symbolic link points outside {} (to /); not followed",
+        root.display(),
+        d.display()
+    );
+    assert!(out.contains(&expected), "{out}");
+    assert!(
+        out.contains("host.yaml: symbolic link points outside"),
+        "{out}"
+    );
+    assert!(out.contains("invalid: 2 errors in 2 files"), "{out}");
+    assert!(peak < PEAK_LIMIT_KIB, "peak RSS {peak} KiB\n{out}");
+}
+
+/// A valid role named `name`.
+fn role(name: &str) -> String {
+    format!(
+        "apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata: {{name: {name}}}\nspec:\n  assumeRolePolicy: {{Version: \"2012-10-17\", Statement: {{Effect: Allow, Action: \"sts:AssumeRole\", Principal: {{Service: ecs-tasks.amazonaws.com}}}}}}\n"
+    )
+}
+
+#[test]
+fn links_that_stay_inside_dir_are_read_as_git_sync_and_configmaps_make_them() {
+    use std::os::unix::fs::symlink;
+    // A ConfigMap volume: `..data` -> `..2024_…`, top-level links into `..data`.
+    let cm = tempfile::tempdir().unwrap();
+    let version = cm.path().join("..2024_01_01_00_00_00.000");
+    fs::create_dir(&version).unwrap();
+    fs::write(version.join("role.yaml"), role("from-configmap")).unwrap();
+    symlink("..2024_01_01_00_00_00.000", cm.path().join("..data")).unwrap();
+    symlink("..data/role.yaml", cm.path().join("role.yaml")).unwrap();
+    let (code, out) = validate(cm.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("valid: 1 role, 0 policies in 1 file"), "{out}");
+
+    // git-sync: DIR itself is a link to the current revision, which links a sibling inside it.
+    let gs = tempfile::tempdir().unwrap();
+    let rev = gs.path().join("rev-abc");
+    fs::create_dir_all(rev.join("shared")).unwrap();
+    fs::write(rev.join("shared/role.yaml"), role("from-git")).unwrap();
+    symlink("shared", rev.join("current")).unwrap();
+    symlink("rev-abc", gs.path().join("manifests")).unwrap();
+    let (code, out) = validate(&gs.path().join("manifests"), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("valid: 1 role, 0 policies in 1 file"), "{out}");
+}
+
+#[test]
+fn a_fifo_a_dangling_link_and_a_link_loop_are_errors_not_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let made = std::process::Command::new("mkfifo")
+        .arg(d.join("pipe.yaml"))
+        .status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    std::os::unix::fs::symlink("gone.yaml", d.join("dangling.yaml")).unwrap();
+    std::os::unix::fs::symlink(".", d.join("loop")).unwrap();
+    fs::write(d.join("role.yaml"), role("fine")).unwrap();
+    let (code, out) = validate(d, &[]);
+    assert_eq!(code, 1, "{out}");
+    for (name, needle) in [
+        ("pipe.yaml", "not a regular file"),
+        ("dangling.yaml", "symbolic link cannot be resolved"),
+        ("loop", "symbolic link loop"),
+    ] {
+        assert!(
+            out.lines().any(|l| l.contains(name) && l.contains(needle)),
+            "{name}: expected `{needle}` in\n{out}"
+        );
+    }
+}
