@@ -218,3 +218,34 @@ fn a_fifo_a_dangling_link_and_a_link_loop_are_errors_not_hangs() {
         );
     }
 }
+
+#[test]
+fn a_refused_link_keeps_the_daemons_last_good_state_and_counts_as_an_error() {
+    use iam_warden::controller::desired::DesiredStore;
+    use iam_warden::manifest::{Kind, Variables};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::create_dir(d.join("team")).unwrap();
+    fs::write(d.join("team/role.yaml"), role("kept")).unwrap();
+    let mut store = DesiredStore::default();
+    let vars = Variables::default();
+    store.reload(d, &vars).unwrap();
+    assert!(store.errors().is_empty());
+
+    // The file turns into a link out of DIR: an error, like a parse error, not a removal.
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("role.yaml"), role("intruder")).unwrap();
+    fs::remove_file(d.join("team/role.yaml")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("role.yaml"), d.join("team/role.yaml"))
+        .unwrap();
+    let reloaded = store.reload(d, &vars).unwrap();
+    assert_eq!(reloaded.changed, vec![], "nothing removed, nothing read from outside");
+    assert!(store.get(&(Kind::Role, "kept".into())).is_some());
+    assert!(store.get(&(Kind::Role, "intruder".into())).is_none());
+    let errors: Vec<String> = store.errors().iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("team/role.yaml: symbolic link points outside"),
+        "{errors:?}"
+    );
+}
