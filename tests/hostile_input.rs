@@ -236,10 +236,13 @@ fn a_refused_link_keeps_the_daemons_last_good_state_and_counts_as_an_error() {
     let outside = tempfile::tempdir().unwrap();
     fs::write(outside.path().join("role.yaml"), role("intruder")).unwrap();
     fs::remove_file(d.join("team/role.yaml")).unwrap();
-    std::os::unix::fs::symlink(outside.path().join("role.yaml"), d.join("team/role.yaml"))
-        .unwrap();
+    std::os::unix::fs::symlink(outside.path().join("role.yaml"), d.join("team/role.yaml")).unwrap();
     let reloaded = store.reload(d, &vars).unwrap();
-    assert_eq!(reloaded.changed, vec![], "nothing removed, nothing read from outside");
+    assert_eq!(
+        reloaded.changed,
+        vec![],
+        "nothing removed, nothing read from outside"
+    );
     assert!(store.get(&(Kind::Role, "kept".into())).is_some());
     assert!(store.get(&(Kind::Role, "intruder".into())).is_none());
     let errors: Vec<String> = store.errors().iter().map(ToString::to_string).collect();
