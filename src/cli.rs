@@ -275,8 +275,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_CONTEST_WINDOW", default_value = "10m", value_parser = humantime::parse_duration)]
     pub contest_window: Duration,
 
-    /// On SIGTERM, how long in-flight reconciles may take to finish.
-    #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    /// On SIGTERM, how long in-flight reconciles may take to finish. The default ends the
+    /// process before Kubernetes' 30 s termination grace period kills it.
+    #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 }
 
@@ -361,7 +362,8 @@ mod tests {
             panic!("not run")
         };
         assert_eq!(args.resync_interval, Duration::from_secs(2));
-        assert_eq!(args.shutdown_timeout, Duration::from_secs(30));
+        // Shorter than Kubernetes' default terminationGracePeriodSeconds (30).
+        assert_eq!(args.shutdown_timeout, Duration::from_secs(25));
         assert_eq!(args.listen.to_string(), "127.0.0.1:9090");
     }
 

@@ -178,3 +178,66 @@ fn nesting_past_the_parser_limit_is_an_error_too() {
         "{out}"
     );
 }
+
+const DANGEROUS: &str = "apiVersion: iamwarden/v1alpha1
+kind: Role
+metadata: {name: open-admin}
+spec:
+  assumeRolePolicy:
+    Version: \"2012-10-17\"
+    Statement:
+      - Effect: Allow
+        Action: sts:AssumeRole
+        Principal: {AWS: \"*\"}
+  inlinePolicies:
+    admin:
+      Version: \"2012-10-17\"
+      Statement:
+        - Effect: Allow
+          Action: [s3:GetObject, \"IAM:*\"]
+          Resource: \"*\"
+";
+
+#[test]
+fn dangerous_grants_are_warnings_naming_file_line_and_field_and_keep_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("open.yaml"), DANGEROUS).unwrap();
+    let (code, out) = validate(dir.path(), &[]);
+    assert_eq!(code, 0, "{out}");
+    let file = dir.path().join("open.yaml");
+    let file = file.display();
+    let expected = [
+        format!(
+            "warning: {file}:10: spec.assumeRolePolicy.Statement[0].Principal.AWS: any principal may assume this role"
+        ),
+        format!(
+            "warning: {file}:16: spec.inlinePolicies.admin.Statement[0].Action[1]: allows every IAM action on every resource"
+        ),
+    ];
+    let warnings: Vec<&str> = out.lines().filter(|l| l.starts_with("warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{out}");
+    for (line, expected) in warnings.iter().zip(&expected) {
+        assert!(
+            line.starts_with(expected),
+            "expected `{expected}`, got\n{out}"
+        );
+    }
+    assert!(out.contains("valid: 1 role, 0 policies in 1 file"), "{out}");
+
+    // Next to an error, the exit code is the error's.
+    fs::write(dir.path().join("bad.yaml"), "kind: Nope\n").unwrap();
+    let (code, out) = validate(dir.path(), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("warning: ")).count(),
+        2
+    );
+}
+
+#[test]
+fn the_example_manifests_grant_nothing_dangerous() {
+    let dir = repo_root().join("manifests/agent");
+    let (code, out) = validate(&dir, &["--values", "deploy/values.example.yaml"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("warning:"), "{out}");
+}

@@ -1,6 +1,7 @@
 //! `iam-warden plan DIR`: what apply would change. Exit 0 in sync, 2 changes pending, 1 error.
 
 use super::session::{prepare, prune_plans};
+use super::validate::located_warnings;
 use super::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK};
 use crate::cli::{OutputFormat, PlanArgs};
 use crate::reconcile::{self, ResourceState, render};
@@ -15,12 +16,15 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
     let mut plans = observed.plans;
     let failures = observed.failures;
     plans.extend(prune_plans(&session, &args.manifests, observed.snapshot.as_ref()).await?);
+    // Dangerous grants are shown whether or not they change anything: in sync is not safe.
+    let warnings = located_warnings(&session.desired);
     match args.output {
         OutputFormat::Text => {
             print!("{}", render::text(&plans));
             for f in &failures {
                 println!("{} {}\n  ! cannot observe: {}\n", f.kind, f.name, f.error);
             }
+            print!("{}", render::warnings(&warnings));
             println!("Plan: {}.", render::totals(&plans, failures.len()));
         }
         OutputFormat::Json => {
@@ -28,7 +32,11 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
                 .iter()
                 .map(|f| serde_json::json!({"kind": f.kind, "name": f.name, "error": f.error}))
                 .collect();
-            let out = serde_json::json!({"resources": plans, "failures": failures});
+            let out = serde_json::json!({
+                "resources": plans,
+                "failures": failures,
+                "warnings": warnings,
+            });
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
     }

@@ -1,10 +1,12 @@
-//! `iam-warden validate DIR`: every error of every file, one line each, then a summary.
+//! `iam-warden validate DIR`: every error of every file, one line each, then every dangerous
+//! grant (`warning: …`, the exit code unchanged), then a summary.
 
 use anyhow::Context;
 
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::cli::ManifestArgs;
 use crate::manifest::{self, Variables, limits};
+use crate::policy::danger;
 
 pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
     check_owner(&args.owner)?;
@@ -14,6 +16,9 @@ pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
     for d in &loaded.diagnostics {
         println!("{d}");
+    }
+    for w in &located_warnings(&loaded.state) {
+        println!("{w}");
     }
     let resources = format!(
         "{}, {} in {}",
@@ -34,6 +39,13 @@ pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
         );
         Ok(EXIT_FAILED)
     }
+}
+
+/// The dangerous grants of `state`, each at the line of its field.
+pub fn located_warnings(state: &manifest::DesiredState) -> Vec<danger::Warning> {
+    let mut warnings = danger::warnings(state);
+    danger::locate(&mut warnings);
+    warnings
 }
 
 /// The owner value becomes a tag value on everything iam-warden creates.

@@ -1,7 +1,7 @@
 //! One validation error, in the form `FILE:LINE: FIELD.PATH: message`.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::fieldpath::FieldPath;
 
@@ -25,6 +25,22 @@ impl Diagnostic {
     }
 }
 
+/// Errors kept per file. A file with more is wrong throughout, and a hostile one (a megabyte of
+/// `{}` documents, four errors each) must not fill memory and the log with messages.
+pub const MAX_PER_FILE: usize = 100;
+
+/// Keeps the first [`MAX_PER_FILE`] of a file's `diags`, and says so when there were more or
+/// when the rest of the file was not checked (`unchecked`).
+pub fn limit_per_file(diags: &mut Vec<Diagnostic>, file: &Path, unchecked: bool) {
+    if diags.len() > MAX_PER_FILE || unchecked {
+        diags.truncate(MAX_PER_FILE);
+        diags.push(Diagnostic::file(
+            file,
+            format!("more than {MAX_PER_FILE} errors; the rest of this file is not checked"),
+        ));
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
@@ -41,6 +57,34 @@ impl fmt::Display for Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_keeps_its_first_errors_and_says_that_there_were_more() {
+        let many = |n: usize| -> Vec<Diagnostic> {
+            (0..n)
+                .map(|i| Diagnostic::file("a.yaml", format!("error {i}")))
+                .collect()
+        };
+        let mut diags = many(MAX_PER_FILE);
+        limit_per_file(&mut diags, Path::new("a.yaml"), false);
+        assert_eq!(
+            diags,
+            many(MAX_PER_FILE),
+            "exactly the limit: all kept, no note"
+        );
+        let mut diags = many(MAX_PER_FILE + 5);
+        limit_per_file(&mut diags, Path::new("a.yaml"), false);
+        assert_eq!(diags.len(), MAX_PER_FILE + 1);
+        assert_eq!(diags[..MAX_PER_FILE], many(MAX_PER_FILE)[..]);
+        assert!(diags[MAX_PER_FILE].message.contains("more than 100 errors"));
+        let mut diags = many(MAX_PER_FILE);
+        limit_per_file(&mut diags, Path::new("a.yaml"), true);
+        assert_eq!(
+            diags.len(),
+            MAX_PER_FILE + 1,
+            "documents left unchecked are said"
+        );
+    }
 
     #[test]
     fn renders_file_line_path_and_message() {

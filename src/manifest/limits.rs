@@ -168,10 +168,26 @@ pub fn policy_arn(arn: &str) -> Result<(), String> {
     let Some(rest) = resource.strip_prefix("policy/") else {
         return wrong("the resource must start with policy/");
     };
-    let (dirs, policy_name) = rest.rsplit_once('/').unwrap_or(("", rest));
-    if dirs.split('/').any(|s| s.is_empty()) && !dirs.is_empty() {
-        return wrong("the path has an empty segment");
+    // `policy/NAME` or `policy/SEG/…/NAME`: a path given is never empty, `.` or `..` (which a
+    // reader would take for a file system path, and IAM would not resolve).
+    if let Some((dirs, _)) = rest.rsplit_once('/') {
+        let bad = dirs.split('/').find(|seg| {
+            seg.is_empty()
+                || *seg == "."
+                || *seg == ".."
+                || !seg.chars().all(|c| ('!'..='~').contains(&c))
+        });
+        if let Some(seg) = bad {
+            return wrong(&format!(
+                "its path has the segment `{seg}`: path segments are printable ASCII, never \
+                 empty, `.` or `..`, as in policy/team/NAME"
+            ));
+        }
+        if dirs.len() + 2 > PATH_MAX {
+            return wrong(&format!("its path is longer than {PATH_MAX} characters"));
+        }
     }
+    let policy_name = rest.rsplit_once('/').map_or(rest, |(_, name)| name);
     if name(policy_name, POLICY_NAME_MAX).is_err() {
         return wrong("the policy name is not valid");
     }
@@ -269,6 +285,30 @@ mod tests {
             "arn:aws:iam::123456789012:policy/a//b",
         ] {
             assert!(policy_arn(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn policy_arn_paths_have_no_empty_dot_or_dot_dot_segments() {
+        assert!(policy_arn("arn:aws:iam::123456789012:policy/team.a/x").is_ok());
+        assert!(policy_arn("arn:aws:iam::123456789012:policy/..x/x").is_ok());
+        for (bad, segment) in [
+            ("arn:aws:iam::123456789012:policy//x", "``"),
+            ("arn:aws:iam::123456789012:policy/a/../x", "`..`"),
+            ("arn:aws:iam::123456789012:policy/../x", "`..`"),
+            ("arn:aws:iam::123456789012:policy/./x", "`.`"),
+            ("arn:aws:iam::123456789012:policy/a//b/x", "``"),
+            ("arn:aws:iam::123456789012:policy/a b/x", "`a b`"),
+        ] {
+            let message = policy_arn(bad).expect_err(bad);
+            assert!(
+                message.contains(&format!("its path has the segment {segment}")),
+                "{bad}: {message}"
+            );
+            assert!(
+                message.contains("never empty, `.` or `..`"),
+                "{bad}: says what is allowed: {message}"
+            );
         }
     }
 }

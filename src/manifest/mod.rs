@@ -48,25 +48,48 @@ pub fn load_file(path: &Path, vars: &Variables) -> FileReport {
 
 /// [`load_file`], where a resource that breaks a guardrail is an error like any other.
 pub fn load_file_guarded(path: &Path, vars: &Variables, guardrails: &Guardrails) -> FileReport {
+    load_text(
+        path,
+        files::read(path),
+        vars,
+        guardrails,
+        &mut yaml::Budget::default(),
+    )
+}
+
+/// [`load_file`] on `text` as read from `path`, within a load's `budget`.
+fn load_text(
+    path: &Path,
+    text: Result<String, String>,
+    vars: &Variables,
+    guardrails: &Guardrails,
+    budget: &mut yaml::Budget,
+) -> FileReport {
     let mut report = FileReport {
         path: path.to_path_buf(),
         resources: Vec::new(),
         diagnostics: Vec::new(),
     };
-    let text = match files::read(path) {
+    let text = match text {
         Ok(text) => text,
         Err(message) => {
             report.diagnostics.push(Diagnostic::file(path, message));
             return report;
         }
     };
-    let (docs, syntax_error) = yaml::parse_documents(&text);
+    let (docs, syntax_error) = yaml::parse_documents_within(&text, budget);
+    let mut unchecked = false;
     for doc in docs {
+        if report.diagnostics.len() >= diagnostic::MAX_PER_FILE {
+            unchecked = true;
+            break;
+        }
         let Some(root) = doc.root else { continue };
         let (resource, diags) = decode::decode_document(path, root, vars, guardrails);
         report.resources.extend(resource);
         report.diagnostics.extend(diags);
     }
+    diagnostic::limit_per_file(&mut report.diagnostics, path, unchecked);
     if let Some(e) = syntax_error {
         report.diagnostics.push(Diagnostic {
             file: path.to_path_buf(),
@@ -81,7 +104,8 @@ pub fn load_file_guarded(path: &Path, vars: &Variables, guardrails: &Guardrails)
     report
 }
 
-/// Every manifest file below `dir`, each loaded.
+/// Every manifest file below `dir`, each loaded within one budget (see `yaml`), and each entry
+/// that was refused (a link out of DIR, …) as a file with that error, sorted by path.
 pub fn load_dir(dir: &Path, vars: &Variables) -> Result<Vec<FileReport>, FilesError> {
     load_dir_guarded(dir, vars, &Guardrails::default())
 }
@@ -92,10 +116,20 @@ pub fn load_dir_guarded(
     vars: &Variables,
     guardrails: &Guardrails,
 ) -> Result<Vec<FileReport>, FilesError> {
-    Ok(files::find(dir)?
+    let listing = files::find(dir)?;
+    let mut budget = yaml::Budget::default();
+    let mut reports: Vec<FileReport> = listing
+        .files
         .iter()
-        .map(|path| load_file_guarded(path, vars, guardrails))
-        .collect())
+        .map(|f| load_text(&f.path, f.read(), vars, guardrails, &mut budget))
+        .collect();
+    reports.extend(listing.refused.into_iter().map(|(path, why)| FileReport {
+        diagnostics: vec![Diagnostic::file(&path, why.to_string())],
+        path,
+        resources: Vec::new(),
+    }));
+    reports.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(reports)
 }
 
 /// Combines the resources of valid files into one desired state, reporting what only shows

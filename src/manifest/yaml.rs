@@ -5,10 +5,18 @@
 //! So documents are read into a small tree of [`Node`]s that remember their line, from the event
 //! stream of `saphyr-parser`. The limits here (depth, alias expansion, duplicate keys) are what
 //! keeps a hostile file from exhausting the daemon.
+//!
+//! Memory is bounded for any input, not only for alias bombs: every node built is counted
+//! against a document's, a file's and a whole load's budget *before* it is built (an alias
+//! before its target is copied), and the scanner may read only [`MAX_LOOKAHEAD`] characters past
+//! the last event it produced. (saphyr's scanner reads a whole flow collection `[…]` before its
+//! first event, keeping ~175 bytes per character of it; a 1 MiB `[x,x,…]` took 180 MB.)
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{BufferedInput, Event, Marker, Parser, ScalarStyle, Span};
 
 use crate::fieldpath::{FieldPath, Seg};
 
@@ -16,6 +24,27 @@ use crate::fieldpath::{FieldPath, Seg};
 pub const MAX_DEPTH: usize = 64;
 /// Nodes one document may hold after aliases are expanded (stops "billion laughs").
 pub const MAX_NODES: usize = 100_000;
+/// Nodes one file may hold, all its documents together. Without it, a file of many documents
+/// each just under [`MAX_NODES`] is a bomb of its own. A 1 MiB file of real manifests holds
+/// well under 100,000; the tree of this many nodes takes a few tens of MB.
+pub const MAX_FILE_NODES: usize = 250_000;
+/// Nodes one load of DIR may hold, all its files together: bounds the time a reload takes,
+/// whatever the number of files. Thousands of roles with their policies fit well within it.
+pub const MAX_LOAD_NODES: usize = 2_000_000;
+/// Characters the scanner may read past the end of the last event before it must produce the
+/// next one: the largest flow collection (`[…]`, `{…}`, a whole JSON document pasted in) or
+/// scalar that can be read. Real manifests stay far below: IAM's own limits keep a role with all
+/// its policies under 20,000 characters.
+pub const MAX_LOOKAHEAD: usize = 128 * 1024;
+
+/// How many nodes a load of DIR has built so far, across files: one per load, passed to
+/// [`parse_documents_within`] for each file.
+#[derive(Debug, Default)]
+pub struct Budget {
+    used: usize,
+    /// Set once the load limit is reached: every later file is refused at its first node.
+    exhausted: bool,
+}
 
 /// One YAML node and the line (1-based) where it starts.
 #[derive(Clone, Debug, PartialEq)]
@@ -174,10 +203,34 @@ pub struct Document {
 /// Reads every document of `text`. A syntax error ends the stream: YAML cannot resynchronise
 /// after one, so the documents read before it are returned along with it.
 pub fn parse_documents(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
+    parse_documents_within(text, &mut Budget::default())
+}
+
+/// [`parse_documents`] for one file of a load whose nodes so far `budget` counts. A limit
+/// reached (document, file or load) is a syntax error at the line where it was reached, and
+/// nothing past it is built.
+pub fn parse_documents_within(
+    text: &str,
+    budget: &mut Budget,
+) -> (Vec<Document>, Option<SyntaxError>) {
+    let limit = Rc::new(Cell::new(MAX_LOOKAHEAD));
+    let cut = Rc::new(Cell::new(false));
+    let window = Window {
+        chars: text.chars(),
+        read: 0,
+        limit: Rc::clone(&limit),
+        cut: Rc::clone(&cut),
+    };
     let mut builder = Builder {
-        parser: Parser::new_from_str(text),
+        parser: Parser::new_from_iter(window),
+        limit,
+        cut,
+        last_end: Marker::default(),
         anchors: HashMap::new(),
-        nodes: 0,
+        built: 0,
+        doc_nodes: 0,
+        file_nodes: 0,
+        budget,
     };
     let mut docs = Vec::new();
     loop {
@@ -189,16 +242,68 @@ pub fn parse_documents(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
     }
 }
 
-struct Builder<'a> {
-    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
-    anchors: HashMap<usize, Node>,
-    nodes: usize,
+/// The text as the scanner reads it: ends early, setting `cut`, once the scanner reads past
+/// `limit` (in characters).
+struct Window<'a> {
+    chars: std::str::Chars<'a>,
+    read: usize,
+    limit: Rc<Cell<usize>>,
+    cut: Rc<Cell<bool>>,
 }
 
-impl<'a> Builder<'a> {
+impl Iterator for Window<'_> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        if self.read >= self.limit.get() && !self.chars.as_str().is_empty() {
+            self.cut.set(true);
+            return None;
+        }
+        self.read += 1;
+        self.chars.next()
+    }
+}
+
+struct Builder<'a, 'b> {
+    parser: Parser<'a, BufferedInput<Window<'a>>>,
+    /// How far the scanner may read: [`MAX_LOOKAHEAD`] past `last_end`.
+    limit: Rc<Cell<usize>>,
+    /// Set when the scanner was stopped at `limit`: what it read last is truncated.
+    cut: Rc<Cell<bool>>,
+    last_end: Marker,
+    /// Each anchored node with the number of nodes it holds, so that an alias is counted
+    /// before it is copied.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes of this document as built, anchor copies not included.
+    built: usize,
+    /// Nodes of this document, file and load as counted against the limits: built ones and
+    /// anchor copies.
+    doc_nodes: usize,
+    file_nodes: usize,
+    budget: &'b mut Budget,
+}
+
+impl<'a> Builder<'a, '_> {
     fn next_event(&mut self) -> Result<(Event<'a>, Span), SyntaxError> {
-        match self.parser.next_event() {
-            Some(Ok(ev)) => Ok(ev),
+        let next = self.parser.next_event();
+        if self.cut.get() {
+            // Whatever the scanner made of the truncated text, it is not the file's content.
+            return Err(SyntaxError::new(
+                self.last_end.line(),
+                format!(
+                    "a single value here (a flow collection `[…]` / `{{…}}`, or a scalar) is \
+                     longer than {} KiB; refusing to read it",
+                    MAX_LOOKAHEAD / 1024
+                ),
+            ));
+        }
+        match next {
+            Some(Ok((event, span))) => {
+                self.last_end = span.end;
+                self.limit
+                    .set(span.end.index().saturating_add(MAX_LOOKAHEAD));
+                Ok((event, span))
+            }
             Some(Err(e)) => Err(SyntaxError::new(
                 e.marker().line(),
                 format!("invalid YAML: {}", e.info()),
@@ -223,7 +328,8 @@ impl<'a> Builder<'a> {
             }
         }
         self.anchors.clear();
-        self.nodes = 0;
+        self.built = 0;
+        self.doc_nodes = 0;
         let (event, span) = self.next_event()?;
         let line = span.start.line();
         let root = match event {
@@ -241,18 +347,39 @@ impl<'a> Builder<'a> {
         Ok(Some(Document { line, root }))
     }
 
-    fn count(&mut self, added: usize, line: usize) -> Result<(), SyntaxError> {
-        self.nodes = self.nodes.saturating_add(added);
-        if self.nodes > MAX_NODES {
-            return Err(SyntaxError::new(
-                line,
-                format!(
-                    "document expands to more than {MAX_NODES} values (an alias bomb?); \
-                     refusing to read it"
-                ),
-            ));
-        }
+    /// Counts `added` nodes about to be built.
+    fn build(&mut self, added: usize, line: usize) -> Result<(), SyntaxError> {
+        self.count(added, line)?;
+        self.built += added;
         Ok(())
+    }
+
+    /// Counts `added` nodes against every limit before they are made.
+    fn count(&mut self, added: usize, line: usize) -> Result<(), SyntaxError> {
+        let doc = self.doc_nodes.saturating_add(added);
+        let file = self.file_nodes.saturating_add(added);
+        let load = self.budget.used.saturating_add(added);
+        let refused = if doc > MAX_NODES {
+            format!(
+                "document expands to more than {MAX_NODES} values (an alias bomb?); \
+                 refusing to read it"
+            )
+        } else if file > MAX_FILE_NODES {
+            format!(
+                "file expands to more than {MAX_FILE_NODES} values (an alias bomb?); \
+                 refusing to read it"
+            )
+        } else if load > MAX_LOAD_NODES || self.budget.exhausted {
+            self.budget.exhausted = true;
+            format!(
+                "the manifest files of DIR together expand to more than {MAX_LOAD_NODES} \
+                 values; refusing to read more of them"
+            )
+        } else {
+            (self.doc_nodes, self.file_nodes, self.budget.used) = (doc, file, load);
+            return Ok(());
+        };
+        Err(SyntaxError::new(line, refused))
     }
 
     /// Reads the node that `event` starts; `path` names it in errors.
@@ -281,6 +408,7 @@ impl<'a> Builder<'a> {
                 format!("nesting deeper than {MAX_DEPTH} levels; refusing to read it"),
             ));
         }
+        let before = self.built;
         let (node, anchor) = match event {
             Event::Scalar(text, style, anchor, tag) => {
                 let plain = match tag {
@@ -296,11 +424,11 @@ impl<'a> Builder<'a> {
                         ));
                     }
                 };
-                self.count(1, line)?;
+                self.build(1, line)?;
                 (Node::scalar(line, text.into_owned(), plain), anchor)
             }
             Event::SequenceStart(anchor, _) => {
-                self.count(1, line)?;
+                self.build(1, line)?;
                 let mut items = Vec::new();
                 loop {
                     let (event, span) = self.next_event()?;
@@ -314,7 +442,7 @@ impl<'a> Builder<'a> {
                 (Node { line, value }, anchor)
             }
             Event::MappingStart(anchor, _) => {
-                self.count(1, line)?;
+                self.build(1, line)?;
                 let mut entries: Vec<(Key, Node)> = Vec::new();
                 loop {
                     let (event, span) = self.next_event()?;
@@ -349,12 +477,15 @@ impl<'a> Builder<'a> {
                 (Node { line, value }, anchor)
             }
             Event::Alias(id) => {
-                let target = self
-                    .anchors
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| SyntaxError::new(line, "alias to an unknown anchor"))?;
-                self.count(node_count(&target), line)?;
+                let size = match self.anchors.get(&id) {
+                    Some((_, size)) => *size,
+                    None => return Err(SyntaxError::new(line, "alias to an unknown anchor")),
+                };
+                self.build(size, line)?;
+                let target = match self.anchors.get(&id) {
+                    Some((target, _)) => target.clone(),
+                    None => return Err(SyntaxError::new(line, "alias to an unknown anchor")),
+                };
                 (Node { line, ..target }, 0)
             }
             other => {
@@ -366,17 +497,14 @@ impl<'a> Builder<'a> {
         };
         // saphyr numbers anchors from 1; 0 means "no anchor".
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            // The nodes built while this one was read are exactly the nodes it holds. The copy
+            // kept for aliases costs as much memory again, so it is counted too (else anchors
+            // nested 64 deep would copy the innermost nodes 64 times, uncounted).
+            let size = self.built - before;
+            self.count(size, line)?;
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         Ok(node)
-    }
-}
-
-fn node_count(node: &Node) -> usize {
-    1 + match &node.value {
-        Value::Scalar { .. } => 0,
-        Value::Seq(items) => items.iter().map(node_count).sum(),
-        Value::Map(entries) => entries.iter().map(|(_, v)| node_count(v)).sum(),
     }
 }
 
@@ -432,6 +560,103 @@ mod tests {
             text.push_str(&format!("a{i}: &a{i} [{list}]\n"));
         }
         assert!(error(&text).message.contains("alias bomb"));
+    }
+
+    /// A document of about 91,000 nodes (anchor copies included) from 260 bytes of text.
+    fn near_limit_bomb() -> String {
+        let mut doc = String::from("---\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..4 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            doc.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        doc.push_str(&format!("a4: [{}]\n", ["*a3"; 6].join(", ")));
+        doc
+    }
+
+    #[test]
+    fn a_document_just_under_the_limit_is_read() {
+        let (docs, err) = parse_documents(&near_limit_bomb());
+        assert_eq!(err, None);
+        assert_eq!(docs.len(), 1);
+    }
+
+    #[test]
+    fn many_documents_each_under_the_limit_are_refused_for_the_file() {
+        let text = near_limit_bomb().repeat(300);
+        let (docs, err) = parse_documents(&text);
+        let err = err.expect("refused");
+        assert!(
+            err.message
+                .contains("file expands to more than 250000 values"),
+            "{err}"
+        );
+        assert_eq!(docs.len(), 2, "the third document crosses the file's limit");
+        assert_eq!(err.line, 18, "the line where the limit was crossed");
+    }
+
+    #[test]
+    fn the_load_budget_spans_files_and_refuses_every_file_after_it_is_spent() {
+        let mut budget = Budget::default();
+        let file = near_limit_bomb().repeat(2);
+        let mut refused = Vec::new();
+        for i in 0..30 {
+            if let Some(e) = parse_documents_within(&file, &mut budget).1 {
+                assert!(e.message.contains("together expand to more than"), "{e}");
+                refused.push(i);
+            }
+        }
+        // 2,000,000 / (2 * ~91,000): the 11th file crosses it, and every one after is refused.
+        assert_eq!(refused, (10..30).collect::<Vec<_>>());
+        let (_, err) = parse_documents_within("a: 1\n", &mut budget);
+        assert!(
+            err.is_some(),
+            "even a small file, once the load's budget is spent"
+        );
+        assert_eq!(
+            parse_documents("a: 1\n").1,
+            None,
+            "a fresh load has a fresh budget"
+        );
+    }
+
+    #[test]
+    fn an_anchor_costs_its_copy_too() {
+        let list = |n: usize| format!("a: &a [{}]\n", vec!["x"; n].join(", "));
+        assert_eq!(parse_documents(&list(45_000)).1, None);
+        let err = error(&list(60_000));
+        assert!(err.message.contains("document expands"), "{err}");
+    }
+
+    #[test]
+    fn anchors_nested_deep_are_counted_linearly() {
+        // Each anchor holds the one inside it; counting copies must not double per level.
+        let nested = (0..60).fold(String::from("[x]"), |inner, i| format!("&a{i} [{inner}]"));
+        assert_eq!(parse_documents(&nested).1, None);
+    }
+
+    #[test]
+    fn a_huge_flow_collection_is_refused_before_it_is_scanned() {
+        // saphyr reads a flow collection that could be a key (here: at the top) whole before
+        // its first event; 70,000 nodes are within the limits, 140,000 characters are not.
+        let flow = |n: usize| format!("[{}]\n", vec!["x"; n].join(","));
+        assert_eq!(parse_documents(&flow(40_000)).1, None);
+        let err = error(&flow(70_000));
+        assert!(err.message.contains("longer than 128 KiB"), "{err}");
+        assert_eq!(err.line, 1);
+    }
+
+    #[test]
+    fn a_scalar_cut_at_the_lookahead_is_never_read_as_a_shorter_one() {
+        let text = format!("a: b\nc: {}\n", "y".repeat(MAX_LOOKAHEAD + 10));
+        let (docs, err) = parse_documents(&text);
+        assert!(docs.is_empty(), "{} documents", docs.len());
+        assert!(
+            err.expect("refused")
+                .message
+                .contains("longer than 128 KiB")
+        );
+        let text = format!("a: b\nc: {}\n", "y".repeat(MAX_LOOKAHEAD - 100));
+        assert_eq!(parse_documents(&text).1, None);
     }
 
     #[test]

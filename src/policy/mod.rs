@@ -6,6 +6,7 @@
 //! AWS call sees it.
 
 mod canonical;
+pub mod danger;
 pub mod glob;
 mod grammar;
 

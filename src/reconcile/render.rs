@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::change::{Change, Finding, ResourcePlan};
 use crate::policy::PolicyDocument;
+use crate::policy::danger::Warning;
 
 /// One line saying what a change does, for logs.
 pub fn summary(change: &Change) -> String {
@@ -58,6 +59,19 @@ pub fn summary(change: &Change) -> String {
 
 fn keys(map: &BTreeMap<String, String>) -> String {
     map.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Dangerous grants of the desired state, one `warning: FILE:LINE: FIELD.PATH: why` line each,
+/// and a blank line after them.
+pub fn warnings(warnings: &[Warning]) -> String {
+    let mut out = String::new();
+    for w in warnings {
+        let _ = writeln!(out, "{w}");
+    }
+    if !warnings.is_empty() {
+        out.push('\n');
+    }
+    out
 }
 
 /// The whole plan as text.
