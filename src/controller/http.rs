@@ -127,6 +127,7 @@ async fn status(Extract(h): Extract<Health>) -> Response {
             "aws": aws,
             "dirError": null,
             "valuesError": null,
+            "pruneRefused": null,
         }))
         .into_response();
     };
@@ -139,6 +140,7 @@ async fn status(Extract(h): Extract<Health>) -> Response {
         "aws": aws,
         "dirError": c.dir.error(),
         "valuesError": c.values.error(),
+        "pruneRefused": c.prune_refused_reason(),
     }))
     .into_response()
 }

@@ -69,6 +69,16 @@ impl Controller {
             .collect()
     }
 
+    /// Why deletions are held back, for /status (`None` while they are not).
+    pub(crate) fn prune_refused_reason(&self) -> Option<String> {
+        lock(&self.prune_refused).map(|n| {
+            format!(
+                "{n} resources would be deleted in one pass, more than --max-prune {}: nothing is deleted",
+                self.config.prune_settings.max
+            )
+        })
+    }
+
     /// Says once when `--max-prune` starts and stops holding deletions back.
     pub(super) fn set_prune_refused(&self, refused: Option<usize>) {
         let mut current = lock(&self.prune_refused);
