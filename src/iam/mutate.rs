@@ -189,6 +189,9 @@ impl Iam {
         self.done("CreatePolicy", req.send().await).map(drop)
     }
 
+    /// Sent once: the SDK does not retry it. A request that IAM carried out but whose answer
+    /// was lost would, sent again, add a second identical version (or fail on the limit of 5);
+    /// the executor retries it only after checking the policy's default document.
     pub async fn create_policy_version(
         &self,
         arn: &str,
@@ -200,6 +203,11 @@ impl Iam {
             .policy_arn(arn)
             .policy_document(doc.to_json())
             .set_as_default(true)
+            .customize()
+            .config_override(
+                aws_sdk_iam::config::Builder::default()
+                    .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await;
         self.done("CreatePolicyVersion", out).map(drop)

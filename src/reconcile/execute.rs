@@ -2,6 +2,7 @@
 //! eventual consistency and throttling produce, and failing fast on what retrying cannot fix.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::info;
 
@@ -172,8 +173,20 @@ impl Executor<'_> {
                     self.removing(|| iam.delete_policy_version(arn, version))
                         .await?;
                 }
-                self.retrying(|| iam.create_policy_version(arn, after))
-                    .await
+                // Not idempotent: each call adds a version. An attempt whose answer was lost
+                // may have been carried out, so before sending it again, the policy is read:
+                // a default document equal to `after` means the earlier attempt did the job.
+                let sent = AtomicBool::new(false);
+                let create = || async {
+                    if sent.swap(true, Ordering::SeqCst) {
+                        let current = iam.observe_policy(arn).await?;
+                        if current.is_some_and(|p| p.document.is_equivalent(after)) {
+                            return Ok(());
+                        }
+                    }
+                    iam.create_policy_version(arn, after).await
+                };
+                self.retrying(create).await
             }
             Change::SetTags { tags, .. } => match plan.kind {
                 Kind::Role => self.retrying(|| iam.tag_role(name, tags)).await,

@@ -130,6 +130,12 @@ impl Daemon {
         self.child.id()
     }
 
+    /// SIGKILL, no warning and no cleanup (a node lost, an OOM kill), then reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for the exit code, at most `limit`.
     pub fn terminate(mut self, limit: Duration) -> Option<i32> {
         let _ = std::process::Command::new("kill")
