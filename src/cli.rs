@@ -37,6 +37,8 @@ pub enum Command {
     Run(RunArgs),
     /// Write manifests for roles and policies that already exist in AWS.
     Import(ImportArgs),
+    /// Print the JSON Schema of the manifest kinds (Role, Policy) for editors and CI.
+    Schema,
 }
 
 /// Flags of every command that reads manifests.

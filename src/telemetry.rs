@@ -1,4 +1,7 @@
-//! Logging: tracing to stderr as text or JSON, filtered by RUST_LOG.
+//! Logging: tracing to stderr as text or JSON, filtered by RUST_LOG. Text has colours only
+//! when stderr is a terminal: container logs and files get plain lines.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -16,7 +19,9 @@ pub fn init(format: LogFormat, default: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
 }

@@ -49,6 +49,10 @@ pub fn main() -> ExitCode {
             telemetry::init(crate::cli::LogFormat::Text, "warn");
             runtime().and_then(|rt| rt.block_on(import::run(&args)))
         }
+        Command::Schema => {
+            print!("{}", crate::manifest::schema::json_schema_text());
+            Ok(EXIT_OK)
+        }
     };
     match code {
         Ok(code) => ExitCode::from(code),

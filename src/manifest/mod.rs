@@ -2,13 +2,15 @@
 //!
 //! `files` finds and reads them, `yaml` parses with lines and limits, `vars` resolves
 //! `${var.NAME}`, `decode` turns each document into a typed resource, and [`assemble`] checks
-//! what needs every file at once (duplicates, refs). Nothing here talks to AWS.
+//! what needs every file at once (duplicates, refs); `schema` describes the format for
+//! editors. Nothing here talks to AWS.
 
 mod decode;
 mod diagnostic;
 pub mod files;
 pub mod limits;
 mod model;
+pub mod schema;
 mod vars;
 pub mod yaml;
 
@@ -22,6 +24,11 @@ pub use diagnostic::Diagnostic;
 pub use files::FilesError;
 pub use model::*;
 pub use vars::{BUILTINS, Builtins, Variables, VarsError};
+
+/// The field names the decoder accepts, per level (read-only; the schema is tested against them).
+pub mod fields {
+    pub use super::decode::{METADATA_FIELDS, POLICY_FIELDS, ROLE_FIELDS, TOP_FIELDS};
+}
 
 use crate::fieldpath::FieldPath;
 use crate::guardrails::Guardrails;

@@ -29,13 +29,18 @@ fn rss_kib() -> u64 {
 fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     for i in 0..50 {
-        std::fs::write(dir.path().join(format!("steady-{i}.yaml")), role(&format!("steady-{i}"), "s"))
-            .expect("write a manifest");
+        std::fs::write(
+            dir.path().join(format!("steady-{i}.yaml")),
+            role(&format!("steady-{i}"), "s"),
+        )
+        .expect("write a manifest");
     }
     let vars = Variables::default();
     let guardrails = Guardrails::default();
     let mut store = DesiredStore::default();
-    store.reload(dir.path(), &vars, &guardrails).expect("a first load");
+    store
+        .reload(dir.path(), &vars, &guardrails)
+        .expect("a first load");
     let start = rss_kib();
     let mut after_1000 = 0;
     let mut times = Vec::with_capacity(10_000);
@@ -49,7 +54,9 @@ fn main() {
         }
         .expect("change the moving manifest");
         let t = Instant::now();
-        store.reload(dir.path(), &vars, &guardrails).expect("a reload");
+        store
+            .reload(dir.path(), &vars, &guardrails)
+            .expect("a reload");
         times.push(t.elapsed());
         if cycle == 999 {
             after_1000 = rss_kib();

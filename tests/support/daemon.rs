@@ -25,11 +25,17 @@ impl Daemon {
 
     /// Like [`Daemon::start`], from a prepared command (its environment, its directory).
     pub fn start_cmd(mut cmd: Command, dir: &Path, args: &[&str]) -> Daemon {
-        let mut child = cmd
-            .arg("run")
+        cmd.arg("run")
             .arg(dir)
             .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+            .args(args);
+        Daemon::spawn(cmd)
+    }
+
+    /// Starts a command that is already `run` with all its arguments (its listen address on
+    /// a free port, by flag or env), and waits until it serves HTTP.
+    pub fn spawn(mut cmd: Command) -> Daemon {
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

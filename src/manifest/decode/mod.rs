@@ -22,9 +22,9 @@ use crate::suggest::{closest, unknown_field};
 
 mod documents;
 
-const TOP_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
-const METADATA_FIELDS: &[&str] = &["name", "annotations"];
-const ROLE_FIELDS: &[&str] = &[
+pub const TOP_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
+pub const METADATA_FIELDS: &[&str] = &["name", "annotations"];
+pub const ROLE_FIELDS: &[&str] = &[
     "path",
     "description",
     "maxSessionDuration",
@@ -34,7 +34,7 @@ const ROLE_FIELDS: &[&str] = &[
     "inlinePolicies",
     "tags",
 ];
-const POLICY_FIELDS: &[&str] = &["path", "description", "document", "tags"];
+pub const POLICY_FIELDS: &[&str] = &["path", "description", "document", "tags"];
 /// iam-warden's own annotations; any other `iam-warden/…` key is a mistake.
 const ANNOTATIONS: &[&str] = &[ADOPT_ANNOTATION, PRUNE_ANNOTATION, MODE_ANNOTATION];
 

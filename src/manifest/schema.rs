@@ -1,0 +1,204 @@
+//! A JSON Schema (draft-07) for the manifest kinds, so that editors validate and complete
+//! manifests as they would a Kubernetes CRD. `iam-warden schema` prints it.
+//!
+//! Written out by hand, with a description per field, and kept in step with the decoder by a
+//! test (every field the decoder accepts, and no other). The schema is a first line of
+//! defence for editors: `validate` stays the judge. Where the decoder reads any scalar as a
+//! string (tag and annotation values, `tags: {cost: 1234}`), the schema accepts any scalar
+//! there too; field values may hold `${var.NAME}` and `${aws.NAME}`, so names, paths and ARNs
+//! are not checked against IAM's patterns here.
+
+use serde_json::{Value, json};
+
+use super::{ADOPT_ANNOTATION, API_VERSION, MODE_ANNOTATION, PRUNE_ANNOTATION};
+
+/// The schema, as JSON.
+pub fn json_schema() -> Value {
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "iam-warden manifest",
+        "description": "One YAML document: a Role or a customer-managed Policy that iam-warden keeps equal to this manifest.",
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "additionalProperties": false,
+        "properties": {
+            "apiVersion": {"const": API_VERSION},
+            "kind": {"enum": ["Role", "Policy"]},
+            "metadata": {"$ref": "#/definitions/metadata"},
+            "spec": {"type": "object"}
+        },
+        "allOf": [
+            {
+                "if": {"properties": {"kind": {"const": "Role"}}, "required": ["kind"]},
+                "then": {"properties": {"spec": {"$ref": "#/definitions/roleSpec"}}}
+            },
+            {
+                "if": {"properties": {"kind": {"const": "Policy"}}, "required": ["kind"]},
+                "then": {"properties": {"spec": {"$ref": "#/definitions/policySpec"}}}
+            }
+        ],
+        "definitions": {
+            "scalar": {"type": ["string", "number", "boolean", "null"]},
+            "metadata": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": false,
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "minLength": 1,
+                        "description": "The IAM name (roles: at most 64 of [A-Za-z0-9+=,.@_-]; policies: at most 128). Case-insensitive to IAM."
+                    },
+                    "annotations": {
+                        "type": "object",
+                        "description": "String values. iam-warden/… keys are iam-warden's own: only those listed here.",
+                        "properties": {
+                            ADOPT_ANNOTATION: {
+                                "enum": ["true", "false", true, false],
+                                "description": "Take over an existing resource that no owner tag claims."
+                            },
+                            PRUNE_ANNOTATION: {
+                                "enum": ["never", "allowed"],
+                                "description": "never: --prune never deletes this resource."
+                            },
+                            MODE_ANNOTATION: {
+                                "enum": ["observe", "enforce"],
+                                "description": "observe: report drift on this resource, change nothing."
+                            }
+                        },
+                        "propertyNames": {
+                            "anyOf": [
+                                {"not": {"pattern": "^[iI][aA][mM]-[wW][aA][rR][dD][eE][nN]/"}},
+                                {"enum": [ADOPT_ANNOTATION, PRUNE_ANNOTATION, MODE_ANNOTATION]}
+                            ]
+                        },
+                        "additionalProperties": {"$ref": "#/definitions/scalar"}
+                    }
+                }
+            },
+            "path": {
+                "type": "string",
+                "description": "IAM path, /…/ (default /). IAM cannot change it in place.",
+                "pattern": "^/(.*/)?$"
+            },
+            "description": {
+                "type": "string",
+                "maxLength": 1000
+            },
+            "tags": {
+                "type": "object",
+                "description": "The exact set of tags (aws: keys and --ignore-tag-prefix keys excepted). Keys ignore case.",
+                "additionalProperties": {"$ref": "#/definitions/scalar"}
+            },
+            "policyRef": {
+                "description": "A managed policy: its ARN, or {ref: NAME} naming a Policy manifest.",
+                "oneOf": [
+                    {"type": "string", "minLength": 1},
+                    {
+                        "type": "object",
+                        "required": ["ref"],
+                        "additionalProperties": false,
+                        "properties": {"ref": {"type": "string", "minLength": 1}}
+                    }
+                ]
+            },
+            "stringOrList": {
+                "oneOf": [
+                    {"type": "string"},
+                    {"type": "array", "items": {"type": "string"}}
+                ]
+            },
+            "statement": {
+                "type": "object",
+                "required": ["Effect"],
+                "additionalProperties": false,
+                "properties": {
+                    "Sid": {"type": "string"},
+                    "Effect": {"enum": ["Allow", "Deny"]},
+                    "Principal": {"oneOf": [{"const": "*"}, {"type": "object"}]},
+                    "NotPrincipal": {"oneOf": [{"const": "*"}, {"type": "object"}]},
+                    "Action": {"$ref": "#/definitions/stringOrList"},
+                    "NotAction": {"$ref": "#/definitions/stringOrList"},
+                    "Resource": {"$ref": "#/definitions/stringOrList"},
+                    "NotResource": {"$ref": "#/definitions/stringOrList"},
+                    "Condition": {"type": "object"}
+                }
+            },
+            "policyDocument": {
+                "description": "An IAM policy document with IAM's own keys: a mapping, or a string holding JSON.",
+                "oneOf": [
+                    {"type": "string", "minLength": 1},
+                    {
+                        "type": "object",
+                        "required": ["Version", "Statement"],
+                        "additionalProperties": false,
+                        "properties": {
+                            "Version": {"enum": ["2012-10-17", "2008-10-17"]},
+                            "Id": {"type": "string"},
+                            "Statement": {
+                                "oneOf": [
+                                    {"$ref": "#/definitions/statement"},
+                                    {"type": "array", "items": {"$ref": "#/definitions/statement"}}
+                                ]
+                            }
+                        }
+                    }
+                ]
+            },
+            "roleSpec": {
+                "type": "object",
+                "required": ["assumeRolePolicy"],
+                "additionalProperties": false,
+                "properties": {
+                    "path": {"$ref": "#/definitions/path"},
+                    "description": {"$ref": "#/definitions/description"},
+                    "maxSessionDuration": {
+                        "description": "Seconds, 3600..43200 (default 3600).",
+                        "anyOf": [
+                            {"type": "integer", "minimum": 3600, "maximum": 43200},
+                            {"type": "string", "pattern": "^([0-9]+|.*\\$\\{var\\.[^}]+\\}.*)$"}
+                        ]
+                    },
+                    "permissionsBoundary": {"$ref": "#/definitions/policyRef"},
+                    "assumeRolePolicy": {
+                        "$ref": "#/definitions/policyDocument",
+                        "description": "The trust policy: who may assume the role."
+                    },
+                    "managedPolicies": {
+                        "type": "array",
+                        "description": "The exact set of attached managed policies.",
+                        "items": {"$ref": "#/definitions/policyRef"}
+                    },
+                    "inlinePolicies": {
+                        "type": "object",
+                        "description": "The exact set of inline policies: name -> document.",
+                        "additionalProperties": {"$ref": "#/definitions/policyDocument"}
+                    },
+                    "tags": {"$ref": "#/definitions/tags"}
+                }
+            },
+            "policySpec": {
+                "type": "object",
+                "required": ["document"],
+                "additionalProperties": false,
+                "properties": {
+                    "path": {"$ref": "#/definitions/path"},
+                    "description": {
+                        "$ref": "#/definitions/description",
+                        "description": "IAM cannot change a policy's description in place."
+                    },
+                    "document": {"$ref": "#/definitions/policyDocument"},
+                    "tags": {"$ref": "#/definitions/tags"}
+                }
+            }
+        }
+    })
+}
+
+/// The schema as `iam-warden schema` prints it (and `deploy/schema/` holds): pretty, one
+/// trailing newline.
+pub fn json_schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&json_schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
