@@ -3,7 +3,6 @@
 //! used elsewhere, `--max-prune`), checked again just before, and never while any manifest is
 //! invalid or DIR holds none.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{info, warn};
@@ -34,13 +33,7 @@ impl Controller {
         generation: &Generation,
         snapshot: &Snapshot,
     ) -> Vec<Key> {
-        let listed = |kind, name: &str, arn: &str, tags: BTreeMap<String, String>| Candidate {
-            kind,
-            name: name.to_string(),
-            arn: arn.to_string(),
-            tags,
-            used_by: Vec::new(),
-        };
+        let listed = Candidate::listed;
         let mut all: Vec<Candidate> = snapshot
             .roles()
             .map(|r| listed(Kind::Role, &r.name, &r.arn, r.tags.clone()))

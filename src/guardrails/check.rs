@@ -211,17 +211,8 @@ fn account_of(id: &str) -> Option<&str> {
 
 /// The Allow statements of a document with their paths.
 fn allow_statements<'v>(doc_path: &FieldPath, doc: &'v Value) -> Vec<(FieldPath, &'v Value)> {
-    let path = doc_path.key("Statement");
-    let all: Vec<(FieldPath, &Value)> = match doc.get("Statement") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (path.index(i), s))
-            .collect(),
-        Some(single) => vec![(path, single)],
-        None => Vec::new(),
-    };
-    all.into_iter()
+    crate::policy::statements_at(doc, doc_path)
+        .into_iter()
         .filter(|(_, s)| s.get("Effect").and_then(Value::as_str) == Some("Allow"))
         .collect()
 }

@@ -195,17 +195,7 @@ pub fn locate(warnings: &mut [Warning]) {
 
 /// The dangerous statements of one document.
 pub fn findings(doc: &Value, kind: PolicyKind) -> Vec<Finding> {
-    let root = FieldPath::default().key("Statement");
-    let statements: Vec<(FieldPath, &Value)> = match doc.get("Statement") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (root.index(i), s))
-            .collect(),
-        Some(single) => vec![(root, single)],
-        None => Vec::new(),
-    };
-    statements
+    super::statements_at(doc, &FieldPath::default())
         .into_iter()
         .filter(|(_, s)| allows(s))
         .filter_map(|(path, s)| {

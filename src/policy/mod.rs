@@ -15,6 +15,8 @@ pub use grammar::{GrammarError, PolicyKind, check, is_iam_text_char};
 
 use serde_json::{Map, Value};
 
+use crate::fieldpath::FieldPath;
+
 /// A policy document. Invariant: the value is a JSON object.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PolicyDocument(Value);
@@ -127,6 +129,21 @@ impl PolicyDocument {
         out.sort();
         out.dedup_by(|a, b| a.0 == b.0);
         out
+    }
+}
+
+/// A document's statements with their paths below `at` (`Statement[i]`, or `Statement` for a
+/// single statement object).
+pub fn statements_at<'v>(doc: &'v Value, at: &FieldPath) -> Vec<(FieldPath, &'v Value)> {
+    let path = at.key("Statement");
+    match doc.get("Statement") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (path.index(i), s))
+            .collect(),
+        Some(single) => vec![(path, single)],
+        None => Vec::new(),
     }
 }
 

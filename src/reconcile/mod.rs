@@ -21,8 +21,6 @@ pub use observe::{Observation, observe_and_plan, observe_one, plan_one};
 pub use plan::{Context, plan_policy, plan_role, tag_value};
 pub use retry::{Eventual, PROPAGATION, RetryPolicy, retrying};
 
-use std::collections::BTreeMap;
-
 use crate::iam::{Iam, IamError, Snapshot};
 use crate::manifest::{DesiredState, Kind, PRUNE_ANNOTATION, PolicyRef};
 use prune::{Candidate, PruneSettings};
@@ -47,13 +45,7 @@ pub async fn observe_prune(
     retry: &RetryPolicy,
     settings: &PruneSettings,
 ) -> Result<(Vec<ResourcePlan>, Option<usize>), IamError> {
-    let listed = |kind, name: &str, arn: &str, tags: BTreeMap<String, String>| Candidate {
-        kind,
-        name: name.to_string(),
-        arn: arn.to_string(),
-        tags,
-        used_by: Vec::new(),
-    };
+    let listed = Candidate::listed;
     let mut all: Vec<Candidate> = Vec::new();
     match snapshot {
         Some(snapshot) => {

@@ -43,6 +43,19 @@ pub struct Candidate {
     pub used_by: Vec<String>,
 }
 
+impl Candidate {
+    /// A listed resource; what uses it is looked up later, for the undeclared owned ones only.
+    pub fn listed(kind: Kind, name: &str, arn: &str, tags: BTreeMap<String, String>) -> Candidate {
+        Candidate {
+            kind,
+            name: name.to_string(),
+            arn: arn.to_string(),
+            tags,
+            used_by: Vec::new(),
+        }
+    }
+}
+
 /// The resources of `listed` that `owner` owns and no manifest declares (names compared
 /// ignoring case, as IAM does). Their `used_by` is still to be filled in.
 pub fn undeclared_owned(
