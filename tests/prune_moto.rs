@@ -277,3 +277,33 @@ async fn ignored_managed_policies_are_neither_attached_nor_detached() {
     let (code, out) = bed.plan();
     assert_eq!(code, 2, "{out}");
 }
+
+#[tokio::test]
+async fn an_unreadable_entry_under_dir_stops_the_prune_like_a_parse_error() {
+    let bed = Bed::new(
+        &[
+            ("keep.yaml", &role("keep", "")),
+            ("team.yaml", &role("team-role", "")),
+        ],
+        &[],
+    )
+    .await;
+    bed.converge();
+    // The file goes, and in its place comes an entry that cannot be read: a link to a file
+    // that no longer exists (a checkout caught half-way).
+    std::fs::remove_file(bed.dir.path().join("team.yaml")).unwrap();
+    std::os::unix::fs::symlink(
+        bed.dir.path().join("gone/team.yaml"),
+        bed.dir.path().join("team.yaml"),
+    )
+    .unwrap();
+    bed.proxy.reset_counts();
+    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("team.yaml"), "{out}");
+    assert!(
+        get_role(&bed.iam, "team-role").await.is_some(),
+        "deleted on unreadable input"
+    );
+    assert_eq!(bed.proxy.writes(), Vec::<String>::new());
+}
