@@ -22,18 +22,20 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
     check_owner(&args.owner)?;
     let vars = Variables::load(&args.values, &args.vars)?;
     let guardrails = args.guardrails()?;
-    let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
+    let checked = manifest::load_guarded(&args.dir, &vars, &guardrails)
         .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
-    if !loaded.diagnostics.is_empty() {
-        for d in &loaded.diagnostics {
+    if !checked.diagnostics.is_empty() {
+        for d in &checked.diagnostics {
             eprintln!("{d}");
         }
         eprintln!(
             "invalid manifests: {} errors; nothing was changed",
-            loaded.diagnostics.len()
+            checked.diagnostics.len()
         );
         return Ok(None);
     }
+    // Only its verdict is needed: the state comes from the load with the real built-ins.
+    drop(checked);
     let iam = iam::connect(args.endpoint_url.as_deref(), args.max_requests_per_second).await;
     let account = iam
         .account()

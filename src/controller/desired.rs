@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::guardrails::Guardrails;
 use crate::manifest::{self, DesiredState, Diagnostic, FilesError, Kind, Resource, Variables};
@@ -19,7 +20,8 @@ pub fn key_of(r: &Resource) -> Key {
 #[derive(Default)]
 pub struct DesiredStore {
     files: BTreeMap<PathBuf, FileState>,
-    state: DesiredState,
+    /// Shared with the daemon's current generation, not copied into it.
+    state: Arc<DesiredState>,
     /// Errors that need every file at once (duplicates, dangling refs).
     cross_errors: Vec<Diagnostic>,
 }
@@ -42,6 +44,10 @@ pub struct Reloaded {
 impl DesiredStore {
     pub fn state(&self) -> &DesiredState {
         &self.state
+    }
+
+    pub fn shared_state(&self) -> Arc<DesiredState> {
+        Arc::clone(&self.state)
     }
 
     /// Every current error: per file, then across files.
@@ -99,7 +105,11 @@ impl DesiredStore {
             files.insert(report.path, state);
         }
         self.files = files;
-        let (mut state, cross) = manifest::assemble(self.files.values().flat_map(|f| &f.last_good));
+        let (mut state, cross) = manifest::assemble(
+            self.files
+                .values()
+                .flat_map(|f| f.last_good.iter().cloned()),
+        );
         // A resource named by a cross-file error keeps its previous desired state.
         for d in &cross {
             let from_file: BTreeSet<Key> = self
@@ -113,7 +123,7 @@ impl DesiredStore {
         }
         self.cross_errors = cross;
         let changed = changed_keys(&self.state, &state);
-        self.state = state;
+        self.state = Arc::new(state);
         let new_errors = self
             .errors()
             .into_iter()
@@ -163,42 +173,91 @@ fn restore(state: &mut DesiredState, previous: &DesiredState, key: &Key) {
     }
 }
 
-/// Keys whose spec differs between two states, ignoring where they were declared.
+/// Keys whose spec differs between two states, ignoring where they were declared. Compares in
+/// place: a reload of 10,000 resources copies none of them.
 fn changed_keys(old: &DesiredState, new: &DesiredState) -> Vec<Key> {
-    let (old, new) = (by_key(old), by_key(new));
-    let keys: BTreeSet<&Key> = old.keys().chain(new.keys()).collect();
-    keys.into_iter()
-        .filter(|k| match (old.get(*k), new.get(*k)) {
-            (Some(a), Some(b)) => !same_spec(a, b),
-            _ => true,
-        })
-        .cloned()
-        .collect()
-}
-
-fn by_key(state: &DesiredState) -> BTreeMap<Key, Resource> {
-    let policies = state.policies.values().cloned().map(Resource::Policy);
-    let roles = state.roles.values().cloned().map(Resource::Role);
-    policies.chain(roles).map(|r| (key_of(&r), r)).collect()
+    fn diff<T>(
+        kind: Kind,
+        old: &BTreeMap<String, T>,
+        new: &BTreeMap<String, T>,
+        same: fn(&T, &T) -> bool,
+        out: &mut Vec<Key>,
+    ) {
+        let names: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        for name in names {
+            let unchanged = match (old.get(name), new.get(name)) {
+                (Some(a), Some(b)) => same(a, b),
+                _ => false,
+            };
+            if !unchanged {
+                out.push((kind, name.clone()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    diff(
+        Kind::Policy,
+        &old.policies,
+        &new.policies,
+        same_policy,
+        &mut out,
+    );
+    diff(Kind::Role, &old.roles, &new.roles, same_role, &mut out);
+    out
 }
 
 /// Equal declarations, wherever they stand in the files.
 pub fn same_spec(a: &Resource, b: &Resource) -> bool {
     match (a, b) {
-        (Resource::Role(a), Resource::Role(b)) => {
-            manifest::DesiredRole {
-                origin: b.origin.clone(),
-                ..a.clone()
-            } == *b
-        }
-        (Resource::Policy(a), Resource::Policy(b)) => {
-            manifest::DesiredPolicy {
-                origin: b.origin.clone(),
-                ..a.clone()
-            } == *b
-        }
+        (Resource::Role(a), Resource::Role(b)) => same_role(a, b),
+        (Resource::Policy(a), Resource::Policy(b)) => same_policy(a, b),
         _ => false,
     }
+}
+
+/// Every field but the origin (destructured, so a new field cannot be forgotten here).
+fn same_role(a: &manifest::DesiredRole, b: &manifest::DesiredRole) -> bool {
+    let manifest::DesiredRole {
+        name,
+        path,
+        description,
+        max_session_duration,
+        permissions_boundary,
+        assume_role_policy,
+        managed_policies,
+        inline_policies,
+        tags,
+        annotations,
+        origin: _,
+    } = a;
+    *name == b.name
+        && *path == b.path
+        && *description == b.description
+        && *max_session_duration == b.max_session_duration
+        && *permissions_boundary == b.permissions_boundary
+        && *assume_role_policy == b.assume_role_policy
+        && *managed_policies == b.managed_policies
+        && *inline_policies == b.inline_policies
+        && *tags == b.tags
+        && *annotations == b.annotations
+}
+
+fn same_policy(a: &manifest::DesiredPolicy, b: &manifest::DesiredPolicy) -> bool {
+    let manifest::DesiredPolicy {
+        name,
+        path,
+        description,
+        document,
+        tags,
+        annotations,
+        origin: _,
+    } = a;
+    *name == b.name
+        && *path == b.path
+        && *description == b.description
+        && *document == b.document
+        && *tags == b.tags
+        && *annotations == b.annotations
 }
 
 #[cfg(test)]

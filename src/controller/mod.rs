@@ -103,7 +103,7 @@ fn new_backoff() -> ExponentialBackoff {
 /// One load of DIR: the desired state, the planning context built from it, and the file
 /// errors. Swapped whole, so a reconcile never mixes two generations.
 pub struct Generation {
-    pub state: DesiredState,
+    pub state: Arc<DesiredState>,
     pub ctx: Context,
     pub errors: Vec<Diagnostic>,
     /// Manifest files read.
@@ -197,7 +197,7 @@ impl Controller {
                 vars,
             }),
             generation: RwLock::new(Arc::new(Generation {
-                state: DesiredState::default(),
+                state: Arc::default(),
                 ctx,
                 errors: Vec::new(),
                 files: 0,
@@ -270,7 +270,7 @@ impl Controller {
                 store.state(),
             )
             .with_ignored_managed_policies(&self.config.ignore_managed_policies),
-            state: store.state().clone(),
+            state: store.shared_state(),
             errors: store.errors(),
             files: store.file_count(),
         });
