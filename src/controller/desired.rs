@@ -206,13 +206,49 @@ fn changed_keys(old: &DesiredState, new: &DesiredState) -> Vec<Key> {
     out
 }
 
-/// Equal declarations, wherever they stand in the files.
-pub fn same_spec(a: &Resource, b: &Resource) -> bool {
-    match (a, b) {
-        (Resource::Role(a), Resource::Role(b)) => same_role(a, b),
-        (Resource::Policy(a), Resource::Policy(b)) => same_policy(a, b),
-        _ => false,
+/// A fingerprint of a declaration, wherever it stands in the files: what the daemon remembers
+/// of the spec a resource last converged to (a hash, not a copy of 10,000 specs). Equal specs
+/// have equal fingerprints; a collision could only make an edit look like drift in a log line.
+pub fn fingerprint(r: &Resource) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match r {
+        Resource::Role(role) => {
+            let manifest::DesiredRole {
+                name,
+                path,
+                description,
+                max_session_duration,
+                permissions_boundary,
+                assume_role_policy,
+                managed_policies,
+                inline_policies,
+                tags,
+                annotations,
+                origin: _,
+            } = role;
+            ("role", name, path, description, max_session_duration).hash(&mut h);
+            (permissions_boundary, managed_policies, tags, annotations).hash(&mut h);
+            assume_role_policy.to_json().hash(&mut h);
+            for (name, doc) in inline_policies {
+                (name, doc.to_json()).hash(&mut h);
+            }
+        }
+        Resource::Policy(policy) => {
+            let manifest::DesiredPolicy {
+                name,
+                path,
+                description,
+                document,
+                tags,
+                annotations,
+                origin: _,
+            } = policy;
+            ("policy", name, path, description, tags, annotations).hash(&mut h);
+            document.to_json().hash(&mut h);
+        }
     }
+    h.finish()
 }
 
 /// Every field but the origin (destructured, so a new field cannot be forgotten here).
@@ -264,6 +300,29 @@ fn same_policy(a: &manifest::DesiredPolicy, b: &manifest::DesiredPolicy) -> bool
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn a_fingerprint_ignores_where_a_spec_stands_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("a.yaml"), role("r", "one")).unwrap();
+        let mut store = DesiredStore::default();
+        reload(&mut store, d.path());
+        let first = store.get(&(Kind::Role, "r".into())).unwrap();
+        fs::remove_file(d.path().join("a.yaml")).unwrap();
+        fs::write(
+            d.path().join("b.yaml"),
+            format!("# moved\n{}", role("r", "one")),
+        )
+        .unwrap();
+        reload(&mut store, d.path());
+        let moved = store.get(&(Kind::Role, "r".into())).unwrap();
+        assert_ne!(first.origin(), moved.origin());
+        assert_eq!(fingerprint(&first), fingerprint(&moved));
+        fs::write(d.path().join("b.yaml"), role("r", "two")).unwrap();
+        reload(&mut store, d.path());
+        let edited = store.get(&(Kind::Role, "r".into())).unwrap();
+        assert_ne!(fingerprint(&first), fingerprint(&edited));
+    }
 
     fn role(name: &str, description: &str) -> String {
         format!(

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use futures::stream::{self, StreamExt};
 use tracing::{debug, info};
 
-use super::desired::Key;
+use super::desired::{self, Key};
 use super::{Controller, lock};
 use crate::manifest::Resource;
 use crate::reconcile::{self, Eventual, ResourceState};
@@ -75,7 +75,7 @@ impl Controller {
             let plan = reconcile::plan_one(&ctx, &resource, &snapshot, policy_tags);
             if plan.changes.is_empty() && plan.findings.is_empty() {
                 let mut keys = lock(&self.keys);
-                keys.entry(&key).converged = Some(resource);
+                keys.entry(&key).converged = Some(desired::fingerprint(&resource));
                 keys.record(&key, ResourceState::InSync, plan.arn, None, 0);
                 drop(keys);
                 settled.insert(key);

@@ -14,7 +14,6 @@ use backoff::ExponentialBackoff;
 use super::contest::Contest;
 use super::desired::Key;
 use super::status::ResourceStatus;
-use crate::manifest::Resource;
 use crate::reconcile::ResourceState;
 
 #[derive(Default)]
@@ -29,7 +28,7 @@ pub struct KeyRecord {
     pub retry_at: Option<Instant>,
     /// The spec it last converged to: a difference from it is a manifest edit being applied,
     /// not drift.
-    pub converged: Option<Resource>,
+    pub converged: Option<u64>,
     /// An undeclared owned policy found for pruning: its ARN.
     pub prune_arn: Option<String>,
     pub contest: Contest,

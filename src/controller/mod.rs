@@ -441,7 +441,7 @@ impl Controller {
         let policy = self.contest;
         if plan.changes.is_empty() {
             let (ended, contested) = self.with_record(key, |r| {
-                r.converged = Some(spec.clone());
+                r.converged = Some(desired::fingerprint(spec));
                 let ended = r.contest.quiet(Instant::now(), &policy);
                 (ended, r.contest.is_contested())
             });
@@ -455,11 +455,8 @@ impl Controller {
             };
             return outcome(state, None, 0);
         }
-        let edited = self.with_record(key, |r| {
-            r.converged
-                .as_ref()
-                .is_some_and(|last| !desired::same_spec(last, spec))
-        });
+        let now = desired::fingerprint(spec);
+        let edited = self.with_record(key, |r| r.converged.is_some_and(|last| last != now));
         let is_drift = !edited && !plan.changes.iter().any(|c| c.is_create());
         // `--observe-only`, or `iam-warden/mode: observe` on this resource.
         let observe_only = self.config.observe_only || plan.observe_only;
@@ -504,7 +501,7 @@ impl Controller {
         match executor.apply(&plan).await {
             Ok(n) => {
                 let (became, contested) = self.with_record(key, |r| {
-                    r.converged = Some(spec.clone());
+                    r.converged = Some(desired::fingerprint(spec));
                     let became = is_drift && r.contest.corrected(Instant::now(), &policy);
                     (
                         became.then(|| r.contest.report(Instant::now())),
