@@ -307,3 +307,80 @@ async fn an_unreadable_entry_under_dir_stops_the_prune_like_a_parse_error() {
     );
     assert_eq!(bed.proxy.writes(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_dir_whose_files_declare_nothing_never_prunes() {
+    let bed = Bed::new(&[("a.yaml", &role("owned", ""))], &[]).await;
+    bed.converge();
+    for empty in ["", "# nothing here\n", "---\n---\n"] {
+        bed.write("a.yaml", empty);
+        let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+        assert_eq!(code, 1, "{empty:?}: {out}");
+        assert!(out.contains("declares no resource"), "{out}");
+        assert!(
+            get_role(&bed.iam, "owned").await.is_some(),
+            "deleted on {empty:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_policy_that_is_another_roles_permissions_boundary_is_kept() {
+    let bed = Bed::new(
+        &[("p.yaml", &policy("pb")), ("k.yaml", &role("k", ""))],
+        &[],
+    )
+    .await;
+    bed.converge();
+    let arn = "arn:aws:iam::123456789012:policy/pb";
+    bed.iam
+        .create_role()
+        .role_name("bounded")
+        .permissions_boundary(arn)
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    std::fs::remove_file(bed.dir.path().join("p.yaml")).unwrap();
+    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("still used by role/bounded (as its permissions boundary)"),
+        "{out}"
+    );
+    bed.iam.get_policy().policy_arn(arn).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn nothing_outside_the_allowed_paths_is_pruned_whatever_its_tags() {
+    let bed = Bed::new(
+        &[(
+            "k.yaml",
+            &role("k", "").replace("spec:\n", "spec:\n  path: /agent/\n"),
+        )],
+        &[],
+    )
+    .await;
+    bed.converge();
+    bed.iam
+        .create_role()
+        .role_name("victim")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .tags(tag("iam-warden/owner", "default"))
+        .send()
+        .await
+        .unwrap();
+    let (code, out) = with(
+        &bed,
+        "apply",
+        &[
+            "--prune",
+            "--prune-after",
+            "0s",
+            "--allowed-path-prefix",
+            "/agent/",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(get_role(&bed.iam, "victim").await.is_some(), "{out}");
+}

@@ -84,9 +84,9 @@ pub async fn prune_plans(
     if !args.prune {
         return Ok(Vec::new());
     }
-    if session.files == 0 {
+    if session.files == 0 || session.desired.is_empty() {
         anyhow::bail!(
-            "--prune refused: {} holds no manifest file, which would delete every resource owned by `{}`",
+            "--prune refused: {} declares no resource (no manifest file, or only empty ones), which would delete every resource owned by `{}`",
             args.dir.display(),
             args.owner
         );
@@ -101,6 +101,12 @@ pub async fn prune_plans(
     )
     .await
     .context("cannot list owned resources for --prune")?;
+    // Never outside the allowed paths: tagging a role elsewhere must not make it deletable.
+    let guardrails = args.guardrails()?;
+    let plans: Vec<ResourcePlan> = plans
+        .into_iter()
+        .filter(|p| p.arn.as_deref().is_some_and(|a| guardrails.allows_arn(a)))
+        .collect();
     if let Some(n) = refused {
         eprintln!(
             "iam-warden: --prune: {n} deletions in one pass exceed --max-prune {}; nothing is deleted",

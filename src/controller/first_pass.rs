@@ -25,6 +25,7 @@ impl Controller {
                 return;
             }
         };
+        *lock(&self.boundary_users) = snapshot.boundaries();
         *lock(&self.policy_arns) = snapshot
             .policies()
             .map(|p| (p.name.to_lowercase(), p.arn.clone()))
@@ -91,5 +92,17 @@ impl Controller {
             self.first_pass_done(key);
         }
         self.update_resource_gauge();
+        drop(snapshot);
+        release_freed_memory();
+    }
+}
+
+/// The snapshot of a large account is the daemon's largest allocation, and it is freed right
+/// after the first pass; glibc keeps freed memory unless asked, so it is handed back here.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory at the top of glibc's heaps to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -158,6 +158,9 @@ pub struct Controller {
     /// Where IAM has each declared policy, by lowercased name, as last observed: roles' refs
     /// resolve to it.
     policy_arns: Mutex<BTreeMap<String, String>>,
+    /// Roles using each permissions boundary, as last read in bulk: a policy still used so is
+    /// never pruned (ListEntitiesForPolicy may leave them out).
+    boundary_users: Mutex<BTreeMap<String, Vec<String>>>,
     /// `--max-prune` holds deletions back: how many the last pass counted.
     pub(crate) prune_refused: Mutex<Option<usize>>,
 }
@@ -219,6 +222,7 @@ impl Controller {
             ),
             policy_arns: Mutex::new(BTreeMap::new()),
             prune_refused: Mutex::new(None),
+            boundary_users: Mutex::new(BTreeMap::new()),
             faults: TestFaults::from_env(),
             contest,
         })
@@ -493,6 +497,13 @@ impl Controller {
             };
             return outcome(state, None, 0);
         }
+        // Shown while the correction is in flight, not only once it is done or has failed.
+        let in_flight = if is_drift {
+            ResourceState::Drifted
+        } else {
+            ResourceState::Pending
+        };
+        lock(&self.keys).record(key, in_flight, arn.clone(), None, 0);
         let executor = Executor {
             iam: &self.iam,
             owner: &self.config.owner,
@@ -571,8 +582,12 @@ impl Controller {
         self.queue.add_after(key.clone(), delay);
     }
 
-    /// Whether `key` failed and waits for its retry: a resync leaves it to its backoff.
+    /// Whether `key` failed and waits for its retry, or is being retried right now: a resync
+    /// leaves it to its backoff (queueing a running key would run it again the moment it fails).
     fn backing_off(&self, key: &Key) -> bool {
+        if self.queue.is_running(key) {
+            return true;
+        }
         lock(&self.keys)
             .get(key)
             .and_then(|r| r.retry_at)

@@ -16,13 +16,14 @@ use crate::reconcile::{Change, Executor, Finding};
 
 impl Controller {
     /// Pruning is on, and nothing suggests the manifests are incomplete: no invalid file, and
-    /// at least one file at all (an empty or unmounted DIR must never delete everything).
+    /// at least one resource declared (an empty or unmounted DIR, or one whose files are empty,
+    /// must never delete everything).
     pub(super) fn may_prune(&self) -> bool {
         if !self.config.prune || self.config.observe_only {
             return false;
         }
         let generation = self.generation();
-        generation.files > 0 && generation.errors.is_empty()
+        generation.files > 0 && generation.errors.is_empty() && !generation.state.is_empty()
     }
 
     /// Owned resources in the snapshot that no manifest declares (ignoring case). Counts how
@@ -46,6 +47,8 @@ impl Controller {
                 all.push(listed(Kind::Policy, &p.name, &p.arn, tags));
             }
         }
+        // Never outside the allowed paths: tagging a role elsewhere must not make it deletable.
+        all.retain(|c| self.config.guardrails.allows_arn(&c.arn));
         let owned = prune::undeclared_owned(&generation.state, &self.config.owner, all);
         let (_, refused) =
             prune::decide_all(&owned, SystemTime::now(), &self.config.prune_settings);
@@ -149,6 +152,10 @@ impl Controller {
                 }
             }
         };
+        if !self.config.guardrails.allows_arn(&arn) {
+            self.pruned(key);
+            return;
+        }
         let candidate = Candidate {
             kind: key.0,
             name: key.1.clone(),

@@ -102,6 +102,11 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         }
     }
 
+    /// Whether `key` is being worked on now.
+    pub fn is_running(&self, key: &K) -> bool {
+        self.lock().running.contains(key)
+    }
+
     /// Drops queued keys that `keep` refuses (work found unnecessary before it started).
     pub fn retain(&self, keep: impl Fn(&K) -> bool) {
         self.lock().queued.retain(|(k, _)| keep(k));

@@ -44,6 +44,7 @@ impl Controller {
         let keys = generation.keys();
         let read_account = match self.iam.snapshot().await {
             Ok(snapshot) => {
+                *lock(&self.boundary_users) = snapshot.boundaries();
                 *lock(&self.policy_arns) = snapshot
                     .policies()
                     .map(|p| (p.name.to_lowercase(), p.arn.clone()))

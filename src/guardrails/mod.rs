@@ -74,9 +74,16 @@ impl Guardrails {
                 path: path.to_path_buf(),
                 message,
             };
-            let rules: Rules = if text.trim().is_empty() {
-                Rules::default()
-            } else {
+            let blank = text
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+            if blank {
+                // A truncated or half-synced mount must not turn every guardrail off.
+                return Err(invalid(
+                    "is empty: a guardrails file must set at least one rule".into(),
+                ));
+            }
+            let rules: Rules = {
                 serde_yaml::from_str(&text).map_err(|e| {
                     let at = e
                         .location()
@@ -91,6 +98,18 @@ impl Guardrails {
             sources.push((path.display().to_string(), rules));
         }
         for (source, rules) in &sources {
+            if let Some(p) = rules
+                .deny_actions
+                .iter()
+                .find(|p| !crate::policy::is_action_pattern(p))
+            {
+                return Err(GuardrailsError::Invalid {
+                    path: PathBuf::from(source),
+                    message: format!(
+                        "denyActions (--deny-action): `{p}` can never match an action; write `service:Action` with wildcards (`iam:*`) or `*`"
+                    ),
+                });
+            }
             if let Some(account) = rules
                 .allowed_trust_accounts
                 .iter()
@@ -109,6 +128,22 @@ impl Guardrails {
 
     pub fn is_empty(&self) -> bool {
         self.sources.is_empty()
+    }
+
+    /// Whether a resource at `path` lies under the allowed path prefixes (every source's).
+    /// Prune never deletes outside them: tagging a role elsewhere must not make it deletable.
+    pub fn allows_path(&self, path: &str) -> bool {
+        self.sources.iter().all(|(_, r)| {
+            r.allowed_path_prefixes.is_empty()
+                || r.allowed_path_prefixes
+                    .iter()
+                    .any(|p| path.starts_with(p.as_str()))
+        })
+    }
+
+    /// Whether the resource with this ARN lies under the allowed path prefixes.
+    pub fn allows_arn(&self, arn: &str) -> bool {
+        crate::iam::name_and_path(arn).is_some_and(|(_, path)| self.allows_path(&path))
     }
 }
 

@@ -177,6 +177,14 @@ fn denied_trust_principals_and_accounts_outside_the_list_are_refused() {
 }
 
 #[test]
+fn prune_stays_under_the_allowed_paths() {
+    let g = rules("allowedPathPrefixes: [/agent/]\n");
+    assert!(g.allows_arn("arn:aws:iam::1:role/agent/x"));
+    assert!(!g.allows_arn("arn:aws:iam::1:role/x"));
+    assert!(Guardrails::default().allows_arn("arn:aws:iam::1:role/x"));
+}
+
+#[test]
 fn flags_and_file_combine_and_the_stricter_wins() {
     let g = Guardrails {
         sources: vec![
@@ -213,12 +221,21 @@ fn a_guardrails_file_with_an_unknown_field_or_a_bad_account_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("not a 12-digit account id"), "{e}");
-    std::fs::write(&path, "").unwrap();
-    assert!(
-        Guardrails::load(Rules::default(), Some(&path))
-            .unwrap()
-            .sources[0]
-            .1
-            .is_empty()
-    );
+    for blank in ["", "# all rules off\n\n"] {
+        std::fs::write(&path, blank).unwrap();
+        let e = Guardrails::load(Rules::default(), Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is empty"), "{e}");
+    }
+    std::fs::write(&path, "denyActions: [\"iam\"]\n").unwrap();
+    let e = Guardrails::load(Rules::default(), Some(&path))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("can never match an action"), "{e}");
+    let flags = Rules {
+        deny_actions: vec!["iam".into()],
+        ..Rules::default()
+    };
+    assert!(Guardrails::load(flags, None).is_err());
 }

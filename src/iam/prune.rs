@@ -74,24 +74,23 @@ impl Iam {
                 }
             };
             for page in self.done("ListEntitiesForPolicy", pages)? {
-                out.extend(
-                    page.policy_roles()
+                let roles = page.policy_roles().iter().filter_map(|r| r.role_name());
+                let users = page.policy_users().iter().filter_map(|u| u.user_name());
+                let groups = page.policy_groups().iter().filter_map(|g| g.group_name());
+                for (kind, name) in roles
+                    .map(|n| ("role", n))
+                    .chain(users.map(|n| ("user", n)))
+                    .chain(groups.map(|n| ("group", n)))
+                {
+                    // Once per entity: one both attached and a boundary is named as attached.
+                    let entity = format!("{kind}/{name}");
+                    if !out
                         .iter()
-                        .filter_map(|r| r.role_name())
-                        .map(|n| label("role", n)),
-                );
-                out.extend(
-                    page.policy_users()
-                        .iter()
-                        .filter_map(|u| u.user_name())
-                        .map(|n| label("user", n)),
-                );
-                out.extend(
-                    page.policy_groups()
-                        .iter()
-                        .filter_map(|g| g.group_name())
-                        .map(|n| label("group", n)),
-                );
+                        .any(|u: &String| u.split(' ').next() == Some(entity.as_str()))
+                    {
+                        out.push(label(kind, name));
+                    }
+                }
             }
         }
         Ok(out)

@@ -45,6 +45,20 @@ impl Snapshot {
         self.policies.values()
     }
 
+    /// Every permissions boundary in use, with the roles using it (`role/NAME (as its
+    /// permissions boundary)`): what ListEntitiesForPolicy may leave out (moto does).
+    pub fn boundaries(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in self.roles.values() {
+            if let Some(b) = &r.permissions_boundary {
+                out.entry(b.clone())
+                    .or_default()
+                    .push(format!("role/{} (as its permissions boundary)", r.name));
+            }
+        }
+        out
+    }
+
     pub fn insert_role(&mut self, role: ObservedRole) {
         self.roles.insert(role.name.to_lowercase(), role);
     }

@@ -164,6 +164,11 @@ pub struct DesiredState {
 }
 
 impl DesiredState {
+    /// Declares nothing at all: a directory in this state must never prune.
+    pub fn is_empty(&self) -> bool {
+        self.roles.is_empty() && self.policies.is_empty()
+    }
+
     /// The role IAM would find by `name` (names ignore case).
     pub fn role(&self, name: &str) -> Option<&DesiredRole> {
         self.roles.get(name).or_else(|| {

@@ -11,7 +11,9 @@ pub mod glob;
 mod grammar;
 
 use canonical::canonical;
-pub use grammar::{GrammarError, PolicyKind, check, is_iam_text_char};
+pub use grammar::{
+    GrammarError, PolicyKind, check, is_action as is_action_pattern, is_iam_text_char,
+};
 
 use serde_json::{Map, Value};
 

@@ -96,11 +96,17 @@ pub async fn observe_prune(
         })
         .map(|c| format!("role/{}", c.name).to_lowercase())
         .collect();
+    let boundaries = snapshot.map(Snapshot::boundaries).unwrap_or_default();
     let mut candidates = Vec::new();
     for mut c in owned {
         if c.kind == Kind::Policy {
-            c.used_by = retrying(retry, Eventual::No, || iam.policy_users(&c.arn))
-                .await?
+            let mut users = retrying(retry, Eventual::No, || iam.policy_users(&c.arn)).await?;
+            for b in boundaries.get(&c.arn).into_iter().flatten() {
+                if !users.contains(b) {
+                    users.push(b.clone());
+                }
+            }
+            c.used_by = users
                 .into_iter()
                 .filter(|u| {
                     !going
