@@ -1472,3 +1472,34 @@ async fn the_first_pass_reads_a_converged_account_in_bulk_not_one_resource_at_a_
     assert_eq!(bed.proxy.writes(), Vec::<String>::new());
     assert_eq!(d.resource("data-agent-task-role")["state"], "in-sync");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dir_flipped_to_files_that_declare_nothing_never_prunes() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("a.yaml"), role("kept-a", "a")).unwrap();
+    fs::write(dir.join("b.yaml"), role("kept-b", "b")).unwrap();
+    let d = bed.daemon(
+        &dir,
+        &["--prune", "--prune-after", "1s", "--resync-interval", "1s"],
+    );
+    d.wait_ready();
+    bed.wait_description("kept-b", "b").await;
+    // A checkout caught empty: one file left, holding only a comment.
+    fs::remove_file(dir.join("b.yaml")).unwrap();
+    fs::write(dir.join("a.yaml"), "# emptied by a half-finished sync\n").unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    for kept in ["kept-a", "kept-b"] {
+        assert!(
+            bed.description(kept).await.is_some(),
+            "{kept} was deleted\n{}",
+            d.log()
+        );
+        assert!(
+            bed.tag_of(kept, "iam-warden/undeclared-since")
+                .await
+                .is_none()
+        );
+    }
+}
