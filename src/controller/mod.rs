@@ -497,13 +497,19 @@ impl Controller {
             };
             return outcome(state, None, 0);
         }
-        // Shown while the correction is in flight, not only once it is done or has failed.
+        // Shown while the correction is in flight, not only once it is done; a key retrying
+        // after a failure keeps showing that failure until it succeeds.
         let in_flight = if is_drift {
             ResourceState::Drifted
         } else {
             ResourceState::Pending
         };
-        lock(&self.keys).record(key, in_flight, arn.clone(), None, 0);
+        {
+            let mut keys = lock(&self.keys);
+            if keys.state_of(key) != Some(ResourceState::Error) {
+                keys.record(key, in_flight, arn.clone(), None, 0);
+            }
+        }
         let executor = Executor {
             iam: &self.iam,
             owner: &self.config.owner,
