@@ -103,6 +103,19 @@ impl IamError {
     }
 }
 
+#[cfg(test)]
+impl IamError {
+    /// An error of operation `Op`, for tests of what the code makes of it.
+    pub(crate) fn for_test(kind: ErrorKind, code: &str, message: &str) -> IamError {
+        IamError {
+            operation: "Op",
+            kind,
+            code: Some(code.into()),
+            message: message.into(),
+        }
+    }
+}
+
 /// What a user reads when no credentials were found: where the SDK looked, what to set.
 pub const NO_CREDENTIALS: &str = "no AWS credentials found. Tried, in order: the environment \
 (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, with AWS_SESSION_TOKEN for temporary ones), the \
@@ -200,12 +213,7 @@ mod tests {
     }
 
     fn error(kind: ErrorKind, code: &str, message: &str) -> IamError {
-        IamError {
-            operation: "Op",
-            kind,
-            code: Some(code.into()),
-            message: message.into(),
-        }
+        IamError::for_test(kind, code, message)
     }
 
     #[test]

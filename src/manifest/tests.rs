@@ -945,21 +945,33 @@ fn a_value_cannot_change_the_structure_of_a_json_string_document() {
         "svc",
         r#"ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}, {"Effect": "Allow", "Principal": {"AWS": "*"#,
     );
-    let text = "apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata:\n  name: r\nspec:\n  assumeRolePolicy: '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"Service\": \"${var.svc}\"}, \"Action\": \"sts:AssumeRole\"}]}'\n";
-    let report = load_text_with(text, &vars);
-    // Either refused (the value is no service name) or kept as one string: never two statements.
-    for r in &report.resources {
-        let Resource::Role(r) = r else { continue };
-        let statements = r.assume_role_policy.value()["Statement"]
-            .as_array()
-            .unwrap();
-        assert_eq!(statements.len(), 1);
-        assert_eq!(
-            statements[0]["Principal"]["Service"],
-            serde_json::json!(vars.get("svc").unwrap())
-        );
-    }
-    assert!(!report.resources.is_empty() || !report.diagnostics.is_empty());
+    // Into an AWS principal, whose values are not checked for shape: the value stays one
+    // string in the one statement written.
+    let aws = "apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata:\n  name: r\nspec:\n  assumeRolePolicy: '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"AWS\": \"${var.svc}\"}, \"Action\": \"sts:AssumeRole\"}]}'\n";
+    let report = load_text_with(aws, &vars);
+    let [Resource::Role(r)] = report.resources.as_slice() else {
+        panic!("{:#?}", report.diagnostics)
+    };
+    let statements = r.assume_role_policy.value()["Statement"]
+        .as_array()
+        .unwrap();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(
+        statements[0]["Principal"]["AWS"],
+        serde_json::json!(vars.get("svc").unwrap())
+    );
+    // Into a service principal: refused, since it is no service name.
+    let text = aws.replace("\"AWS\"", "\"Service\"");
+    let report = load_text_with(&text, &vars);
+    assert!(report.resources.is_empty());
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("is not a service principal")),
+        "{:#?}",
+        report.diagnostics
+    );
     vars.set("name", "ecs-tasks.amazonaws.com");
     let report = load_text_with(&text.replace("${var.svc}", "${var.name}"), &vars);
     let [Resource::Role(r)] = report.resources.as_slice() else {

@@ -112,12 +112,7 @@ mod tests {
     use super::*;
 
     fn err(kind: ErrorKind, code: &str, message: &str) -> IamError {
-        IamError {
-            operation: "Op",
-            kind,
-            code: Some(code.into()),
-            message: message.into(),
-        }
+        IamError::for_test(kind, code, message)
     }
 
     #[test]
