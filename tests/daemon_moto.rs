@@ -1503,3 +1503,64 @@ async fn a_dir_flipped_to_files_that_declare_nothing_never_prunes() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_undeclared_than_max_prune_are_kept_and_the_reason_is_shown() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("keep.yaml"), role("keep", "k")).unwrap();
+    for i in 0..3 {
+        fs::write(dir.join(format!("r{i}.yaml")), role(&format!("r{i}"), "r")).unwrap();
+    }
+    let d = bed.daemon(
+        &dir,
+        &[
+            "--prune",
+            "--prune-after",
+            "0s",
+            "--max-prune",
+            "2",
+            "--resync-interval",
+            "1s",
+        ],
+    );
+    d.wait_ready();
+    for i in 0..3 {
+        bed.wait_description(&format!("r{i}"), "r").await;
+    }
+    // Three files gone at once, one more than --max-prune: nothing is deleted, not even by
+    // the reload that sees each file go.
+    for i in 0..3 {
+        fs::remove_file(dir.join(format!("r{i}.yaml"))).unwrap();
+    }
+    wait_for("pruneRefused on /status", WAIT, || {
+        d.status()["pruneRefused"]
+            .to_string()
+            .contains("--max-prune 2")
+    });
+    assert_eq!(d.metric("iam_warden_prune_refused_deletions"), Some(3.0));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for i in 0..3 {
+        assert!(
+            bed.description(&format!("r{i}")).await.is_some(),
+            "r{i} was deleted"
+        );
+    }
+    assert!(!bed.proxy.actions().iter().any(|a| a == "DeleteRole"));
+    // One back: two to delete, within the limit, and they go.
+    fs::write(dir.join("r0.yaml"), role("r0", "r")).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while bed.description("r1").await.is_some() || bed.description("r2").await.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never pruned\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(bed.description("r0").await.is_some());
+    wait_for("pruneRefused cleared", WAIT, || {
+        d.status()["pruneRefused"].is_null()
+    });
+}

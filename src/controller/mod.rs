@@ -161,6 +161,9 @@ pub struct Controller {
     /// Roles using each permissions boundary, as last read in bulk: a policy still used so is
     /// never pruned (ListEntitiesForPolicy may leave them out).
     boundary_users: Mutex<BTreeMap<String, Vec<String>>>,
+    /// Resources the last resync found due for deletion, within `--max-prune` (empty when it
+    /// refused): the only ones a prune may delete.
+    prune_due: Mutex<std::collections::HashSet<Key>>,
     /// `--max-prune` holds deletions back: how many the last pass counted.
     pub(crate) prune_refused: Mutex<Option<usize>>,
 }
@@ -222,6 +225,7 @@ impl Controller {
             ),
             policy_arns: Mutex::new(BTreeMap::new()),
             prune_refused: Mutex::new(None),
+            prune_due: Mutex::new(Default::default()),
             boundary_users: Mutex::new(BTreeMap::new()),
             faults: TestFaults::from_env(),
             contest,

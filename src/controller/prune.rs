@@ -12,7 +12,7 @@ use super::{Controller, Generation, lock};
 use crate::iam::Snapshot;
 use crate::manifest::Kind;
 use crate::reconcile::prune::{self, Candidate};
-use crate::reconcile::{Change, Executor, Finding};
+use crate::reconcile::{Executor, Finding};
 
 impl Controller {
     /// Pruning is on, and nothing suggests the manifests are incomplete: no invalid file, and
@@ -50,9 +50,15 @@ impl Controller {
         // Never outside the allowed paths: tagging a role elsewhere must not make it deletable.
         all.retain(|c| self.config.guardrails.allows_arn(&c.arn));
         let owned = prune::undeclared_owned(&generation.state, &self.config.owner, all);
-        let (_, refused) =
+        let (plans, refused) =
             prune::decide_all(&owned, SystemTime::now(), &self.config.prune_settings);
         self.set_prune_refused(refused);
+        // Only what this pass counted, within --max-prune, may be deleted before the next.
+        *lock(&self.prune_due) = plans
+            .iter()
+            .filter(|p| prune::deletes(p))
+            .map(|p| (p.kind, p.name.clone()))
+            .collect();
         owned
             .into_iter()
             .map(|c| {
@@ -169,12 +175,11 @@ impl Controller {
             return;
         };
         let mut plan = prune::decide(candidate, SystemTime::now(), &self.config.prune_settings);
-        let deletes = plan
-            .changes
-            .iter()
-            .any(|c| matches!(c, Change::DeleteRole | Change::DeletePolicy));
-        if deletes && lock(&self.prune_refused).is_some() {
-            // --max-prune holds deletions back until a pass counts few enough.
+        let deletes = prune::deletes(&plan);
+        if deletes && !lock(&self.prune_due).remove(key) {
+            // Deletions happen only for what a resync counted within --max-prune: many files
+            // gone at once are never deleted one reload event at a time. The next resync
+            // queues it again if it is still due.
             return;
         }
         for finding in &plan.findings {

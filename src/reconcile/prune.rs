@@ -140,7 +140,8 @@ fn delete(kind: Kind) -> Change {
     }
 }
 
-fn deletes(plan: &ResourcePlan) -> bool {
+/// Whether `plan` deletes its resource.
+pub fn deletes(plan: &ResourcePlan) -> bool {
     plan.changes
         .iter()
         .any(|c| matches!(c, Change::DeleteRole | Change::DeletePolicy))
