@@ -190,6 +190,11 @@ pub struct ManifestArgs {
         default_value = "text"
     )]
     pub log_format: LogFormat,
+
+    /// iam-warden's own log level (overrides RUST_LOG); `debug` also tells how each run
+    /// observes the account and what IAM requests it made.
+    #[arg(long, value_enum, env = "IAM_WARDEN_LOG_LEVEL")]
+    pub log_level: Option<LogLevel>,
 }
 
 impl ManifestArgs {
@@ -210,6 +215,27 @@ impl ManifestArgs {
             allowed_trust_accounts: self.allowed_trust_accounts.clone(),
         };
         Guardrails::load(flags, self.guardrails_file.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
     }
 }
 

@@ -10,9 +10,14 @@ pub async fn run(args: &AwsArgs) -> anyhow::Result<u8> {
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
     };
-    let observed =
-        reconcile::observe_and_plan(&session.iam, &session.ctx, &session.desired, &session.retry)
-            .await;
+    let observed = reconcile::observe_and_plan(
+        &session.iam,
+        &session.ctx,
+        &session.desired,
+        &session.retry,
+        args.manifests.prune,
+    )
+    .await;
     let prune = prune_plans(&session, &args.manifests, observed.snapshot.as_ref()).await?;
     let plans = observed.plans;
     print!("{}{}", render::text(&plans), render::text(&prune));
@@ -38,6 +43,7 @@ pub async fn run(args: &AwsArgs) -> anyhow::Result<u8> {
         "Apply: {changed} resources changed ({writes} changes), {} failed, {conflicts} in conflict.",
         failures.len()
     );
+    session.log_requests();
     Ok(if failures.is_empty() && conflicts == 0 {
         EXIT_OK
     } else {

@@ -34,19 +34,19 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => {
-            telemetry::init(args.manifests.log_format, "warn");
+            telemetry::init(args.manifests.log_format, "warn", args.manifests.log_level);
             runtime().and_then(|rt| rt.block_on(plan::run(&args)))
         }
         Command::Apply(args) => {
-            telemetry::init(args.manifests.log_format, "info");
+            telemetry::init(args.manifests.log_format, "info", args.manifests.log_level);
             runtime().and_then(|rt| rt.block_on(apply::run(&args)))
         }
         Command::Run(args) => {
-            telemetry::init(args.manifests.log_format, "info");
+            telemetry::init(args.manifests.log_format, "info", args.manifests.log_level);
             runtime().and_then(|rt| rt.block_on(run::run(&args)))
         }
         Command::Import(args) => {
-            telemetry::init(crate::cli::LogFormat::Text, "warn");
+            telemetry::init(crate::cli::LogFormat::Text, "warn", None);
             runtime().and_then(|rt| rt.block_on(import::run(&args)))
         }
         Command::Schema => {

@@ -10,9 +10,14 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
     };
-    let observed =
-        reconcile::observe_and_plan(&session.iam, &session.ctx, &session.desired, &session.retry)
-            .await;
+    let observed = reconcile::observe_and_plan(
+        &session.iam,
+        &session.ctx,
+        &session.desired,
+        &session.retry,
+        args.manifests.prune,
+    )
+    .await;
     let mut plans = observed.plans;
     let failures = observed.failures;
     plans.extend(prune_plans(&session, &args.manifests, observed.snapshot.as_ref()).await?);
@@ -40,6 +45,7 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
     }
+    session.log_requests();
     // A prune waiting for its grace period is a change pending too.
     let pending = plans
         .iter()

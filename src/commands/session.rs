@@ -67,6 +67,18 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
     }))
 }
 
+impl Session {
+    /// Every IAM request this run made, at debug: what a run costs against the rate limit.
+    pub fn log_requests(&self) {
+        let requests = self.iam.requests();
+        tracing::debug!(
+            requests = requests.total(),
+            "IAM requests: {}",
+            requests.summary()
+        );
+    }
+}
+
 pub fn retry_policy(args: &ManifestArgs) -> RetryPolicy {
     RetryPolicy {
         max_elapsed: args.retry_timeout,

@@ -26,7 +26,7 @@ struct DriftLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    operation: &'static str,
+    operation: String,
     outcome: &'static str,
 }
 
@@ -168,11 +168,13 @@ impl Metrics {
             .inc();
     }
 
-    /// One IAM request; `error` is `None` when it succeeded.
-    pub fn aws_request(&self, operation: &'static str, error: Option<&crate::iam::IamError>) {
-        let outcome = error.map_or("ok", |e| e.kind.as_str());
+    /// One IAM request (an attempt, a page); `outcome` is `ok` or an error kind's name.
+    pub fn aws_request(&self, operation: &str, outcome: &'static str) {
         self.requests
-            .get_or_create(&RequestLabels { operation, outcome })
+            .get_or_create(&RequestLabels {
+                operation: operation.to_string(),
+                outcome,
+            })
             .inc();
     }
 
@@ -223,7 +225,7 @@ mod tests {
         let m = Metrics::default();
         m.reconciled(Kind::Role, "success", 0.1);
         m.drift_corrected(Kind::Role, "tags");
-        m.aws_request("GetRole", None);
+        m.aws_request("GetRole", "ok");
         m.resources([(ResourceState::InSync, 2)]);
         m.resync_started();
         m.resync_finished(0.5, true);

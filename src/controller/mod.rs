@@ -711,11 +711,11 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
     let metrics = Arc::new(Metrics::default());
     let aws = Arc::new(AwsHealth::default());
     let iam = {
-        let (m, a) = (metrics.clone(), aws.clone());
-        iam.with_observer(Arc::new(move |op, error| {
-            m.aws_request(op, error);
-            a.request(op, error);
-        }))
+        let m = metrics.clone();
+        iam.requests()
+            .set_sink(Arc::new(move |op, outcome| m.aws_request(op, outcome)));
+        let a = aws.clone();
+        iam.with_observer(Arc::new(move |op, error| a.request(op, error)))
     };
     let (stop_tx, stop_rx) = signal_watch::channel(false);
     let signals = tokio::spawn(handle_signals(stop_tx));

@@ -123,7 +123,7 @@ shared config and credentials files (~/.aws, AWS_PROFILE), web identity (AWS_ROL
 AWS_WEB_IDENTITY_TOKEN_FILE, as EKS IRSA sets them), the ECS container endpoint \
 (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, set by ECS) and EC2 instance metadata. Set one of these";
 
-fn is_credentials_failure(message: &str) -> bool {
+pub(super) fn is_credentials_failure(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("credential") && (m.contains("provider") || m.contains("loading"))
 }

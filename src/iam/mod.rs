@@ -3,6 +3,7 @@
 //! Every call goes through here, so every SDK error leaves classified (`error`), and every
 //! request is counted for the metrics. No decisions are made here; that is the planner's job.
 
+mod count;
 mod error;
 mod mutate;
 mod observed;
@@ -18,7 +19,9 @@ use aws_config::environment::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
 use aws_sdk_iam::types::Tag;
+use aws_smithy_http_client::tls;
 
+pub use count::{RequestCounts, RequestSink};
 pub use error::{ErrorKind, IamError};
 pub use observed::{Account, ObservedPolicy, ObservedRole, PolicyVersion};
 pub use snapshot::{Snapshot, name_and_path};
@@ -26,7 +29,18 @@ pub use snapshot::{Snapshot, name_and_path};
 use crate::manifest::Builtins;
 use crate::policy::PolicyDocument;
 
-/// Called once per IAM request with the operation and its error (`None`: it succeeded).
+/// IAM's largest page (MaxItems): a listing of a large account in the fewest requests.
+const PAGE_SIZE: i32 = 1000;
+
+/// Roles and customer-managed policies in the account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountCounts {
+    pub roles: Option<u64>,
+    pub policies: Option<u64>,
+}
+
+/// Called once per IAM call (whatever pages and retries it took) with the operation and its
+/// error (`None`: it succeeded). [`RequestCounts`] counts the requests themselves.
 pub type RequestObserver = Arc<dyn Fn(&'static str, Option<&IamError>) + Send + Sync>;
 
 #[derive(Clone)]
@@ -36,6 +50,18 @@ pub struct Iam {
     /// The SDK's region: `${aws.region}`.
     region: String,
     observer: Option<RequestObserver>,
+    /// Every request of both clients, each attempt and page.
+    requests: Arc<RequestCounts>,
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls), with ring rather than aws-lc, which the
+/// SDK's default features would build too (Cargo.toml).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 /// Credentials and region from the standard chain; IAM is global, so the region only signs
@@ -46,7 +72,9 @@ pub async fn connect(endpoint_url: Option<&str>, max_rps: u32) -> Iam {
     let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
         .or_else(ProfileFileRegionProvider::new())
         .or_else("us-east-1");
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .http_client(http_client());
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -58,13 +86,21 @@ pub async fn connect(endpoint_url: Option<&str>, max_rps: u32) -> Iam {
             .http_client(pace::paced(http, bucket))
             .build();
     }
+    let requests = Arc::new(RequestCounts::default());
+    let iam_conf = aws_sdk_iam::config::Builder::from(&conf)
+        .interceptor(count::Counting(requests.clone()))
+        .build();
+    let sts_conf = aws_sdk_sts::config::Builder::from(&conf)
+        .interceptor(count::Counting(requests.clone()))
+        .build();
     Iam {
-        client: aws_sdk_iam::Client::new(&conf),
-        sts: aws_sdk_sts::Client::new(&conf),
+        client: aws_sdk_iam::Client::from_conf(iam_conf),
+        sts: aws_sdk_sts::Client::from_conf(sts_conf),
         region: conf
             .region()
             .map_or_else(|| "us-east-1".to_string(), ToString::to_string),
         observer: None,
+        requests,
     }
 }
 
@@ -117,6 +153,11 @@ impl Iam {
         }
     }
 
+    /// The requests made so far by this client and its clones.
+    pub fn requests(&self) -> &RequestCounts {
+        &self.requests
+    }
+
     pub fn with_observer(mut self, observer: RequestObserver) -> Iam {
         self.observer = Some(observer);
         self
@@ -146,11 +187,31 @@ impl Iam {
             .client
             .list_roles()
             .into_paginator()
+            .page_size(PAGE_SIZE)
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await;
         self.done("ListRoles", roles)
+    }
+
+    /// How many roles and customer-managed policies the account holds (GetAccountSummary):
+    /// what a bulk read of it costs. `None` for a count the answer lacks.
+    pub async fn account_counts(&self) -> Result<AccountCounts, IamError> {
+        let out = self.done(
+            "GetAccountSummary",
+            self.client.get_account_summary().send().await,
+        )?;
+        // `Roles` is not among the SDK's known keys: it parses as an unknown one.
+        let count = |key: &str| {
+            out.summary_map()
+                .and_then(|m| m.iter().find(|(k, _)| k.as_str() == key))
+                .and_then(|(_, v)| u64::try_from(*v).ok())
+        };
+        Ok(AccountCounts {
+            roles: count("Roles"),
+            policies: count("Policies"),
+        })
     }
 
     pub async fn account(&self) -> Result<Account, IamError> {
@@ -185,6 +246,7 @@ impl Iam {
             .list_role_policies()
             .role_name(name)
             .into_paginator()
+            .page_size(PAGE_SIZE)
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()
@@ -210,6 +272,7 @@ impl Iam {
             .list_attached_role_policies()
             .role_name(name)
             .into_paginator()
+            .page_size(PAGE_SIZE)
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()
@@ -244,6 +307,7 @@ impl Iam {
             .list_policies()
             .scope(aws_sdk_iam::types::PolicyScopeType::Local)
             .into_paginator()
+            .page_size(PAGE_SIZE)
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()
@@ -278,6 +342,7 @@ impl Iam {
             .list_policy_versions()
             .policy_arn(arn)
             .into_paginator()
+            .page_size(PAGE_SIZE)
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()

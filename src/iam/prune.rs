@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iam::types::{PolicyScopeType, PolicyUsageType};
 
-use super::{ErrorKind, Iam, IamError, tags_of};
+use super::{ErrorKind, Iam, IamError, PAGE_SIZE, tags_of};
 
 /// A removal whose target is already gone has done its job.
 fn gone_ok(result: Result<(), IamError>) -> Result<(), IamError> {
@@ -37,6 +37,7 @@ impl Iam {
             .list_policies()
             .scope(PolicyScopeType::Local)
             .into_paginator()
+            .page_size(PAGE_SIZE)
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>()
@@ -63,6 +64,7 @@ impl Iam {
                 .policy_arn(arn)
                 .policy_usage_filter(usage)
                 .into_paginator()
+                .page_size(PAGE_SIZE)
                 .send()
                 .collect::<Result<Vec<_>, _>>()
                 .await;

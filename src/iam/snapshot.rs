@@ -13,7 +13,8 @@ use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthori
 use aws_sdk_iam::types::{EntityType, Role};
 
 use super::{
-    ErrorKind, Iam, IamError, ObservedPolicy, ObservedRole, PolicyVersion, document, tags_of,
+    ErrorKind, Iam, IamError, ObservedPolicy, ObservedRole, PAGE_SIZE, PolicyVersion, document,
+    tags_of,
 };
 
 /// Invariant: both maps are keyed by the lowercased name, because IAM names ignore case; a
@@ -174,6 +175,7 @@ impl Iam {
             .filter(EntityType::Role)
             .filter(EntityType::LocalManagedPolicy)
             .into_paginator()
+            .page_size(PAGE_SIZE)
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await;

@@ -2,7 +2,8 @@
 //!
 //! One bulk snapshot of the account (GetAccountAuthorizationDetails and ListRoles, a few pages
 //! whatever the number of resources) plus the tags of the declared policies that exist, which
-//! the snapshot lacks. Resources are found by name, ignoring case, wherever their path is, as
+//! the snapshot lacks; or, when the account is large and the declared resources few (counted
+//! with GetAccountSummary), each resource on its own. Resources are found by name, ignoring case, wherever their path is, as
 //! IAM finds them. When the account denies the bulk call, each resource is read on its own.
 //! Reads are retried like writes.
 
@@ -15,7 +16,7 @@ use tracing::{debug, warn};
 use super::plan::{Context, plan_policy, plan_role};
 use super::retry::{Eventual, RetryPolicy, retrying};
 use super::{Failure, ResourcePlan};
-use crate::iam::{ErrorKind, Iam, IamError, Snapshot};
+use crate::iam::{AccountCounts, ErrorKind, Iam, IamError, Snapshot};
 use crate::manifest::{DesiredState, PolicyRef, Resource};
 
 /// Observations run this many at a time.
@@ -35,13 +36,60 @@ pub struct Observation {
     pub snapshot: Option<Snapshot>,
 }
 
-/// Observes every declared resource and plans it.
+/// How a run observes the declared resources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// One snapshot of the whole account: a few pages, whatever the number of resources.
+    Bulk,
+    /// Each declared resource on its own: a few reads each, whatever the account's size.
+    PerResource,
+}
+
+/// IAM's largest page.
+const PAGE: u64 = 1000;
+
+/// The cheaper way to observe, and the requests each is expected to take: `(choice, bulk,
+/// per resource)`. The snapshot costs its pages (GetAccountAuthorizationDetails over roles and
+/// policies, ListRoles over roles) plus the declared policies' tags; each declared role costs
+/// about four reads (GetRole, ListRolePolicies, GetRolePolicy, ListAttachedRolePolicies), each
+/// declared policy three (GetPolicy, GetPolicyVersion, ListPolicyVersions). Unknown counts:
+/// bulk, which is never far off.
+pub fn choose(
+    account: AccountCounts,
+    declared_roles: usize,
+    declared_policies: usize,
+) -> (Strategy, u64, u64) {
+    let (roles, policies) = (declared_roles as u64, declared_policies as u64);
+    let per_resource = 4 * roles + 3 * policies;
+    let (Some(in_roles), Some(in_policies)) = (account.roles, account.policies) else {
+        return (Strategy::Bulk, 0, per_resource);
+    };
+    let pages = |n: u64| n.div_ceil(PAGE).max(1);
+    let bulk = pages(in_roles + in_policies) + pages(in_roles) + policies;
+    let strategy = match per_resource < bulk {
+        true => Strategy::PerResource,
+        false => Strategy::Bulk,
+    };
+    (strategy, bulk, per_resource)
+}
+
+/// Observes every declared resource and plans it. `need_snapshot` (for `--prune`, which reads
+/// ownership from it) always reads the account in bulk; otherwise the account's counts choose.
 pub async fn observe_and_plan(
     iam: &Iam,
     ctx: &Context,
     desired: &DesiredState,
     retry: &RetryPolicy,
+    need_snapshot: bool,
 ) -> Observation {
+    if !need_snapshot && per_resource_is_cheaper(iam, desired).await {
+        let (plans, failures) = per_resource(iam, ctx, desired, retry).await;
+        return Observation {
+            plans,
+            failures,
+            snapshot: None,
+        };
+    }
     match retrying(retry, Eventual::No, || iam.snapshot()).await {
         Ok(snapshot) => {
             debug!("observing from one bulk snapshot of the account");
@@ -68,6 +116,29 @@ pub async fn observe_and_plan(
             failures: resources(desired).map(|r| failure(&r, &e)).collect(),
             snapshot: None,
         },
+    }
+}
+
+/// Asks the account's counts (one request) and says at debug which way was chosen.
+async fn per_resource_is_cheaper(iam: &Iam, desired: &DesiredState) -> bool {
+    let (roles, policies) = (desired.roles.len(), desired.policies.len());
+    match iam.account_counts().await {
+        Ok(counts) => {
+            let (strategy, bulk, per_resource) = choose(counts, roles, policies);
+            debug!(
+                ?strategy,
+                account_roles = counts.roles,
+                account_policies = counts.policies,
+                bulk_requests = bulk,
+                per_resource_requests = per_resource,
+                "observing {roles} roles and {policies} policies: {strategy:?}"
+            );
+            strategy == Strategy::PerResource
+        }
+        Err(e) => {
+            debug!(error = %e, "no account summary; observing in bulk");
+            false
+        }
     }
 }
 
@@ -232,5 +303,50 @@ pub async fn observe_one(
                 .map_err(fail)?;
             Ok(plan_role(ctx, r, observed.as_ref()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(roles: u64, policies: u64) -> AccountCounts {
+        AccountCounts {
+            roles: Some(roles),
+            policies: Some(policies),
+        }
+    }
+
+    #[test]
+    fn a_small_account_is_read_in_bulk() {
+        // 30 roles, 5 policies: one page of each listing beats 2 roles read one by one.
+        assert_eq!(choose(counts(30, 5), 2, 0), (Strategy::Bulk, 2, 8));
+        // The directory declares the whole account: bulk, by far.
+        assert_eq!(choose(counts(1000, 1000), 1000, 1000).0, Strategy::Bulk);
+    }
+
+    #[test]
+    fn a_few_resources_in_a_large_account_are_read_one_by_one() {
+        // 5,000 roles and 900 policies: 6 + 5 pages against 2 roles' 8 reads.
+        assert_eq!(
+            choose(counts(5000, 900), 2, 0),
+            (Strategy::PerResource, 11, 8)
+        );
+        // A declared policy adds its tags to the bulk read and three reads to the other.
+        assert_eq!(
+            choose(counts(5000, 900), 2, 1),
+            (Strategy::PerResource, 12, 11)
+        );
+        // Equal costs: bulk, which also sees moved and case-renamed resources in one go.
+        assert_eq!(choose(counts(2000, 0), 1, 0), (Strategy::Bulk, 4, 4));
+    }
+
+    #[test]
+    fn unknown_counts_mean_bulk() {
+        let unknown = AccountCounts {
+            roles: None,
+            policies: Some(3),
+        };
+        assert_eq!(choose(unknown, 1, 0).0, Strategy::Bulk);
     }
 }

@@ -74,6 +74,7 @@ pub async fn client_for(endpoint: &str) -> aws_sdk_iam::Client {
         .region(aws_sdk_iam::config::Region::new("us-east-1"))
         .credentials_provider(creds)
         .endpoint_url(endpoint)
+        .http_client(iam_warden::iam::http_client())
         .build();
     aws_sdk_iam::Client::from_conf(config)
 }
