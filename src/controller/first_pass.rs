@@ -4,9 +4,8 @@
 //! such at once, so a large, converged directory is ready in seconds, not after one
 //! observation per resource. Without a snapshot, the workers observe everything.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
-use futures::stream::{self, StreamExt};
 use tracing::{debug, info};
 
 use super::desired::{self, Key};
@@ -36,27 +35,8 @@ impl Controller {
                 .policies()
                 .map(|p| (p.name.as_str(), p.arn.as_str())),
         );
-        // The snapshot lacks policy tags: read them for the declared policies that exist.
-        let arns: Vec<String> = generation
-            .state
-            .policies
-            .values()
-            .filter_map(|p| snapshot.policy(&p.name).map(|o| o.arn.clone()))
-            .collect();
-        let tags: BTreeMap<String, _> = stream::iter(arns)
-            .map(|arn| {
-                let retry = retry.clone();
-                async move {
-                    let tags =
-                        reconcile::retrying(&retry, Eventual::No, || self.iam.policy_tags(&arn))
-                            .await;
-                    (arn, tags)
-                }
-            })
-            .buffered(8)
-            .filter_map(|(arn, tags)| async move { tags.ok().map(|t| (arn, t)) })
-            .collect()
-            .await;
+        // The snapshot lacks policy tags: read (and cache) them for the declared policies.
+        let tags = self.policy_tags(&generation, &snapshot, false, true).await;
         let mut settled: HashSet<Key> = HashSet::new();
         for key in generation.keys() {
             let Some(resource) = generation.get(&key) else {

@@ -20,6 +20,7 @@ mod http;
 mod keys;
 mod liveness;
 pub mod metrics;
+mod policy_tags;
 mod prune;
 pub mod queue;
 mod resync;
@@ -161,6 +162,8 @@ pub struct Controller {
     /// Roles using each permissions boundary, as last read in bulk: a policy still used so is
     /// never pruned (ListEntitiesForPolicy may leave them out).
     boundary_users: Mutex<BTreeMap<String, Vec<String>>>,
+    /// Managed policies' tags, which the snapshot lacks, as last read.
+    policy_tags: policy_tags::PolicyTagCache,
     /// Resources the last resync found due for deletion, within `--max-prune` (empty when it
     /// refused): the only ones a prune may delete.
     prune_due: Mutex<std::collections::HashSet<Key>>,
@@ -227,6 +230,7 @@ impl Controller {
             prune_refused: Mutex::new(None),
             prune_due: Mutex::new(Default::default()),
             boundary_users: Mutex::new(BTreeMap::new()),
+            policy_tags: Default::default(),
             faults: TestFaults::from_env(),
             contest,
         })
@@ -316,6 +320,7 @@ impl Controller {
             panic!("test fault: the reconcile of {}/{} panics", key.0, key.1);
         }
         let started = Instant::now();
+        let _forget = ForgetPolicyTags(self, key);
         let generation = self.generation();
         let Some(resource) = generation.get(key) else {
             if self.may_prune() {
@@ -687,6 +692,18 @@ struct Done<'a> {
 impl Drop for Done<'_> {
     fn drop(&mut self) {
         self.queue.done(self.key);
+    }
+}
+
+/// After a reconcile of a policy, however it ended: the resync reads its tags again, which the
+/// reconcile may have written.
+struct ForgetPolicyTags<'a>(&'a Controller, &'a Key);
+
+impl Drop for ForgetPolicyTags<'_> {
+    fn drop(&mut self) {
+        if self.1.0 == Kind::Policy {
+            self.0.policy_tags.forget(&self.1.1);
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{info, warn};
 
 use super::desired::Key;
+use super::resync::PolicyTags;
 use super::{Controller, Generation, lock};
 use crate::iam::Snapshot;
 use crate::manifest::Kind;
@@ -29,10 +30,11 @@ impl Controller {
     /// Owned resources in the snapshot that no manifest declares (ignoring case). Counts how
     /// many are due for deletion: above `--max-prune`, no deletion is made until a pass counts
     /// fewer.
-    pub(super) async fn undeclared_owned(
+    pub(super) fn undeclared_owned(
         &self,
         generation: &Generation,
         snapshot: &Snapshot,
+        tags: &PolicyTags,
     ) -> Vec<Key> {
         let listed = Candidate::listed;
         let mut all: Vec<Candidate> = snapshot
@@ -43,8 +45,9 @@ impl Controller {
             .policies()
             .filter(|p| generation.state.policy(&p.name).is_none())
         {
-            if let Ok(tags) = self.iam.policy_tags(&p.arn).await {
-                all.push(listed(Kind::Policy, &p.name, &p.arn, tags));
+            // Tags that could not be read: not a candidate this pass.
+            if let Some(tags) = tags.get(&p.arn) {
+                all.push(listed(Kind::Policy, &p.name, &p.arn, tags.clone()));
             }
         }
         // Never outside the allowed paths: tagging a role elsewhere must not make it deletable.

@@ -8,10 +8,14 @@ use tracing::{info, warn};
 
 use super::desired::Key;
 use super::{Controller, Generation, lock};
-use crate::iam::Snapshot;
+use crate::iam::{ObservedPolicy, Snapshot};
 use crate::manifest::Resource;
 use crate::reconcile;
-use crate::reconcile::ResourceState;
+use crate::reconcile::{Eventual, ResourceState};
+
+/// Policy tags by ARN.
+pub(super) type PolicyTags =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
 
 /// Clears the `resyncing` flag however the resync ends (a panic included).
 struct Resyncing<'a>(&'a AtomicBool);
@@ -52,13 +56,18 @@ impl Controller {
                 if self.bulk_failing.swap(false, Ordering::SeqCst) {
                     info!("the account can be read in bulk again");
                 }
+                let may_prune = self.may_prune();
+                let tags = self
+                    .policy_tags(&generation, &snapshot, may_prune, false)
+                    .await;
                 for key in keys {
-                    if !self.backing_off(&key) && self.differs(&key, &generation, &snapshot).await {
+                    if !self.backing_off(&key) && self.differs(&key, &generation, &snapshot, &tags)
+                    {
                         self.queue.add(key);
                     }
                 }
-                if self.may_prune() {
-                    for key in self.undeclared_owned(&generation, &snapshot).await {
+                if may_prune {
+                    for key in self.undeclared_owned(&generation, &snapshot, &tags) {
                         if !self.backing_off(&key) {
                             self.queue.add(key);
                         }
@@ -85,8 +94,45 @@ impl Controller {
         self.liveness.resync_finished();
     }
 
-    /// Whether `key` needs a reconcile, judged from the snapshot.
-    async fn differs(&self, key: &Key, generation: &Generation, snapshot: &Snapshot) -> bool {
+    /// The tags of the policies this resync judges: the declared ones that exist and, when it
+    /// may prune, the undeclared ones (their owner). Mostly from the cache (`policy_tags`);
+    /// a read that fails is retried with `retry`, else left for the reconcile to observe.
+    pub(super) async fn policy_tags(
+        &self,
+        generation: &Generation,
+        snapshot: &Snapshot,
+        undeclared_too: bool,
+        retry: bool,
+    ) -> PolicyTags {
+        let needed: Vec<&ObservedPolicy> = snapshot
+            .policies()
+            .filter(|p| undeclared_too || generation.state.policy(&p.name).is_some())
+            .collect();
+        let retry = retry.then(|| self.in_place_retry());
+        self.policy_tags
+            .tags(&needed, |arn| {
+                let retry = retry.clone();
+                async move {
+                    match retry {
+                        Some(r) => {
+                            reconcile::retrying(&r, Eventual::No, || self.iam.policy_tags(&arn))
+                                .await
+                        }
+                        None => self.iam.policy_tags(&arn).await,
+                    }
+                }
+            })
+            .await
+    }
+
+    /// Whether `key` needs a reconcile, judged from the snapshot and the policies' tags.
+    fn differs(
+        &self,
+        key: &Key,
+        generation: &Generation,
+        snapshot: &Snapshot,
+        tags: &PolicyTags,
+    ) -> bool {
         if lock(&self.keys).state_of(key) != Some(ResourceState::InSync) {
             return true;
         }
@@ -99,18 +145,18 @@ impl Controller {
                 .policies()
                 .map(|p| (p.name.as_str(), p.arn.as_str())),
         );
-        // The snapshot lacks a policy's tags: read them for declared policies that exist.
-        let tags = match &resource {
+        let policy_tags = match &resource {
             Resource::Policy(policy) => match snapshot.policy(&policy.name) {
-                Some(o) => match self.iam.policy_tags(&o.arn).await {
-                    Ok(tags) => Some(tags),
-                    Err(_) => return true,
+                // Tags that could not be read: a reconcile observes it instead.
+                Some(o) => match tags.get(&o.arn) {
+                    Some(t) => Some(t.clone()),
+                    None => return true,
                 },
                 None => None,
             },
             Resource::Role(_) => None,
         };
-        let plan = reconcile::plan_one(&ctx, &resource, snapshot, tags);
+        let plan = reconcile::plan_one(&ctx, &resource, snapshot, policy_tags);
         !plan.changes.is_empty() || !plan.findings.is_empty()
     }
 }
