@@ -24,6 +24,8 @@ pub struct DesiredStore {
     state: Arc<DesiredState>,
     /// Errors that need every file at once (duplicates, dangling refs).
     cross_errors: Vec<Diagnostic>,
+    /// Files as last parsed: a reload at every resync parses only what changed.
+    parsed: manifest::ParseCache,
 }
 
 #[derive(Default)]
@@ -80,8 +82,11 @@ impl DesiredStore {
         vars: &Variables,
         guardrails: &Guardrails,
     ) -> Result<Reloaded, FilesError> {
-        let reports = manifest::load_dir_guarded(dir, vars, guardrails)?;
-        Ok(self.update(reports))
+        match manifest::load_dir_cached(dir, vars, guardrails, &mut self.parsed)? {
+            Some(reports) => Ok(self.update(reports)),
+            // Nothing to fold in: the state stands, and no error is new.
+            None => Ok(Reloaded::default()),
+        }
     }
 
     /// Folds freshly loaded file reports into the store.

@@ -17,7 +17,7 @@ pub mod yaml;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::Diagnostic;
@@ -123,20 +123,96 @@ pub fn load_dir_guarded(
     vars: &Variables,
     guardrails: &Guardrails,
 ) -> Result<Vec<FileReport>, FilesError> {
+    // A new cache never answers "unchanged".
+    let reports = load_dir_cached(dir, vars, guardrails, &mut ParseCache::default())?;
+    Ok(reports.unwrap_or_default())
+}
+
+/// What a reload of DIR can reuse: each valid file's report, by path, with the text it was
+/// read from, the nodes it built, and the values and guardrails it was checked with. The
+/// daemon reloads DIR at every resync; only what changed is parsed again.
+#[derive(Default)]
+pub struct ParseCache {
+    inputs: Option<(Variables, Guardrails)>,
+    files: HashMap<PathBuf, Parsed>,
+    /// Every file of the last load, valid or not.
+    listed: Vec<PathBuf>,
+}
+
+struct Parsed {
+    text: String,
+    nodes: usize,
+    report: FileReport,
+}
+
+/// [`load_dir_guarded`], reusing what `cache` holds for files whose text is unchanged (and
+/// updating it); `None` when nothing changed since the last load with this cache (the same
+/// files, texts, values and guardrails, every file valid). The result is the same as reading
+/// every file again: a reused file counts its nodes against the load's budget as it did when
+/// it was read.
+pub fn load_dir_cached(
+    dir: &Path,
+    vars: &Variables,
+    guardrails: &Guardrails,
+    cache: &mut ParseCache,
+) -> Result<Option<Vec<FileReport>>, FilesError> {
+    let same_inputs = matches!(&cache.inputs, Some((v, g)) if v == vars && g == guardrails);
+    if !same_inputs {
+        cache.files.clear();
+        cache.inputs = Some((vars.clone(), guardrails.clone()));
+    }
     let listing = files::find(dir)?;
+    let texts: Vec<Result<String, String>> = listing.files.iter().map(|f| f.read()).collect();
+    let unchanged = same_inputs
+        && listing.refused.is_empty()
+        && listing.files.iter().map(|f| &f.path).eq(&cache.listed)
+        && listing.files.iter().zip(&texts).all(
+            |(f, t)| matches!((t, cache.files.get(&f.path)), (Ok(t), Some(p)) if p.text == *t),
+        );
+    if unchanged {
+        return Ok(None);
+    }
     let mut budget = yaml::Budget::default();
-    let mut reports: Vec<FileReport> = listing
-        .files
-        .iter()
-        .map(|f| load_text(&f.path, f.read(), vars, guardrails, &mut budget))
-        .collect();
+    let mut parsed = HashMap::new();
+    let mut reports = Vec::with_capacity(listing.files.len());
+    for (f, text) in listing.files.iter().zip(texts) {
+        let reused = match (&text, cache.files.remove(&f.path)) {
+            (Ok(t), Some(p)) if p.text == *t && budget.charge(p.nodes) => Some(p),
+            _ => None,
+        };
+        let entry = match (reused, text) {
+            (Some(p), _) => p,
+            (None, Err(e)) => {
+                reports.push(load_text(&f.path, Err(e), vars, guardrails, &mut budget));
+                continue;
+            }
+            (None, Ok(t)) => {
+                let before = budget.used();
+                let report = load_text(&f.path, Ok(t.clone()), vars, guardrails, &mut budget);
+                let nodes = budget.used() - before;
+                Parsed {
+                    text: t,
+                    nodes,
+                    report,
+                }
+            }
+        };
+        reports.push(entry.report.clone());
+        // An invalid file is read again next time: its errors may depend on the others
+        // (the load's budget).
+        if entry.report.is_valid() {
+            parsed.insert(f.path.clone(), entry);
+        }
+    }
+    cache.files = parsed;
+    cache.listed = listing.files.iter().map(|f| f.path.clone()).collect();
     reports.extend(listing.refused.into_iter().map(|(path, why)| FileReport {
         diagnostics: vec![Diagnostic::file(&path, why.to_string())],
         path,
         resources: Vec::new(),
     }));
     reports.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(reports)
+    Ok(Some(reports))
 }
 
 /// Combines the resources of valid files into one desired state, reporting what only shows

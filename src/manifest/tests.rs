@@ -982,3 +982,60 @@ fn a_value_cannot_change_the_structure_of_a_json_string_document() {
         serde_json::json!("ecs-tasks.amazonaws.com")
     );
 }
+
+#[test]
+fn a_cached_reload_equals_reading_every_file_again_and_keeps_only_valid_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let write = |name: &str, text: &str| fs::write(d.join(name), text).unwrap();
+    write("a.yaml", &role("a", "  description: one\n"));
+    write("b.yaml", &policy("b", ""));
+    write("c.yaml", "kind: Role\nmetadata: {name: c}\n");
+    let mut cache = ParseCache::default();
+    let mut vars = Variables::default();
+    let guardrails = Guardrails::default();
+    let same = |cache: &mut ParseCache, vars: &Variables| {
+        let cached = load_dir_cached(d, vars, &guardrails, cache)
+            .unwrap()
+            .expect("a change since the last load");
+        assert_eq!(cached, load_dir_guarded(d, vars, &guardrails).unwrap());
+        cached
+    };
+    let first = same(&mut cache, &vars);
+    assert_eq!(first.len(), 3);
+    assert!(!first[2].is_valid());
+    // Only the valid files are kept for the next reload; an invalid one counts as a change.
+    assert_eq!(cache.files.len(), 2);
+    assert_eq!(same(&mut cache, &vars), first);
+    fs::remove_file(d.join("c.yaml")).unwrap();
+    assert_eq!(same(&mut cache, &vars).len(), 2);
+    assert_eq!(
+        load_dir_cached(d, &vars, &guardrails, &mut cache).unwrap(),
+        None
+    );
+    write("c.yaml", "kind: Role\nmetadata: {name: c}\n");
+    // An edit, a new file, a removed one.
+    write("a.yaml", &role("a", "  description: two\n"));
+    write("d.yaml", &role("d", "  description: ${var.what}\n"));
+    fs::remove_file(d.join("b.yaml")).unwrap();
+    let edited = same(&mut cache, &vars);
+    assert!(!edited[2].is_valid(), "an unset variable is an error");
+    assert_eq!(cache.files.len(), 1);
+    // New values: every file is checked with them.
+    vars.set("what", "three");
+    let valued = same(&mut cache, &vars);
+    assert!(
+        valued.iter().filter(|r| r.is_valid()).count() == 2,
+        "{valued:?}"
+    );
+    assert_eq!(cache.files.len(), 2);
+    // A file that disappears is a change, valid or not.
+    fs::remove_file(d.join("c.yaml")).unwrap();
+    assert_eq!(same(&mut cache, &vars).len(), 2);
+    fs::remove_file(d.join("d.yaml")).unwrap();
+    assert_eq!(same(&mut cache, &vars).len(), 1);
+    assert_eq!(
+        load_dir_cached(d, &vars, &guardrails, &mut cache).unwrap(),
+        None
+    );
+}

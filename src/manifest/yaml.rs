@@ -46,6 +46,24 @@ pub struct Budget {
     exhausted: bool,
 }
 
+impl Budget {
+    /// Nodes built so far in this load.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Counts `nodes` that a file built in an earlier load, as if it were read again now:
+    /// `false`, and nothing counted, when they would not fit (the file must then be read).
+    pub fn charge(&mut self, nodes: usize) -> bool {
+        let load = self.used.saturating_add(nodes);
+        if self.exhausted || load > MAX_LOAD_NODES {
+            return false;
+        }
+        self.used = load;
+        true
+    }
+}
+
 /// One YAML node and the line (1-based) where it starts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
