@@ -78,8 +78,8 @@ impl Controller {
 }
 
 /// The snapshot of a large account is the daemon's largest allocation, and it is freed right
-/// after the first pass; glibc keeps freed memory unless asked, so it is handed back here.
-fn release_freed_memory() {
+/// after each pass and resync; glibc keeps freed memory unless asked, so it is handed back.
+pub(super) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory at the top of glibc's heaps to the kernel.
     unsafe {

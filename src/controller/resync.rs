@@ -60,8 +60,16 @@ impl Controller {
                 let tags = self
                     .policy_tags(&generation, &snapshot, may_prune, false)
                     .await;
+                // Refs resolve to the ARNs IAM has for the declared policies: once a resync,
+                // not once a key (a copy of every policy's ARN each time).
+                let ctx = generation.ctx.clone().with_observed_policy_arns(
+                    snapshot
+                        .policies()
+                        .map(|p| (p.name.as_str(), p.arn.as_str())),
+                );
                 for key in keys {
-                    if !self.backing_off(&key) && self.differs(&key, &generation, &snapshot, &tags)
+                    if !self.backing_off(&key)
+                        && self.differs(&key, &generation, &ctx, &snapshot, &tags)
                     {
                         self.queue.add(key);
                     }
@@ -89,6 +97,7 @@ impl Controller {
                 false
             }
         };
+        super::first_pass::release_freed_memory();
         self.metrics
             .resync_finished(started.elapsed().as_secs_f64(), read_account);
         self.liveness.resync_finished();
@@ -130,6 +139,7 @@ impl Controller {
         &self,
         key: &Key,
         generation: &Generation,
+        ctx: &reconcile::Context,
         snapshot: &Snapshot,
         tags: &PolicyTags,
     ) -> bool {
@@ -139,12 +149,6 @@ impl Controller {
         let Some(resource) = generation.get(key) else {
             return false;
         };
-        // Refs resolve to the ARNs IAM has for the declared policies.
-        let ctx = generation.ctx.clone().with_observed_policy_arns(
-            snapshot
-                .policies()
-                .map(|p| (p.name.as_str(), p.arn.as_str())),
-        );
         let policy_tags = match &resource {
             Resource::Policy(policy) => match snapshot.policy(&policy.name) {
                 // Tags that could not be read: a reconcile observes it instead.
@@ -156,7 +160,7 @@ impl Controller {
             },
             Resource::Role(_) => None,
         };
-        let plan = reconcile::plan_one(&ctx, &resource, snapshot, policy_tags);
+        let plan = reconcile::plan_one(ctx, &resource, snapshot, policy_tags);
         !plan.changes.is_empty() || !plan.findings.is_empty()
     }
 }
