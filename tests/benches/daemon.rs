@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_iam::types::Tag;
 use support::daemon::Daemon;
 use support::moto::{Moto, client_for, get_role};
+use support::process::{cpu_ticks, status_kb};
 
 const ROLE: &str = "data-agent-task-role";
 
@@ -26,24 +27,6 @@ fn copy_agent(dir: &Path) {
         let path = entry.expect("entry").path();
         fs::copy(&path, dir.join(path.file_name().expect("name"))).expect("copy");
     }
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
-    let rest = stat.rsplit(')').next().expect("stat format");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
-}
-
-fn status_kb(pid: u32, field: &str) -> u64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 async fn description(iam: &aws_sdk_iam::Client) -> String {

@@ -5,6 +5,7 @@ pub mod bed;
 pub mod daemon;
 pub mod fixtures;
 pub mod moto;
+pub mod process;
 pub mod proxy;
 
 use std::path::PathBuf;
