@@ -1565,3 +1565,27 @@ async fn more_undeclared_than_max_prune_are_kept_and_the_reason_is_shown() {
         d.status()["pruneRefused"].is_null()
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_renamed_only_in_case_is_updated_never_created_twice() {
+    let bed = Bed::new().await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("r.yaml"), role("cased", "one")).unwrap();
+    let d = bed.daemon(&dir, &["--resync-interval", "1s"]);
+    d.wait_ready();
+    bed.wait_description("cased", "one").await;
+    // moto's GetRole minds case: only the bulk read's names can tell it is the same role.
+    fs::write(dir.join("r.yaml"), role("Cased", "two")).unwrap();
+    bed.wait_description("cased", "two").await;
+    wait_for("two resyncs", WAIT, || {
+        bed.proxy.count("GetAccountAuthorizationDetails") >= 3
+    });
+    assert_eq!(
+        bed.proxy.count("CreateRole"),
+        1,
+        "{:?}",
+        bed.proxy.actions()
+    );
+    assert!(get_role(&bed.iam, "Cased").await.is_none(), "a second role");
+}

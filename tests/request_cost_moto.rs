@@ -118,6 +118,37 @@ async fn one_role_in_a_large_account_is_read_on_its_own_not_in_bulk() {
     let (code, stdout, _) = debug_plan(&bed);
     assert_eq!(code, 2, "{stdout}");
     assert!(stdout.contains("tags.team"), "{stdout}");
+
+    // Renamed only in case: the same role, updated, never a second one (moto's GetRole
+    // minds case; IAM's names do not).
+    bed.write(
+        "one.yaml",
+        &ONE_ROLE.replace("name: the-one", "name: The-One"),
+    );
+    let (code, out) = bed.apply();
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        bed.proxy.count("CreateRole"),
+        0,
+        "{:?}",
+        bed.proxy.actions()
+    );
+    let (code, stdout, stderr) = debug_plan(&bed);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("PerResource"), "{stderr}");
+    let ones = bed
+        .iam
+        .list_roles()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|r| r.role_name().eq_ignore_ascii_case("the-one"))
+        .count();
+    assert_eq!(ones, 1);
 }
 
 async fn policy_team(bed: &Bed) -> Option<String> {

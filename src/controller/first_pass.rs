@@ -30,6 +30,7 @@ impl Controller {
             .map(|p| (p.name.to_lowercase(), p.arn.clone()))
             .collect();
         let generation = self.generation();
+        self.remember_role_names(&snapshot);
         let ctx = generation.ctx.clone().with_observed_policy_arns(
             snapshot
                 .policies()

@@ -159,6 +159,9 @@ pub struct Controller {
     /// Where IAM has each declared policy, by lowercased name, as last observed: roles' refs
     /// resolve to it.
     policy_arns: Mutex<BTreeMap<String, String>>,
+    /// The name IAM has for each role, by lowercased name, as last read in bulk (`None`
+    /// before any bulk read).
+    role_names: Mutex<Option<BTreeMap<String, String>>>,
     /// Roles using each permissions boundary, as last read in bulk: a policy still used so is
     /// never pruned (ListEntitiesForPolicy may leave them out).
     boundary_users: Mutex<BTreeMap<String, Vec<String>>>,
@@ -227,6 +230,7 @@ impl Controller {
                 "values readable again",
             ),
             policy_arns: Mutex::new(BTreeMap::new()),
+            role_names: Mutex::new(None),
             prune_refused: Mutex::new(None),
             prune_due: Mutex::new(Default::default()),
             boundary_users: Mutex::new(BTreeMap::new()),
@@ -331,11 +335,14 @@ impl Controller {
             return;
         };
         // Refs resolve to where IAM has the policies (a moved or case-renamed policy).
-        let ctx = generation.ctx.clone().with_observed_policy_arns(
+        let mut ctx = generation.ctx.clone().with_observed_policy_arns(
             lock(&self.policy_arns)
                 .iter()
                 .map(|(n, a)| (n.as_str(), a.as_str())),
         );
+        if let Some(names) = lock(&self.role_names).clone() {
+            ctx = ctx.with_observed_role_names(names);
+        }
         let outcome = match reconcile::observe_one(
             &self.iam,
             &ctx,
@@ -352,6 +359,16 @@ impl Controller {
                 corrections: 0,
             },
         };
+        // A role just created or found: a later rename only in case finds it before the
+        // next bulk read.
+        if let (Kind::Role, Some((name, _))) = (
+            key.0,
+            outcome.arn.as_deref().and_then(crate::iam::name_and_path),
+        ) {
+            if let Some(names) = lock(&self.role_names).as_mut() {
+                names.insert(name.to_lowercase(), name.to_string());
+            }
+        }
         let result = match outcome.state {
             ResourceState::Error => "error",
             ResourceState::Conflict => "conflict",
@@ -692,6 +709,18 @@ struct Done<'a> {
 impl Drop for Done<'_> {
     fn drop(&mut self) {
         self.queue.done(self.key);
+    }
+}
+
+impl Controller {
+    /// Remembers, from a bulk read, the name IAM has for every role, by lowercased name: a
+    /// manifest renamed only in case finds its role by it.
+    fn remember_role_names(&self, snapshot: &crate::iam::Snapshot) {
+        let names = snapshot
+            .roles()
+            .map(|r| (r.name.to_lowercase(), r.name.clone()))
+            .collect();
+        *lock(&self.role_names) = Some(names);
     }
 }
 

@@ -56,6 +56,7 @@ impl Controller {
                 if self.bulk_failing.swap(false, Ordering::SeqCst) {
                     info!("the account can be read in bulk again");
                 }
+                self.remember_role_names(&snapshot);
                 let may_prune = self.may_prune();
                 let tags = self
                     .policy_tags(&generation, &snapshot, may_prune, false)

@@ -299,6 +299,17 @@ impl Iam {
         }))
     }
 
+    /// The name IAM has for the role named `name` ignoring case (every page of ListRoles).
+    pub async fn find_role_name(&self, name: &str) -> Result<Option<String>, IamError> {
+        Ok(self
+            .list_roles()
+            .await?
+            .iter()
+            .map(|r| r.role_name())
+            .find(|n| n.eq_ignore_ascii_case(name))
+            .map(str::to_string))
+    }
+
     /// The ARN of the customer-managed policy named `name` (ignoring case, as IAM does),
     /// wherever its path puts it.
     pub async fn find_policy_arn(&self, name: &str) -> Result<Option<String>, IamError> {

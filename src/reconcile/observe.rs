@@ -298,9 +298,24 @@ pub async fn observe_one(
             Ok(plan_policy(ctx, p, observed.as_ref()))
         }
         Resource::Role(r) => {
-            let observed = retrying(retry, Eventual::No, || iam.observe_role(&r.name))
+            let mut observed = retrying(retry, Eventual::No, || iam.observe_role(&r.name))
                 .await
                 .map_err(fail)?;
+            // IAM names ignore case, but an endpoint's GetRole may not (moto's does not): a
+            // role renamed only in case must be found, never created twice.
+            if observed.is_none() {
+                let actual = match &ctx.role_names {
+                    Some(names) => names.get(&r.name.to_lowercase()).cloned(),
+                    None => retrying(retry, Eventual::No, || iam.find_role_name(&r.name))
+                        .await
+                        .map_err(fail)?,
+                };
+                if let Some(actual) = actual.filter(|a| *a != r.name) {
+                    observed = retrying(retry, Eventual::No, || iam.observe_role(&actual))
+                        .await
+                        .map_err(fail)?;
+                }
+            }
             Ok(plan_role(ctx, r, observed.as_ref()))
         }
     }

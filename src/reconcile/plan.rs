@@ -25,6 +25,10 @@ pub struct Context {
     /// ARN of each declared Policy, by lowercased name: what `{ref: NAME}` resolves to (IAM
     /// names ignore case).
     pub policy_arns: BTreeMap<String, String>,
+    /// The name IAM has for each role, by lowercased name, as a bulk read saw them; `None`
+    /// when no bulk read told (a role not found by its own name is then looked for among all
+    /// roles).
+    pub role_names: Option<BTreeMap<String, String>>,
 }
 
 impl Context {
@@ -44,7 +48,14 @@ impl Context {
                 .values()
                 .map(|p| (p.name.to_lowercase(), account.policy_arn(&p.path, &p.name)))
                 .collect(),
+            role_names: None,
         }
+    }
+
+    /// The same context, knowing the name IAM has for each role (from a bulk read).
+    pub fn with_observed_role_names(mut self, names: BTreeMap<String, String>) -> Context {
+        self.role_names = Some(names);
+        self
     }
 
     /// The same context, leaving attachments of these policies (IAM wildcards) alone.
