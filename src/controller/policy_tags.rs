@@ -4,8 +4,8 @@
 //! A policy's tags are read again when they are not cached, when its versions changed since
 //! (a new document, or a policy deleted and created again under the same ARN), after a
 //! reconcile of it (`forget`), and in rotation: each resync also reads again the
-//! `1/ROTATION` of the entries read longest ago, so out-of-band tag drift is found within
-//! ROTATION resyncs. Every write and every deletion decides on tags it reads fresh, so an
+//! `1/ROTATION` of the entries read longest ago (at most MAX_ROTATED), so out-of-band tag
+//! drift is found within ROTATION resyncs (more for over 500 policies). Every write and every deletion decides on tags it reads fresh, so an
 //! entry read a while ago can only delay finding drift, never cause a wrong change.
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,8 +18,12 @@ use tokio::time::Instant;
 
 use crate::iam::{IamError, ObservedPolicy};
 
-/// Every cached policy's tags are read again within this many resyncs.
+/// Every cached policy's tags are read again within this many resyncs...
 pub const ROTATION: usize = 20;
+
+/// ...but no more than this many a resync: a no-op resync of a large account stays a few
+/// dozen requests (1,000 policies take 40 resyncs to go round).
+pub const MAX_ROTATED: usize = 25;
 
 /// Reads run this many at a time (the token bucket paces them further).
 const CONCURRENCY: usize = 8;
@@ -111,7 +115,11 @@ impl PolicyTagCache {
         }
         // The rotation: the entries read longest ago, a share of all of them.
         fresh.sort_by_key(|(_, read_at)| *read_at);
-        let rotate = policies.len().div_ceil(ROTATION).min(fresh.len());
+        let rotate = policies
+            .len()
+            .div_ceil(ROTATION)
+            .min(MAX_ROTATED)
+            .min(fresh.len());
         let mut out = BTreeMap::new();
         for (i, (arn, _)) in fresh.into_iter().enumerate() {
             let Some(e) = entries.get(arn) else { continue };
@@ -207,6 +215,18 @@ mod tests {
             read_again.extend(read);
         }
         assert_eq!(read_again.len(), 40);
+    }
+
+    #[tokio::test]
+    async fn a_large_account_reads_at_most_max_rotated_again_a_resync() {
+        let cache = PolicyTagCache::default();
+        let reads = Reads::default();
+        let all = many(1000);
+        let refs: Vec<&ObservedPolicy> = all.iter().collect();
+        cache.tags(&refs, |a| reads.read(a)).await;
+        assert_eq!(reads.take().len(), 1000);
+        cache.tags(&refs, |a| reads.read(a)).await;
+        assert_eq!(reads.take().len(), MAX_ROTATED);
     }
 
     #[tokio::test]
