@@ -133,9 +133,16 @@ async fn one_role_in_a_large_account_is_read_on_its_own_not_in_bulk() {
         "{:?}",
         bed.proxy.actions()
     );
+    bed.proxy.reset_counts();
     let (code, stdout, stderr) = debug_plan(&bed);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stderr.contains("PerResource"), "{stderr}");
+    // Found by one listing of the 2,002 roles: three pages, each one a request counted.
+    let (total, summary) = requests_logged(&stderr);
+    let wire = bed.proxy.actions();
+    assert_eq!(total as usize, wire.len(), "{summary} vs {wire:?}");
+    assert!(summary.contains("ListRoles 3"), "{summary}");
+    assert_eq!(bed.proxy.count("ListRoles"), 3, "{wire:?}");
     let ones = bed
         .iam
         .list_roles()

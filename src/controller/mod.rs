@@ -159,9 +159,9 @@ pub struct Controller {
     /// Where IAM has each declared policy, by lowercased name, as last observed: roles' refs
     /// resolve to it.
     policy_arns: Mutex<BTreeMap<String, String>>,
-    /// The name IAM has for each role, by lowercased name, as last read in bulk (`None`
-    /// before any bulk read).
-    role_names: Mutex<Option<BTreeMap<String, String>>>,
+    /// The name IAM has for each role, by lowercased name, as last read in bulk (and as the
+    /// daemon created them since).
+    role_names: Mutex<BTreeMap<String, String>>,
     /// Roles using each permissions boundary, as last read in bulk: a policy still used so is
     /// never pruned (ListEntitiesForPolicy may leave them out).
     boundary_users: Mutex<BTreeMap<String, Vec<String>>>,
@@ -230,7 +230,7 @@ impl Controller {
                 "values readable again",
             ),
             policy_arns: Mutex::new(BTreeMap::new()),
-            role_names: Mutex::new(None),
+            role_names: Mutex::new(BTreeMap::new()),
             prune_refused: Mutex::new(None),
             prune_due: Mutex::new(Default::default()),
             boundary_users: Mutex::new(BTreeMap::new()),
@@ -340,8 +340,13 @@ impl Controller {
                 .iter()
                 .map(|(n, a)| (n.as_str(), a.as_str())),
         );
-        if let Some(names) = lock(&self.role_names).clone() {
-            ctx = ctx.with_observed_role_names(names);
+        // Only the one name this reconcile may need, not a copy of every role's.
+        let actual = match key.0 {
+            Kind::Role => lock(&self.role_names).get(&key.1.to_lowercase()).cloned(),
+            Kind::Policy => None,
+        };
+        if let Some(actual) = actual {
+            ctx = ctx.with_observed_role_names(BTreeMap::from([(key.1.to_lowercase(), actual)]));
         }
         let outcome = match reconcile::observe_one(
             &self.iam,
@@ -365,9 +370,7 @@ impl Controller {
             key.0,
             outcome.arn.as_deref().and_then(crate::iam::name_and_path),
         ) {
-            if let Some(names) = lock(&self.role_names).as_mut() {
-                names.insert(name.to_lowercase(), name.to_string());
-            }
+            lock(&self.role_names).insert(name.to_lowercase(), name.to_string());
         }
         let result = match outcome.state {
             ResourceState::Error => "error",
@@ -720,7 +723,7 @@ impl Controller {
             .roles()
             .map(|r| (r.name.to_lowercase(), r.name.clone()))
             .collect();
-        *lock(&self.role_names) = Some(names);
+        *lock(&self.role_names) = names;
     }
 }
 

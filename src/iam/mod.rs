@@ -30,7 +30,7 @@ use crate::manifest::Builtins;
 use crate::policy::PolicyDocument;
 
 /// IAM's largest page (MaxItems): a listing of a large account in the fewest requests.
-const PAGE_SIZE: i32 = 1000;
+pub const PAGE_SIZE: i32 = 1000;
 
 /// Roles and customer-managed policies in the account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -297,17 +297,6 @@ impl Iam {
             inline_policies,
             tags: tags_of(role.tags()),
         }))
-    }
-
-    /// The name IAM has for the role named `name` ignoring case (every page of ListRoles).
-    pub async fn find_role_name(&self, name: &str) -> Result<Option<String>, IamError> {
-        Ok(self
-            .list_roles()
-            .await?
-            .iter()
-            .map(|r| r.role_name())
-            .find(|n| n.eq_ignore_ascii_case(name))
-            .map(str::to_string))
     }
 
     /// The ARN of the customer-managed policy named `name` (ignoring case, as IAM does),

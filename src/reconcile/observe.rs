@@ -3,8 +3,9 @@
 //! One bulk snapshot of the account (GetAccountAuthorizationDetails and ListRoles, a few pages
 //! whatever the number of resources) plus the tags of the declared policies that exist, which
 //! the snapshot lacks; or, when the account is large and the declared resources few (counted
-//! with GetAccountSummary), each resource on its own. Resources are found by name, ignoring case, wherever their path is, as
-//! IAM finds them. When the account denies the bulk call, each resource is read on its own.
+//! with GetAccountSummary), each resource on its own. Resources are found by name, ignoring
+//! case, wherever their path is, as IAM finds them. When the account denies the bulk call,
+//! each resource is read on its own.
 //! Reads are retried like writes.
 
 use std::collections::BTreeMap;
@@ -15,8 +16,8 @@ use tracing::{debug, warn};
 
 use super::plan::{Context, plan_policy, plan_role};
 use super::retry::{Eventual, RetryPolicy, retrying};
-use super::{Failure, ResourcePlan};
-use crate::iam::{AccountCounts, ErrorKind, Iam, IamError, Snapshot};
+use super::{Change, Failure, ResourcePlan};
+use crate::iam::{AccountCounts, ErrorKind, Iam, IamError, PAGE_SIZE, Snapshot};
 use crate::manifest::{DesiredState, PolicyRef, Resource};
 
 /// Observations run this many at a time.
@@ -45,9 +46,6 @@ pub enum Strategy {
     PerResource,
 }
 
-/// IAM's largest page.
-const PAGE: u64 = 1000;
-
 /// The cheaper way to observe, and the requests each is expected to take: `(choice, bulk,
 /// per resource)`. The snapshot costs its pages (GetAccountAuthorizationDetails over roles and
 /// policies, ListRoles over roles) plus the declared policies' tags; each declared role costs
@@ -64,7 +62,7 @@ pub fn choose(
     let (Some(in_roles), Some(in_policies)) = (account.roles, account.policies) else {
         return (Strategy::Bulk, 0, per_resource);
     };
-    let pages = |n: u64| n.div_ceil(PAGE).max(1);
+    let pages = |n: u64| n.div_ceil(PAGE_SIZE as u64).max(1);
     let bulk = pages(in_roles + in_policies) + pages(in_roles) + policies;
     let strategy = match per_resource < bulk {
         true => Strategy::PerResource,
@@ -264,7 +262,33 @@ async fn per_resource(
         .cloned()
         .map(Resource::Role)
         .collect();
-    let (role_plans, role_failures) = observe(roles, ctx).await;
+    let (mut role_plans, mut role_failures) = observe(roles, ctx.clone()).await;
+    // A role that GetRole did not find may be there under a name differing in case (an
+    // endpoint's GetRole may mind case; moto's does): one listing for all of them.
+    let missing: Vec<Resource> = role_plans
+        .iter()
+        .filter(|p| p.changes.iter().any(Change::is_create))
+        .filter_map(|p| desired.roles.get(&p.name).cloned().map(Resource::Role))
+        .collect();
+    if !missing.is_empty() {
+        match retrying(retry, Eventual::No, || iam.list_roles()).await {
+            Ok(listed) => {
+                let names = listed
+                    .iter()
+                    .map(|r| (r.role_name().to_lowercase(), r.role_name().to_string()))
+                    .collect();
+                let again = missing
+                    .iter()
+                    .map(|r| r.name().to_string())
+                    .collect::<Vec<_>>();
+                role_plans.retain(|p| !again.contains(&p.name));
+                let (found, failed) = observe(missing, ctx.with_observed_role_names(names)).await;
+                role_plans.extend(found);
+                role_failures.extend(failed);
+            }
+            Err(e) => role_failures.extend(missing.iter().map(|r| failure(r, &e))),
+        }
+    }
     plans.extend(role_plans);
     failures.extend(role_failures);
     (plans, failures)
@@ -304,14 +328,9 @@ pub async fn observe_one(
             // IAM names ignore case, but an endpoint's GetRole may not (moto's does not): a
             // role renamed only in case must be found, never created twice.
             if observed.is_none() {
-                let actual = match &ctx.role_names {
-                    Some(names) => names.get(&r.name.to_lowercase()).cloned(),
-                    None => retrying(retry, Eventual::No, || iam.find_role_name(&r.name))
-                        .await
-                        .map_err(fail)?,
-                };
-                if let Some(actual) = actual.filter(|a| *a != r.name) {
-                    observed = retrying(retry, Eventual::No, || iam.observe_role(&actual))
+                let actual = ctx.role_names.get(&r.name.to_lowercase());
+                if let Some(actual) = actual.filter(|a| **a != r.name) {
+                    observed = retrying(retry, Eventual::No, || iam.observe_role(actual))
                         .await
                         .map_err(fail)?;
                 }

@@ -25,10 +25,9 @@ pub struct Context {
     /// ARN of each declared Policy, by lowercased name: what `{ref: NAME}` resolves to (IAM
     /// names ignore case).
     pub policy_arns: BTreeMap<String, String>,
-    /// The name IAM has for each role, by lowercased name, as a bulk read saw them; `None`
-    /// when no bulk read told (a role not found by its own name is then looked for among all
-    /// roles).
-    pub role_names: Option<BTreeMap<String, String>>,
+    /// The name IAM has for roles, by lowercased name, as a listing saw them: a role that
+    /// GetRole does not find by its manifest's name is looked up here (empty: not known).
+    pub role_names: BTreeMap<String, String>,
 }
 
 impl Context {
@@ -48,13 +47,13 @@ impl Context {
                 .values()
                 .map(|p| (p.name.to_lowercase(), account.policy_arn(&p.path, &p.name)))
                 .collect(),
-            role_names: None,
+            role_names: BTreeMap::new(),
         }
     }
 
-    /// The same context, knowing the name IAM has for each role (from a bulk read).
+    /// The same context, knowing the name IAM has for these roles (from a listing).
     pub fn with_observed_role_names(mut self, names: BTreeMap<String, String>) -> Context {
-        self.role_names = Some(names);
+        self.role_names = names;
         self
     }
 
