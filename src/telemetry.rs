@@ -1,5 +1,5 @@
-//! Logging: tracing to stderr as text or JSON, filtered by `--log-level` or RUST_LOG. Text has colours only
-//! when stderr is a terminal: container logs and files get plain lines.
+//! Logging: tracing to stderr as text or JSON, filtered by `--log-level` or RUST_LOG. Text has
+//! colours only when stderr is a terminal: container logs and files get plain lines.
 
 use std::io::IsTerminal;
 

@@ -10,14 +10,7 @@ pub async fn run(args: &AwsArgs) -> anyhow::Result<u8> {
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
     };
-    let observed = reconcile::observe_and_plan(
-        &session.iam,
-        &session.ctx,
-        &session.desired,
-        &session.retry,
-        args.manifests.prune,
-    )
-    .await;
+    let observed = session.observe(args.manifests.prune).await;
     let prune = prune_plans(&session, &args.manifests, observed.snapshot.as_ref()).await?;
     let plans = observed.plans;
     print!("{}{}", render::text(&plans), render::text(&prune));

@@ -4,20 +4,13 @@ use super::session::{prepare, prune_plans};
 use super::validate::located_warnings;
 use super::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK};
 use crate::cli::{OutputFormat, PlanArgs};
-use crate::reconcile::{self, ResourceState, render};
+use crate::reconcile::{ResourceState, render};
 
 pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
     };
-    let observed = reconcile::observe_and_plan(
-        &session.iam,
-        &session.ctx,
-        &session.desired,
-        &session.retry,
-        args.manifests.prune,
-    )
-    .await;
+    let observed = session.observe(args.manifests.prune).await;
     let mut plans = observed.plans;
     let failures = observed.failures;
     plans.extend(prune_plans(&session, &args.manifests, observed.snapshot.as_ref()).await?);

@@ -68,6 +68,12 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
 }
 
 impl Session {
+    /// Every declared resource observed and planned; `prune` reads the account in bulk, for
+    /// the ownership of what is undeclared.
+    pub async fn observe(&self, prune: bool) -> reconcile::Observation {
+        reconcile::observe_and_plan(&self.iam, &self.ctx, &self.desired, &self.retry, prune).await
+    }
+
     /// Every IAM request this run made, at debug: what a run costs against the rate limit.
     pub fn log_requests(&self) {
         let requests = self.iam.requests();

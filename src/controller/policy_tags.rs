@@ -5,8 +5,9 @@
 //! (a new document, or a policy deleted and created again under the same ARN), after a
 //! reconcile of it (`forget`), and in rotation: each resync also reads again the
 //! `1/ROTATION` of the entries read longest ago (at most MAX_ROTATED), so out-of-band tag
-//! drift is found within ROTATION resyncs (more for over 500 policies). Every write and every deletion decides on tags it reads fresh, so an
-//! entry read a while ago can only delay finding drift, never cause a wrong change.
+//! drift is found within ROTATION resyncs (more for over 500 policies). Every write and every
+//! deletion decides on tags it reads fresh, so an entry read a while ago can only delay
+//! finding drift, never cause a wrong change.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;

@@ -17,7 +17,7 @@ use futures::stream::{self, StreamExt};
 
 pub use change::{Change, Finding, ResourcePlan, ResourceState};
 pub use execute::Executor;
-pub use observe::{Observation, Strategy, choose, observe_and_plan, observe_one, plan_one};
+pub use observe::{Observation, observe_and_plan, observe_one, plan_one};
 pub use plan::{Context, plan_policy, plan_role, tag_value};
 pub use retry::{Eventual, RetryPolicy, retrying};
 
