@@ -89,6 +89,19 @@ pub struct ManifestArgs {
     )]
     pub max_prune: usize,
 
+    /// With --prune: a secret that signs the grace mark (iam-warden/undeclared-since), so that
+    /// only a holder of it can write a mark iam-warden honours. Without it the mark is still
+    /// bound to the resource and the owner, so a mark set by hand or copied from another
+    /// resource starts the grace period again instead of shortening it. Give the same value to
+    /// every process of one owner.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "IAM_WARDEN_PRUNE_MARK_KEY",
+        hide_env_values = true
+    )]
+    pub prune_mark_key: Option<String>,
+
     /// Managed policies (ARN, IAM wildcards) never attached nor detached: your organisation's
     /// own baseline. Repeatable.
     #[arg(
@@ -202,6 +215,7 @@ impl ManifestArgs {
         PruneSettings {
             grace: self.prune_after,
             max: self.max_prune,
+            mark_key: self.prune_mark_key.clone(),
         }
     }
 

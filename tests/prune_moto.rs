@@ -232,8 +232,14 @@ async fn an_observe_only_resource_shows_its_drift_and_is_never_written() {
     );
     let (code, out) = bed.apply();
     assert_eq!(code, 0, "{out}");
-    assert_eq!(bed.proxy.writes(), Vec::<String>::new(), "{out}");
+    // Its one write: `prune: never`, so that a prune never deletes what was only watched.
+    assert_eq!(bed.proxy.writes(), ["TagRole"], "{out}");
+    assert!(has_tag(&bed, "watched", "iam-warden/prune").await);
     assert!(has_tag(&bed, "watched", "drift").await);
+    bed.proxy.reset_counts();
+    let (code, out) = bed.apply();
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(bed.proxy.writes(), Vec::<String>::new(), "{out}");
 }
 
 #[tokio::test]

@@ -109,27 +109,25 @@ pub async fn prune_plans(
             args.owner
         );
     }
-    let (plans, refused) = reconcile::observe_prune(
+    // Never outside the allowed paths: tagging a role elsewhere must not make it deletable.
+    let guardrails = args.guardrails()?;
+    let decision = reconcile::observe_prune(
         &session.iam,
         &args.owner,
         &session.desired,
         snapshot,
         &session.retry,
         &args.prune_settings(),
+        |arn| guardrails.allows_arn(arn),
     )
     .await
     .context("cannot list owned resources for --prune")?;
-    // Never outside the allowed paths: tagging a role elsewhere must not make it deletable.
-    let guardrails = args.guardrails()?;
-    let plans: Vec<ResourcePlan> = plans
-        .into_iter()
-        .filter(|p| p.arn.as_deref().is_some_and(|a| guardrails.allows_arn(a)))
-        .collect();
-    if let Some(n) = refused {
+    if let Some(n) = decision.refused {
         eprintln!(
             "iam-warden: --prune: {n} deletions in one pass exceed --max-prune {}; nothing is deleted",
             args.max_prune
         );
     }
+    let plans = decision.plans;
     Ok(plans)
 }

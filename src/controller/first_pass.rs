@@ -24,7 +24,7 @@ impl Controller {
                 return;
             }
         };
-        *lock(&self.boundary_users) = snapshot.boundaries();
+        *lock(&self.role_users) = snapshot.role_users();
         *lock(&self.policy_arns) = snapshot
             .policies()
             .map(|p| (p.name.to_lowercase(), p.arn.clone()))

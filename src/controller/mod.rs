@@ -162,9 +162,10 @@ pub struct Controller {
     /// The name IAM has for each role, by lowercased name, as last read in bulk (and as the
     /// daemon created them since).
     role_names: Mutex<BTreeMap<String, String>>,
-    /// Roles using each permissions boundary, as last read in bulk: a policy still used so is
-    /// never pruned (ListEntitiesForPolicy may leave them out).
-    boundary_users: Mutex<BTreeMap<String, Vec<String>>>,
+    /// The roles using each managed policy (attached or as boundary), by ARN, as last read in
+    /// bulk: a policy still used so is never pruned (ListEntitiesForPolicy may leave
+    /// boundaries out).
+    role_users: Mutex<BTreeMap<String, Vec<crate::iam::PolicyUser>>>,
     /// Managed policies' tags, which the snapshot lacks, as last read.
     policy_tags: policy_tags::PolicyTagCache,
     /// Resources the last resync found due for deletion, within `--max-prune` (empty when it
@@ -233,7 +234,7 @@ impl Controller {
             role_names: Mutex::new(BTreeMap::new()),
             prune_refused: Mutex::new(None),
             prune_due: Mutex::new(Default::default()),
-            boundary_users: Mutex::new(BTreeMap::new()),
+            role_users: Mutex::new(BTreeMap::new()),
             policy_tags: Default::default(),
             faults: TestFaults::from_env(),
             contest,
@@ -519,6 +520,20 @@ impl Controller {
             info!(resource = %resource, changes = plan.changes.len(), "applying the manifest");
         }
         if observe_only {
+            // The one write of observe mode (not of `--observe-only`): its `prune: never`.
+            if let Some(record) = plan
+                .observe_mode_record()
+                .filter(|_| !self.config.observe_only)
+            {
+                let executor = Executor {
+                    iam: &self.iam,
+                    owner: &self.config.owner,
+                    retry: self.in_place_retry(),
+                };
+                if let Err(e) = executor.apply(&record).await {
+                    return outcome(ResourceState::Error, Some(e.to_string()), 0);
+                }
+            }
             let state = if is_drift {
                 ResourceState::Drifted
             } else {

@@ -1,8 +1,10 @@
 //! Pruning in the daemon: owned resources that no manifest declares, decided by
-//! `reconcile::prune` (a grace period recorded on the resource, `prune: never`, policies still
-//! used elsewhere, `--max-prune`), checked again just before, and never while any manifest is
-//! invalid or DIR holds none.
+//! `reconcile::prune` as the CLI decides them (a grace period recorded on the resource,
+//! `prune: never`, policies still used elsewhere, the path guardrail, `--max-prune`), checked
+//! again with fresh reads just before each write, and never while any manifest is invalid or
+//! DIR holds none.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{info, warn};
@@ -10,10 +12,10 @@ use tracing::{info, warn};
 use super::desired::Key;
 use super::resync::PolicyTags;
 use super::{Controller, Generation, lock};
-use crate::iam::Snapshot;
+use crate::iam::{PolicyUser, Snapshot};
 use crate::manifest::Kind;
 use crate::reconcile::prune::{self, Candidate};
-use crate::reconcile::{Executor, Finding};
+use crate::reconcile::{Executor, Finding, fill_policy_users};
 
 impl Controller {
     /// Pruning is on, and nothing suggests the manifests are incomplete: no invalid file, and
@@ -27,10 +29,11 @@ impl Controller {
         generation.files > 0 && generation.errors.is_empty() && !generation.state.is_empty()
     }
 
-    /// Owned resources in the snapshot that no manifest declares (ignoring case). Counts how
-    /// many are due for deletion: above `--max-prune`, no deletion is made until a pass counts
-    /// fewer.
-    pub(super) fn undeclared_owned(
+    /// Owned resources in the snapshot that no manifest declares (ignoring case), decided by
+    /// `prune::decide_all` as the CLI decides them. Only what this decision deletes, within
+    /// `--max-prune`, may be deleted before the next resync; every candidate is returned so
+    /// that its grace mark is written or its state reported.
+    pub(super) async fn undeclared_owned(
         &self,
         generation: &Generation,
         snapshot: &Snapshot,
@@ -50,16 +53,27 @@ impl Controller {
                 all.push(listed(Kind::Policy, &p.name, &p.arn, tags.clone()));
             }
         }
-        // Never outside the allowed paths: tagging a role elsewhere must not make it deletable.
-        all.retain(|c| self.config.guardrails.allows_arn(&c.arn));
-        let owned = prune::undeclared_owned(&generation.state, &self.config.owner, all);
-        let (plans, refused) =
-            prune::decide_all(&owned, SystemTime::now(), &self.config.prune_settings);
-        self.set_prune_refused(refused);
-        // Only what this pass counted, within --max-prune, may be deleted before the next.
-        *lock(&self.prune_due) = plans
-            .iter()
-            .filter(|p| prune::deletes(p))
+        let guardrails = &self.config.guardrails;
+        let mut owned = prune::undeclared_owned(&generation.state, &self.config.owner, all, |a| {
+            guardrails.allows_arn(a)
+        });
+        let role_users = snapshot.role_users();
+        let retry = self.in_place_retry();
+        if let Err(e) = fill_policy_users(&self.iam, &retry, &role_users, &mut owned).await {
+            // Nothing is deleted on facts not read: the next resync tries again.
+            warn!(error = %e, "cannot check what uses the policies to prune");
+            lock(&self.prune_due).clear();
+            return Vec::new();
+        }
+        let decision = prune::decide_all(
+            &owned,
+            &self.config.owner,
+            SystemTime::now(),
+            &self.config.prune_settings,
+        );
+        self.set_prune_refused(decision.refused);
+        *lock(&self.prune_due) = decision
+            .deletions()
             .map(|p| (p.kind, p.name.clone()))
             .collect();
         owned
@@ -144,40 +158,35 @@ impl Controller {
                 return;
             }
         };
-        let used_by = match key.0 {
-            Kind::Role => Vec::new(),
-            Kind::Policy => {
-                match crate::reconcile::retrying(&retry, crate::reconcile::Eventual::No, || {
-                    self.iam.policy_users(&arn)
-                })
-                .await
-                {
-                    Ok(users) => users,
-                    Err(e) => {
-                        warn!(resource = %resource, error = %e, "cannot check what uses a policy to prune");
-                        self.error_policy(key, true);
-                        return;
-                    }
-                }
-            }
-        };
-        if !self.config.guardrails.allows_arn(&arn) {
+        let guardrails = &self.config.guardrails;
+        let mut owned = prune::undeclared_owned(
+            &generation.state,
+            &self.config.owner,
+            [Candidate::listed(key.0, &key.1, &arn, tags)],
+            |a| guardrails.allows_arn(a),
+        );
+        if owned.is_empty() {
             self.pruned(key);
             return;
         }
-        let candidate = Candidate {
-            kind: key.0,
-            name: key.1.clone(),
-            arn,
-            tags,
-            used_by,
-        };
-        let owned = prune::undeclared_owned(&generation.state, &self.config.owner, [candidate]);
-        let Some(candidate) = owned.first() else {
-            self.pruned(key);
+        // Who uses it, read fresh, and the roles the last snapshot showed using it.
+        let role_users: BTreeMap<String, Vec<PolicyUser>> = lock(&self.role_users)
+            .get(&owned[0].arn)
+            .map(|users| BTreeMap::from([(owned[0].arn.clone(), users.clone())]))
+            .unwrap_or_default();
+        if let Err(e) = fill_policy_users(&self.iam, &retry, &role_users, &mut owned).await {
+            warn!(resource = %resource, error = %e, "cannot check what uses a policy to prune");
+            self.error_policy(key, true);
             return;
-        };
-        let mut plan = prune::decide(candidate, SystemTime::now(), &self.config.prune_settings);
+        }
+        // No role counts as gone here: one deleted before this check is no longer a user.
+        let mut plan = prune::decide(
+            &owned[0],
+            &[],
+            &self.config.owner,
+            SystemTime::now(),
+            &self.config.prune_settings,
+        );
         let deletes = prune::deletes(&plan);
         if deletes && !lock(&self.prune_due).remove(key) {
             // Deletions happen only for what a resync counted within --max-prune: many files

@@ -48,7 +48,7 @@ impl Controller {
         let keys = generation.keys();
         let read_account = match self.iam.snapshot().await {
             Ok(snapshot) => {
-                *lock(&self.boundary_users) = snapshot.boundaries();
+                *lock(&self.role_users) = snapshot.role_users();
                 *lock(&self.policy_arns) = snapshot
                     .policies()
                     .map(|p| (p.name.to_lowercase(), p.arn.clone()))
@@ -76,7 +76,7 @@ impl Controller {
                     }
                 }
                 if may_prune {
-                    for key in self.undeclared_owned(&generation, &snapshot, &tags) {
+                    for key in self.undeclared_owned(&generation, &snapshot, &tags).await {
                         if !self.backing_off(&key) {
                             self.queue.add(key);
                         }

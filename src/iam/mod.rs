@@ -23,7 +23,7 @@ use aws_smithy_http_client::tls;
 
 pub use count::{RequestCounts, RequestSink};
 pub use error::{ErrorKind, IamError};
-pub use observed::{Account, ObservedPolicy, ObservedRole, PolicyVersion};
+pub use observed::{Account, EntityKind, ObservedPolicy, ObservedRole, PolicyUser, PolicyVersion};
 pub use snapshot::{Snapshot, name_and_path};
 
 use crate::manifest::Builtins;

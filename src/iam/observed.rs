@@ -73,6 +73,70 @@ pub struct ObservedPolicy {
     pub tags: BTreeMap<String, String>,
 }
 
+/// The kind of IAM identity that can use a managed policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EntityKind {
+    Role,
+    User,
+    Group,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Role => "role",
+            EntityKind::User => "user",
+            EntityKind::Group => "group",
+        }
+    }
+}
+
+/// An identity that uses a managed policy, attached or as its permissions boundary.
+///
+/// Invariant: two users are the same identity when kind and name match ignoring case (IAM
+/// names ignore case); a name is never compared by prefix.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PolicyUser {
+    pub kind: EntityKind,
+    pub name: String,
+    /// Used as the permissions boundary rather than (only) attached.
+    pub boundary: bool,
+}
+
+impl PolicyUser {
+    pub fn new(kind: EntityKind, name: &str, boundary: bool) -> PolicyUser {
+        PolicyUser {
+            kind,
+            name: name.to_string(),
+            boundary,
+        }
+    }
+
+    /// The same identity as `kind`/`name` (IAM names ignore case).
+    pub fn is(&self, kind: EntityKind, name: &str) -> bool {
+        self.kind == kind && self.name.eq_ignore_ascii_case(name)
+    }
+
+    /// Adds `user` to `users` unless that identity is there already; an attachment wins
+    /// over a boundary, so each identity is named once.
+    pub fn add_to(users: &mut Vec<PolicyUser>, user: PolicyUser) {
+        match users.iter_mut().find(|u| u.is(user.kind, &user.name)) {
+            Some(existing) => existing.boundary &= user.boundary,
+            None => users.push(user),
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind.as_str(), self.name)?;
+        if self.boundary {
+            write!(f, " (as its permissions boundary)")?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iam::types::{PolicyScopeType, PolicyUsageType};
 
-use super::{ErrorKind, Iam, IamError, PAGE_SIZE, tags_of};
+use super::{EntityKind, ErrorKind, Iam, IamError, PAGE_SIZE, PolicyUser, tags_of};
 
 /// A removal whose target is already gone has done its job.
 fn gone_ok(result: Result<(), IamError>) -> Result<(), IamError> {
@@ -50,8 +50,8 @@ impl Iam {
     }
 
     /// The roles, users and groups a managed policy is attached to or is the permissions
-    /// boundary of, as `role/NAME`, `user/NAME`, `group/NAME` (every page).
-    pub async fn policy_users(&self, arn: &str) -> Result<Vec<String>, IamError> {
+    /// boundary of (every page), each identity once.
+    pub async fn policy_users(&self, arn: &str) -> Result<Vec<PolicyUser>, IamError> {
         let mut out = Vec::new();
         for usage in [
             PolicyUsageType::PermissionsPolicy,
@@ -68,30 +68,16 @@ impl Iam {
                 .send()
                 .collect::<Result<Vec<_>, _>>()
                 .await;
-            let label = |kind: &str, name: &str| {
-                if boundary {
-                    format!("{kind}/{name} (as its permissions boundary)")
-                } else {
-                    format!("{kind}/{name}")
-                }
-            };
             for page in self.done("ListEntitiesForPolicy", pages)? {
                 let roles = page.policy_roles().iter().filter_map(|r| r.role_name());
                 let users = page.policy_users().iter().filter_map(|u| u.user_name());
                 let groups = page.policy_groups().iter().filter_map(|g| g.group_name());
                 for (kind, name) in roles
-                    .map(|n| ("role", n))
-                    .chain(users.map(|n| ("user", n)))
-                    .chain(groups.map(|n| ("group", n)))
+                    .map(|n| (EntityKind::Role, n))
+                    .chain(users.map(|n| (EntityKind::User, n)))
+                    .chain(groups.map(|n| (EntityKind::Group, n)))
                 {
-                    // Once per entity: one both attached and a boundary is named as attached.
-                    let entity = format!("{kind}/{name}");
-                    if !out
-                        .iter()
-                        .any(|u: &String| u.split(' ').next() == Some(entity.as_str()))
-                    {
-                        out.push(label(kind, name));
-                    }
+                    PolicyUser::add_to(&mut out, PolicyUser::new(kind, name, boundary));
                 }
             }
         }
@@ -132,46 +118,14 @@ impl Iam {
         gone_ok(self.done("DeleteRole", out).map(drop))
     }
 
-    /// Detaches from every role, user and group, deletes non-default versions, then deletes
-    /// the policy.
+    /// Deletes non-default versions, then the policy. It detaches nothing: prune deletes a
+    /// policy only when nothing but the roles it deletes first uses it, so an attachment left
+    /// is someone else's, and IAM's DeleteConflict is the right answer (the operator policy
+    /// grants no detaching from others either).
     pub async fn delete_policy_completely(&self, arn: &str) -> Result<(), IamError> {
         let Some(policy) = self.observe_policy(arn).await? else {
             return Ok(());
         };
-        let entities = self
-            .client
-            .list_entities_for_policy()
-            .policy_arn(arn)
-            .send()
-            .await;
-        let entities = self.done("ListEntitiesForPolicy", entities)?;
-        for role in entities.policy_roles().iter().filter_map(|r| r.role_name()) {
-            gone_ok(self.detach_role_policy(role, arn).await)?;
-        }
-        for user in entities.policy_users().iter().filter_map(|u| u.user_name()) {
-            let out = self
-                .client
-                .detach_user_policy()
-                .user_name(user)
-                .policy_arn(arn)
-                .send()
-                .await;
-            gone_ok(self.done("DetachUserPolicy", out).map(drop))?;
-        }
-        for group in entities
-            .policy_groups()
-            .iter()
-            .filter_map(|g| g.group_name())
-        {
-            let out = self
-                .client
-                .detach_group_policy()
-                .group_name(group)
-                .policy_arn(arn)
-                .send()
-                .await;
-            gone_ok(self.done("DetachGroupPolicy", out).map(drop))?;
-        }
         for version in policy.versions.iter().filter(|v| !v.is_default) {
             gone_ok(self.delete_policy_version(arn, &version.id).await)?;
         }

@@ -13,8 +13,8 @@ use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthori
 use aws_sdk_iam::types::{EntityType, Role};
 
 use super::{
-    ErrorKind, Iam, IamError, ObservedPolicy, ObservedRole, PAGE_SIZE, PolicyVersion, document,
-    tags_of,
+    EntityKind, ErrorKind, Iam, IamError, ObservedPolicy, ObservedRole, PAGE_SIZE, PolicyUser,
+    PolicyVersion, document, tags_of,
 };
 
 /// Invariant: both maps are keyed by the lowercased name, because IAM names ignore case; a
@@ -46,15 +46,18 @@ impl Snapshot {
         self.policies.values()
     }
 
-    /// Every permissions boundary in use, with the roles using it (`role/NAME (as its
-    /// permissions boundary)`): what ListEntitiesForPolicy may leave out (moto does).
-    pub fn boundaries(&self) -> BTreeMap<String, Vec<String>> {
-        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    /// The roles using each managed policy, attached or as their permissions boundary, by
+    /// policy ARN: what ListEntitiesForPolicy may leave out (moto leaves boundaries out).
+    pub fn role_users(&self) -> BTreeMap<String, Vec<PolicyUser>> {
+        let mut out: BTreeMap<String, Vec<PolicyUser>> = BTreeMap::new();
         for r in self.roles.values() {
+            for arn in &r.managed_policies {
+                let user = PolicyUser::new(EntityKind::Role, &r.name, false);
+                PolicyUser::add_to(out.entry(arn.clone()).or_default(), user);
+            }
             if let Some(b) = &r.permissions_boundary {
-                out.entry(b.clone())
-                    .or_default()
-                    .push(format!("role/{} (as its permissions boundary)", r.name));
+                let user = PolicyUser::new(EntityKind::Role, &r.name, true);
+                PolicyUser::add_to(out.entry(b.clone()).or_default(), user);
             }
         }
         out

@@ -242,6 +242,40 @@ impl ResourcePlan {
         }
     }
 
+    /// In observe mode, the one write allowed: recording `iam-warden/prune: never` on a
+    /// resource iam-warden owns, so that it is let go, never deleted, once its manifest is
+    /// gone (the planner asks for it in observe mode). `None` when there is nothing to record,
+    /// or when the resource is not owned yet (the owner tag would be written with it).
+    pub fn observe_mode_record(&self) -> Option<ResourcePlan> {
+        if !self.observe_only || self.is_blocked() {
+            return None;
+        }
+        let sets = self.changes.iter().find_map(|c| match c {
+            Change::SetTags { tags, before } => Some((tags, before)),
+            _ => None,
+        })?;
+        let ours = |k: &String| k.eq_ignore_ascii_case(crate::manifest::OWNER_TAG);
+        if sets.0.keys().any(ours) {
+            return None;
+        }
+        let (key, value) = sets
+            .0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(crate::manifest::PRUNE_ANNOTATION))?;
+        let mut record = self.clone();
+        record.changes = vec![Change::SetTags {
+            tags: BTreeMap::from([(key.clone(), value.clone())]),
+            before: sets
+                .1
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }];
+        record.observe_only = false;
+        Some(record)
+    }
+
     /// Whether a finding stops every change.
     pub fn is_blocked(&self) -> bool {
         self.findings.iter().any(Finding::blocks)

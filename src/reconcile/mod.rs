@@ -21,9 +21,11 @@ pub use observe::{Observation, observe_and_plan, observe_one, plan_one};
 pub use plan::{Context, plan_policy, plan_role, tag_value};
 pub use retry::{Eventual, RetryPolicy, retrying};
 
-use crate::iam::{Iam, IamError, Snapshot};
-use crate::manifest::{DesiredState, Kind, PRUNE_ANNOTATION, PolicyRef};
-use prune::{Candidate, PruneSettings};
+use std::collections::BTreeMap;
+
+use crate::iam::{Iam, IamError, PolicyUser, Snapshot};
+use crate::manifest::{DesiredState, Kind, PolicyRef};
+use prune::{Candidate, PruneDecision, PruneSettings};
 
 /// A resource that could not be observed or applied.
 #[derive(Debug, Clone)]
@@ -33,10 +35,11 @@ pub struct Failure {
     pub error: String,
 }
 
-/// With `--prune`: what to do with each owned resource that no manifest declares (see
-/// `prune`), and how many deletions `--max-prune` refused. Ownership comes from the snapshot
-/// (roles) and ListPolicyTags (undeclared policies only); without a snapshot, from reading
-/// every resource's tags. Names are compared ignoring case, as IAM does.
+/// With `--prune`: what to do with each owned resource that no manifest declares, as
+/// [`prune::decide_all`] decides it. Ownership comes from the snapshot (roles) and
+/// ListPolicyTags (undeclared policies only); without a snapshot, from reading every
+/// resource's tags. `allowed` is the path guardrail. Names are compared ignoring case, as IAM
+/// does.
 pub async fn observe_prune(
     iam: &Iam,
     owner: &str,
@@ -44,7 +47,8 @@ pub async fn observe_prune(
     snapshot: Option<&Snapshot>,
     retry: &RetryPolicy,
     settings: &PruneSettings,
-) -> Result<(Vec<ResourcePlan>, Option<usize>), IamError> {
+    allowed: impl Fn(&str) -> bool,
+) -> Result<PruneDecision, IamError> {
     let listed = Candidate::listed;
     let mut all: Vec<Candidate> = Vec::new();
     match snapshot {
@@ -86,42 +90,48 @@ pub async fn observe_prune(
             }
         }
     }
-    let owned = prune::undeclared_owned(desired, owner, all);
-    // Roles this pass may delete do not keep a policy alive; anything else using it does.
-    let going: Vec<String> = owned
-        .iter()
-        .filter(|c| {
-            c.kind == Kind::Role
-                && tag_value(&c.tags, PRUNE_ANNOTATION).is_none_or(|v| v != "never")
-        })
-        .map(|c| format!("role/{}", c.name).to_lowercase())
-        .collect();
-    let boundaries = snapshot.map(Snapshot::boundaries).unwrap_or_default();
-    let mut candidates = Vec::new();
-    for mut c in owned {
-        if c.kind == Kind::Policy {
-            let mut users = retrying(retry, Eventual::No, || iam.policy_users(&c.arn)).await?;
-            for b in boundaries.get(&c.arn).into_iter().flatten() {
-                if !users.contains(b) {
-                    users.push(b.clone());
-                }
-            }
-            c.used_by = users
-                .into_iter()
-                .filter(|u| {
-                    !going
-                        .iter()
-                        .any(|g| u.to_lowercase().starts_with(g.as_str()))
-                })
-                .collect();
-        }
-        candidates.push(c);
-    }
+    let mut owned = prune::undeclared_owned(desired, owner, all, allowed);
+    let role_users = snapshot.map(Snapshot::role_users).unwrap_or_default();
+    fill_policy_users(iam, retry, &role_users, &mut owned).await?;
     Ok(prune::decide_all(
-        &candidates,
+        &owned,
+        owner,
         std::time::SystemTime::now(),
         settings,
     ))
+}
+
+/// Fills in who uses each policy among `candidates`: what ListEntitiesForPolicy answers, and
+/// the roles `role_users` (from a snapshot) shows using it, which that call may leave out
+/// (moto leaves permissions boundaries out).
+pub async fn fill_policy_users(
+    iam: &Iam,
+    retry: &RetryPolicy,
+    role_users: &BTreeMap<String, Vec<PolicyUser>>,
+    candidates: &mut [Candidate],
+) -> Result<(), IamError> {
+    let policies: Vec<(usize, String)> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.kind == Kind::Policy)
+        .map(|(i, c)| (i, c.arn.clone()))
+        .collect();
+    let found: Vec<(usize, Result<Vec<PolicyUser>, IamError>)> = stream::iter(policies)
+        .map(|(i, arn)| async move {
+            let users = retrying(retry, Eventual::No, || iam.policy_users(&arn)).await;
+            (i, users)
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    for (i, users) in found {
+        let c = &mut candidates[i];
+        c.used_by = users?;
+        for user in role_users.get(&c.arn).into_iter().flatten() {
+            PolicyUser::add_to(&mut c.used_by, user.clone());
+        }
+    }
+    Ok(())
 }
 
 /// The result of applying a whole plan.
@@ -243,10 +253,18 @@ async fn apply_one(
     executor: &Executor<'_>,
     plan: ResourcePlan,
 ) -> Result<(ResourcePlan, usize), Failure> {
-    if plan.is_blocked() || plan.observe_only || plan.changes.is_empty() {
+    if plan.is_blocked() || plan.changes.is_empty() {
         return Ok((plan, 0));
     }
-    match executor.apply(&plan).await {
+    // Observe mode writes one thing at most: its `prune: never` record.
+    let record = match plan.observe_only {
+        true => match plan.observe_mode_record() {
+            Some(record) => Some(record),
+            None => return Ok((plan, 0)),
+        },
+        false => None,
+    };
+    match executor.apply(record.as_ref().unwrap_or(&plan)).await {
         Ok(n) => Ok((plan, n)),
         Err(e) => Err(Failure {
             kind: plan.kind,

@@ -110,7 +110,8 @@ impl Context {
     }
 
     /// The declared tags and iam-warden's own: the owner, and `iam-warden/prune: never`
-    /// recorded for when the manifest is gone.
+    /// recorded for when the manifest is gone (also in observe mode, so that a resource only
+    /// watched is never deleted by a prune).
     fn tags_with_owner(
         &self,
         tags: &BTreeMap<String, String>,
@@ -118,7 +119,7 @@ impl Context {
     ) -> BTreeMap<String, String> {
         let mut all = tags.clone();
         all.insert(OWNER_TAG.to_string(), self.owner.clone());
-        if never_pruned(annotations) {
+        if never_pruned(annotations) || observe_only(annotations) {
             all.insert(PRUNE_ANNOTATION.to_string(), "never".to_string());
         }
         all

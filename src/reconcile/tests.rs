@@ -484,7 +484,7 @@ fn prune_takes_only_owned_resources_that_no_manifest_declares() {
         listed(Kind::Policy, "P", Some("me")),
         listed(Kind::Policy, "old-policy", Some("me")),
     ];
-    let names: Vec<(Kind, String)> = prune::undeclared_owned(&desired, "me", all)
+    let names: Vec<(Kind, String)> = prune::undeclared_owned(&desired, "me", all, |_: &str| true)
         .into_iter()
         .map(|c| (c.kind, c.name))
         .collect();
@@ -598,7 +598,7 @@ fn a_case_only_rename_is_the_same_role_and_is_addressed_by_iams_spelling() {
         tags: BTreeMap::from([(OWNER_TAG.to_string(), "me".to_string())]),
         used_by: Vec::new(),
     };
-    assert!(prune::undeclared_owned(&state, "me", [owned]).is_empty());
+    assert!(prune::undeclared_owned(&state, "me", [owned], |_: &str| true).is_empty());
 }
 
 #[test]

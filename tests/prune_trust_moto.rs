@@ -1,0 +1,474 @@
+//! The prune that users can trust, against moto, in the CLI and in the daemon alike: one
+//! decision (`reconcile::prune::decide_all`) that both only carry out. Each test is a
+//! reproduction of data lost on an earlier main:
+//! - a policy still attached to an unowned role whose name starts with a pruned role's name;
+//! - a policy that is an unowned role's permissions boundary (the daemon deleted it);
+//! - a grace mark (`iam-warden/undeclared-since`) set by hand, which skipped the grace period;
+//! - a policy used by a role that is itself only in its grace period;
+//! - `mode: observe` (with or without `prune: never`), whose resource was deleted once its
+//!   manifest was gone.
+
+mod support;
+
+use std::time::{Duration, SystemTime};
+
+use support::bed::Bed;
+use support::daemon::{Daemon, wait_for};
+use support::fixtures::tag;
+use support::moto::get_role;
+use support::run;
+
+const WAIT: Duration = Duration::from_secs(60);
+const ACCOUNT: &str = "123456789012";
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+fn role(name: &str, annotations: &str, policies: &[&str]) -> String {
+    let refs: Vec<String> = policies.iter().map(|p| format!("{{ref: {p}}}")).collect();
+    format!(
+        r#"apiVersion: iamwarden/v1alpha1
+kind: Role
+metadata:
+  name: {name}
+  annotations: {{{annotations}}}
+spec:
+  assumeRolePolicy:
+    Version: "2012-10-17"
+    Statement: [{{Effect: Allow, Principal: {{Service: ecs-tasks.amazonaws.com}}, Action: sts:AssumeRole}}]
+  managedPolicies: [{}]
+"#,
+        refs.join(", ")
+    )
+}
+
+fn policy(name: &str) -> String {
+    format!(
+        r#"apiVersion: iamwarden/v1alpha1
+kind: Policy
+metadata: {{name: {name}}}
+spec:
+  document: {{Version: "2012-10-17", Statement: [{{Effect: Allow, Action: "s3:GetObject", Resource: "*"}}]}}
+"#
+    )
+}
+
+fn policy_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:policy/{name}")
+}
+
+fn with(bed: &Bed, verb: &str, extra: &[&str]) -> (i32, String) {
+    let mut cmd = bed.command(verb);
+    cmd.args(extra);
+    let (out, stdout, stderr) = run(&mut cmd);
+    (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+}
+
+fn daemon(bed: &Bed, args: &[&str]) -> Daemon {
+    let mut all = vec!["--resync-interval", "1s"];
+    all.extend(args);
+    Daemon::start(&bed.proxy.endpoint, bed.dir.path(), &all)
+}
+
+fn remove(bed: &Bed, file: &str) {
+    std::fs::remove_file(bed.dir.path().join(file)).unwrap();
+}
+
+async fn policy_exists(bed: &Bed, name: &str) -> bool {
+    bed.iam
+        .get_policy()
+        .policy_arn(policy_arn(name))
+        .send()
+        .await
+        .is_ok()
+}
+
+async fn attached(bed: &Bed, role: &str) -> Vec<String> {
+    let out = bed
+        .iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap();
+    out.attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_name().map(str::to_string))
+        .collect()
+}
+
+async fn unowned_role(bed: &Bed, name: &str) {
+    bed.iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn role_tag(bed: &Bed, role: &str, key: &str) -> Option<String> {
+    let tags = bed.role_tags(role).await;
+    tags.into_iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+async fn policy_tag(bed: &Bed, name: &str, key: &str) -> Option<String> {
+    let out = bed
+        .iam
+        .list_policy_tags()
+        .policy_arn(policy_arn(name))
+        .send()
+        .await
+        .unwrap();
+    out.tags()
+        .iter()
+        .find(|t| t.key().eq_ignore_ascii_case(key))
+        .map(|t| t.value().to_string())
+}
+
+/// Waits, polling IAM, until `check` holds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Role `app` attached to policy `pa`, an unrelated role `other`; out of band, an unowned
+/// role `app-2` gets `pa` attached; then the manifests of `app` and `pa` go.
+async fn app_pa_and_unowned_app_2() -> Bed {
+    let bed = Bed::new(
+        &[
+            ("app.yaml", &role("app", "", &["pa"])),
+            ("pa.yaml", &policy("pa")),
+            ("other.yaml", &role("other", "", &[])),
+        ],
+        &[],
+    )
+    .await;
+    bed.converge();
+    unowned_role(&bed, "app-2").await;
+    bed.iam
+        .attach_role_policy()
+        .role_name("app-2")
+        .policy_arn(policy_arn("pa"))
+        .send()
+        .await
+        .unwrap();
+    remove(&bed, "app.yaml");
+    remove(&bed, "pa.yaml");
+    bed
+}
+
+#[tokio::test]
+async fn apply_prune_keeps_a_policy_that_an_unowned_role_named_like_a_pruned_one_uses() {
+    let bed = app_pa_and_unowned_app_2().await;
+    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    assert_eq!(code, 1, "a kept policy is reported as not pruned:\n{out}");
+    assert!(out.contains("still used by role/app-2"), "{out}");
+    assert!(get_role(&bed.iam, "app").await.is_none(), "{out}");
+    assert!(policy_exists(&bed, "pa").await, "pa deleted:\n{out}");
+    assert_eq!(attached(&bed, "app-2").await, ["pa"], "{out}");
+    assert!(get_role(&bed.iam, "other").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_keeps_a_policy_that_an_unowned_role_named_like_a_pruned_one_uses() {
+    let bed = app_pa_and_unowned_app_2().await;
+    let d = daemon(&bed, &["--prune", "--prune-after", "0s"]);
+    eventually("app pruned", || async {
+        get_role(&bed.iam, "app").await.is_none()
+    })
+    .await;
+    wait_for("pa reported as kept", WAIT, || {
+        d.logged("still used by role/app-2") > 0
+    });
+    // Several resyncs later, still there and still attached.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(policy_exists(&bed, "pa").await, "{}", d.log());
+    assert_eq!(attached(&bed, "app-2").await, ["pa"], "{}", d.log());
+}
+
+/// Owned policies `pc` (the permissions boundary of an unowned role) and `pz` (unused), both
+/// undeclared now.
+async fn boundary_of_an_unowned_role() -> Bed {
+    let bed = Bed::new(
+        &[
+            ("pc.yaml", &policy("pc")),
+            ("pz.yaml", &policy("pz")),
+            ("other.yaml", &role("other", "", &[])),
+        ],
+        &[],
+    )
+    .await;
+    bed.converge();
+    bed.iam
+        .create_role()
+        .role_name("bounded")
+        .permissions_boundary(policy_arn("pc"))
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    remove(&bed, "pc.yaml");
+    remove(&bed, "pz.yaml");
+    bed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_keeps_a_policy_that_is_an_unowned_roles_permissions_boundary() {
+    let bed = boundary_of_an_unowned_role().await;
+    let d = daemon(&bed, &["--prune", "--prune-after", "0s"]);
+    // The unused one goes: the daemon does prune...
+    eventually("pz pruned", || async { !policy_exists(&bed, "pz").await }).await;
+    wait_for("pc reported as kept", WAIT, || {
+        d.logged("still used by role/bounded (as its permissions boundary)") > 0
+    });
+    // ...but never what a role still uses as its boundary, resync after resync.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(policy_exists(&bed, "pc").await, "{}", d.log());
+}
+
+#[tokio::test]
+async fn apply_prune_keeps_a_policy_that_is_an_unowned_roles_permissions_boundary() {
+    let bed = boundary_of_an_unowned_role().await;
+    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(!policy_exists(&bed, "pz").await, "{out}");
+    assert!(policy_exists(&bed, "pc").await, "{out}");
+}
+
+const HAND_SET: &str = "2001-01-01T00:00:00Z";
+
+/// A declared owned role `old` and policy `pold`, each tagged by hand with a back-dated grace
+/// mark (in another key case), then their manifests removed.
+async fn hand_set_marks() -> Bed {
+    let bed = Bed::new(
+        &[
+            ("old.yaml", &role("old", "", &[])),
+            ("pold.yaml", &policy("pold")),
+            ("keep.yaml", &role("keep", "", &[])),
+        ],
+        &[],
+    )
+    .await;
+    bed.converge();
+    let mark = tag("IAM-Warden/Undeclared-Since", HAND_SET);
+    bed.iam
+        .tag_role()
+        .role_name("old")
+        .tags(mark.clone())
+        .send()
+        .await
+        .unwrap();
+    bed.iam
+        .tag_policy()
+        .policy_arn(policy_arn("pold"))
+        .tags(mark)
+        .send()
+        .await
+        .unwrap();
+    remove(&bed, "old.yaml");
+    remove(&bed, "pold.yaml");
+    bed
+}
+
+fn restarted(mark: Option<String>) -> bool {
+    mark.is_some_and(|m| !m.starts_with(HAND_SET))
+}
+
+#[tokio::test]
+async fn apply_prune_never_honours_a_hand_set_grace_mark() {
+    let bed = hand_set_marks().await;
+    let (code, out) = with(&bed, "apply", &["--prune"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(get_role(&bed.iam, "old").await.is_some(), "deleted:\n{out}");
+    assert!(policy_exists(&bed, "pold").await, "deleted:\n{out}");
+    // The grace period started at this pass instead, and says so.
+    assert!(out.contains("deleted in 10m"), "{out}");
+    let role_mark = role_tag(&bed, "old", "iam-warden/undeclared-since").await;
+    assert!(restarted(role_mark.clone()), "{role_mark:?}");
+    let policy_mark = policy_tag(&bed, "pold", "iam-warden/undeclared-since").await;
+    assert!(restarted(policy_mark.clone()), "{policy_mark:?}");
+    // A second pass honours the mark it wrote: still waiting, nothing deleted.
+    let (code, out) = with(&bed, "apply", &["--prune"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("deleted in"), "{out}");
+    assert!(get_role(&bed.iam, "old").await.is_some());
+    assert_eq!(
+        role_tag(&bed, "old", "iam-warden/undeclared-since").await,
+        role_mark
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_never_honours_a_hand_set_grace_mark() {
+    let bed = hand_set_marks().await;
+    let d = daemon(&bed, &["--prune"]);
+    d.wait_ready();
+    eventually("the role's mark restarted", || async {
+        restarted(role_tag(&bed, "old", "iam-warden/undeclared-since").await)
+    })
+    .await;
+    eventually("the policy's mark restarted", || async {
+        restarted(policy_tag(&bed, "pold", "iam-warden/undeclared-since").await)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(get_role(&bed.iam, "old").await.is_some(), "{}", d.log());
+    assert!(policy_exists(&bed, "pold").await, "{}", d.log());
+}
+
+/// Role `app` attached to `pa`, both undeclared; `pa` carries a genuine mark an hour old (so
+/// it is due), `app` none (so its grace period starts now).
+async fn policy_of_a_role_in_its_grace_period() -> Bed {
+    let bed = Bed::new(
+        &[
+            ("app.yaml", &role("app", "", &["pa"])),
+            ("pa.yaml", &policy("pa")),
+            ("other.yaml", &role("other", "", &[])),
+        ],
+        &[],
+    )
+    .await;
+    bed.converge();
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    let mark =
+        iam_warden::reconcile::prune::write_mark(None, "default", &policy_arn("pa"), an_hour_ago);
+    bed.iam
+        .tag_policy()
+        .policy_arn(policy_arn("pa"))
+        .tags(tag("iam-warden/undeclared-since", &mark))
+        .send()
+        .await
+        .unwrap();
+    remove(&bed, "app.yaml");
+    remove(&bed, "pa.yaml");
+    bed
+}
+
+#[tokio::test]
+async fn apply_prune_keeps_a_policy_used_by_a_role_still_in_its_grace_period() {
+    let bed = policy_of_a_role_in_its_grace_period().await;
+    let (code, out) = with(&bed, "apply", &["--prune"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("still used by role/app"), "{out}");
+    assert!(get_role(&bed.iam, "app").await.is_some(), "{out}");
+    assert!(policy_exists(&bed, "pa").await, "{out}");
+    assert_eq!(attached(&bed, "app").await, ["pa"], "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_keeps_a_policy_used_by_a_role_still_in_its_grace_period() {
+    let bed = policy_of_a_role_in_its_grace_period().await;
+    let d = daemon(&bed, &["--prune"]);
+    wait_for("pa reported as kept", WAIT, || {
+        d.logged("still used by role/app") > 0
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(policy_exists(&bed, "pa").await, "{}", d.log());
+    assert_eq!(attached(&bed, "app").await, ["pa"], "{}", d.log());
+}
+
+/// Roles created and owned in enforce mode, then switched to `mode: observe` (one also
+/// `prune: never`), and a policy likewise.
+async fn observed_resources() -> Bed {
+    let bed = Bed::new(
+        &[
+            ("watched.yaml", &role("watched", "", &[])),
+            ("never.yaml", &role("never", "", &[])),
+            ("pw.yaml", &policy("pw")),
+            ("keep.yaml", &role("keep", "", &[])),
+        ],
+        &[],
+    )
+    .await;
+    bed.converge();
+    let observe = "iam-warden/mode: observe";
+    bed.write("watched.yaml", &role("watched", observe, &[]));
+    bed.write(
+        "never.yaml",
+        &role(
+            "never",
+            &format!("{observe}, iam-warden/prune: \"never\""),
+            &[],
+        ),
+    );
+    bed.write(
+        "pw.yaml",
+        &policy("pw").replace(
+            "metadata: {name: pw}",
+            "metadata: {name: pw, annotations: {iam-warden/mode: observe}}",
+        ),
+    );
+    bed
+}
+
+async fn assert_let_go(bed: &Bed, out: &str) {
+    for name in ["watched", "never"] {
+        assert!(get_role(&bed.iam, name).await.is_some(), "{name}:\n{out}");
+        let tags = bed.role_tags(name).await;
+        assert!(
+            !tags.iter().any(|(k, _)| k.starts_with("iam-warden/")),
+            "{name} still managed: {tags:?}"
+        );
+    }
+    assert!(policy_exists(bed, "pw").await, "{out}");
+}
+
+#[tokio::test]
+async fn apply_prune_never_deletes_what_was_only_observed() {
+    let bed = observed_resources().await;
+    // Observe mode records `prune: never`, its one write, and nothing else.
+    bed.proxy.reset_counts();
+    let (code, out) = bed.apply();
+    assert_eq!(code, 0, "{out}");
+    let mut writes = bed.proxy.writes();
+    writes.sort();
+    assert_eq!(writes, ["TagPolicy", "TagRole", "TagRole"], "{out}");
+    assert_eq!(
+        role_tag(&bed, "watched", "iam-warden/prune")
+            .await
+            .as_deref(),
+        Some("never")
+    );
+    for f in ["watched.yaml", "never.yaml", "pw.yaml"] {
+        remove(&bed, f);
+    }
+    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    assert_eq!(code, 0, "{out}");
+    assert_let_go(&bed, &out).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_never_deletes_what_was_only_observed() {
+    let bed = observed_resources().await;
+    let d = daemon(&bed, &["--prune", "--prune-after", "0s"]);
+    d.wait_ready();
+    eventually("prune: never recorded", || async {
+        role_tag(&bed, "watched", "iam-warden/prune")
+            .await
+            .as_deref()
+            == Some("never")
+            && policy_tag(&bed, "pw", "iam-warden/prune").await.as_deref() == Some("never")
+    })
+    .await;
+    for f in ["watched.yaml", "never.yaml", "pw.yaml"] {
+        remove(&bed, f);
+    }
+    eventually("let go", || async {
+        role_tag(&bed, "watched", "iam-warden/owner")
+            .await
+            .is_none()
+            && role_tag(&bed, "never", "iam-warden/owner").await.is_none()
+            && policy_tag(&bed, "pw", "iam-warden/owner").await.is_none()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_let_go(&bed, &d.log()).await;
+}
