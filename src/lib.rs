@@ -4,6 +4,7 @@
 //! Data flows one way: `manifest` loads the desired state, `iam` observes AWS, `reconcile`
 //! plans the difference (pure) and applies it; `controller` runs that in a loop.
 
+pub mod arn;
 pub mod cli;
 pub mod commands;
 pub mod controller;

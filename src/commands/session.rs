@@ -42,7 +42,7 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
         .await
         .context("cannot identify the AWS account")?;
     // Checked above with placeholder built-ins; now with the caller's identity.
-    let vars = vars.with_builtins(iam.builtins(&account));
+    let vars = vars.with_builtins(crate::manifest::Builtins::new(&account, iam.region()));
     let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
         .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
     if !loaded.diagnostics.is_empty() {

@@ -5,8 +5,8 @@ use anyhow::Context;
 
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::cli::ManifestArgs;
+use crate::manifest::danger;
 use crate::manifest::{self, Variables, limits};
-use crate::policy::danger;
 
 pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
     check_owner(&args.owner)?;

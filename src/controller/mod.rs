@@ -369,7 +369,7 @@ impl Controller {
         // next bulk read.
         if let (Kind::Role, Some((name, _))) = (
             key.0,
-            outcome.arn.as_deref().and_then(crate::iam::name_and_path),
+            outcome.arn.as_deref().and_then(crate::arn::name_and_path),
         ) {
             lock(&self.role_names).insert(name.to_lowercase(), name.to_string());
         }
@@ -798,7 +798,7 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
         let _ = server.await;
         return Ok(());
     };
-    let vars = vars.with_builtins(iam.builtins(&account));
+    let vars = vars.with_builtins(crate::manifest::Builtins::new(&account, iam.region()));
     let controller = Controller::new(config.clone(), iam, account, vars, metrics, aws.clone());
     health.attach(controller.clone());
     controller.reload();

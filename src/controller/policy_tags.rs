@@ -183,7 +183,11 @@ mod tests {
                     "down",
                 ));
             }
-            let name = arn.rsplit('/').next().unwrap_or_default().to_string();
+            let name = crate::arn::Arn::parse(&arn)
+                .ok()
+                .and_then(|a| a.name())
+                .unwrap_or_default()
+                .to_string();
             Ok(BTreeMap::from([("team".to_string(), name)]))
         }
 

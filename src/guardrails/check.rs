@@ -2,9 +2,10 @@
 
 use serde_json::Value;
 
-use super::{Guardrails, Rules, is_account_id};
+use super::{Guardrails, Rules};
+use crate::arn::Arn;
+use crate::arn::is_account_id;
 use crate::fieldpath::FieldPath;
-use crate::iam::name_and_path;
 use crate::manifest::{DesiredPolicy, DesiredRole, PolicyRef, Resource};
 use crate::policy::glob;
 
@@ -168,10 +169,9 @@ impl Violations<'_> {
 fn is_boundary(b: &PolicyRef, required: &str) -> bool {
     match b {
         PolicyRef::Arn(arn) => arn == required,
-        PolicyRef::Ref(name) => {
-            required.split(':').nth(4) != Some("aws")
-                && name_and_path(required).is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
-        }
+        PolicyRef::Ref(name) => Arn::parse(required).is_ok_and(|arn| {
+            !arn.is_aws_managed_policy() && arn.name().is_some_and(|n| n.eq_ignore_ascii_case(name))
+        }),
     }
 }
 
@@ -201,11 +201,11 @@ fn account_of(id: &str) -> Option<&str> {
     if id == "*" {
         return None;
     }
-    match id.split(':').nth(4) {
-        Some(account) if is_account_id(account) => Some(account),
-        Some(account) if account.contains(['*', '?']) => None,
-        Some(account) => Some(account),
-        None => Some(""),
+    match Arn::parse(id) {
+        Ok(arn) if is_account_id(arn.account) => Some(arn.account),
+        Ok(arn) if arn.account.contains(['*', '?']) => None,
+        Ok(arn) => Some(arn.account),
+        Err(_) => Some(""),
     }
 }
 

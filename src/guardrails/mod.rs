@@ -113,7 +113,7 @@ impl Guardrails {
             if let Some(account) = rules
                 .allowed_trust_accounts
                 .iter()
-                .find(|a| !is_account_id(a))
+                .find(|a| !crate::arn::is_account_id(a))
             {
                 return Err(GuardrailsError::Invalid {
                     path: PathBuf::from(source),
@@ -143,10 +143,20 @@ impl Guardrails {
 
     /// Whether the resource with this ARN lies under the allowed path prefixes.
     pub fn allows_arn(&self, arn: &str) -> bool {
-        crate::iam::name_and_path(arn).is_some_and(|(_, path)| self.allows_path(&path))
+        crate::arn::name_and_path(arn).is_some_and(|(_, path)| self.allows_path(&path))
     }
 }
 
-pub(crate) fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+impl crate::manifest::ResourceRules for Guardrails {
+    fn violations(
+        &self,
+        resource: &crate::manifest::Resource,
+    ) -> Vec<(crate::fieldpath::FieldPath, String)> {
+        check::check(self, resource)
+    }
+
+    /// Every rule, as written: equal guardrails give equal text.
+    fn identity(&self) -> String {
+        format!("{self:?}")
+    }
 }

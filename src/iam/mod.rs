@@ -24,9 +24,8 @@ use aws_smithy_http_client::tls;
 pub use count::{RequestCounts, RequestSink};
 pub use error::{ErrorKind, IamError};
 pub use observed::{Account, EntityKind, ObservedPolicy, ObservedRole, PolicyUser, PolicyVersion};
-pub use snapshot::{Snapshot, name_and_path};
+pub use snapshot::Snapshot;
 
-use crate::manifest::Builtins;
 use crate::policy::PolicyDocument;
 
 /// IAM's largest page (MaxItems): a listing of a large account in the fewest requests.
@@ -144,13 +143,9 @@ fn missing(operation: &'static str, what: &str) -> IamError {
 }
 
 impl Iam {
-    /// The values of `${aws.account_id}`, `${aws.partition}` and `${aws.region}`.
-    pub fn builtins(&self, account: &Account) -> Builtins {
-        Builtins {
-            account_id: account.id.clone(),
-            partition: account.partition.clone(),
-            region: self.region.clone(),
-        }
+    /// The SDK's region (`${aws.region}`; IAM itself is global).
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     /// The requests made so far by this client and its clones.
@@ -316,7 +311,9 @@ impl Iam {
             .done("ListPolicies", policies)?
             .iter()
             .filter_map(|p| p.arn())
-            .find(|arn| name_and_path(arn).is_some_and(|(n, _)| n.eq_ignore_ascii_case(name)))
+            .find(|arn| {
+                crate::arn::name_and_path(arn).is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
+            })
             .map(str::to_string))
     }
 

@@ -4,40 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::policy::PolicyDocument;
 
-/// The account the credentials belong to, which makes policy ARNs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Account {
-    pub partition: String,
-    pub id: String,
-}
-
-impl Account {
-    /// `arn:aws:iam::ACCOUNT:policy/PATH/NAME` of a customer-managed policy.
-    pub fn policy_arn(&self, path: &str, name: &str) -> String {
-        format!("arn:{}:iam::{}:policy{path}{name}", self.partition, self.id)
-    }
-
-    /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
-    pub fn role_arn(&self, path: &str, name: &str) -> String {
-        format!("arn:{}:iam::{}:role{path}{name}", self.partition, self.id)
-    }
-
-    /// From a caller identity ARN such as `arn:aws:sts::123456789012:assumed-role/x/y`.
-    pub fn from_arn(arn: &str) -> Option<Account> {
-        let mut parts = arn.split(':');
-        let (_, partition, _, _, id) = (
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-            parts.next()?,
-        );
-        (!partition.is_empty() && id.len() == 12).then(|| Account {
-            partition: partition.to_string(),
-            id: id.to_string(),
-        })
-    }
-}
+pub use crate::arn::Account;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObservedRole {
@@ -134,25 +101,5 @@ impl std::fmt::Display for PolicyUser {
             write!(f, " (as its permissions boundary)")?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn account_comes_from_a_caller_arn_and_makes_policy_arns() {
-        let a = Account::from_arn("arn:aws:sts::123456789012:assumed-role/r/s").unwrap();
-        assert_eq!(
-            a.policy_arn("/agent/", "p"),
-            "arn:aws:iam::123456789012:policy/agent/p"
-        );
-        let cn = Account::from_arn("arn:aws-cn:iam::210987654321:user/u").unwrap();
-        assert_eq!(
-            cn.policy_arn("/", "p"),
-            "arn:aws-cn:iam::210987654321:policy/p"
-        );
-        assert_eq!(Account::from_arn("nonsense"), None);
     }
 }

@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput as Page;
 use aws_sdk_iam::types::{EntityType, Role};
 
+use crate::arn::name_and_path;
+
 use super::{
     EntityKind, ErrorKind, Iam, IamError, ObservedPolicy, ObservedRole, PAGE_SIZE, PolicyUser,
     PolicyVersion, document, tags_of,
@@ -70,22 +72,6 @@ impl Snapshot {
     pub fn insert_policy(&mut self, policy: ObservedPolicy) {
         self.policies.insert(policy.name.to_lowercase(), policy);
     }
-}
-
-/// The name and path in an IAM ARN such as `arn:aws:iam::1:role/a/b/NAME`: `("NAME", "/a/b/")`.
-/// `None` for anything that is not a role or policy ARN with a name.
-pub fn name_and_path(arn: &str) -> Option<(&str, String)> {
-    let resource = arn.splitn(6, ':').nth(5)?;
-    let (_, rest) = resource.split_once('/')?;
-    let (dirs, name) = match rest.rsplit_once('/') {
-        Some((dirs, name)) => (Some(dirs), name),
-        None => (None, rest),
-    };
-    if name.is_empty() {
-        return None;
-    }
-    let path = dirs.map_or_else(|| "/".to_string(), |d| format!("/{d}/"));
-    Some((name, path))
 }
 
 const OP: &str = "GetAccountAuthorizationDetails";
@@ -288,17 +274,6 @@ mod tests {
 
     #[test]
     fn names_and_paths_come_from_arns_and_a_missing_name_is_skipped() {
-        assert_eq!(
-            name_and_path("arn:aws:iam::1:policy/a/b/P"),
-            Some(("P", "/a/b/".to_string()))
-        );
-        assert_eq!(
-            name_and_path("arn:aws-cn:iam::1:role/R"),
-            Some(("R", "/".to_string()))
-        );
-        assert_eq!(name_and_path("arn:aws:iam::1:policy/a/"), None);
-        assert_eq!(name_and_path("arn:aws:iam::1:root"), None);
-        assert_eq!(name_and_path(""), None);
         // moto leaves PolicyName out: the name still comes from the ARN.
         let mut nameless = policy_detail("p");
         nameless.policy_name = None;

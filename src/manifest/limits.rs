@@ -3,6 +3,8 @@
 //! Each returns `Err(message)` saying what is wrong and what is allowed. moto accepts several
 //! of these that AWS rejects, so they are enforced here rather than left to the API.
 
+use crate::arn::{Arn, ArnError, is_account_id};
+
 use super::model::{OWNER_TAG, RESERVED_TAGS};
 
 pub const ROLE_NAME_MAX: usize = 64;
@@ -152,20 +154,21 @@ pub fn policy_arn(arn: &str) -> Result<(), String> {
              arn:aws:iam::ACCOUNT:policy/NAME or arn:aws:iam::aws:policy/NAME"
         ))
     };
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [prefix, partition, service, region, account, resource] = parts[..] else {
-        return wrong("too few `:`-separated parts");
+    let parsed = match Arn::parse(arn) {
+        Ok(parsed) => parsed,
+        Err(ArnError::TooFewParts(_)) => return wrong("too few `:`-separated parts"),
+        Err(_) => return wrong("it must start with arn:aws:iam:"),
     };
-    if prefix != "arn" || !partition.starts_with("aws") || service != "iam" {
+    if !parsed.partition.starts_with("aws") || parsed.service != "iam" {
         return wrong("it must start with arn:aws:iam:");
     }
-    if !region.is_empty() {
+    if !parsed.region.is_empty() {
         return wrong("IAM ARNs have no region");
     }
-    if account != "aws" && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())) {
+    if parsed.account != "aws" && !is_account_id(parsed.account) {
         return wrong("the account must be 12 digits or `aws`");
     }
-    let Some(rest) = resource.strip_prefix("policy/") else {
+    let Some(rest) = parsed.resource.strip_prefix("policy/") else {
         return wrong("the resource must start with policy/");
     };
     // `policy/NAME` or `policy/SEG/…/NAME`: a path given is never empty, `.` or `..` (which a

@@ -5,6 +5,7 @@
 //! what needs every file at once (duplicates, refs); `schema` describes the format for
 //! editors. Nothing here talks to AWS.
 
+pub mod danger;
 mod decode;
 mod diagnostic;
 pub mod files;
@@ -31,7 +32,30 @@ pub mod fields {
 }
 
 use crate::fieldpath::FieldPath;
-use crate::guardrails::Guardrails;
+
+/// Rules every decoded resource must keep besides the format's own (the guardrails), handed
+/// in by the caller: the loader knows nothing of where they come from.
+pub trait ResourceRules {
+    /// Every rule `resource` breaks, at the field that breaks it.
+    fn violations(&self, resource: &Resource) -> Vec<(FieldPath, String)>;
+
+    /// Equal for rules that judge alike: a file parsed and checked with rules of the same
+    /// identity is reused by a reload instead of being checked again.
+    fn identity(&self) -> String;
+}
+
+/// No rules besides the format's own.
+pub struct NoRules;
+
+impl ResourceRules for NoRules {
+    fn violations(&self, _: &Resource) -> Vec<(FieldPath, String)> {
+        Vec::new()
+    }
+
+    fn identity(&self) -> String {
+        String::new()
+    }
+}
 
 /// What one file declared, or why it could not be used.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,11 +74,15 @@ impl FileReport {
 /// Reads and decodes one file. A file with any error declares nothing (its valid documents
 /// included), so that a half-broken file never looks like the removal of the other half.
 pub fn load_file(path: &Path, vars: &Variables) -> FileReport {
-    load_file_guarded(path, vars, &Guardrails::default())
+    load_file_guarded(path, vars, &NoRules)
 }
 
 /// [`load_file`], where a resource that breaks a guardrail is an error like any other.
-pub fn load_file_guarded(path: &Path, vars: &Variables, guardrails: &Guardrails) -> FileReport {
+pub fn load_file_guarded(
+    path: &Path,
+    vars: &Variables,
+    guardrails: &dyn ResourceRules,
+) -> FileReport {
     load_text(
         path,
         files::read(path),
@@ -69,7 +97,7 @@ fn load_text(
     path: &Path,
     text: Result<String, String>,
     vars: &Variables,
-    guardrails: &Guardrails,
+    guardrails: &dyn ResourceRules,
     budget: &mut yaml::Budget,
 ) -> FileReport {
     let mut report = FileReport {
@@ -114,14 +142,14 @@ fn load_text(
 /// Every manifest file below `dir`, each loaded within one budget (see `yaml`), and each entry
 /// that was refused (a link out of DIR, …) as a file with that error, sorted by path.
 pub fn load_dir(dir: &Path, vars: &Variables) -> Result<Vec<FileReport>, FilesError> {
-    load_dir_guarded(dir, vars, &Guardrails::default())
+    load_dir_guarded(dir, vars, &NoRules)
 }
 
 /// [`load_dir`] with guardrails.
 pub fn load_dir_guarded(
     dir: &Path,
     vars: &Variables,
-    guardrails: &Guardrails,
+    guardrails: &dyn ResourceRules,
 ) -> Result<Vec<FileReport>, FilesError> {
     // A new cache never answers "unchanged".
     let reports = load_dir_cached(dir, vars, guardrails, &mut ParseCache::default())?;
@@ -133,7 +161,7 @@ pub fn load_dir_guarded(
 /// daemon reloads DIR at every resync; only what changed is parsed again.
 #[derive(Default)]
 pub struct ParseCache {
-    inputs: Option<(Variables, Guardrails)>,
+    inputs: Option<(Variables, String)>,
     files: HashMap<PathBuf, Parsed>,
     /// Every file of the last load, valid or not.
     listed: Vec<PathBuf>,
@@ -153,13 +181,14 @@ struct Parsed {
 pub fn load_dir_cached(
     dir: &Path,
     vars: &Variables,
-    guardrails: &Guardrails,
+    guardrails: &dyn ResourceRules,
     cache: &mut ParseCache,
 ) -> Result<Option<Vec<FileReport>>, FilesError> {
-    let same_inputs = matches!(&cache.inputs, Some((v, g)) if v == vars && g == guardrails);
+    let rules = guardrails.identity();
+    let same_inputs = matches!(&cache.inputs, Some((v, g)) if v == vars && *g == rules);
     if !same_inputs {
         cache.files.clear();
-        cache.inputs = Some((vars.clone(), guardrails.clone()));
+        cache.inputs = Some((vars.clone(), rules));
     }
     let listing = files::find(dir)?;
     let texts: Vec<Result<String, String>> = listing.files.iter().map(|f| f.read()).collect();
@@ -313,14 +342,14 @@ pub struct Loaded {
 
 /// Loads `dir` and assembles it; any diagnostic means the state must not be acted on.
 pub fn load(dir: &Path, vars: &Variables) -> Result<Loaded, FilesError> {
-    load_guarded(dir, vars, &Guardrails::default())
+    load_guarded(dir, vars, &NoRules)
 }
 
 /// [`load`] with guardrails.
 pub fn load_guarded(
     dir: &Path,
     vars: &Variables,
-    guardrails: &Guardrails,
+    guardrails: &dyn ResourceRules,
 ) -> Result<Loaded, FilesError> {
     let reports = load_dir_guarded(dir, vars, guardrails)?;
     let mut diagnostics: Vec<Diagnostic> = reports

@@ -993,7 +993,7 @@ fn a_cached_reload_equals_reading_every_file_again_and_keeps_only_valid_files() 
     write("c.yaml", "kind: Role\nmetadata: {name: c}\n");
     let mut cache = ParseCache::default();
     let mut vars = Variables::default();
-    let guardrails = Guardrails::default();
+    let guardrails = NoRules;
     let same = |cache: &mut ParseCache, vars: &Variables| {
         let cached = load_dir_cached(d, vars, &guardrails, cache)
             .unwrap()

@@ -34,6 +34,16 @@ impl Builtins {
         }
     }
 
+    /// The values for `account` (`${aws.account_id}`, `${aws.partition}`) and the SDK's
+    /// `region`.
+    pub fn new(account: &crate::arn::Account, region: &str) -> Builtins {
+        Builtins {
+            account_id: account.id.clone(),
+            partition: account.partition.clone(),
+            region: region.to_string(),
+        }
+    }
+
     fn get(&self, name: &str) -> Option<&str> {
         match name {
             "account_id" => Some(&self.account_id),

@@ -111,16 +111,18 @@ fn principal(value: &Value) -> Value {
 const PARTITIONS: &[&str] = &["aws", "aws-cn", "aws-us-gov"];
 
 fn account_root(id: &str) -> String {
-    let account = PARTITIONS
-        .iter()
-        .find_map(|p| {
-            id.strip_prefix("arn:")
-                .and_then(|rest| rest.strip_prefix(p))
-                .and_then(|rest| rest.strip_prefix(":iam::"))
-                .and_then(|rest| rest.strip_suffix(":root"))
-        })
-        .unwrap_or(id);
-    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+    let account = match crate::arn::Arn::parse(id) {
+        Ok(arn)
+            if PARTITIONS.contains(&arn.partition)
+                && arn.service == "iam"
+                && arn.region.is_empty()
+                && arn.resource == "root" =>
+        {
+            arn.account
+        }
+        _ => id,
+    };
+    if crate::arn::is_account_id(account) {
         // Partition-neutral: the canonical form is compared, never sent.
         format!("account-root:{account}")
     } else {

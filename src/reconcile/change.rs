@@ -286,7 +286,7 @@ impl ResourcePlan {
     pub fn iam_name(&self) -> &str {
         self.arn
             .as_deref()
-            .and_then(|arn| crate::iam::name_and_path(arn))
+            .and_then(|arn| crate::arn::name_and_path(arn))
             .map_or(self.name.as_str(), |(name, _)| name)
     }
 

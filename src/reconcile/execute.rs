@@ -236,5 +236,5 @@ impl Executor<'_> {
 }
 
 fn is_aws_managed(arn: &str) -> bool {
-    arn.split(':').nth(4) == Some("aws")
+    crate::arn::Arn::parse(arn).is_ok_and(|a| a.is_aws_managed_policy())
 }

@@ -78,13 +78,16 @@ pub async fn observe_prune(
         }
         None => {
             for (arn, tags) in retrying(retry, Eventual::No, || iam.list_tagged()).await? {
-                let Some((name, _)) = crate::iam::name_and_path(&arn) else {
+                let Ok(parsed) = crate::arn::Arn::parse(&arn) else {
                     continue;
                 };
-                let kind = if arn.contains(":role/") {
-                    Kind::Role
-                } else {
-                    Kind::Policy
+                let (Some(name), true) = (parsed.name(), parsed.service == "iam") else {
+                    continue;
+                };
+                let kind = match parsed.resource_type() {
+                    "role" => Kind::Role,
+                    "policy" => Kind::Policy,
+                    _ => continue,
                 };
                 all.push(listed(kind, name, &arn, tags));
             }

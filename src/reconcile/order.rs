@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{Change, ResourcePlan};
-use crate::iam::name_and_path;
+use crate::arn::Arn;
 use crate::manifest::DesiredState;
 use crate::policy::PolicyDocument;
 
@@ -124,14 +124,19 @@ pub fn defer_trust_of_roles_not_yet_created(roles: &mut [ResourcePlan]) -> Vec<R
     follow_ups
 }
 
+/// The role an AWS principal names (`arn:…:iam::ACCOUNT:role/PATH/NAME`), if it names one.
+fn role_name(id: &str) -> Option<&str> {
+    Arn::parse(id)
+        .ok()
+        .filter(|arn| arn.is_iam("role"))
+        .and_then(|arn| arn.name())
+}
+
 /// A trust policy without the AWS principals naming `roles`; a statement left with no
 /// principal goes, and with none left, a statement that allows nobody keeps it valid.
 fn without_roles(doc: &PolicyDocument, roles: &[String]) -> PolicyDocument {
-    let names = |id: &str| {
-        id.split(':').nth(5).is_some_and(|r| r.starts_with("role/"))
-            && name_and_path(id)
-                .is_some_and(|(n, _)| roles.iter().any(|r| r.eq_ignore_ascii_case(n)))
-    };
+    let names =
+        |id: &str| role_name(id).is_some_and(|n| roles.iter().any(|r| r.eq_ignore_ascii_case(n)));
     let statements: Vec<Value> = match doc.value().get("Statement") {
         Some(Value::Array(items)) => items.clone(),
         Some(single) => vec![single.clone()],
@@ -189,10 +194,8 @@ fn trusted_role_names(doc: &Value) -> Vec<String> {
             _ => Vec::new(),
         };
         for id in ids {
-            if id.split(':').nth(5).is_some_and(|r| r.starts_with("role/")) {
-                if let Some((name, _)) = name_and_path(id) {
-                    names.push(name.to_string());
-                }
+            if let Some(name) = role_name(id) {
+                names.push(name.to_string());
             }
         }
     }

@@ -291,7 +291,8 @@ pub fn plan_role(
         .filter(|arn| !ctx.ignored_managed(arn))
         .collect();
     for arn in managed.iter().chain(&boundary) {
-        if arn.split(':').nth(1) != Some(ctx.account.partition.as_str()) {
+        let partition = crate::arn::Arn::parse(arn).map(|a| a.partition);
+        if partition.ok() != Some(ctx.account.partition.as_str()) {
             plan.findings.push(Finding::OtherPartition {
                 arn: arn.clone(),
                 partition: ctx.account.partition.clone(),

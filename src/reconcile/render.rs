@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::change::{Change, Finding, ResourcePlan};
+use crate::manifest::danger::Warning;
 use crate::policy::PolicyDocument;
-use crate::policy::danger::Warning;
 
 /// One line saying what a change does, for logs.
 pub fn summary(change: &Change) -> String {

@@ -16,7 +16,6 @@ use super::model::{
 use super::vars::{Variables, has_reference, substitute};
 use super::yaml::{CoreScalar, Key, Node, Value, core_scalar};
 use crate::fieldpath::FieldPath;
-use crate::guardrails::{self, Guardrails};
 use crate::policy::PolicyKind;
 use crate::suggest::{closest, unknown_field};
 
@@ -43,7 +42,7 @@ pub fn decode_document(
     file: &Path,
     mut root: Node,
     vars: &Variables,
-    guardrails: &Guardrails,
+    guardrails: &dyn super::ResourceRules,
 ) -> (Option<Resource>, Vec<Diagnostic>) {
     let mut d = Decoder {
         file,
@@ -55,7 +54,7 @@ pub fn decode_document(
     let resource = d.document(&root);
     if let Some(r) = &resource {
         // Guardrails judge a resource that is valid otherwise.
-        for (path, message) in guardrails::check(guardrails, r) {
+        for (path, message) in guardrails.violations(r) {
             d.error(root.line_at(&path), &path, message);
         }
     }
