@@ -7,10 +7,10 @@ mod support;
 
 use std::time::Duration;
 
-use futures::stream::{self, StreamExt};
 use support::bed::Bed;
 use support::daemon::{Daemon, wait_for};
 use support::fixtures::{APP_POLICY_ARN, FULL, tag};
+use support::moto::seed_roles;
 use support::run;
 
 /// The debug line that totals a run's requests: `(total, summary)`.
@@ -74,22 +74,7 @@ spec:
 async fn one_role_in_a_large_account_is_read_on_its_own_not_in_bulk() {
     let bed = Bed::new(&[("one.yaml", ONE_ROLE)], &[]).await;
     // 2,001 roles: three pages of each bulk listing cost more than the one role's four reads.
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    stream::iter(0..2001)
-        .map(|i| {
-            let iam = bed.iam.clone();
-            async move {
-                iam.create_role()
-                    .role_name(format!("neighbour-{i}"))
-                    .assume_role_policy_document(trust)
-                    .send()
-                    .await
-                    .expect("CreateRole")
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
+    seed_roles(&bed.iam, "neighbour", 2001).await;
     let (code, out) = bed.apply();
     assert_eq!(code, 0, "{out}");
     bed.proxy.reset_counts();

@@ -75,8 +75,43 @@ pub async fn client_for(endpoint: &str) -> aws_sdk_iam::Client {
         .credentials_provider(creds)
         .endpoint_url(endpoint)
         .http_client(iam_warden::iam::http_client())
+        // Set-up and checks must not fail a test on moto's occasional 500 under load.
+        .retry_config(
+            aws_sdk_iam::config::retry::RetryConfig::standard()
+                .with_max_attempts(8)
+                .with_initial_backoff(std::time::Duration::from_millis(50)),
+        )
         .build();
     aws_sdk_iam::Client::from_conf(config)
+}
+
+/// Creates `count` roles `PREFIX-0`, `PREFIX-1`, … trusting EC2, a few at a time, as set-up:
+/// an answer lost after the role was made (EntityAlreadyExists on a retry) counts as made.
+pub async fn seed_roles(iam: &aws_sdk_iam::Client, prefix: &str, count: usize) {
+    use futures::stream::{self, StreamExt};
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    stream::iter(0..count)
+        .map(|i| {
+            let iam = iam.clone();
+            async move {
+                let name = format!("{prefix}-{i}");
+                let out = iam
+                    .create_role()
+                    .role_name(&name)
+                    .assume_role_policy_document(trust)
+                    .send()
+                    .await;
+                if let Err(e) = out {
+                    let exists = e
+                        .as_service_error()
+                        .is_some_and(|s| s.is_entity_already_exists_exception());
+                    assert!(exists, "seeding role {name}: {e:?}");
+                }
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<()>>()
+        .await;
 }
 
 /// The role as IAM has it now; `None` when it does not exist.
