@@ -147,7 +147,15 @@ proptest! {
         bytes in prop::collection::vec(any::<u8>(), 0..600)
     ) {
         let report = load_text(&bytes);
-        prop_assert_eq!(report.is_valid(), report.diagnostics.is_empty());
+        // Whatever the bytes: a file with an error declares nothing, and every error names
+        // the file, says something, and points at a line the file has.
+        prop_assert!(report.is_valid() || report.resources.is_empty());
+        let lines = bytes.split(|b| *b == b'\n').count();
+        for d in &report.diagnostics {
+            prop_assert_eq!(&d.file, &report.path);
+            prop_assert!(!d.message.trim().is_empty());
+            prop_assert!(d.line.is_none_or(|l| l >= 1 && l <= lines), "{:?} of {} lines", d.line, lines);
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Conditions that hold the whole daemon back, not one resource: AWS unreachable (or no
-//! credentials), AWS refusing some calls (AccessDenied), DIR or a values file unreadable.
+//! credentials), AWS answering with server errors (IAM down: 5xx such as ServiceUnavailable),
+//! AWS refusing some calls (AccessDenied), DIR or a values file unreadable.
 //!
 //! Each is logged once when it starts and once when it clears, shown on /status and in
 //! /readyz's body, and cleared by the first evidence that it is over (an answered request,
@@ -26,6 +27,8 @@ pub struct AwsHealth {
 struct AwsInner {
     /// No answer at all (connection refused, timeouts, 5xx), or no credentials to ask with.
     unreachable: Option<String>,
+    /// AWS answers, but with server errors (5xx), since its last good answer.
+    failing: Option<String>,
     /// Operations AWS refuses, with the last refusal.
     denied: BTreeMap<&'static str, String>,
 }
@@ -83,9 +86,19 @@ impl AwsHealth {
                     warn!(operation, error = %e, "AWS refuses this call; retrying, and reporting it on /status");
                 }
             }
+            // An answer, but a server error: IAM itself is down or failing.
+            Some(e) if e.kind == ErrorKind::Transient => {
+                if s.failing.is_none() {
+                    warn!(operation, error = %e, "AWS answers with server errors; retrying, and reporting it on /status");
+                }
+                s.failing = Some(e.to_string());
+            }
             None => {
                 if s.denied.remove(operation).is_some() {
                     info!(operation, "AWS allows this call again");
+                }
+                if s.failing.take().is_some() {
+                    info!("AWS answers without server errors again");
                 }
             }
             Some(_) => {}
@@ -104,6 +117,7 @@ impl AwsHealth {
             last_error: s
                 .unreachable
                 .clone()
+                .or_else(|| s.failing.clone())
                 .or_else(|| s.denied.values().next_back().cloned()),
         }
     }
@@ -116,6 +130,7 @@ impl AwsHealth {
             .iter()
             .map(|e| format!("AWS unreachable: {e}"))
             .collect();
+        out.extend(s.failing.iter().map(|e| format!("AWS failing: {e}")));
         out.extend(s.denied.values().map(|e| format!("AWS refuses: {e}")));
         out
     }
@@ -227,6 +242,26 @@ mod tests {
         assert!(s.last_error.unwrap().contains("denied"));
         assert_eq!(h.describe().len(), 1);
         h.request("PutRolePolicy", None);
+        assert_eq!(h.status().last_error, None);
+    }
+
+    #[test]
+    fn server_errors_are_a_condition_of_their_own_until_a_good_answer() {
+        let h = AwsHealth::default();
+        let down = IamError {
+            code: Some("ServiceUnavailable".into()),
+            ..err(ErrorKind::Transient, "IAM is down")
+        };
+        h.request("GetAccountAuthorizationDetails", Some(&down));
+        let s = h.status();
+        assert!(s.reachable, "an answer, even an error, is reachable");
+        assert!(s.last_error.unwrap().contains("IAM is down"));
+        let described = h.describe();
+        assert_eq!(described.len(), 1, "{described:?}");
+        assert!(described[0].starts_with("AWS failing: "), "{described:?}");
+        assert!(!described[0].contains("refuses"), "{described:?}");
+        h.request("GetRole", None);
+        assert_eq!(h.describe(), Vec::<String>::new());
         assert_eq!(h.status().last_error, None);
     }
 

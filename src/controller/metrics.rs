@@ -230,6 +230,7 @@ mod tests {
         m.resync_started();
         m.resync_finished(0.5, true);
         m.queue(3, std::time::Duration::from_secs(2));
+        m.prune_refused(4);
         let text = m.encode();
         for needle in [
             "iam_warden_reconcile_total{kind=\"Role\",result=\"success\"} 1",
@@ -242,6 +243,7 @@ mod tests {
             "iam_warden_resync_duration_seconds_count 1",
             "iam_warden_queue_depth 3",
             "iam_warden_queue_oldest_item_age_seconds 2",
+            "iam_warden_prune_refused_deletions 4",
         ] {
             assert!(text.contains(needle), "`{needle}` missing from\n{text}");
         }

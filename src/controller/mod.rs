@@ -801,7 +801,7 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
     let vars = vars.with_builtins(crate::manifest::Builtins::new(&account, iam.region()));
     let controller = Controller::new(config.clone(), iam, account, vars, metrics, aws.clone());
     health.attach(controller.clone());
-    controller.reload();
+    reload_off_the_runtime(&controller).await;
     if lock(&controller.keys).start_first_pass() {
         controller.ready.store(true, Ordering::SeqCst);
     } else {
@@ -880,6 +880,18 @@ async fn account_with_retry(iam: &Iam, mut stop: signal_watch::Receiver<bool>) -
     }
 }
 
+/// Reads and parses DIR on a blocking thread: every file is read, which must not hold up the
+/// async workers (reconciles, the HTTP endpoints) on a large or slow volume.
+async fn reload_off_the_runtime(controller: &Arc<Controller>) {
+    let c = Arc::clone(controller);
+    if let Err(e) = tokio::task::spawn_blocking(move || c.reload()).await {
+        match e.try_into_panic() {
+            Ok(panic) => error!("reload panicked: {}", panic_message(&*panic)),
+            Err(e) => error!(error = %e, "reload did not finish"),
+        }
+    }
+}
+
 /// File changes reload; the timer resyncs (a little jittered, so replicas do not align);
 /// SIGHUP does both.
 ///
@@ -920,10 +932,10 @@ async fn triggers(
                 // interval: the next deadline counts from now.
                 timer.as_mut().reset(tokio::time::Instant::now() + jittered());
                 // A missed file event must not outlive one interval either.
-                controller.reload();
+                reload_off_the_runtime(&controller).await;
                 resync(&controller);
             }
-            Some(()) = reload_rx.recv() => controller.reload(),
+            Some(()) = reload_rx.recv() => reload_off_the_runtime(&controller).await,
             _ = hup_recv => {
                 info!("SIGHUP: reload and resync");
                 let _ = reload_tx.send(());

@@ -4,11 +4,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::desired::Key;
 use super::{Controller, Generation, lock};
-use crate::iam::{ObservedPolicy, Snapshot};
+use crate::iam::{ErrorKind, ObservedPolicy, Snapshot};
 use crate::manifest::Resource;
 use crate::reconcile;
 use crate::reconcile::{Eventual, ResourceState};
@@ -87,8 +87,15 @@ impl Controller {
             // The outage is reported as such; each failed key's backoff retries it.
             Err(_) if self.aws.is_unreachable() => false,
             Err(e) => {
-                if !self.bulk_failing.swap(true, Ordering::SeqCst) {
-                    warn!(error = %e, "cannot read the account in bulk; reconciling every resource at each resync");
+                if e.kind == ErrorKind::AccessDenied {
+                    // Refused: the account denies the bulk read until its policy changes.
+                    if !self.bulk_failing.swap(true, Ordering::SeqCst) {
+                        warn!(error = %e, "cannot read the account in bulk; reconciling every resource at each resync");
+                    }
+                } else {
+                    // Failed (IAM answering with server errors, throttled): an AWS condition
+                    // of its own (/status, /readyz), not a refusal.
+                    debug!(error = %e, "the bulk read failed this resync; reconciling every resource on its own");
                 }
                 for key in keys {
                     if !self.backing_off(&key) {

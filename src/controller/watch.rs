@@ -13,8 +13,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use std::time::Instant;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 /// Quiet time after the last event before reloading: a git checkout or a ConfigMap update is
 /// many events in a burst.
@@ -100,9 +100,44 @@ fn entry_of(dir: &Path) -> Option<PathBuf> {
     Some(parent.join(name))
 }
 
-/// Watches `dir` until `reload` is closed; sends `()` once per burst of relevant changes.
+/// While DIR cannot be watched whole (a subdirectory unreadable, DIR missing), the watch is
+/// tried again this often, and a reload follows once it holds: edits made meanwhile are read
+/// within about a second of DIR becoming readable again, not at the next resync.
+pub const RETRY: Duration = Duration::from_secs(1);
+
+/// Watches `dir` until `reload` is closed; sends `()` once per burst of relevant changes. The
+/// watching (stat, canonicalize, the recursive walk of DIR) runs on a thread of its own, never
+/// on the async workers.
 pub async fn watch(dir: PathBuf, reload: mpsc::UnboundedSender<()>) {
-    let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<Option<Vec<PathBuf>>>();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("iam-warden-watch".into())
+        .spawn(move || {
+            watch_blocking(&dir, &reload);
+            let _ = done_tx.send(());
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = done_rx.await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the file watcher; changes are picked up at each resync only");
+        }
+    }
+}
+
+/// What the watch of DIR's real path holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Watched {
+    /// Every directory under DIR.
+    Whole,
+    /// Not all of it (or nothing): tried again every [`RETRY`].
+    Partly,
+}
+
+fn watch_blocking(dir: &Path, reload: &mpsc::UnboundedSender<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let (raw_tx, raw_rx) = std::sync::mpsc::channel::<Option<Vec<PathBuf>>>();
     let handler = move |event: notify::Result<notify::Event>| {
         // Reads (ours included) are not changes; errors and rescans may hide changes (`None`:
         // no path to judge by).
@@ -123,7 +158,7 @@ pub async fn watch(dir: PathBuf, reload: mpsc::UnboundedSender<()>) {
             return;
         }
     };
-    let Some(entry) = entry_of(&dir) else {
+    let Some(entry) = entry_of(dir) else {
         tracing::error!(dir = %dir.display(), "cannot watch DIR; changes are picked up at each resync only");
         return;
     };
@@ -137,22 +172,34 @@ pub async fn watch(dir: PathBuf, reload: mpsc::UnboundedSender<()>) {
         None => true,
         Some(paths) => paths.iter().any(|p| scope.is_relevant(p)),
     };
+    let mut watched = follow(&mut watcher, dir, &mut scope.real, Watched::Whole);
     loop {
-        follow(&mut watcher, &dir, &mut scope.real);
-        // Wait for the first relevant event of a burst.
+        // Wait for the first relevant event of a burst; while DIR is watched only in part,
+        // try again every RETRY, and reload once the whole of it is watched again.
         loop {
-            match raw_rx.recv().await {
-                None => return,
-                Some(paths) if relevant(&scope, &paths) => break,
-                Some(_) => {}
+            if reload.is_closed() {
+                return;
+            }
+            match raw_rx.recv_timeout(RETRY) {
+                Ok(paths) if relevant(&scope, &paths) => break,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) if watched == Watched::Partly => {
+                    watched = follow(&mut watcher, dir, &mut scope.real, watched);
+                    if watched == Watched::Whole {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
             }
         }
         // Then for quiet (relevant events extend it), but never longer than MAX_WAIT in all.
         let deadline = Instant::now() + MAX_WAIT;
         let mut quiet = (Instant::now() + DEBOUNCE).min(deadline);
         loop {
-            match tokio::time::timeout_at(quiet, raw_rx.recv()).await {
-                Ok(Some(paths)) => {
+            let wait = quiet.saturating_duration_since(Instant::now());
+            match raw_rx.recv_timeout(wait) {
+                Ok(paths) => {
                     if relevant(&scope, &paths) {
                         quiet = (Instant::now() + DEBOUNCE).min(deadline);
                     }
@@ -161,29 +208,53 @@ pub async fn watch(dir: PathBuf, reload: mpsc::UnboundedSender<()>) {
                         break;
                     }
                 }
-                Ok(None) => return,
-                Err(_) => break,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
             }
         }
         if reload.send(()).is_err() {
             return;
         }
+        watched = follow(&mut watcher, dir, &mut scope.real, watched);
     }
 }
 
 /// Watches DIR's real path afresh. Done after every burst of events, because nothing cheaper
 /// is reliable: a flipped symlink changes the real path, and a directory replaced at the same
 /// path may even get the old inode number back, while the kernel has dropped the old watch.
-fn follow(watcher: &mut RecommendedWatcher, dir: &Path, watched: &mut Option<PathBuf>) {
+/// When the recursive watch fails (a subdirectory cannot be read), DIR itself is still
+/// watched, and the caller tries again. Says once when that starts and when it ends.
+fn follow(
+    watcher: &mut RecommendedWatcher,
+    dir: &Path,
+    watched: &mut Option<PathBuf>,
+    before: Watched,
+) -> Watched {
     if let Some(old) = watched.take() {
         let _ = watcher.unwatch(&old);
     }
     let Ok(real) = std::fs::canonicalize(dir) else {
-        return;
+        return Watched::Partly;
     };
     match watcher.watch(&real, RecursiveMode::Recursive) {
-        Ok(()) => *watched = Some(real),
-        Err(e) => tracing::warn!(path = %real.display(), error = %e, "cannot watch DIR"),
+        Ok(()) => {
+            if before == Watched::Partly {
+                tracing::info!(path = %real.display(), "watching all of DIR again");
+            }
+            *watched = Some(real);
+            Watched::Whole
+        }
+        Err(e) => {
+            // Whatever the walk added before it failed goes; DIR's own entries stay seen.
+            let _ = watcher.unwatch(&real);
+            if watcher.watch(&real, RecursiveMode::NonRecursive).is_ok() {
+                *watched = Some(real.clone());
+            }
+            if before == Watched::Whole {
+                tracing::warn!(path = %real.display(), error = %e, "cannot watch all of DIR; trying again every second");
+            }
+            Watched::Partly
+        }
     }
 }
 

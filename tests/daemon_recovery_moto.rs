@@ -1,0 +1,175 @@
+//! The daemon comes back by itself, against moto: the watcher after a subdirectory of DIR
+//! was unreadable for a while, and the report of an IAM that answers with server errors.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::bed::Bed;
+use support::daemon::{Daemon, wait_for};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn role(description: &str) -> String {
+    format!(
+        r#"apiVersion: iamwarden/v1alpha1
+kind: Role
+metadata: {{name: watched}}
+spec:
+  description: {description}
+  assumeRolePolicy:
+    Version: "2012-10-17"
+    Statement: [{{Effect: Allow, Principal: {{Service: ecs-tasks.amazonaws.com}}, Action: sts:AssumeRole}}]
+"#
+    )
+}
+
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `run` as an unprivileged user, for whom `chmod 000` really shuts a directory: `nobody`
+/// through setpriv when the tests run as root (CI), the test's own user otherwise.
+fn unprivileged_warden(endpoint: &str, dir: &Path) -> Command {
+    let bin = env!("CARGO_BIN_EXE_iam-warden");
+    let mut cmd = if is_root() {
+        for entry in walk(dir) {
+            std::os::unix::fs::chown(&entry, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+        let mut c = Command::new("setpriv");
+        c.args([
+            format!("--reuid={NOBODY}"),
+            format!("--regid={NOBODY}"),
+            "--clear-groups".into(),
+            "--".into(),
+            bin.into(),
+        ]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    for (k, _) in std::env::vars() {
+        if k.starts_with("IAM_WARDEN_") || k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", dir)
+        .env("IAM_WARDEN_ENDPOINT_URL", endpoint)
+        .current_dir(dir);
+    cmd
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+async fn description(bed: &Bed) -> String {
+    bed.description("watched").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_are_seen_within_seconds_after_a_subdirectory_was_unreadable() {
+    let bed = Bed::new(&[], &[]).await;
+    let sub = bed.dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(sub.join("r.yaml"), role("one")).unwrap();
+    // The default resync (60 s): only the watcher can make the edit land in time.
+    let d = Daemon::start_cmd(
+        unprivileged_warden(&bed.proxy.endpoint, bed.dir.path()),
+        bed.dir.path(),
+        &[],
+    );
+    d.wait_ready();
+    assert_eq!(description(&bed).await, "one");
+
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o000)).unwrap();
+    wait_for("the unreadable subdirectory on /status", WAIT, || {
+        d.status()["fileErrors"].to_string().contains("sub")
+    });
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    wait_for("the file error cleared", Duration::from_secs(15), || {
+        d.status()["fileErrors"] == serde_json::json!([])
+    });
+    // An edit after the directory came back reaches IAM well before the next resync.
+    std::fs::write(sub.join("r.yaml"), role("two")).unwrap();
+    let saved = Instant::now();
+    while description(&bed).await != "two" {
+        assert!(
+            saved.elapsed() < Duration::from_secs(20),
+            "the edit was not seen by the watcher:\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iam_answering_server_errors_is_reported_as_failing_not_as_a_refusal() {
+    let bed = Bed::new(&[("r.yaml", &role("one"))], &[]).await;
+    let d = Daemon::start(
+        &bed.proxy.endpoint,
+        bed.dir.path(),
+        &["--resync-interval", "1s"],
+    );
+    d.wait_ready();
+    for action in [
+        "GetAccountAuthorizationDetails",
+        "ListRoles",
+        "GetRole",
+        "ListRoleTags",
+        "ListRolePolicies",
+        "ListAttachedRolePolicies",
+    ] {
+        bed.proxy
+            .fail(action, 10_000, 503, "ServiceUnavailable", "IAM is down");
+    }
+    wait_for("/readyz to warn that AWS is failing", WAIT, || {
+        let (code, body) = d.get("/readyz");
+        code == 200 && body.contains("warning: AWS failing: ") && body.contains("IAM is down")
+    });
+    let status = d.status();
+    assert!(
+        status["aws"]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("IAM is down")),
+        "{status}"
+    );
+    // Several resyncs of it: never taken for a denied bulk read.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        d.logged("cannot read the account in bulk"),
+        0,
+        "{}",
+        d.log()
+    );
+    assert!(
+        d.logged("AWS answers with server errors") >= 1,
+        "{}",
+        d.log()
+    );
+
+    bed.proxy.clear_faults();
+    wait_for("the warning gone", WAIT, || {
+        !d.get("/readyz").1.contains("warning:")
+    });
+    assert!(d.logged("AWS answers without server errors again") >= 1);
+}
