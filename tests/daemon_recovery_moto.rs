@@ -173,3 +173,56 @@ async fn an_iam_answering_server_errors_is_reported_as_failing_not_as_a_refusal(
     });
     assert!(d.logged("AWS answers without server errors again") >= 1);
 }
+
+/// GET /metrics with `accept`: the Content-Type answered and the body.
+fn scrape(d: &Daemon, accept: Option<&str>) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(&d.addr).unwrap();
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        conn,
+        "GET /metrics HTTP/1.0\r\nHost: localhost\r\n{accept}\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    conn.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    (content_type, body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_in_the_format_their_content_type_names() {
+    let bed = Bed::new(&[("r.yaml", &role("one"))], &[]).await;
+    let d = Daemon::start(&bed.proxy.endpoint, bed.dir.path(), &[]);
+    d.wait_ready();
+    // What Prometheus sends: OpenMetrics first.
+    let prometheus = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+    let (content_type, body) = scrape(&d, Some(prometheus));
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    for accept in [None, Some("text/plain")] {
+        let (content_type, body) = scrape(&d, accept);
+        assert!(
+            content_type.starts_with("text/plain; version=0.0.4"),
+            "{content_type}"
+        );
+        assert!(!body.contains("# EOF"), "{body}");
+        assert!(
+            body.contains("# TYPE iam_warden_reconcile_total counter"),
+            "{body}"
+        );
+    }
+}

@@ -829,6 +829,37 @@ async fn an_imported_hand_made_role_applies_as_an_adoption_that_changes_nothing_
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     let role_yaml = fs::read_to_string(bed.dir.path().join("role-clicked.yaml")).unwrap();
     assert!(role_yaml.contains("ref: hand-policy"), "{role_yaml}");
+    // A YAML 1.1 reader (PyYAML, as many CI tools use) reads every value as a string where
+    // ours does: `Version: 2012-10-17` unquoted would be a date to it.
+    for file in ["role-clicked.yaml", "policy-hand-policy.yaml"] {
+        let path = bed.dir.path().join(file);
+        let python = support::repo_root().join(".venv/bin/python");
+        let check = std::process::Command::new(python)
+            .args([
+                "-c",
+                "import sys, yaml, json\n\
+                 def walk(v):\n\
+                 \x20   if isinstance(v, dict): [walk(x) for x in v.values()]\n\
+                 \x20   elif isinstance(v, list): [walk(x) for x in v]\n\
+                 \x20   elif not isinstance(v, (str, int, bool)) and v is not None: sys.exit('not a plain value: %r' % (v,))\n\
+                 docs = list(yaml.safe_load_all(open(sys.argv[1])))\n\
+                 walk(docs)\n\
+                 print(json.dumps(docs))",
+            ])
+            .arg(&path)
+            .output()
+            .expect("run the venv's python");
+        let stdout = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            check.status.success(),
+            "{file}: {}{stdout}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        assert!(
+            stdout.contains("\"Version\": \"2012-10-17\""),
+            "{file}: {stdout}"
+        );
+    }
 
     bed.proxy.reset_counts();
     bed.converge();

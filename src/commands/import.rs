@@ -35,7 +35,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<u8> {
     match &args.out {
         None => print!(
             "{}",
-            to_yaml(&docs.into_iter().map(|(_, d)| d).collect::<Vec<_>>())?
+            to_yaml(&docs.into_iter().map(|(_, d)| d).collect::<Vec<_>>())
         ),
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -46,7 +46,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<u8> {
                     .unwrap_or("resource")
                     .to_ascii_lowercase();
                 let path = dir.join(format!("{kind}-{name}.yaml"));
-                std::fs::write(&path, to_yaml(&[doc])?)
+                std::fs::write(&path, to_yaml(&[doc]))
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 println!("wrote {}", path.display());
             }

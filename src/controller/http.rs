@@ -102,19 +102,37 @@ async fn readyz(Extract(h): Extract<Health>) -> Response {
     (code, body).into_response()
 }
 
-async fn metrics(Extract(h): Extract<Health>) -> Response {
+/// OpenMetrics to a scraper that asks for it (Prometheus does), the 0.0.4 text format to
+/// anything else; each under its own content type.
+async fn metrics(Extract(h): Extract<Health>, headers: axum::http::HeaderMap) -> Response {
     if let Some(c) = h.controller.get() {
         let (depth, oldest) = c.queue.depth();
         h.metrics.queue(depth, oldest);
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        h.metrics.encode(),
-    )
-        .into_response()
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            h.metrics.encode(),
+        )
+            .into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            h.metrics.encode_prometheus(),
+        )
+            .into_response()
+    }
 }
 
 async fn status(Extract(h): Extract<Health>) -> Response {

@@ -208,17 +208,78 @@ impl Metrics {
     }
 
     /// The Prometheus text format.
+    /// The OpenMetrics text (`application/openmetrics-text; version=1.0.0`).
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+
+    /// The same series as Prometheus's text format 0.0.4, for a scraper that does not ask
+    /// for OpenMetrics (see [`prometheus_text`]).
+    pub fn encode_prometheus(&self) -> String {
+        prometheus_text(&self.encode())
+    }
+}
+
+/// OpenMetrics text turned into Prometheus text format 0.0.4: no `# EOF` or `# UNIT` lines,
+/// and a counter's HELP and TYPE name its `_total` series, as 0.0.4 expects (OpenMetrics
+/// names the family without the suffix).
+pub fn prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prometheus_text_names_counters_by_their_series_and_has_no_eof() {
+        let m = Metrics::default();
+        m.reconciled(Kind::Role, "success", 0.1);
+        let open = m.encode();
+        assert!(open.ends_with("# EOF\n"), "{open}");
+        assert!(
+            open.contains("# TYPE iam_warden_reconcile counter"),
+            "{open}"
+        );
+        let text = m.encode_prometheus();
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(
+            text.contains("# TYPE iam_warden_reconcile_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP iam_warden_reconcile_total "),
+            "{text}"
+        );
+        assert!(text.contains("iam_warden_reconcile_total{kind=\"Role\",result=\"success\"} 1"));
+        // Gauges and histograms keep their names.
+        assert!(
+            text.contains("# TYPE iam_warden_queue_depth gauge"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn every_documented_metric_is_exported() {

@@ -35,9 +35,64 @@ pub struct Rules {
     pub allowed_trust_accounts: Vec<String>,
 }
 
+/// The fields of a guardrails file.
+const FIELDS: &[&str] = &[
+    "requirePermissionsBoundary",
+    "allowedPathPrefixes",
+    "denyActions",
+    "denyTrustPrincipals",
+    "allowedTrustAccounts",
+];
+
 impl Rules {
     pub fn is_empty(&self) -> bool {
         *self == Rules::default()
+    }
+
+    /// Rules from a guardrails file's text, read by the manifests' own hardened YAML reader
+    /// (its limits on size, depth and aliases). An error names the line where it is known.
+    pub fn from_yaml(text: &str) -> Result<Rules, String> {
+        use crate::manifest::yaml;
+        let (docs, error) = yaml::parse_documents(text);
+        if let Some(e) = error {
+            return Err(format!("line {}: {}", e.line, e.message));
+        }
+        let roots: Vec<&yaml::Node> = docs.iter().filter_map(|d| d.root.as_ref()).collect();
+        let root = match roots[..] {
+            [root] => root,
+            [] => return Err("holds no rules".into()),
+            _ => {
+                return Err(format!(
+                    "holds {} documents; a guardrails file holds one",
+                    roots.len()
+                ));
+            }
+        };
+        let yaml::Value::Map(entries) = &root.value else {
+            return Err(format!(
+                "line {}: a guardrails file is a mapping of rules, not a {}",
+                root.line,
+                root.type_name()
+            ));
+        };
+        if let Some((key, _)) = entries
+            .iter()
+            .find(|(k, _)| !FIELDS.contains(&k.name.as_str()))
+        {
+            return Err(format!(
+                "line {}: {}",
+                key.line,
+                crate::suggest::unknown_field(&key.name, FIELDS)
+            ));
+        }
+        // Field by field, so that a wrong type names its field and line.
+        for (key, value) in entries {
+            let one = serde_json::json!({ key.name.as_str(): value.to_json() });
+            if let Err(e) = serde_json::from_value::<Rules>(one) {
+                return Err(format!("line {}: {}: {e}", value.line, key.name));
+            }
+        }
+        serde_json::from_value(root.to_json()).map_err(|e| format!("line {}: {e}", root.line))
     }
 }
 
@@ -49,11 +104,6 @@ pub struct Guardrails {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GuardrailsError {
-    #[error("cannot read guardrails file {}: {error}", path.display())]
-    Read {
-        path: PathBuf,
-        error: std::io::Error,
-    },
     #[error("guardrails ({}): {message}", path.display())]
     Invalid { path: PathBuf, message: String },
 }
@@ -66,14 +116,12 @@ impl Guardrails {
             sources.push(("flags".to_string(), flags));
         }
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|error| GuardrailsError::Read {
-                path: path.to_path_buf(),
-                error,
-            })?;
             let invalid = |message: String| GuardrailsError::Invalid {
                 path: path.to_path_buf(),
                 message,
             };
+            // The same limits as a manifest file (size, UTF-8).
+            let text = crate::manifest::files::read(path).map_err(invalid)?;
             let blank = text
                 .lines()
                 .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
@@ -83,18 +131,7 @@ impl Guardrails {
                     "is empty: a guardrails file must set at least one rule".into(),
                 ));
             }
-            let rules: Rules = {
-                serde_yaml::from_str(&text).map_err(|e| {
-                    let at = e
-                        .location()
-                        .map(|l| format!("line {}: ", l.line()))
-                        .unwrap_or_default();
-                    invalid(format!(
-                        "{at}{e} (fields: requirePermissionsBoundary, allowedPathPrefixes, \
-                         denyActions, denyTrustPrincipals, allowedTrustAccounts)"
-                    ))
-                })?
-            };
+            let rules = Rules::from_yaml(&text).map_err(invalid)?;
             sources.push((path.display().to_string(), rules));
         }
         for (source, rules) in &sources {

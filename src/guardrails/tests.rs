@@ -44,7 +44,7 @@ fn allowing(actions: &str) -> Resource {
 
 fn rules(yaml: &str) -> Guardrails {
     Guardrails {
-        sources: vec![("g.yaml".into(), serde_yaml::from_str(yaml).unwrap())],
+        sources: vec![("g.yaml".into(), Rules::from_yaml(yaml).unwrap())],
     }
 }
 
@@ -190,11 +190,11 @@ fn flags_and_file_combine_and_the_stricter_wins() {
         sources: vec![
             (
                 "flags".into(),
-                serde_yaml::from_str("allowedPathPrefixes: [/agent/]").unwrap(),
+                Rules::from_yaml("allowedPathPrefixes: [/agent/]").unwrap(),
             ),
             (
                 "g.yaml".into(),
-                serde_yaml::from_str("allowedPathPrefixes: [/agent/ecs/]").unwrap(),
+                Rules::from_yaml("allowedPathPrefixes: [/agent/ecs/]").unwrap(),
             ),
         ],
     };
@@ -216,6 +216,29 @@ fn a_guardrails_file_with_an_unknown_field_or_a_bad_account_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("denyAction") && e.contains("line 1"), "{e}");
+    assert!(e.contains("did you mean `denyActions`"), "{e}");
+    for (text, says) in [
+        (
+            "denyActions: \"iam:*\"\n",
+            "line 1: denyActions: invalid type",
+        ),
+        (
+            "requirePermissionsBoundary: x\ndenyActions: {a: b}\n",
+            "line 2: denyActions",
+        ),
+        ("- denyActions\n", "a mapping of rules, not a"),
+        (
+            "denyActions: [a:b]\n---\ndenyActions: [c:d]\n",
+            "holds 2 documents",
+        ),
+        ("a: &x [*x]\n", "line 1"),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let e = Guardrails::load(Rules::default(), Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says), "{text:?}: {e}");
+    }
     std::fs::write(&path, "allowedTrustAccounts: [\"12345\"]\n").unwrap();
     let e = Guardrails::load(Rules::default(), Some(&path))
         .unwrap_err()

@@ -129,6 +129,29 @@ impl Node {
         }
     }
 
+    /// The node as JSON, plain scalars typed by the core schema.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as Json;
+        match &self.value {
+            Value::Scalar { text, plain: false } => Json::String(text.clone()),
+            Value::Scalar { text, plain: true } => match core_scalar(text) {
+                CoreScalar::Null => Json::Null,
+                CoreScalar::Bool(b) => Json::Bool(b),
+                CoreScalar::Int(i) => Json::from(i),
+                CoreScalar::Float(f) => serde_json::Number::from_f64(f)
+                    .map_or_else(|| Json::String(text.clone()), Json::Number),
+                CoreScalar::Str => Json::String(text.clone()),
+            },
+            Value::Seq(items) => Json::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => Json::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.name.clone(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
     /// True for `~`, `null`, an empty plain scalar: YAML's null.
     pub fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar { text, plain: true } if is_null_text(text))

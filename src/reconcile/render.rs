@@ -14,13 +14,26 @@ pub fn summary(change: &Change) -> String {
         Change::CreateRole { path, .. } => format!("create role at path {path}"),
         Change::CreatePolicy { path, .. } => format!("create policy at path {path}"),
         Change::UpdateAssumeRolePolicy { .. } => "update assumeRolePolicy".into(),
+        // Both fields travel together in UpdateRole; only what differs is named.
         Change::UpdateRole {
             description,
             max_session_duration,
-        } => format!(
-            "description {:?} -> {:?}, maxSessionDuration {} -> {}",
-            description.0, description.1, max_session_duration.0, max_session_duration.1
-        ),
+        } => {
+            let mut parts = Vec::new();
+            if description.0 != description.1 {
+                parts.push(format!(
+                    "description {:?} -> {:?}",
+                    description.0, description.1
+                ));
+            }
+            if max_session_duration.0 != max_session_duration.1 {
+                parts.push(format!(
+                    "maxSessionDuration {} -> {}",
+                    max_session_duration.0, max_session_duration.1
+                ));
+            }
+            parts.join(", ")
+        }
         Change::PutPermissionsBoundary { before, after } => {
             format!(
                 "permissionsBoundary {} -> {after}",

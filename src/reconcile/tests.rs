@@ -163,12 +163,12 @@ fn each_drifted_role_field_plans_exactly_one_change() {
         (
             "description",
             |o| o.description = "x".into(),
-            "description \"x\" -> \"App\", maxSessionDuration 3600 -> 3600",
+            "description \"x\" -> \"App\"",
         ),
         (
             "max session",
             |o| o.max_session_duration = 7200,
-            "description \"App\" -> \"App\", maxSessionDuration 7200 -> 3600",
+            "maxSessionDuration 7200 -> 3600",
         ),
         (
             "boundary added",

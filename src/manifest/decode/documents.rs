@@ -162,7 +162,7 @@ impl Decoder<'_> {
                 if !self.numbers_as_written(node, path) {
                     return None;
                 }
-                PolicyDocument::from_value(to_json(node))
+                PolicyDocument::from_value(Node::to_json(node))
             }
             Value::Scalar { text, .. } if !node.is_null() => {
                 match self.json_document(node.line, path, text) {
@@ -383,27 +383,5 @@ fn substitute_json(
             }
         }
         _ => {}
-    }
-}
-
-/// A YAML node as JSON, plain scalars typed by the core schema.
-fn to_json(node: &Node) -> Json {
-    match &node.value {
-        Value::Scalar { text, plain: false } => Json::String(text.clone()),
-        Value::Scalar { text, plain: true } => match core_scalar(text) {
-            CoreScalar::Null => Json::Null,
-            CoreScalar::Bool(b) => Json::Bool(b),
-            CoreScalar::Int(i) => Json::from(i),
-            CoreScalar::Float(f) => serde_json::Number::from_f64(f)
-                .map_or_else(|| Json::String(text.clone()), Json::Number),
-            CoreScalar::Str => Json::String(text.clone()),
-        },
-        Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.name.clone(), to_json(v)))
-                .collect(),
-        ),
     }
 }

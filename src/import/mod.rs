@@ -1,12 +1,16 @@
 //! `import`: manifests written from what AWS has, so hand-made roles can come under
 //! iam-warden. Pure: observed resources in, YAML documents out.
 
+mod emit;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
 use crate::iam::{ObservedPolicy, ObservedRole};
 use crate::manifest::{ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, OWNER_TAG};
+
+pub use emit::to_yaml;
 
 /// Tags a manifest declares: not AWS's own, not the owner tag (iam-warden sets it).
 fn declared_tags(tags: &BTreeMap<String, String>) -> Map<String, Value> {
@@ -95,16 +99,6 @@ pub fn policy_manifest(policy: &ObservedPolicy) -> Value {
     })
 }
 
-/// Documents as one YAML stream.
-pub fn to_yaml(docs: &[Value]) -> Result<String, serde_yaml::Error> {
-    let mut out = String::new();
-    for doc in docs {
-        out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(doc)?);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,7 +141,7 @@ mod tests {
             "arn:aws:iam::123456789012:policy/p".to_string(),
             "p".to_string(),
         )]);
-        let yaml = to_yaml(&[role_manifest(&observed(), &refs)]).unwrap();
+        let yaml = to_yaml(&[role_manifest(&observed(), &refs)]);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("clicked.yaml");
         std::fs::write(&file, &yaml).unwrap();
