@@ -766,12 +766,14 @@ fn a_substituted_value_is_a_string_exactly_as_written() {
 }
 
 #[test]
-fn an_unquoted_number_that_json_would_change_must_be_quoted() {
+fn an_unquoted_number_must_reach_iam_exactly_as_written() {
     for written in [
         "012345678901",
         "123456789012345678901234",
         "9007199254740993",
         "1.10",
+        "1e3",
+        "0.10000000000000000001",
     ] {
         let text = trust_with_condition(&format!(
             "          StringEquals:\n            aws:SourceAccount: {written}\n"
@@ -793,7 +795,15 @@ fn an_unquoted_number_that_json_would_change_must_be_quoted() {
         assert_eq!(d.line, Some(14), "{d}");
     }
     // Numbers JSON keeps exactly are fine, and so is the same value quoted.
-    for ok in ["10", "-3", "\"1.5\"", "\"012345678901\""] {
+    for ok in [
+        "10",
+        "-3",
+        "1.5",
+        "[100.01, 200.2]",
+        "0.30000000000000004",
+        "\"1.5\"",
+        "\"012345678901\"",
+    ] {
         let text = trust_with_condition(&format!(
             "          NumericLessThan:\n            aws:MultiFactorAuthAge: {ok}\n"
         ));
@@ -802,14 +812,21 @@ fn an_unquoted_number_that_json_would_change_must_be_quoted() {
 }
 
 #[test]
-fn numbers_in_a_json_string_document_must_be_whole_and_safe() {
+fn numbers_in_a_json_string_document_must_round_trip_exactly() {
     let doc = |n: &str| {
         format!(
             "  inlinePolicies:\n    p: '{{\"Version\": \"2012-10-17\", \"Statement\": [{{\"Effect\": \"Allow\", \"Action\": \"s3:ListBucket\", \"Resource\": \"*\", \"Condition\": {{\"NumericLessThan\": {{\"s3:max-keys\": {n}}}}}}}]}}'\n"
         )
     };
-    assert!(load_text(&role("r", &doc("10"))).diagnostics.is_empty());
-    for bad in ["1.5", "1.10", "123456789012345678901234"] {
+    for ok in ["10", "1.5", "100.01"] {
+        let report = load_text(&role("r", &doc(ok)));
+        assert!(
+            report.diagnostics.is_empty(),
+            "{ok}: {:?}",
+            report.diagnostics
+        );
+    }
+    for bad in ["1.10", "1e3", "123456789012345678901234"] {
         let line = one_error(
             &role("r", &doc(bad)),
             "spec.inlinePolicies.p.Statement[0].Condition.NumericLessThan.s3:max-keys",

@@ -194,6 +194,14 @@ fn statement(errors: &mut Errors, path: &FieldPath, value: &Value, kind: PolicyK
                     &p,
                     format!("`{s}` is not an action: write `service:ActionName` (wildcards * and ? allowed) or `*`"),
                 );
+            } else if kind == PolicyKind::Trust && field == "Action" && !is_trust_action(s) {
+                errors.add(
+                    &p,
+                    format!(
+                        "`{s}` is not allowed in a trust policy: IAM allows only {}",
+                        TRUST_ACTIONS.join(", ")
+                    ),
+                );
             }
         }
     }
@@ -422,6 +430,30 @@ fn duplicate_sids(errors: &mut Errors, path: &FieldPath, items: &[Value]) {
     }
 }
 
+/// What a trust policy statement may allow: assuming the role, and what goes with it (IAM
+/// refuses a trust policy with any other action: "Trust Policy statement actions can only
+/// be …").
+pub const TRUST_ACTIONS: &[&str] = &[
+    "sts:AssumeRole",
+    "sts:AssumeRoleWithSAML",
+    "sts:AssumeRoleWithWebIdentity",
+    "sts:TagSession",
+    "sts:SetSourceIdentity",
+    "sts:SetContext",
+];
+
+/// One of [`TRUST_ACTIONS`] (ignoring case, as IAM does), or an `sts:` pattern that matches
+/// one of them (`sts:AssumeRole*`). `*` and other services' actions are refused.
+fn is_trust_action(s: &str) -> bool {
+    let Some((service, _)) = s.split_once(':') else {
+        return false;
+    };
+    service.eq_ignore_ascii_case("sts")
+        && TRUST_ACTIONS
+            .iter()
+            .any(|a| super::glob::matches(s, a, true))
+}
+
 /// `*`, or `service:Action` where both parts may hold the wildcards `*` and `?`.
 pub fn is_action(s: &str) -> bool {
     if s == "*" {
@@ -595,6 +627,49 @@ mod tests {
             [
                 "Statement[0].Principal: is not allowed in an identity policy (Principal belongs in a trust policy)"
             ]
+        );
+    }
+
+    #[test]
+    fn trust_policies_allow_only_stss_assume_tag_and_set_actions() {
+        for ok in [
+            json!("sts:AssumeRole"),
+            json!("STS:assumerolewithwebidentity"),
+            json!([
+                "sts:AssumeRoleWithSAML",
+                "sts:TagSession",
+                "sts:SetSourceIdentity"
+            ]),
+            json!("sts:SetContext"),
+            json!("sts:AssumeRole*"),
+        ] {
+            let mut s = ok_trust();
+            s["Action"] = ok.clone();
+            assert_eq!(trust(json!([s])), Vec::<String>::new(), "{ok}");
+        }
+        for (bad, at) in [
+            (json!("*"), "Statement[0].Action"),
+            (json!("sqs:SendMessage"), "Statement[0].Action"),
+            (json!("sts:GetCallerIdentity"), "Statement[0].Action"),
+            (json!(["sts:AssumeRole", "iam:*"]), "Statement[0].Action[1]"),
+            (json!("sts:Get*"), "Statement[0].Action"),
+        ] {
+            let mut s = ok_trust();
+            s["Action"] = bad.clone();
+            let errors = trust(json!([s]));
+            assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+            assert!(
+                errors[0].starts_with(&format!("{at}: `"))
+                    && errors[0].contains(
+                        "is not allowed in a trust policy: IAM allows only sts:AssumeRole, "
+                    ),
+                "{bad}: {errors:?}"
+            );
+        }
+        // The same actions are fine in an identity policy.
+        assert_eq!(
+            identity(json!([{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"}])),
+            Vec::<String>::new()
         );
     }
 

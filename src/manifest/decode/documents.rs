@@ -250,9 +250,10 @@ impl Decoder<'_> {
         (ok && errors.is_empty()).then_some(value)
     }
 
-    /// Plain numbers in a document reach IAM as JSON numbers. Only a whole number that JSON
-    /// keeps exactly as written is one; anything else (`012345678901`, beyond 2^53, and any
-    /// fraction, since IAM reads condition values as strings) must be quoted.
+    /// Plain numbers in a document reach IAM as JSON numbers, which IAM's grammar allows. Only
+    /// a number whose JSON text is exactly what was written, and that JSON readers keep
+    /// exactly, is one (`10`, `1.5`, `100.01`); anything that cannot round-trip
+    /// (`012345678901`, `1.10`, `1e3`, integers beyond 2^53) must be quoted.
     fn numbers_as_written(&mut self, node: &Node, path: &FieldPath) -> bool {
         match &node.value {
             Value::Scalar { text, plain: true } => match number_as_json(text) {
@@ -266,7 +267,8 @@ impl Decoder<'_> {
                         node.line,
                         path,
                         format!(
-                            "`{text}` would not reach IAM as written{reads}; quote it \
+                            "`{text}` would not reach IAM as written{reads}: only a number that \
+                             JSON keeps exactly as written can stay unquoted; quote it \
                              (\"{text}\") to keep it a string"
                         ),
                     );
@@ -310,7 +312,8 @@ const JSON_SAFE_INTEGER: u64 = 1 << 53;
 fn exact_in_json(text: &str) -> bool {
     match core_scalar(text) {
         CoreScalar::Int(i) => i.unsigned_abs() <= JSON_SAFE_INTEGER,
-        CoreScalar::Float(_) => false,
+        // Its JSON text was compared with what was written; it must also be a finite number.
+        CoreScalar::Float(f) => f.is_finite(),
         _ => true,
     }
 }
