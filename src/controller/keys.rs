@@ -9,8 +9,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Instant, SystemTime};
 
-use backoff::ExponentialBackoff;
-
 use super::contest::Contest;
 use super::desired::Key;
 use super::status::ResourceStatus;
@@ -22,8 +20,8 @@ pub struct KeyRecord {
     status: Option<ResourceStatus>,
     /// Declared at start-up and not reconciled yet: readiness waits for it.
     first_pass: bool,
-    /// Set after a failure, cleared by a success.
-    pub backoff: Option<ExponentialBackoff>,
+    /// Failures in a row, cleared by a success: the retry policy's delay grows with it.
+    pub failures: u32,
     /// When the failed key's retry is due.
     pub retry_at: Option<Instant>,
     /// The spec it last converged to: a difference from it is a manifest edit being applied,

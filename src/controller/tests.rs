@@ -2,8 +2,9 @@
 
 use std::fs;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::wiring::work;
 use super::*;
 
 fn role(name: &str) -> String {

@@ -19,7 +19,7 @@ pub use change::{Change, Finding, ResourcePlan, ResourceState};
 pub use execute::Executor;
 pub use observe::{Observation, observe_and_plan, observe_one, plan_one};
 pub use plan::{Context, plan_policy, plan_role, tag_value};
-pub use retry::{Eventual, RetryPolicy, retrying};
+pub use retry::{Eventual, RetryPolicy, failure_delay, retrying};
 
 use std::collections::BTreeMap;
 

@@ -28,6 +28,17 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The delay before the next try of something that failed `failures` times in a row (1 for
+/// the first): exponential from `initial` by 1.5, capped at `max`, jittered by ±50 % so that
+/// keys failing together do not retry together. The one place that paces retries over time
+/// (the `backoff` crate stays behind this module).
+pub fn failure_delay(failures: u32, initial: Duration, max: Duration) -> Duration {
+    let exponent = i32::try_from(failures.saturating_sub(1).min(64)).unwrap_or(64);
+    let base = initial.as_secs_f64() * 1.5f64.powi(exponent);
+    let capped = base.min(max.as_secs_f64());
+    Duration::from_secs_f64(capped * (0.5 + fastrand::f64()))
+}
+
 /// How long IAM's eventual consistency can explain a missing entity or an unknown principal.
 /// AWS documents propagation in seconds; past this, the entity is really missing.
 pub const PROPAGATION: Duration = Duration::from_secs(30);
@@ -110,6 +121,26 @@ fn explain(mut e: IamError, eventual: Eventual, elapsed: Duration) -> IamError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failures_delay_grows_by_half_is_capped_and_jittered() {
+        let (first, last) = (Duration::from_secs(1), Duration::from_secs(300));
+        for _ in 0..200 {
+            let d1 = failure_delay(1, first, last).as_secs_f64();
+            assert!((0.5..=1.5).contains(&d1), "{d1}");
+            let d3 = failure_delay(3, first, last).as_secs_f64();
+            assert!((1.125..=3.375).contains(&d3), "{d3}");
+            let d99 = failure_delay(99, first, last).as_secs_f64();
+            assert!((150.0..=450.0).contains(&d99), "{d99}");
+        }
+        // Never more than the cap allows, however many failures.
+        assert!(failure_delay(u32::MAX, first, last) <= Duration::from_secs(450));
+        // Jittered: keys failing together spread out.
+        let spread: std::collections::BTreeSet<u128> = (0..50)
+            .map(|_| failure_delay(5, first, last).as_millis())
+            .collect();
+        assert!(spread.len() > 10, "{spread:?}");
+    }
 
     fn err(kind: ErrorKind, code: &str, message: &str) -> IamError {
         IamError::for_test(kind, code, message)

@@ -1,0 +1,122 @@
+//! One load of DIR as a generation: the desired state with its planning context and file
+//! errors, swapped whole on reload, so a reconcile never mixes two generations.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::desired::{self, DesiredStore, Key};
+use super::{Controller, lock};
+use crate::manifest::{DesiredState, Diagnostic, Kind, Resource, Variables};
+use crate::reconcile::Context;
+
+/// One load of DIR: the desired state, the planning context built from it, and the file
+/// errors. Swapped whole, so a reconcile never mixes two generations.
+pub struct Generation {
+    pub state: Arc<DesiredState>,
+    pub ctx: Context,
+    pub errors: Vec<Diagnostic>,
+    /// Manifest files read.
+    pub files: usize,
+}
+
+impl Generation {
+    pub fn get(&self, key: &Key) -> Option<Resource> {
+        desired::get(&self.state, key)
+    }
+
+    /// Declared keys, policies first (roles attach them).
+    pub fn keys(&self) -> Vec<Key> {
+        desired::keys(&self.state)
+    }
+
+    pub fn declares(&self, key: &Key) -> bool {
+        match key.0 {
+            Kind::Role => self.state.roles.contains_key(&key.1),
+            Kind::Policy => self.state.policies.contains_key(&key.1),
+        }
+    }
+}
+
+/// What the loader keeps between reloads (only `reload` touches it).
+pub(super) struct Loader {
+    pub(super) store: DesiredStore,
+    pub(super) vars: Variables,
+}
+
+impl Controller {
+    /// The current generation of the desired state.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.generation
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reads DIR again and queues what changed. Bad files keep their last good state; an
+    /// unreadable DIR keeps the whole desired state (and is shown on /status).
+    pub fn reload(&self) {
+        let mut loader = lock(&self.loader);
+        match Variables::load(&self.config.values, &self.config.vars) {
+            Ok(v) => {
+                self.values.read();
+                loader.vars = v.with_builtins(loader.vars.builtins().clone());
+            }
+            Err(e) => self.values.failed(e.to_string()),
+        }
+        let vars = loader.vars.clone();
+        let reloaded = match loader
+            .store
+            .reload(&self.config.dir, &vars, &self.config.guardrails)
+        {
+            Ok(r) => {
+                self.dir.read();
+                r
+            }
+            Err(e) => {
+                self.dir.failed(e.to_string());
+                return;
+            }
+        };
+        for d in &reloaded.new_errors {
+            warn!(file = %d.file.display(), "invalid manifest, its resources keep their last good state: {d}");
+        }
+        let previous = self.generation();
+        let store = &loader.store;
+        let generation = Arc::new(Generation {
+            ctx: Context::new(
+                &self.config.owner,
+                &self.config.ignore_tag_prefixes,
+                &previous.ctx.account,
+                store.state(),
+            )
+            .with_ignored_managed_policies(&self.config.ignore_managed_policies),
+            state: store.shared_state(),
+            errors: store.errors(),
+            files: store.file_count(),
+        });
+        *self.generation.write().unwrap_or_else(|p| p.into_inner()) = generation.clone();
+        drop(loader);
+        lock(&self.keys).track(&generation.keys());
+        if !reloaded.changed.is_empty() {
+            info!(changed = reloaded.changed.len(), "manifests changed");
+        }
+        let may_prune = self.may_prune();
+        for key in reloaded.changed {
+            if generation.declares(&key) {
+                self.queue.add(key);
+            } else if may_prune {
+                // No longer declared: a prune candidate, checked again before any delete.
+                if let Some(arn) = previous
+                    .ctx
+                    .policy_arn(&key.1)
+                    .filter(|_| key.0 == Kind::Policy)
+                {
+                    lock(&self.keys).entry(&key).prune_arn = Some(arn.clone());
+                }
+                self.queue.add(key);
+            }
+        }
+        self.update_resource_gauge();
+    }
+}

@@ -1,0 +1,320 @@
+//! One reconcile of one key: observe it, plan it, and act on the plan (correct drift, apply
+//! an edit, hold back a contested correction, or only report in observe mode).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+
+use super::desired::{self, Key};
+use super::{Controller, lock};
+use crate::manifest::{Kind, Resource};
+use crate::reconcile::{self, Executor, ResourcePlan, ResourceState};
+
+impl Controller {
+    /// One reconcile of one key: observe, plan, and (unless observe-only) apply.
+    pub async fn reconcile(&self, key: &Key) {
+        if self
+            .faults
+            .fires(&format!("panic:reconcile:{}/{}", key.0, key.1))
+        {
+            panic!("test fault: the reconcile of {}/{} panics", key.0, key.1);
+        }
+        let started = Instant::now();
+        let _forget = ForgetPolicyTags(self, key);
+        let generation = self.generation();
+        let Some(resource) = generation.get(key) else {
+            if self.may_prune() {
+                self.prune(key).await;
+            }
+            lock(&self.keys).forget_if_done(key);
+            self.first_pass_done(key);
+            return;
+        };
+        // Refs resolve to where IAM has the policies (a moved or case-renamed policy).
+        let mut ctx = generation.ctx.clone().with_observed_policy_arns(
+            lock(&self.policy_arns)
+                .iter()
+                .map(|(n, a)| (n.as_str(), a.as_str())),
+        );
+        // Only the one name this reconcile may need, not a copy of every role's.
+        let actual = match key.0 {
+            Kind::Role => lock(&self.role_names).get(&key.1.to_lowercase()).cloned(),
+            Kind::Policy => None,
+        };
+        if let Some(actual) = actual {
+            ctx = ctx.with_observed_role_names(BTreeMap::from([(key.1.to_lowercase(), actual)]));
+        }
+        let outcome = match reconcile::observe_one(
+            &self.iam,
+            &ctx,
+            &resource,
+            &self.in_place_retry(),
+        )
+        .await
+        {
+            Ok(plan) => self.act(key, &resource, plan).await,
+            Err(f) => Outcome {
+                state: ResourceState::Error,
+                arn: None,
+                error: Some(f.error),
+                corrections: 0,
+            },
+        };
+        // A role just created or found: a later rename only in case finds it before the
+        // next bulk read.
+        if let (Kind::Role, Some((name, _))) = (
+            key.0,
+            outcome.arn.as_deref().and_then(crate::arn::name_and_path),
+        ) {
+            lock(&self.role_names).insert(name.to_lowercase(), name.to_string());
+        }
+        let result = match outcome.state {
+            ResourceState::Error => "error",
+            ResourceState::Conflict => "conflict",
+            _ => "success",
+        };
+        self.metrics
+            .reconciled(key.0, result, started.elapsed().as_secs_f64());
+        let failed = outcome.state == ResourceState::Error;
+        let mut keys = lock(&self.keys);
+        let resource = format!("{}/{}", key.0, key.1);
+        match (&outcome.error, outcome.state) {
+            // While AWS is unreachable, that condition is said once; not again per resource.
+            (Some(e), ResourceState::Error) if self.aws.is_unreachable() => {
+                debug!(resource = %resource, error = %e, "reconcile failed")
+            }
+            (Some(e), ResourceState::Error) => {
+                warn!(resource = %resource, error = %e, "reconcile failed")
+            }
+            // A conflict repeats at every resync: say it when it starts, not every time.
+            (Some(e), ResourceState::Conflict)
+                if keys.state_of(key) != Some(ResourceState::Conflict) =>
+            {
+                warn!(resource = %resource, "left alone: {e}")
+            }
+            _ => {}
+        }
+        keys.record(
+            key,
+            outcome.state,
+            outcome.arn,
+            outcome.error,
+            outcome.corrections,
+        );
+        drop(keys);
+        self.update_resource_gauge();
+        self.error_policy(key, failed);
+        self.first_pass_done(key);
+    }
+
+    /// Runs `f` on the record of `key` (created if missing).
+    pub(super) fn with_record<T>(
+        &self,
+        key: &Key,
+        f: impl FnOnce(&mut super::keys::KeyRecord) -> T,
+    ) -> T {
+        f(lock(&self.keys).entry(key))
+    }
+
+    /// A role waits while a policy it refers to is in conflict or failing: attaching the ARN
+    /// its manifest implies could only fail, or detach the one IAM has.
+    pub(super) fn blocking_policy(&self, spec: &Resource) -> Option<String> {
+        let Resource::Role(role) = spec else {
+            return None;
+        };
+        let generation = self.generation();
+        let keys = lock(&self.keys);
+        role.managed_policies
+            .iter()
+            .chain(&role.permissions_boundary)
+            .filter_map(|r| match r {
+                crate::manifest::PolicyRef::Ref(n) => generation.state.policy(n),
+                crate::manifest::PolicyRef::Arn(_) => None,
+            })
+            .find_map(|p| match keys.state_of(&(Kind::Policy, p.name.clone())) {
+                Some(ResourceState::Conflict) => Some(format!(
+                    "it needs Policy `{}`, which is in conflict",
+                    p.name
+                )),
+                Some(ResourceState::Error) => {
+                    Some(format!("it needs Policy `{}`, which failed", p.name))
+                }
+                _ => None,
+            })
+    }
+
+    pub(super) async fn act(&self, key: &Key, spec: &Resource, plan: ResourcePlan) -> Outcome {
+        let arn = plan.arn.clone();
+        if let (Kind::Policy, Some(found)) = (key.0, &arn) {
+            lock(&self.policy_arns).insert(key.1.to_lowercase(), found.clone());
+        }
+        let resource = format!("{}/{}", key.0, key.1);
+        let outcome = |state, error, corrections| Outcome {
+            state,
+            arn: arn.clone(),
+            error,
+            corrections,
+        };
+        if let Some(why) = self.blocking_policy(spec) {
+            return outcome(
+                ResourceState::Conflict,
+                Some(format!("not attempted: {why}")),
+                0,
+            );
+        }
+        if !plan.findings.is_empty() {
+            let error = plan
+                .findings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            return outcome(ResourceState::Conflict, Some(error), 0);
+        }
+        let policy = self.contest;
+        if plan.changes.is_empty() {
+            let (ended, contested) = self.with_record(key, |r| {
+                r.converged = Some(desired::fingerprint(spec));
+                let ended = r.contest.quiet(Instant::now(), &policy);
+                (ended, r.contest.is_contested())
+            });
+            if ended {
+                info!(resource = %resource, "no longer contested: no drift for {}", humantime::format_duration(policy.window));
+            }
+            let state = if contested {
+                ResourceState::Contested
+            } else {
+                ResourceState::InSync
+            };
+            return outcome(state, None, 0);
+        }
+        let now = desired::fingerprint(spec);
+        let edited = self.with_record(key, |r| r.converged.is_some_and(|last| last != now));
+        let is_drift = !edited && !plan.changes.iter().any(|c| c.is_create());
+        // `--observe-only`, or `iam-warden/mode: observe` on this resource.
+        let observe_only = self.config.observe_only || plan.observe_only;
+        if is_drift && !observe_only {
+            let fields = plan
+                .changes
+                .iter()
+                .map(|c| (c.field(), reconcile::render::summary(c)));
+            let now = self.with_record(key, |r| {
+                r.contest.drift_seen(Instant::now(), fields, &policy)
+            });
+            if !now {
+                debug!(resource = %resource, "contested: correction held back");
+                return outcome(ResourceState::Contested, None, 0);
+            }
+        }
+        // Each write is logged by the executor as it happens; here only why it happens.
+        if is_drift {
+            let fields: Vec<&str> = plan.changes.iter().map(|c| c.field()).collect();
+            let summary: Vec<String> = plan
+                .changes
+                .iter()
+                .map(reconcile::render::summary)
+                .collect();
+            warn!(resource = %resource, fields = ?fields, "drift found: {}", summary.join("; "));
+        } else {
+            info!(resource = %resource, changes = plan.changes.len(), "applying the manifest");
+        }
+        if observe_only {
+            // The one write of observe mode (not of `--observe-only`): its `prune: never`.
+            if let Some(record) = plan
+                .observe_mode_record()
+                .filter(|_| !self.config.observe_only)
+            {
+                let executor = Executor {
+                    iam: &self.iam,
+                    owner: &self.config.owner,
+                    retry: self.in_place_retry(),
+                };
+                if let Err(e) = executor.apply(&record).await {
+                    return outcome(ResourceState::Error, Some(e.to_string()), 0);
+                }
+            }
+            let state = if is_drift {
+                ResourceState::Drifted
+            } else {
+                ResourceState::Pending
+            };
+            return outcome(state, None, 0);
+        }
+        // Shown while the correction is in flight, not only once it is done; a key retrying
+        // after a failure keeps showing that failure until it succeeds.
+        let in_flight = if is_drift {
+            ResourceState::Drifted
+        } else {
+            ResourceState::Pending
+        };
+        {
+            let mut keys = lock(&self.keys);
+            if keys.state_of(key) != Some(ResourceState::Error) {
+                keys.record(key, in_flight, arn.clone(), None, 0);
+            }
+        }
+        let executor = Executor {
+            iam: &self.iam,
+            owner: &self.config.owner,
+            retry: self.in_place_retry(),
+        };
+        match executor.apply(&plan).await {
+            Ok(n) => {
+                let (became, contested) = self.with_record(key, |r| {
+                    r.converged = Some(desired::fingerprint(spec));
+                    let became = is_drift && r.contest.corrected(Instant::now(), &policy);
+                    (
+                        became.then(|| r.contest.report(Instant::now())),
+                        r.contest.is_contested(),
+                    )
+                });
+                if is_drift {
+                    for change in &plan.changes {
+                        self.metrics.drift_corrected(key.0, change.field());
+                    }
+                }
+                if let Some(report) = became {
+                    let fields: Vec<String> = report
+                        .fields
+                        .iter()
+                        .map(|(f, last)| format!("{f} ({last})"))
+                        .collect();
+                    warn!(
+                        resource = %resource,
+                        fields = %fields.join("; "),
+                        "contested: something keeps changing it back (more than {} corrections within {}); corrections now back off up to 16 resync intervals",
+                        policy.threshold,
+                        humantime::format_duration(policy.window)
+                    );
+                }
+                let state = if contested {
+                    ResourceState::Contested
+                } else {
+                    ResourceState::InSync
+                };
+                outcome(state, None, if is_drift { n as u64 } else { 0 })
+            }
+            Err(e) => outcome(ResourceState::Error, Some(e.to_string()), 0),
+        }
+    }
+}
+
+pub(super) struct Outcome {
+    state: ResourceState,
+    arn: Option<String>,
+    error: Option<String>,
+    corrections: u64,
+}
+
+/// After a reconcile of a policy, however it ended: the resync reads its tags again, which the
+/// reconcile may have written.
+struct ForgetPolicyTags<'a>(&'a Controller, &'a Key);
+
+impl Drop for ForgetPolicyTags<'_> {
+    fn drop(&mut self) {
+        if self.1.0 == Kind::Policy {
+            self.0.policy_tags.forget(&self.1.1);
+        }
+    }
+}
