@@ -243,8 +243,22 @@ fn a_refused_link_keeps_the_daemons_last_good_state_and_counts_as_an_error() {
         vec![],
         "nothing removed, nothing read from outside"
     );
-    assert!(store.get(&(Kind::Role, "kept".into())).is_some());
-    assert!(store.get(&(Kind::Role, "intruder".into())).is_none());
+    assert!(
+        store
+            .get(&iam_warden::controller::desired::Key::new(
+                Kind::Role,
+                "kept"
+            ))
+            .is_some()
+    );
+    assert!(
+        store
+            .get(&iam_warden::controller::desired::Key::new(
+                Kind::Role,
+                "intruder"
+            ))
+            .is_none()
+    );
     let errors: Vec<String> = store.errors().iter().map(ToString::to_string).collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(

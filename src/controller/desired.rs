@@ -11,10 +11,31 @@ use std::sync::Arc;
 use crate::guardrails::Guardrails;
 use crate::manifest::{self, DesiredState, Diagnostic, FilesError, Kind, Resource, Variables};
 
-pub type Key = (Kind, String);
+/// A resource's identity in the daemon: its kind and its name as declared (`Role/app`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub kind: Kind,
+    pub name: String,
+}
+
+impl Key {
+    pub fn new(kind: Kind, name: impl Into<String>) -> Key {
+        Key {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
+/// `Role/app`: how logs, /status and metrics name a resource.
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
 
 pub fn key_of(r: &Resource) -> Key {
-    (r.kind(), r.name().to_string())
+    Key::new(r.kind(), r.name())
 }
 
 #[derive(Default)]
@@ -143,36 +164,39 @@ impl DesiredStore {
 
 /// The declaration of `key` in `state`.
 pub fn get(state: &DesiredState, key: &Key) -> Option<Resource> {
-    match key.0 {
-        Kind::Role => state.roles.get(&key.1).cloned().map(Resource::Role),
-        Kind::Policy => state.policies.get(&key.1).cloned().map(Resource::Policy),
+    match key.kind {
+        Kind::Role => state.roles.get(&key.name).cloned().map(Resource::Role),
+        Kind::Policy => state.policies.get(&key.name).cloned().map(Resource::Policy),
     }
 }
 
 /// Every key of `state`, policies first: roles attach them.
 pub fn keys(state: &DesiredState) -> Vec<Key> {
-    let policies = state.policies.keys().map(|n| (Kind::Policy, n.clone()));
+    let policies = state
+        .policies
+        .keys()
+        .map(|n| Key::new(Kind::Policy, n.clone()));
     policies
-        .chain(state.roles.keys().map(|n| (Kind::Role, n.clone())))
+        .chain(state.roles.keys().map(|n| Key::new(Kind::Role, n.clone())))
         .collect()
 }
 
 fn restore(state: &mut DesiredState, previous: &DesiredState, key: &Key) {
-    match key.0 {
-        Kind::Role => match previous.roles.get(&key.1) {
+    match key.kind {
+        Kind::Role => match previous.roles.get(&key.name) {
             Some(r) => {
-                state.roles.insert(key.1.clone(), r.clone());
+                state.roles.insert(key.name.clone(), r.clone());
             }
             None => {
-                state.roles.remove(&key.1);
+                state.roles.remove(&key.name);
             }
         },
-        Kind::Policy => match previous.policies.get(&key.1) {
+        Kind::Policy => match previous.policies.get(&key.name) {
             Some(p) => {
-                state.policies.insert(key.1.clone(), p.clone());
+                state.policies.insert(key.name.clone(), p.clone());
             }
             None => {
-                state.policies.remove(&key.1);
+                state.policies.remove(&key.name);
             }
         },
     }
@@ -195,7 +219,7 @@ fn changed_keys(old: &DesiredState, new: &DesiredState) -> Vec<Key> {
                 _ => false,
             };
             if !unchanged {
-                out.push((kind, name.clone()));
+                out.push(Key::new(kind, name.clone()));
             }
         }
     }
@@ -312,7 +336,7 @@ mod tests {
         fs::write(d.path().join("a.yaml"), role("r", "one")).unwrap();
         let mut store = DesiredStore::default();
         reload(&mut store, d.path());
-        let first = store.get(&(Kind::Role, "r".into())).unwrap();
+        let first = store.get(&Key::new(Kind::Role, "r")).unwrap();
         fs::remove_file(d.path().join("a.yaml")).unwrap();
         fs::write(
             d.path().join("b.yaml"),
@@ -320,12 +344,12 @@ mod tests {
         )
         .unwrap();
         reload(&mut store, d.path());
-        let moved = store.get(&(Kind::Role, "r".into())).unwrap();
+        let moved = store.get(&Key::new(Kind::Role, "r")).unwrap();
         assert_ne!(first.origin(), moved.origin());
         assert_eq!(fingerprint(&first), fingerprint(&moved));
         fs::write(d.path().join("b.yaml"), role("r", "two")).unwrap();
         reload(&mut store, d.path());
-        let edited = store.get(&(Kind::Role, "r".into())).unwrap();
+        let edited = store.get(&Key::new(Kind::Role, "r")).unwrap();
         assert_ne!(fingerprint(&first), fingerprint(&edited));
     }
 
@@ -367,9 +391,9 @@ mod tests {
         assert_eq!(
             changed,
             vec![
-                (Kind::Role, "a".into()),
-                (Kind::Role, "b".into()),
-                (Kind::Role, "c".into())
+                Key::new(Kind::Role, "a"),
+                Key::new(Kind::Role, "b"),
+                Key::new(Kind::Role, "c")
             ]
         );
     }
@@ -394,7 +418,7 @@ mod tests {
         assert_eq!(store.errors().len(), 1, "still shown");
         fs::write(&file, role("a", "fixed")).unwrap();
         let r = reload(&mut store, d.path());
-        assert_eq!(r.changed, vec![(Kind::Role, "a".into())]);
+        assert_eq!(r.changed, vec![Key::new(Kind::Role, "a")]);
         assert!(store.errors().is_empty());
     }
 

@@ -31,9 +31,9 @@ impl Generation {
     }
 
     pub fn declares(&self, key: &Key) -> bool {
-        match key.0 {
-            Kind::Role => self.state.roles.contains_key(&key.1),
-            Kind::Policy => self.state.policies.contains_key(&key.1),
+        match key.kind {
+            Kind::Role => self.state.roles.contains_key(&key.name),
+            Kind::Policy => self.state.policies.contains_key(&key.name),
         }
     }
 }
@@ -109,8 +109,8 @@ impl Controller {
                 // No longer declared: a prune candidate, checked again before any delete.
                 if let Some(arn) = previous
                     .ctx
-                    .policy_arn(&key.1)
-                    .filter(|_| key.0 == Kind::Policy)
+                    .policy_arn(&key.name)
+                    .filter(|_| key.kind == Kind::Policy)
                 {
                     lock(&self.keys).entry(&key).prune_arn = Some(arn.clone());
                 }

@@ -59,8 +59,8 @@ impl KeyTable {
         for key in declared {
             let r = self.records.entry(key.clone()).or_default();
             r.status.get_or_insert_with(|| ResourceStatus {
-                kind: key.0,
-                name: key.1.clone(),
+                kind: key.kind,
+                name: key.name.clone(),
                 arn: None,
                 state: ResourceState::Pending,
                 last_reconcile: None,
@@ -172,7 +172,7 @@ mod tests {
     use std::time::Duration;
 
     fn key(n: &str) -> Key {
-        (Kind::Role, n.to_string())
+        Key::new(Kind::Role, n.to_string())
     }
 
     #[test]

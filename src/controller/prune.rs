@@ -74,12 +74,12 @@ impl Controller {
         self.set_prune_refused(decision.refused);
         *lock(&self.prune_due) = decision
             .deletions()
-            .map(|p| (p.kind, p.name.clone()))
+            .map(|p| Key::new(p.kind, p.name.clone()))
             .collect();
         owned
             .into_iter()
             .map(|c| {
-                let key = (c.kind, c.name);
+                let key = Key::new(c.kind, c.name);
                 if c.kind == Kind::Policy {
                     self.with_record(&key, |r| r.prune_arn = Some(c.arn.clone()));
                 }
@@ -117,22 +117,22 @@ impl Controller {
     /// One step of pruning an undeclared resource, after checking, fresh, that it is still
     /// ours and still undeclared: start its grace period, wait, let it go, or delete it.
     pub(super) async fn prune(&self, key: &Key) {
-        let resource = format!("{}/{}", key.0, key.1);
+        let resource = key.to_string();
         let generation = self.generation();
         // A manifest renamed only in case still declares it: IAM names ignore case.
-        let declared = match key.0 {
-            Kind::Role => generation.state.role(&key.1).is_some(),
-            Kind::Policy => generation.state.policy(&key.1).is_some(),
+        let declared = match key.kind {
+            Kind::Role => generation.state.role(&key.name).is_some(),
+            Kind::Policy => generation.state.policy(&key.name).is_some(),
         };
         if declared {
             self.pruned(key);
             return;
         }
         let retry = self.in_place_retry();
-        let observed = match key.0 {
+        let observed = match key.kind {
             Kind::Role => self
                 .iam
-                .observe_role(&key.1)
+                .observe_role(&key.name)
                 .await
                 .map(|r| r.map(|r| (r.arn, r.tags))),
             Kind::Policy => {
@@ -162,7 +162,7 @@ impl Controller {
         let mut owned = prune::undeclared_owned(
             &generation.state,
             &self.config.owner,
-            [Candidate::listed(key.0, &key.1, &arn, tags)],
+            [Candidate::listed(key.kind, &key.name, &arn, tags)],
             |a| guardrails.allows_arn(a),
         );
         if owned.is_empty() {
@@ -220,7 +220,7 @@ impl Controller {
             Ok(_) => {
                 if deletes {
                     self.metrics
-                        .reconciled(key.0, "pruned", started.elapsed().as_secs_f64());
+                        .reconciled(key.kind, "pruned", started.elapsed().as_secs_f64());
                 }
                 self.error_policy(key, false);
                 if deletes || plan.findings.is_empty() {
@@ -231,7 +231,7 @@ impl Controller {
             Err(e) => {
                 warn!(resource = %resource, error = %e, "prune failed");
                 self.metrics
-                    .reconciled(key.0, "error", started.elapsed().as_secs_f64());
+                    .reconciled(key.kind, "error", started.elapsed().as_secs_f64());
                 self.error_policy(key, true);
             }
         }

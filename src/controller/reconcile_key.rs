@@ -14,11 +14,8 @@ use crate::reconcile::{self, Executor, ResourcePlan, ResourceState};
 impl Controller {
     /// One reconcile of one key: observe, plan, and (unless observe-only) apply.
     pub async fn reconcile(&self, key: &Key) {
-        if self
-            .faults
-            .fires(&format!("panic:reconcile:{}/{}", key.0, key.1))
-        {
-            panic!("test fault: the reconcile of {}/{} panics", key.0, key.1);
+        if self.faults.fires(&format!("panic:reconcile:{key}")) {
+            panic!("test fault: the reconcile of {key} panics");
         }
         let started = Instant::now();
         let _forget = ForgetPolicyTags(self, key);
@@ -38,12 +35,14 @@ impl Controller {
                 .map(|(n, a)| (n.as_str(), a.as_str())),
         );
         // Only the one name this reconcile may need, not a copy of every role's.
-        let actual = match key.0 {
-            Kind::Role => lock(&self.role_names).get(&key.1.to_lowercase()).cloned(),
+        let actual = match key.kind {
+            Kind::Role => lock(&self.role_names)
+                .get(&key.name.to_lowercase())
+                .cloned(),
             Kind::Policy => None,
         };
         if let Some(actual) = actual {
-            ctx = ctx.with_observed_role_names(BTreeMap::from([(key.1.to_lowercase(), actual)]));
+            ctx = ctx.with_observed_role_names(BTreeMap::from([(key.name.to_lowercase(), actual)]));
         }
         let outcome = match reconcile::observe_one(
             &self.iam,
@@ -64,7 +63,7 @@ impl Controller {
         // A role just created or found: a later rename only in case finds it before the
         // next bulk read.
         if let (Kind::Role, Some((name, _))) = (
-            key.0,
+            key.kind,
             outcome.arn.as_deref().and_then(crate::arn::name_and_path),
         ) {
             lock(&self.role_names).insert(name.to_lowercase(), name.to_string());
@@ -75,10 +74,10 @@ impl Controller {
             _ => "success",
         };
         self.metrics
-            .reconciled(key.0, result, started.elapsed().as_secs_f64());
+            .reconciled(key.kind, result, started.elapsed().as_secs_f64());
         let failed = outcome.state == ResourceState::Error;
         let mut keys = lock(&self.keys);
-        let resource = format!("{}/{}", key.0, key.1);
+        let resource = key.to_string();
         match (&outcome.error, outcome.state) {
             // While AWS is unreachable, that condition is said once; not again per resource.
             (Some(e), ResourceState::Error) if self.aws.is_unreachable() => {
@@ -132,24 +131,26 @@ impl Controller {
                 crate::manifest::PolicyRef::Ref(n) => generation.state.policy(n),
                 crate::manifest::PolicyRef::Arn(_) => None,
             })
-            .find_map(|p| match keys.state_of(&(Kind::Policy, p.name.clone())) {
-                Some(ResourceState::Conflict) => Some(format!(
-                    "it needs Policy `{}`, which is in conflict",
-                    p.name
-                )),
-                Some(ResourceState::Error) => {
-                    Some(format!("it needs Policy `{}`, which failed", p.name))
-                }
-                _ => None,
-            })
+            .find_map(
+                |p| match keys.state_of(&Key::new(Kind::Policy, p.name.clone())) {
+                    Some(ResourceState::Conflict) => Some(format!(
+                        "it needs Policy `{}`, which is in conflict",
+                        p.name
+                    )),
+                    Some(ResourceState::Error) => {
+                        Some(format!("it needs Policy `{}`, which failed", p.name))
+                    }
+                    _ => None,
+                },
+            )
     }
 
     pub(super) async fn act(&self, key: &Key, spec: &Resource, plan: ResourcePlan) -> Outcome {
         let arn = plan.arn.clone();
-        if let (Kind::Policy, Some(found)) = (key.0, &arn) {
-            lock(&self.policy_arns).insert(key.1.to_lowercase(), found.clone());
+        if let (Kind::Policy, Some(found)) = (key.kind, &arn) {
+            lock(&self.policy_arns).insert(key.name.to_lowercase(), found.clone());
         }
-        let resource = format!("{}/{}", key.0, key.1);
+        let resource = key.to_string();
         let outcome = |state, error, corrections| Outcome {
             state,
             arn: arn.clone(),
@@ -271,7 +272,7 @@ impl Controller {
                 });
                 if is_drift {
                     for change in &plan.changes {
-                        self.metrics.drift_corrected(key.0, change.field());
+                        self.metrics.drift_corrected(key.kind, change.field());
                     }
                 }
                 if let Some(report) = became {
@@ -313,8 +314,8 @@ struct ForgetPolicyTags<'a>(&'a Controller, &'a Key);
 
 impl Drop for ForgetPolicyTags<'_> {
     fn drop(&mut self) {
-        if self.1.0 == Kind::Policy {
-            self.0.policy_tags.forget(&self.1.1);
+        if self.1.kind == Kind::Policy {
+            self.0.policy_tags.forget(&self.1.name);
         }
     }
 }

@@ -78,9 +78,9 @@ impl Controller {
     /// A reconcile panicked (a bug): the key is marked failed and retried with backoff, the
     /// worker goes on.
     pub(super) fn panicked(&self, key: &Key, message: &str) {
-        let resource = format!("{}/{}", key.0, key.1);
+        let resource = key.to_string();
         error!(resource = %resource, "reconcile panicked: {message}; retrying with backoff");
-        self.metrics.reconciled(key.0, "panic", 0.0);
+        self.metrics.reconciled(key.kind, "panic", 0.0);
         lock(&self.keys).record(
             key,
             ResourceState::Error,
