@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use tracing::{debug, info};
 
 use super::desired::{self, Key};
+use super::keys::Outcome;
 use super::{Controller, lock};
 use crate::manifest::Resource;
 use crate::reconcile::{self, Eventual, ResourceState};
@@ -58,7 +59,7 @@ impl Controller {
             if plan.changes.is_empty() && plan.findings.is_empty() {
                 let mut keys = lock(&self.keys);
                 keys.entry(&key).converged = Some(desired::fingerprint(&resource));
-                keys.record(&key, ResourceState::InSync, plan.arn, None, 0);
+                keys.record(&key, Outcome::new(ResourceState::InSync).with_arn(plan.arn));
                 drop(keys);
                 settled.insert(key);
             }

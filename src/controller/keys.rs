@@ -14,6 +14,43 @@ use super::desired::Key;
 use super::status::ResourceStatus;
 use crate::reconcile::ResourceState;
 
+/// How one reconcile of a key ended: what its /status entry shows next.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub state: ResourceState,
+    /// The ARN found or made (`None`: keep the one known).
+    pub arn: Option<String>,
+    pub error: Option<String>,
+    /// Drift corrections this reconcile made.
+    pub corrections: u64,
+}
+
+impl Outcome {
+    pub fn new(state: ResourceState) -> Outcome {
+        Outcome {
+            state,
+            arn: None,
+            error: None,
+            corrections: 0,
+        }
+    }
+
+    pub fn with_arn(mut self, arn: Option<String>) -> Outcome {
+        self.arn = arn;
+        self
+    }
+
+    pub fn with_error(mut self, error: impl Into<String>) -> Outcome {
+        self.error = Some(error.into());
+        self
+    }
+
+    pub fn with_corrections(mut self, corrections: u64) -> Outcome {
+        self.corrections = corrections;
+        self
+    }
+}
+
 #[derive(Default)]
 pub struct KeyRecord {
     /// Its /status entry, while declared.
@@ -29,6 +66,9 @@ pub struct KeyRecord {
     pub converged: Option<u64>,
     /// An undeclared owned policy found for pruning: its ARN.
     pub prune_arn: Option<String>,
+    /// The last resync's prune decision deletes it, within `--max-prune`: the only way a
+    /// prune may delete it before the next resync.
+    prune_due: bool,
     pub contest: Contest,
 }
 
@@ -37,6 +77,7 @@ impl KeyRecord {
     fn is_done(&self) -> bool {
         self.status.is_none()
             && self.prune_arn.is_none()
+            && !self.prune_due
             && self.retry_at.is_none_or(|t| t <= Instant::now())
     }
 }
@@ -72,15 +113,14 @@ impl KeyTable {
         self.records.retain(|_, r| !r.is_done());
     }
 
-    /// Records one reconcile of `key` (ignored if it is no longer declared).
-    pub fn record(
-        &mut self,
-        key: &Key,
-        state: ResourceState,
-        arn: Option<String>,
-        error: Option<String>,
-        corrections: u64,
-    ) {
+    /// Records how one reconcile of `key` ended (ignored if it is no longer declared).
+    pub fn record(&mut self, key: &Key, outcome: Outcome) {
+        let Outcome {
+            state,
+            arn,
+            error,
+            corrections,
+        } = outcome;
         let Some(r) = self.records.get_mut(key) else {
             return;
         };
@@ -99,6 +139,24 @@ impl KeyTable {
                 Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
             s.contested = contest;
         }
+    }
+
+    /// Exactly the keys in `due` are due for deletion now (a resync's prune decision).
+    pub fn set_prune_due(&mut self, due: &HashSet<Key>) {
+        for (key, r) in self.records.iter_mut() {
+            r.prune_due = due.contains(key);
+        }
+        for key in due {
+            self.entry(key).prune_due = true;
+        }
+        self.records.retain(|_, r| !r.is_done());
+    }
+
+    /// Whether `key` was due for deletion, which it no longer is: one decision, one delete.
+    pub fn take_prune_due(&mut self, key: &Key) -> bool {
+        self.records
+            .get_mut(key)
+            .is_some_and(|r| std::mem::take(&mut r.prune_due))
     }
 
     /// The record of `key`, created if missing.
@@ -182,17 +240,15 @@ mod tests {
         assert_eq!(t.count(ResourceState::Pending), 2);
         t.record(
             &key("a"),
-            ResourceState::InSync,
-            Some("arn:a".into()),
-            None,
-            2,
+            Outcome::new(ResourceState::InSync)
+                .with_arn(Some("arn:a".into()))
+                .with_corrections(2),
         );
         t.record(
             &key("a"),
-            ResourceState::Error,
-            None,
-            Some("boom".into()),
-            1,
+            Outcome::new(ResourceState::Error)
+                .with_error("boom")
+                .with_corrections(1),
         );
         let a = &t.statuses()[0];
         assert_eq!(
@@ -207,16 +263,36 @@ mod tests {
         assert!(a.last_reconcile.is_some());
         t.track(&[key("b")]);
         assert_eq!(t.statuses().len(), 1);
-        t.record(&key("a"), ResourceState::InSync, None, None, 0);
+        t.record(&key("a"), Outcome::new(ResourceState::InSync));
         assert_eq!(t.statuses().len(), 1, "a removed key is not brought back");
         assert_eq!(t.len(), 1, "nor is its record kept");
+    }
+
+    #[test]
+    fn a_prune_is_due_once_per_decision_and_only_for_the_keys_decided() {
+        let mut t = KeyTable::default();
+        t.track(&[key("kept")]);
+        t.set_prune_due(&HashSet::from([key("gone"), key("old")]));
+        assert!(t.take_prune_due(&key("gone")));
+        assert!(!t.take_prune_due(&key("gone")), "one decision, one delete");
+        assert!(!t.take_prune_due(&key("kept")));
+        // The next decision replaces the last: what it leaves out is no longer due.
+        t.set_prune_due(&HashSet::from([key("gone")]));
+        assert!(!t.take_prune_due(&key("old")));
+        assert!(t.take_prune_due(&key("gone")));
+        // Records kept only for a due prune go once nothing is due.
+        t.set_prune_due(&HashSet::new());
+        assert_eq!(t.len(), 1);
     }
 
     #[test]
     fn tracking_again_keeps_what_declared_keys_show() {
         let mut t = KeyTable::default();
         t.track(&[key("a")]);
-        t.record(&key("a"), ResourceState::InSync, None, None, 1);
+        t.record(
+            &key("a"),
+            Outcome::new(ResourceState::InSync).with_corrections(1),
+        );
         t.track(&[key("a"), key("b")]);
         assert_eq!(t.state_of(&key("a")), Some(ResourceState::InSync));
         assert_eq!(t.state_of(&key("b")), Some(ResourceState::Pending));

@@ -126,9 +126,6 @@ pub struct Controller {
     role_users: Mutex<BTreeMap<String, Vec<crate::iam::PolicyUser>>>,
     /// Managed policies' tags, which the snapshot lacks, as last read.
     policy_tags: policy_tags::PolicyTagCache,
-    /// Resources the last resync found due for deletion, within `--max-prune` (empty when it
-    /// refused): the only ones a prune may delete.
-    prune_due: Mutex<std::collections::HashSet<Key>>,
     /// `--max-prune` holds deletions back: how many the last pass counted.
     pub(crate) prune_refused: Mutex<Option<usize>>,
 }
@@ -191,7 +188,6 @@ impl Controller {
             policy_arns: Mutex::new(BTreeMap::new()),
             role_names: Mutex::new(BTreeMap::new()),
             prune_refused: Mutex::new(None),
-            prune_due: Mutex::new(Default::default()),
             role_users: Mutex::new(BTreeMap::new()),
             policy_tags: Default::default(),
             faults: TestFaults::from_env(),

@@ -4,7 +4,7 @@
 //! again with fresh reads just before each write, and never while any manifest is invalid or
 //! DIR holds none.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{info, warn};
@@ -62,7 +62,7 @@ impl Controller {
         if let Err(e) = fill_policy_users(&self.iam, &retry, &role_users, &mut owned).await {
             // Nothing is deleted on facts not read: the next resync tries again.
             warn!(error = %e, "cannot check what uses the policies to prune");
-            lock(&self.prune_due).clear();
+            lock(&self.keys).set_prune_due(&Default::default());
             return Vec::new();
         }
         let decision = prune::decide_all(
@@ -72,10 +72,11 @@ impl Controller {
             &self.config.prune_settings,
         );
         self.set_prune_refused(decision.refused);
-        *lock(&self.prune_due) = decision
+        let due: HashSet<Key> = decision
             .deletions()
             .map(|p| Key::new(p.kind, p.name.clone()))
             .collect();
+        lock(&self.keys).set_prune_due(&due);
         owned
             .into_iter()
             .map(|c| {
@@ -188,7 +189,7 @@ impl Controller {
             &self.config.prune_settings,
         );
         let deletes = prune::deletes(&plan);
-        if deletes && !lock(&self.prune_due).remove(key) {
+        if deletes && !lock(&self.keys).take_prune_due(key) {
             // Deletions happen only for what a resync counted within --max-prune: many files
             // gone at once are never deleted one reload event at a time. The next resync
             // queues it again if it is still due.

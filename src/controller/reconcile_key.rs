@@ -7,6 +7,7 @@ use std::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::desired::{self, Key};
+use super::keys::Outcome;
 use super::{Controller, lock};
 use crate::manifest::{Kind, Resource};
 use crate::reconcile::{self, Executor, ResourcePlan, ResourceState};
@@ -53,12 +54,7 @@ impl Controller {
         .await
         {
             Ok(plan) => self.act(key, &resource, plan).await,
-            Err(f) => Outcome {
-                state: ResourceState::Error,
-                arn: None,
-                error: Some(f.error),
-                corrections: 0,
-            },
+            Err(f) => Outcome::new(ResourceState::Error).with_error(f.error),
         };
         // A role just created or found: a later rename only in case finds it before the
         // next bulk read.
@@ -94,13 +90,7 @@ impl Controller {
             }
             _ => {}
         }
-        keys.record(
-            key,
-            outcome.state,
-            outcome.arn,
-            outcome.error,
-            outcome.corrections,
-        );
+        keys.record(key, outcome);
         drop(keys);
         self.update_resource_gauge();
         self.error_policy(key, failed);
@@ -151,11 +141,11 @@ impl Controller {
             lock(&self.policy_arns).insert(key.name.to_lowercase(), found.clone());
         }
         let resource = key.to_string();
-        let outcome = |state, error, corrections| Outcome {
-            state,
-            arn: arn.clone(),
+        let outcome = |state, error: Option<String>, corrections| Outcome {
             error,
-            corrections,
+            ..Outcome::new(state)
+                .with_arn(arn.clone())
+                .with_corrections(corrections)
         };
         if let Some(why) = self.blocking_policy(spec) {
             return outcome(
@@ -252,7 +242,7 @@ impl Controller {
         {
             let mut keys = lock(&self.keys);
             if keys.state_of(key) != Some(ResourceState::Error) {
-                keys.record(key, in_flight, arn.clone(), None, 0);
+                keys.record(key, Outcome::new(in_flight).with_arn(arn.clone()));
             }
         }
         let executor = Executor {
@@ -299,13 +289,6 @@ impl Controller {
             Err(e) => outcome(ResourceState::Error, Some(e.to_string()), 0),
         }
     }
-}
-
-pub(super) struct Outcome {
-    state: ResourceState,
-    arn: Option<String>,
-    error: Option<String>,
-    corrections: u64,
 }
 
 /// After a reconcile of a policy, however it ended: the resync reads its tags again, which the

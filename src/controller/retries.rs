@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::error;
 
 use super::desired::Key;
+use super::keys::Outcome;
 use super::{Controller, IN_PLACE_RETRY, lock};
 use crate::reconcile::{ResourceState, RetryPolicy, failure_delay};
 
@@ -83,10 +84,7 @@ impl Controller {
         self.metrics.reconciled(key.kind, "panic", 0.0);
         lock(&self.keys).record(
             key,
-            ResourceState::Error,
-            None,
-            Some(format!("reconcile panicked: {message}")),
-            0,
+            Outcome::new(ResourceState::Error).with_error(format!("reconcile panicked: {message}")),
         );
         self.update_resource_gauge();
         self.error_policy(key, true);
