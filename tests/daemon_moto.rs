@@ -454,6 +454,8 @@ async fn observe_only_reports_drift_and_writes_nothing() {
         bed.description("watched").await.as_deref(),
         Some("hand edit")
     );
+    // Said once, not at every resync while it stays the same.
+    assert_eq!(d.logged("drift found"), 1, "{}", d.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

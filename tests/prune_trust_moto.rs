@@ -188,10 +188,16 @@ async fn the_daemon_keeps_a_policy_that_an_unowned_role_named_like_a_pruned_one_
     wait_for("pa reported as kept", WAIT, || {
         d.logged("still used by role/app-2") > 0
     });
-    // Several resyncs later, still there and still attached.
+    // Several resyncs later, still there and still attached; said once, not every resync.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(policy_exists(&bed, "pa").await, "{}", d.log());
     assert_eq!(attached(&bed, "app-2").await, ["pa"], "{}", d.log());
+    assert_eq!(
+        d.logged("still used by role/app-2: not deleted"),
+        1,
+        "{}",
+        d.log()
+    );
 }
 
 /// Owned policies `pc` (the permissions boundary of an unowned role) and `pz` (unused), both

@@ -70,6 +70,10 @@ pub struct KeyRecord {
     /// prune may delete it before the next resync.
     prune_due: bool,
     pub contest: Contest,
+    /// What observe mode last reported as differing: said again only when it changes.
+    pub observed: Option<String>,
+    /// Why prune last kept it (still used, --max-prune): said again only when it changes.
+    pub prune_kept: Option<String>,
 }
 
 impl KeyRecord {

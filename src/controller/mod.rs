@@ -13,6 +13,7 @@
 
 mod conditions;
 mod contest;
+mod decide;
 pub mod desired;
 mod faults;
 mod first_pass;

@@ -195,14 +195,25 @@ impl Controller {
             // queues it again if it is still due.
             return;
         }
+        let mut kept = Vec::new();
         for finding in &plan.findings {
             match finding {
                 Finding::PruneScheduled { remaining_secs, .. } => {
                     self.queue
                         .add_after(key.clone(), Duration::from_secs(*remaining_secs + 1));
                 }
-                other => warn!(resource = %resource, "not pruned: {other}"),
+                other => kept.push(other.to_string()),
             }
+        }
+        // Why it is kept, said when it starts or changes, not at every resync.
+        let kept = (!kept.is_empty()).then(|| kept.join("; "));
+        let new = self.with_record(key, |r| {
+            let new = kept.is_some() && r.prune_kept != kept;
+            r.prune_kept = kept.clone();
+            new
+        });
+        if let (true, Some(why)) = (new, &kept) {
+            warn!(resource = %resource, "not pruned: {why}");
         }
         if plan.changes.is_empty() {
             return;

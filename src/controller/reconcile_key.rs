@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use tracing::{debug, info, warn};
 
+use super::decide::{Choice, decide};
 use super::desired::{self, Key};
 use super::keys::Outcome;
 use super::{Controller, lock};
@@ -147,91 +148,53 @@ impl Controller {
                 .with_arn(arn.clone())
                 .with_corrections(corrections)
         };
-        if let Some(why) = self.blocking_policy(spec) {
-            return outcome(
-                ResourceState::Conflict,
-                Some(format!("not attempted: {why}")),
-                0,
-            );
-        }
-        if !plan.findings.is_empty() {
-            let error = plan
-                .findings
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            return outcome(ResourceState::Conflict, Some(error), 0);
-        }
+        let observe = self.config.observe_only || plan.observe_only;
+        let edited = {
+            let now = desired::fingerprint(spec);
+            self.with_record(key, |r| r.converged.is_some_and(|last| last != now))
+        };
         let policy = self.contest;
-        if plan.changes.is_empty() {
-            let (ended, contested) = self.with_record(key, |r| {
-                r.converged = Some(desired::fingerprint(spec));
-                let ended = r.contest.quiet(Instant::now(), &policy);
-                (ended, r.contest.is_contested())
-            });
-            if ended {
-                info!(resource = %resource, "no longer contested: no drift for {}", humantime::format_duration(policy.window));
-            }
-            let state = if contested {
-                ResourceState::Contested
-            } else {
-                ResourceState::InSync
-            };
-            return outcome(state, None, 0);
-        }
-        let now = desired::fingerprint(spec);
-        let edited = self.with_record(key, |r| r.converged.is_some_and(|last| last != now));
-        let is_drift = !edited && !plan.changes.iter().any(|c| c.is_create());
-        // `--observe-only`, or `iam-warden/mode: observe` on this resource.
-        let observe_only = self.config.observe_only || plan.observe_only;
-        if is_drift && !observe_only {
-            let fields = plan
-                .changes
-                .iter()
-                .map(|c| (c.field(), reconcile::render::summary(c)));
-            let now = self.with_record(key, |r| {
-                r.contest.drift_seen(Instant::now(), fields, &policy)
-            });
-            if !now {
-                debug!(resource = %resource, "contested: correction held back");
-                return outcome(ResourceState::Contested, None, 0);
-            }
-        }
-        // Each write is logged by the executor as it happens; here only why it happens.
-        if is_drift {
-            let fields: Vec<&str> = plan.changes.iter().map(|c| c.field()).collect();
-            let summary: Vec<String> = plan
-                .changes
-                .iter()
-                .map(reconcile::render::summary)
-                .collect();
-            warn!(resource = %resource, fields = ?fields, "drift found: {}", summary.join("; "));
-        } else {
-            info!(resource = %resource, changes = plan.changes.len(), "applying the manifest");
-        }
-        if observe_only {
-            // The one write of observe mode (not of `--observe-only`): its `prune: never`.
-            if let Some(record) = plan
-                .observe_mode_record()
-                .filter(|_| !self.config.observe_only)
-            {
-                let executor = Executor {
-                    iam: &self.iam,
-                    owner: &self.config.owner,
-                    retry: self.in_place_retry(),
-                };
-                if let Err(e) = executor.apply(&record).await {
-                    return outcome(ResourceState::Error, Some(e.to_string()), 0);
+        let is_drift = match decide(&plan, self.blocking_policy(spec), edited, observe) {
+            Choice::Conflict(why) => return outcome(ResourceState::Conflict, Some(why), 0),
+            Choice::InSync => {
+                let (ended, contested) = self.with_record(key, |r| {
+                    r.converged = Some(desired::fingerprint(spec));
+                    r.observed = None;
+                    let ended = r.contest.quiet(Instant::now(), &policy);
+                    (ended, r.contest.is_contested())
+                });
+                if ended {
+                    info!(resource = %resource, "no longer contested: no drift for {}", humantime::format_duration(policy.window));
                 }
+                let state = if contested {
+                    ResourceState::Contested
+                } else {
+                    ResourceState::InSync
+                };
+                return outcome(state, None, 0);
             }
-            let state = if is_drift {
-                ResourceState::Drifted
-            } else {
-                ResourceState::Pending
-            };
-            return outcome(state, None, 0);
-        }
+            Choice::Observe { drift } => return self.observe(key, &plan, drift, outcome).await,
+            Choice::CorrectDrift => {
+                let fields = plan
+                    .changes
+                    .iter()
+                    .map(|c| (c.field(), reconcile::render::summary(c)));
+                let now = self.with_record(key, |r| {
+                    r.contest.drift_seen(Instant::now(), fields, &policy)
+                });
+                if !now {
+                    debug!(resource = %resource, "contested: correction held back");
+                    return outcome(ResourceState::Contested, None, 0);
+                }
+                // Each write is logged by the executor as it happens; here only why.
+                warn!(resource = %resource, fields = ?changed_fields(&plan), "drift found: {}", summary(&plan));
+                true
+            }
+            Choice::ApplyEdit => {
+                info!(resource = %resource, changes = plan.changes.len(), "applying the manifest");
+                false
+            }
+        };
         // Shown while the correction is in flight, not only once it is done; a key retrying
         // after a failure keeps showing that failure until it succeeds.
         let in_flight = if is_drift {
@@ -289,6 +252,67 @@ impl Controller {
             Err(e) => outcome(ResourceState::Error, Some(e.to_string()), 0),
         }
     }
+}
+
+impl Controller {
+    /// Observe mode: reports what differs, said once while it stays the same (not at every
+    /// resync), and writes only the `prune: never` record (not under `--observe-only`).
+    async fn observe(
+        &self,
+        key: &Key,
+        plan: &ResourcePlan,
+        drift: bool,
+        outcome: impl Fn(ResourceState, Option<String>, u64) -> Outcome,
+    ) -> Outcome {
+        let state = if drift {
+            ResourceState::Drifted
+        } else {
+            ResourceState::Pending
+        };
+        let said = summary(plan);
+        let new = self.with_record(key, |r| {
+            let new = r.observed.as_deref() != Some(said.as_str());
+            r.observed = Some(said.clone());
+            new
+        });
+        if new {
+            let what = if drift {
+                "drift found"
+            } else {
+                "would apply the manifest"
+            };
+            warn!(resource = %key, fields = ?changed_fields(plan), "observe-only, {what}: {said}");
+        }
+        if let Some(record) = plan
+            .observe_mode_record()
+            .filter(|_| !self.config.observe_only)
+        {
+            let executor = Executor {
+                iam: &self.iam,
+                owner: &self.config.owner,
+                retry: self.in_place_retry(),
+            };
+            if let Err(e) = executor.apply(&record).await {
+                return outcome(ResourceState::Error, Some(e.to_string()), 0);
+            }
+        }
+        outcome(state, None, 0)
+    }
+}
+
+/// The fields a plan changes, for logs.
+fn changed_fields(plan: &ResourcePlan) -> Vec<&'static str> {
+    plan.changes.iter().map(|c| c.field()).collect()
+}
+
+/// Every change of a plan in one line, for logs.
+fn summary(plan: &ResourcePlan) -> String {
+    let parts: Vec<String> = plan
+        .changes
+        .iter()
+        .map(reconcile::render::summary)
+        .collect();
+    parts.join("; ")
 }
 
 /// After a reconcile of a policy, however it ended: the resync reads its tags again, which the
