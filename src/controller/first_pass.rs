@@ -25,13 +25,8 @@ impl Controller {
                 return;
             }
         };
-        *lock(&self.role_users) = snapshot.role_users();
-        *lock(&self.policy_arns) = snapshot
-            .policies()
-            .map(|p| (p.name.to_lowercase(), p.arn.clone()))
-            .collect();
+        self.account.refresh(&snapshot);
         let generation = self.generation();
-        self.remember_role_names(&snapshot);
         let ctx = generation.ctx.clone().with_observed_policy_arns(
             snapshot
                 .policies()

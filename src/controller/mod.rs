@@ -11,6 +11,7 @@
 //! daemon back (AWS unreachable or refusing, DIR unreadable) and `liveness` whether it is
 //! stuck. The HTTP server reads all of it.
 
+mod account;
 mod conditions;
 mod contest;
 mod decide;
@@ -38,7 +39,6 @@ mod tests;
 pub use generation::Generation;
 pub use wiring::run;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -115,16 +115,9 @@ pub struct Controller {
     pub(crate) liveness: Liveness,
     faults: TestFaults,
     contest: ContestPolicy,
-    /// Where IAM has each declared policy, by lowercased name, as last observed: roles' refs
-    /// resolve to it.
-    policy_arns: Mutex<BTreeMap<String, String>>,
-    /// The name IAM has for each role, by lowercased name, as last read in bulk (and as the
-    /// daemon created them since).
-    role_names: Mutex<BTreeMap<String, String>>,
-    /// The roles using each managed policy (attached or as boundary), by ARN, as last read in
-    /// bulk: a policy still used so is never pruned (ListEntitiesForPolicy may leave
-    /// boundaries out).
-    role_users: Mutex<BTreeMap<String, Vec<crate::iam::PolicyUser>>>,
+    /// What is known of the account between bulk reads (policy ARNs, role names, policy
+    /// users), refreshed from each snapshot.
+    account: account::AccountView,
     /// Managed policies' tags, which the snapshot lacks, as last read.
     policy_tags: policy_tags::PolicyTagCache,
     /// `--max-prune` holds deletions back: how many the last pass counted.
@@ -186,10 +179,8 @@ impl Controller {
                 "cannot read values; keeping the previous ones",
                 "values readable again",
             ),
-            policy_arns: Mutex::new(BTreeMap::new()),
-            role_names: Mutex::new(BTreeMap::new()),
+            account: Default::default(),
             prune_refused: Mutex::new(None),
-            role_users: Mutex::new(BTreeMap::new()),
             policy_tags: Default::default(),
             faults: TestFaults::from_env(),
             contest,
@@ -225,16 +216,4 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".into())
-}
-
-impl Controller {
-    /// Remembers, from a bulk read, the name IAM has for every role, by lowercased name: a
-    /// manifest renamed only in case finds its role by it.
-    fn remember_role_names(&self, snapshot: &crate::iam::Snapshot) {
-        let names = snapshot
-            .roles()
-            .map(|r| (r.name.to_lowercase(), r.name.clone()))
-            .collect();
-        *lock(&self.role_names) = names;
-    }
 }

@@ -4,7 +4,7 @@
 //! again with fresh reads just before each write, and never while any manifest is invalid or
 //! DIR holds none.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{info, warn};
@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::desired::Key;
 use super::resync::PolicyTags;
 use super::{Controller, Generation, lock};
-use crate::iam::{PolicyUser, Snapshot};
+use crate::iam::Snapshot;
 use crate::manifest::Kind;
 use crate::reconcile::prune::{self, Candidate};
 use crate::reconcile::{Executor, Finding, fill_policy_users};
@@ -171,10 +171,7 @@ impl Controller {
             return;
         }
         // Who uses it, read fresh, and the roles the last snapshot showed using it.
-        let role_users: BTreeMap<String, Vec<PolicyUser>> = lock(&self.role_users)
-            .get(&owned[0].arn)
-            .map(|users| BTreeMap::from([(owned[0].arn.clone(), users.clone())]))
-            .unwrap_or_default();
+        let role_users = self.account.role_users_of(&owned[0].arn);
         if let Err(e) = fill_policy_users(&self.iam, &retry, &role_users, &mut owned).await {
             warn!(resource = %resource, error = %e, "cannot check what uses a policy to prune");
             self.error_policy(key, true);

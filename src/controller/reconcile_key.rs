@@ -1,7 +1,6 @@
 //! One reconcile of one key: observe it, plan it, and act on the plan (correct drift, apply
 //! an edit, hold back a contested correction, or only report in observe mode).
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use tracing::{debug, info, warn};
@@ -30,22 +29,10 @@ impl Controller {
             self.first_pass_done(key);
             return;
         };
-        // Refs resolve to where IAM has the policies (a moved or case-renamed policy).
-        let mut ctx = generation.ctx.clone().with_observed_policy_arns(
-            lock(&self.policy_arns)
-                .iter()
-                .map(|(n, a)| (n.as_str(), a.as_str())),
-        );
-        // Only the one name this reconcile may need, not a copy of every role's.
-        let actual = match key.kind {
-            Kind::Role => lock(&self.role_names)
-                .get(&key.name.to_lowercase())
-                .cloned(),
-            Kind::Policy => None,
-        };
-        if let Some(actual) = actual {
-            ctx = ctx.with_observed_role_names(BTreeMap::from([(key.name.to_lowercase(), actual)]));
-        }
+        // Refs resolve to where IAM has the policies (a moved or case-renamed policy), and a
+        // role to the name IAM has for it.
+        let role = (key.kind == Kind::Role).then_some(key.name.as_str());
+        let ctx = self.account.context(generation.ctx.clone(), role);
         let outcome = match reconcile::observe_one(
             &self.iam,
             &ctx,
@@ -63,7 +50,7 @@ impl Controller {
             key.kind,
             outcome.arn.as_deref().and_then(crate::arn::name_and_path),
         ) {
-            lock(&self.role_names).insert(name.to_lowercase(), name.to_string());
+            self.account.role_found(name);
         }
         let result = match outcome.state {
             ResourceState::Error => "error",
@@ -139,7 +126,7 @@ impl Controller {
     pub(super) async fn act(&self, key: &Key, spec: &Resource, plan: ResourcePlan) -> Outcome {
         let arn = plan.arn.clone();
         if let (Kind::Policy, Some(found)) = (key.kind, &arn) {
-            lock(&self.policy_arns).insert(key.name.to_lowercase(), found.clone());
+            self.account.policy_found(&key.name, found);
         }
         let resource = key.to_string();
         let outcome = |state, error: Option<String>, corrections| Outcome {

@@ -48,15 +48,10 @@ impl Controller {
         let keys = generation.keys();
         let read_account = match self.iam.snapshot().await {
             Ok(snapshot) => {
-                *lock(&self.role_users) = snapshot.role_users();
-                *lock(&self.policy_arns) = snapshot
-                    .policies()
-                    .map(|p| (p.name.to_lowercase(), p.arn.clone()))
-                    .collect();
+                self.account.refresh(&snapshot);
                 if self.bulk_failing.swap(false, Ordering::SeqCst) {
                     info!("the account can be read in bulk again");
                 }
-                self.remember_role_names(&snapshot);
                 let may_prune = self.may_prune();
                 let tags = self
                     .policy_tags(&generation, &snapshot, may_prune, false)
