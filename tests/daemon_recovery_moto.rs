@@ -226,3 +226,42 @@ async fn metrics_are_served_in_the_format_their_content_type_names() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_retrying_cannot_fix_waits_for_the_next_resync_not_a_fast_backoff() {
+    let bed = Bed::new(&[("r.yaml", &role("one"))], &[]).await;
+    let d = Daemon::start(&bed.proxy.endpoint, bed.dir.path(), &[]);
+    d.wait_ready();
+    // IAM refuses the edit as malformed: sending it again cannot help.
+    bed.proxy.fail(
+        "UpdateRole",
+        1000,
+        400,
+        "MalformedPolicyDocument",
+        "refused for the test",
+    );
+    bed.proxy.reset_counts();
+    std::fs::write(bed.dir.path().join("r.yaml"), role("two")).unwrap();
+    wait_for("the error on /status", WAIT, || {
+        d.resource("watched")["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("refused for the test"))
+    });
+    // A fast backoff would have tried again four or five times by now (1 s, 1.5 s, …); the
+    // default resync (60 s) is far off.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        bed.proxy.count("UpdateRole"),
+        1,
+        "{:?}",
+        bed.proxy.actions()
+    );
+    assert_eq!(d.resource("watched")["state"], "error");
+    // A new edit is tried at once.
+    bed.proxy.clear_faults();
+    std::fs::write(bed.dir.path().join("r.yaml"), role("three")).unwrap();
+    wait_for("the next edit applied", WAIT, || {
+        d.resource("watched")["state"] == "in-sync"
+    });
+    assert_eq!(description(&bed).await, "three");
+}

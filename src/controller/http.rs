@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use super::Controller;
 use super::conditions::AwsHealth;
 use super::metrics::Metrics;
-use super::status::bounded_file_errors;
+use super::status::{StatusBody, bounded_file_errors};
 
 /// What the endpoints read. The controller is attached once the account is known; before that
 /// the process is alive but not ready.
@@ -138,27 +138,16 @@ async fn metrics(Extract(h): Extract<Health>, headers: axum::http::HeaderMap) ->
 async fn status(Extract(h): Extract<Health>) -> Response {
     let aws = h.aws.status();
     let Some(c) = h.controller.get() else {
-        return Json(serde_json::json!({
-            "ready": false,
-            "resources": [],
-            "fileErrors": [],
-            "aws": aws,
-            "dirError": null,
-            "valuesError": null,
-            "pruneRefused": null,
-        }))
-        .into_response();
+        return Json(StatusBody::starting(aws)).into_response();
     };
-    let resources = super::lock(&c.keys).statuses();
-    let file_errors = bounded_file_errors(&c.generation().errors);
-    Json(serde_json::json!({
-        "ready": c.ready.load(Ordering::SeqCst),
-        "resources": resources,
-        "fileErrors": file_errors,
-        "aws": aws,
-        "dirError": c.dir.error(),
-        "valuesError": c.values.error(),
-        "pruneRefused": c.prune_refused_reason(),
-    }))
+    Json(StatusBody {
+        ready: c.ready.load(Ordering::SeqCst),
+        resources: super::lock(&c.keys).statuses(),
+        file_errors: bounded_file_errors(&c.generation().errors),
+        aws,
+        dir_error: c.dir.error(),
+        values_error: c.values.error(),
+        prune_refused: c.prune_refused_reason(),
+    })
     .into_response()
 }

@@ -23,6 +23,9 @@ pub struct Outcome {
     pub error: Option<String>,
     /// Drift corrections this reconcile made.
     pub corrections: u64,
+    /// The error cannot go away by retrying the same request (see `IamError::is_final`): no
+    /// fast backoff, the next resync or edit tries again.
+    pub final_error: bool,
 }
 
 impl Outcome {
@@ -32,6 +35,7 @@ impl Outcome {
             arn: None,
             error: None,
             corrections: 0,
+            final_error: false,
         }
     }
 
@@ -124,6 +128,7 @@ impl KeyTable {
             arn,
             error,
             corrections,
+            final_error: _,
         } = outcome;
         let Some(r) = self.records.get_mut(key) else {
             return;

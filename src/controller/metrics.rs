@@ -143,17 +143,42 @@ impl Default for Metrics {
     }
 }
 
+/// How one reconcile ended: the `result` label of `iam_warden_reconcile_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReconcileResult {
+    Success,
+    /// Left alone: not owned, immutable field, a needed policy failing.
+    Conflict,
+    Error,
+    /// A bug: the reconcile panicked and was caught.
+    Panic,
+    /// An undeclared resource deleted.
+    Pruned,
+}
+
+impl ReconcileResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReconcileResult::Success => "success",
+            ReconcileResult::Conflict => "conflict",
+            ReconcileResult::Error => "error",
+            ReconcileResult::Panic => "panic",
+            ReconcileResult::Pruned => "pruned",
+        }
+    }
+}
+
 impl Metrics {
     pub fn prune_refused(&self, deletions: usize) {
         self.prune_refused
             .set(i64::try_from(deletions).unwrap_or(i64::MAX));
     }
 
-    pub fn reconciled(&self, kind: Kind, result: &'static str, seconds: f64) {
+    pub fn reconciled(&self, kind: Kind, result: ReconcileResult, seconds: f64) {
         self.reconciles
             .get_or_create(&ReconcileLabels {
                 kind: kind.as_str(),
-                result,
+                result: result.as_str(),
             })
             .inc();
         self.duration.observe(seconds);
@@ -256,7 +281,7 @@ mod tests {
     #[test]
     fn prometheus_text_names_counters_by_their_series_and_has_no_eof() {
         let m = Metrics::default();
-        m.reconciled(Kind::Role, "success", 0.1);
+        m.reconciled(Kind::Role, ReconcileResult::Success, 0.1);
         let open = m.encode();
         assert!(open.ends_with("# EOF\n"), "{open}");
         assert!(
@@ -284,7 +309,7 @@ mod tests {
     #[test]
     fn every_documented_metric_is_exported() {
         let m = Metrics::default();
-        m.reconciled(Kind::Role, "success", 0.1);
+        m.reconciled(Kind::Role, ReconcileResult::Success, 0.1);
         m.drift_corrected(Kind::Role, "tags");
         m.aws_request("GetRole", "ok");
         m.resources([(ResourceState::InSync, 2)]);

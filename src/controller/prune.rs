@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::{info, warn};
 
 use super::desired::Key;
+use super::metrics::ReconcileResult;
 use super::resync::PolicyTags;
 use super::{Controller, Generation, lock};
 use crate::iam::Snapshot;
@@ -228,8 +229,11 @@ impl Controller {
         match executor.apply(&plan).await {
             Ok(_) => {
                 if deletes {
-                    self.metrics
-                        .reconciled(key.kind, "pruned", started.elapsed().as_secs_f64());
+                    self.metrics.reconciled(
+                        key.kind,
+                        ReconcileResult::Pruned,
+                        started.elapsed().as_secs_f64(),
+                    );
                 }
                 self.error_policy(key, false);
                 if deletes || plan.findings.is_empty() {
@@ -239,8 +243,11 @@ impl Controller {
             }
             Err(e) => {
                 warn!(resource = %resource, error = %e, "prune failed");
-                self.metrics
-                    .reconciled(key.kind, "error", started.elapsed().as_secs_f64());
+                self.metrics.reconciled(
+                    key.kind,
+                    ReconcileResult::Error,
+                    started.elapsed().as_secs_f64(),
+                );
                 self.error_policy(key, true);
             }
         }

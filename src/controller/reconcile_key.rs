@@ -8,6 +8,7 @@ use tracing::{debug, info, warn};
 use super::decide::{Choice, decide};
 use super::desired::{self, Key};
 use super::keys::Outcome;
+use super::metrics::ReconcileResult;
 use super::{Controller, lock};
 use crate::manifest::{Kind, Resource};
 use crate::reconcile::{self, Executor, ResourcePlan, ResourceState};
@@ -53,13 +54,14 @@ impl Controller {
             self.account.role_found(name);
         }
         let result = match outcome.state {
-            ResourceState::Error => "error",
-            ResourceState::Conflict => "conflict",
-            _ => "success",
+            ResourceState::Error => ReconcileResult::Error,
+            ResourceState::Conflict => ReconcileResult::Conflict,
+            _ => ReconcileResult::Success,
         };
         self.metrics
             .reconciled(key.kind, result, started.elapsed().as_secs_f64());
-        let failed = outcome.state == ResourceState::Error;
+        // A final error waits for the next resync or edit, not for a fast backoff.
+        let failed = outcome.state == ResourceState::Error && !outcome.final_error;
         let mut keys = lock(&self.keys);
         let resource = key.to_string();
         match (&outcome.error, outcome.state) {
@@ -236,7 +238,10 @@ impl Controller {
                 };
                 outcome(state, None, if is_drift { n as u64 } else { 0 })
             }
-            Err(e) => outcome(ResourceState::Error, Some(e.to_string()), 0),
+            Err(e) => Outcome {
+                final_error: e.is_final(),
+                ..outcome(ResourceState::Error, Some(e.to_string()), 0)
+            },
         }
     }
 }

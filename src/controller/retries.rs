@@ -81,7 +81,8 @@ impl Controller {
     pub(super) fn panicked(&self, key: &Key, message: &str) {
         let resource = key.to_string();
         error!(resource = %resource, "reconcile panicked: {message}; retrying with backoff");
-        self.metrics.reconciled(key.kind, "panic", 0.0);
+        self.metrics
+            .reconciled(key.kind, super::metrics::ReconcileResult::Panic, 0.0);
         lock(&self.keys).record(
             key,
             Outcome::new(ResourceState::Error).with_error(format!("reconcile panicked: {message}")),

@@ -25,6 +25,35 @@ pub struct ResourceStatus {
     pub contested: Option<ContestReport>,
 }
 
+/// The body of /status, whole: one type, whether the daemon knows its account yet or not.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusBody {
+    pub ready: bool,
+    pub resources: Vec<ResourceStatus>,
+    pub file_errors: Vec<String>,
+    pub aws: super::conditions::AwsStatus,
+    pub dir_error: Option<String>,
+    pub values_error: Option<String>,
+    /// Why `--max-prune` holds deletions back, while it does.
+    pub prune_refused: Option<String>,
+}
+
+impl StatusBody {
+    /// Before the account is known: nothing loaded, nothing reconciled.
+    pub fn starting(aws: super::conditions::AwsStatus) -> StatusBody {
+        StatusBody {
+            ready: false,
+            resources: Vec::new(),
+            file_errors: Vec::new(),
+            aws,
+            dir_error: None,
+            values_error: None,
+            prune_refused: None,
+        }
+    }
+}
+
 /// File errors shown per file at most; the rest are counted.
 pub const MAX_ERRORS_PER_FILE: usize = 20;
 

@@ -94,6 +94,14 @@ impl IamError {
 
     /// IAM's eventual consistency: a trust policy naming a principal created moments ago is
     /// refused with this message until the principal has propagated.
+    /// Retrying the same request cannot help: IAM refused what was sent (a malformed
+    /// document, a limit, a principal still unknown past the propagation window). Only a
+    /// changed manifest, or a change elsewhere in IAM, can; so the daemon tries it again at
+    /// its resyncs and edits, not on a fast backoff.
+    pub fn is_final(&self) -> bool {
+        self.kind == ErrorKind::InvalidInput
+    }
+
     pub fn is_invalid_principal(&self) -> bool {
         self.code.as_deref() == Some("MalformedPolicyDocument")
             && self
