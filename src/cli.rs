@@ -353,6 +353,15 @@ pub struct ImportArgs {
     /// IAM endpoint (AWS_ENDPOINT_URL works as well).
     #[arg(long, value_name = "URL", env = "IAM_WARDEN_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
+
+    /// IAM requests a second at most, as for the other commands. 0: no limit.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "IAM_WARDEN_MAX_REQUESTS_PER_SECOND",
+        default_value_t = 10
+    )]
+    pub max_requests_per_second: u32,
 }
 
 #[cfg(test)]
@@ -363,6 +372,27 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn import_is_paced_like_every_command() {
+        let cli = Cli::try_parse_from([
+            "iam-warden",
+            "import",
+            "r",
+            "--max-requests-per-second",
+            "3",
+        ])
+        .unwrap();
+        let Command::Import(args) = cli.command else {
+            panic!("not import")
+        };
+        assert_eq!(args.max_requests_per_second, 3);
+        let cli = Cli::try_parse_from(["iam-warden", "import", "r"]).unwrap();
+        let Command::Import(args) = cli.command else {
+            panic!("not import")
+        };
+        assert_eq!(args.max_requests_per_second, 10);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<u8> {
     if args.names.is_empty() && args.policies.is_empty() {
         anyhow::bail!("name at least one role, or a policy with --policy ARN");
     }
-    let iam = iam::connect(args.endpoint_url.as_deref(), 10).await;
+    let iam = iam::connect(args.endpoint_url.as_deref(), args.max_requests_per_second).await;
     let mut docs = Vec::new();
     let mut refs = BTreeMap::new();
     for arn in &args.policies {

@@ -34,23 +34,28 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
         );
         return Ok(None);
     }
-    // Only its verdict is needed: the state comes from the load with the real built-ins.
-    drop(checked);
     let iam = iam::connect(args.endpoint_url.as_deref(), args.max_requests_per_second).await;
     let account = iam
         .account()
         .await
         .context("cannot identify the AWS account")?;
-    // Checked above with placeholder built-ins; now with the caller's identity.
-    let vars = vars.with_builtins(crate::manifest::Builtins::new(&account, iam.region()));
-    let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
-        .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
-    if !loaded.diagnostics.is_empty() {
-        for d in &loaded.diagnostics {
-            eprintln!("{d}");
+    // Checked above with placeholder built-ins: that load stands unless a manifest read a
+    // built-in (`${aws.account_id}`, …), which is then loaded again with the caller's identity.
+    let loaded = if vars.builtins_read() {
+        drop(checked);
+        let vars = vars.with_builtins(crate::manifest::Builtins::new(&account, iam.region()));
+        let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
+            .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
+        if !loaded.diagnostics.is_empty() {
+            for d in &loaded.diagnostics {
+                eprintln!("{d}");
+            }
+            anyhow::bail!("manifests changed while loading; nothing was changed");
         }
-        anyhow::bail!("manifests changed while loading; nothing was changed");
-    }
+        loaded
+    } else {
+        checked
+    };
     let ctx = Context::new(
         &args.owner,
         &args.ignore_tag_prefixes,

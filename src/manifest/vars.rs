@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::yaml;
 
@@ -56,10 +58,20 @@ impl Builtins {
 
 /// Variable values; later sources win. Built-ins are placeholders until the caller's identity
 /// is known (see [`Variables::with_builtins`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Variables {
     values: BTreeMap<String, String>,
     builtins: Builtins,
+    /// Set when a substitution read a built-in: a load checked with placeholders must then be
+    /// done again with the caller's identity (otherwise its result stands). Shared by clones;
+    /// not part of equality.
+    builtins_read: Arc<AtomicBool>,
+}
+
+impl PartialEq for Variables {
+    fn eq(&self, other: &Variables) -> bool {
+        self.values == other.values && self.builtins == other.builtins
+    }
 }
 
 impl Default for Variables {
@@ -67,6 +79,7 @@ impl Default for Variables {
         Variables {
             values: BTreeMap::new(),
             builtins: Builtins::placeholder(),
+            builtins_read: Arc::default(),
         }
     }
 }
@@ -136,6 +149,11 @@ impl Variables {
 
     pub fn builtins(&self) -> &Builtins {
         &self.builtins
+    }
+
+    /// Whether any substitution with these values (or a clone of them) read a built-in.
+    pub fn builtins_read(&self) -> bool {
+        self.builtins_read.load(Ordering::Relaxed)
     }
 
     /// A values file: a mapping of NAME to a scalar, each value taken as written (`1.10`
@@ -245,6 +263,7 @@ fn next_reference(text: &str) -> Option<(usize, &'static str)> {
 
 fn lookup<'v>(prefix: &str, name: &str, vars: &'v Variables) -> Result<&'v str, String> {
     if prefix == AWS_PREFIX {
+        vars.builtins_read.store(true, Ordering::Relaxed);
         return vars.builtins.get(name).ok_or_else(|| {
             format!(
                 "`${{aws.{name}}}` is not a built-in variable (built-ins: {})",
@@ -271,6 +290,24 @@ fn lookup<'v>(prefix: &str, name: &str, vars: &'v Variables) -> Result<&'v str, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_a_built_in_is_remembered_by_every_clone() {
+        let mut v = Variables::default();
+        v.set("team", "data");
+        let clone = v.clone();
+        substitute("${var.team}-${aws:username}", &v).unwrap();
+        assert!(!clone.builtins_read(), "no built-in read yet");
+        substitute("arn:${aws.partition}:iam::", &v).unwrap();
+        assert!(clone.builtins_read() && v.builtins_read());
+        assert!(!Variables::default().builtins_read());
+        // Not part of equality: a parse cache keyed by values is unaffected.
+        assert_eq!(v, {
+            let mut w = Variables::default();
+            w.set("team", "data");
+            w
+        });
+    }
 
     fn vars(pairs: &[(&str, &str)]) -> Variables {
         let mut v = Variables::default();
