@@ -13,6 +13,7 @@ pub mod guardrails;
 pub mod iam;
 pub mod import;
 pub mod manifest;
+pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod suggest;

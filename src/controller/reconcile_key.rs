@@ -11,6 +11,7 @@ use super::keys::Outcome;
 use super::metrics::ReconcileResult;
 use super::{Controller, lock};
 use crate::manifest::{Kind, Resource};
+use crate::plan::PolicyVerdict;
 use crate::reconcile::{self, Executor, ResourcePlan, ResourceState};
 
 impl Controller {
@@ -96,33 +97,21 @@ impl Controller {
         f(lock(&self.keys).entry(key))
     }
 
-    /// A role waits while a policy it refers to is in conflict or failing: attaching the ARN
-    /// its manifest implies could only fail, or detach the one IAM has.
+    /// Why a role must wait (see `plan::blocking_policy`), from the policies' states.
     pub(super) fn blocking_policy(&self, spec: &Resource) -> Option<String> {
         let Resource::Role(role) = spec else {
             return None;
         };
         let generation = self.generation();
         let keys = lock(&self.keys);
-        role.managed_policies
-            .iter()
-            .chain(&role.permissions_boundary)
-            .filter_map(|r| match r {
-                crate::manifest::PolicyRef::Ref(n) => generation.state.policy(n),
-                crate::manifest::PolicyRef::Arn(_) => None,
-            })
-            .find_map(
-                |p| match keys.state_of(&Key::new(Kind::Policy, p.name.clone())) {
-                    Some(ResourceState::Conflict) => Some(format!(
-                        "it needs Policy `{}`, which is in conflict",
-                        p.name
-                    )),
-                    Some(ResourceState::Error) => {
-                        Some(format!("it needs Policy `{}`, which failed", p.name))
-                    }
-                    _ => None,
-                },
-            )
+        crate::plan::blocking_policy(role, |n| {
+            let policy = generation.state.policy(n)?;
+            match keys.state_of(&Key::new(Kind::Policy, policy.name.clone()))? {
+                ResourceState::Conflict => Some(PolicyVerdict::Conflict),
+                ResourceState::Error => Some(PolicyVerdict::Failed),
+                _ => None,
+            }
+        })
     }
 
     pub(super) async fn act(&self, key: &Key, spec: &Resource, plan: ResourcePlan) -> Outcome {

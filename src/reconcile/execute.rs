@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::info;
 
-use super::change::{Change, ResourcePlan};
 use super::retry::{Eventual, RetryPolicy, retrying};
 use crate::iam::{ErrorKind, Iam, IamError};
 use crate::manifest::{Kind, OWNER_TAG};
+use crate::plan::{Change, ResourcePlan};
 
 pub struct Executor<'a> {
     pub iam: &'a Iam,
@@ -35,7 +35,7 @@ impl Executor<'_> {
                 resource = %format!("{}/{}", plan.kind, plan.name),
                 field = change.field(),
                 "applied: {}",
-                super::render::summary(change)
+                crate::plan::render::summary(change)
             );
         }
         Ok(plan.changes.len())
@@ -225,7 +225,7 @@ impl Executor<'_> {
                 ..err
             });
         };
-        match super::plan::tag_value(&tags, OWNER_TAG) {
+        match crate::plan::tag_value(&tags, OWNER_TAG) {
             Some(owner) if owner == self.owner => Ok(()),
             _ => Err(IamError {
                 kind: ErrorKind::Conflict,

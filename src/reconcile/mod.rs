@@ -1,30 +1,27 @@
-//! Reconciling: observe what AWS has, plan the difference (pure, in `plan`), apply it in a safe
-//! order (`execute`), and show it (`render`).
+//! Reconciling, the effects: observe what AWS has (`observe`, in bulk or per resource), let the
+//! pure `crate::plan` decide, execute the changes in its order (`execute`), and retry what IAM
+//! answers with throttling or eventual consistency (`retry`).
 
-mod change;
 mod execute;
 mod observe;
-mod order;
-mod plan;
-pub mod prune;
-pub mod render;
 mod retry;
-
-#[cfg(test)]
-mod tests;
 
 use futures::stream::{self, StreamExt};
 
-pub use change::{Change, Finding, ResourcePlan, ResourceState};
+pub use crate::plan::{
+    Change, Context, Finding, ResourcePlan, ResourceState, plan_policy, plan_role, prune, render,
+    tag_value,
+};
 pub use execute::Executor;
 pub use observe::{Observation, observe_and_plan, observe_one, plan_one};
-pub use plan::{Context, plan_policy, plan_role, tag_value};
 pub use retry::{Eventual, RetryPolicy, failure_delay, retrying};
+
+use crate::plan::{PolicyVerdict, order};
 
 use std::collections::BTreeMap;
 
 use crate::iam::{Iam, IamError, PolicyUser, Snapshot};
-use crate::manifest::{DesiredState, Kind, PolicyRef};
+use crate::manifest::{DesiredState, Kind};
 use prune::{Candidate, PruneDecision, PruneSettings};
 
 /// A resource that could not be observed or applied.
@@ -221,35 +218,28 @@ async fn apply_together(
     }
 }
 
-/// Why a role cannot be applied yet: a policy it refers to failed or is in conflict.
+/// Why a role cannot be applied yet (see `plan::blocking_policy`), from what this apply did
+/// with the policies.
 fn blocking_policy(
     desired: &DesiredState,
     plan: &ResourcePlan,
     report: &ApplyReport,
 ) -> Option<String> {
     let role = desired.role(&plan.name)?;
-    role.managed_policies
-        .iter()
-        .chain(&role.permissions_boundary)
-        .filter_map(|r| match r {
-            PolicyRef::Ref(n) => Some(n),
-            PolicyRef::Arn(_) => None,
-        })
-        .find_map(|n| {
-            let same =
-                |kind: Kind, name: &str| kind == Kind::Policy && name.eq_ignore_ascii_case(n);
-            if report.failures.iter().any(|f| same(f.kind, &f.name)) {
-                Some(format!("it needs Policy `{n}`, which failed"))
-            } else if report
-                .applied
-                .iter()
-                .any(|(p, _)| same(p.kind, &p.name) && p.is_blocked())
-            {
-                Some(format!("it needs Policy `{n}`, which is in conflict"))
-            } else {
-                None
-            }
-        })
+    crate::plan::blocking_policy(role, |n| {
+        let same = |kind: Kind, name: &str| kind == Kind::Policy && name.eq_ignore_ascii_case(n);
+        if report.failures.iter().any(|f| same(f.kind, &f.name)) {
+            Some(PolicyVerdict::Failed)
+        } else if report
+            .applied
+            .iter()
+            .any(|(p, _)| same(p.kind, &p.name) && p.is_blocked())
+        {
+            Some(PolicyVerdict::Conflict)
+        } else {
+            None
+        }
+    })
 }
 
 async fn apply_one(

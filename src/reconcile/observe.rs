@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::stream::{self, StreamExt};
 use tracing::{debug, warn};
 
-use super::plan::{Context, plan_policy, plan_role};
 use super::retry::{Eventual, RetryPolicy, retrying};
 use super::{Change, Failure, ResourcePlan};
 use crate::iam::{AccountCounts, ErrorKind, Iam, IamError, PAGE_SIZE, Snapshot};
 use crate::manifest::{DesiredState, PolicyRef, Resource};
+use crate::plan::{Context, plan_policy, plan_role};
 
 /// Observations run this many at a time.
 const OBSERVE_CONCURRENCY: usize = 8;

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::change::{Change, Finding, ResourcePlan};
-use super::plan::tag_value;
+use super::resource::tag_value;
 use crate::iam::{EntityKind, PolicyUser};
 use crate::manifest::{DesiredState, Kind, OWNER_TAG, PRUNE_ANNOTATION, UNDECLARED_SINCE_TAG};
 

@@ -1,0 +1,31 @@
+//! What blocks a role, decided once for `apply` and the daemon: a policy it refers to by
+//! `{ref}` (attached or as its boundary) that failed or is in conflict. Attaching the ARN its
+//! manifest implies could only fail then, or detach the one IAM has.
+
+use crate::manifest::{DesiredRole, PolicyRef};
+
+/// How a declared policy fared, as far as a role that needs it is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyVerdict {
+    Failed,
+    Conflict,
+}
+
+/// Why `role` cannot be applied now, if a policy it refers to failed or is in conflict;
+/// `verdict` says how the declared policy of that name (ignoring case) fared.
+pub fn blocking_policy(
+    role: &DesiredRole,
+    verdict: impl Fn(&str) -> Option<PolicyVerdict>,
+) -> Option<String> {
+    role.managed_policies
+        .iter()
+        .chain(&role.permissions_boundary)
+        .filter_map(|r| match r {
+            PolicyRef::Ref(n) => Some(n),
+            PolicyRef::Arn(_) => None,
+        })
+        .find_map(|n| match verdict(n)? {
+            PolicyVerdict::Failed => Some(format!("it needs Policy `{n}`, which failed")),
+            PolicyVerdict::Conflict => Some(format!("it needs Policy `{n}`, which is in conflict")),
+        })
+}
