@@ -250,7 +250,7 @@ async fn a_running_daemon_corrects_every_kind_of_drift() {
 
 /// Starts a daemon with a resync far away, so only the file watcher can explain a change.
 fn watch_only(bed: &Bed, dir: &Path) -> Daemon {
-    let d = bed.daemon(dir, &["--resync-interval", "1h"]);
+    let d = bed.daemon(dir, &["--resync-interval", "1h", "--log-level", "debug"]);
     d.wait_ready();
     d
 }
@@ -261,10 +261,12 @@ async fn an_edited_file_is_applied_without_waiting_for_the_resync() {
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("edited", "one")).unwrap();
-    let _d = watch_only(&bed, &dir);
+    let d = watch_only(&bed, &dir);
     bed.wait_description("edited", "one").await;
     fs::write(dir.join("r.yaml"), role("edited", "two")).unwrap();
     bed.wait_description("edited", "two").await;
+    // The watcher's reload is logged (what the busy-neighbour tests count).
+    assert!(d.logged("files changed under DIR: reloading") >= 1, "{}", d.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -647,9 +649,10 @@ async fn a_busy_neighbour_of_dir_never_starves_the_resync() {
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
-    let d = bed.daemon(&dir, &["--resync-interval", "2s"]);
+    let d = bed.daemon(&dir, &["--resync-interval", "2s", "--log-level", "debug"]);
     d.wait_ready();
-    let loads = d.logged("manifests changed");
+    // Every reload the watcher asks for is logged at debug, whether or not it finds a change.
+    let loads = d.logged("files changed under DIR: reloading");
     // About a write a second: each burst ends (300 ms of quiet) before the resync is due,
     // which used to restart the resync's wait for ever.
     let _log = BusyWriter::start(
@@ -661,7 +664,12 @@ async fn a_busy_neighbour_of_dir_never_starves_the_resync() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     drift_is_corrected_by_the_resync(&bed).await;
     drift_is_corrected_by_the_resync(&bed).await;
-    assert_eq!(d.logged("manifests changed"), loads, "{}", d.log());
+    assert_eq!(
+        d.logged("files changed under DIR: reloading"),
+        loads,
+        "the watcher reloaded for a neighbour's writes:\n{}",
+        d.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -670,8 +678,9 @@ async fn a_busy_non_manifest_file_inside_dir_never_starves_the_resync() {
     let dir = bed.path("m");
     fs::create_dir_all(dir.join(".git")).unwrap();
     fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
-    let d = bed.daemon(&dir, &["--resync-interval", "2s"]);
+    let d = bed.daemon(&dir, &["--resync-interval", "2s", "--log-level", "debug"]);
     d.wait_ready();
+    let loads = d.logged("files changed under DIR: reloading");
     let _readme = BusyWriter::start(
         dir.join("README.md"),
         String::new(),
@@ -685,6 +694,12 @@ async fn a_busy_non_manifest_file_inside_dir_never_starves_the_resync() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     drift_is_corrected_by_the_resync(&bed).await;
     drift_is_corrected_by_the_resync(&bed).await;
+    assert_eq!(
+        d.logged("files changed under DIR: reloading"),
+        loads,
+        "the watcher reloaded for README.md or .git/:\n{}",
+        d.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -211,7 +211,10 @@ async fn triggers(
                 reload_off_the_runtime(&controller).await;
                 resync(&controller);
             }
-            Some(()) = reload_rx.recv() => reload_off_the_runtime(&controller).await,
+            Some(()) = reload_rx.recv() => {
+                debug!("files changed under DIR: reloading");
+                reload_off_the_runtime(&controller).await;
+            }
             _ = hup_recv => {
                 info!("SIGHUP: reload and resync");
                 let _ = reload_tx.send(());
