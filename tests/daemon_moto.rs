@@ -9,104 +9,14 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::Duration;
 
-use aws_sdk_iam::Client;
+use support::bed::Bed;
 use support::daemon::{BusyWriter, Daemon, wait_for};
 use support::fixtures::{APP_POLICY_ARN, BOUNDARY_ARN, FULL, OTHER_DOC, tag};
-use support::moto::{Moto, client_for, get_role};
+use support::moto::{Moto, get_role};
 use support::proxy::{Proxy, dead_endpoint};
 use support::{run, warden_on};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-struct Bed {
-    _moto: Moto,
-    proxy: Proxy,
-    iam: Client,
-    root: tempfile::TempDir,
-}
-
-impl Bed {
-    async fn new() -> Bed {
-        let moto = Moto::start();
-        let proxy = Proxy::start(&moto.endpoint);
-        let iam = client_for(&moto.endpoint).await;
-        Bed {
-            _moto: moto,
-            proxy,
-            iam,
-            root: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, rel: &str) -> std::path::PathBuf {
-        self.root.path().join(rel)
-    }
-
-    fn daemon(&self, dir: &Path, args: &[&str]) -> Daemon {
-        Daemon::start(&self.proxy.endpoint, dir, args)
-    }
-
-    /// `iam-warden plan` exits 0: AWS equals the manifests.
-    fn in_sync(&self, dir: &Path) -> bool {
-        let (out, _, _) = run(warden_on(&self.proxy.endpoint).arg("plan").arg(dir));
-        out.status.code() == Some(0)
-    }
-
-    async fn description(&self, role: &str) -> Option<String> {
-        let role = get_role(&self.iam, role).await?;
-        Some(role.description().unwrap_or_default().to_string())
-    }
-
-    async fn wait_description(&self, role: &str, want: &str) {
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::time::Instant::now() < deadline {
-            if self.description(role).await.as_deref() == Some(want) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "role {role} never got description {want:?} (has {:?})",
-            self.description(role).await
-        );
-    }
-}
-
-impl Bed {
-    /// Sets one tag on a role behind the daemon's back (straight to moto).
-    async fn set_tag(&self, role: &str, key: &str, value: &str) {
-        self.iam
-            .tag_role()
-            .role_name(role)
-            .tags(tag(key, value))
-            .send()
-            .await
-            .unwrap();
-    }
-
-    async fn tag_of(&self, role: &str, key: &str) -> Option<String> {
-        let role = get_role(&self.iam, role).await?;
-        role.tags()
-            .iter()
-            .find(|t| t.key() == key)
-            .map(|t| t.value().to_string())
-    }
-
-    /// Polls until the role's tag `key` is `want`; panics after `limit`.
-    async fn wait_tag(&self, role: &str, key: &str, want: &str, limit: Duration) {
-        let deadline = std::time::Instant::now() + limit;
-        while std::time::Instant::now() < deadline {
-            if self.tag_of(role, key).await.as_deref() == Some(want) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "role {role} never got tag {key}={want} within {limit:?} (has {:?})",
-            self.tag_of(role, key).await
-        );
-    }
-}
 
 /// A role manifest with tag `team: data`.
 fn tagged_role(name: &str) -> String {
@@ -121,7 +31,7 @@ fn role(name: &str, description: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_daemon_corrects_every_kind_of_drift() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("manifests");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("app.yaml"), FULL).unwrap();
@@ -257,7 +167,7 @@ fn watch_only(bed: &Bed, dir: &Path) -> Daemon {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_file_is_applied_without_waiting_for_the_resync() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("edited", "one")).unwrap();
@@ -266,12 +176,16 @@ async fn an_edited_file_is_applied_without_waiting_for_the_resync() {
     fs::write(dir.join("r.yaml"), role("edited", "two")).unwrap();
     bed.wait_description("edited", "two").await;
     // The watcher's reload is logged (what the busy-neighbour tests count).
-    assert!(d.logged("files changed under DIR: reloading") >= 1, "{}", d.log());
+    assert!(
+        d.logged("files changed under DIR: reloading") >= 1,
+        "{}",
+        d.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_atomically_renamed_file_is_applied() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("renamed", "one")).unwrap();
@@ -284,7 +198,7 @@ async fn an_atomically_renamed_file_is_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configmap_data_swap_is_applied() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("cm");
     fs::create_dir_all(dir.join("..2026_01_01_v1")).unwrap();
     fs::write(dir.join("..2026_01_01_v1/r.yaml"), role("configmap", "one")).unwrap();
@@ -303,7 +217,7 @@ async fn a_configmap_data_swap_is_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_git_sync_root_symlink_flip_is_applied() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let root = bed.path("git");
     fs::create_dir_all(root.join("rev-1")).unwrap();
     fs::write(root.join("rev-1/r.yaml"), role("gitsync", "one")).unwrap();
@@ -324,7 +238,7 @@ async fn a_git_sync_root_symlink_flip_is_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_manifest_leaves_its_resources_alone_and_the_rest_keeps_reconciling() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("a.yaml"), role("role-a", "a1")).unwrap();
@@ -341,7 +255,7 @@ async fn an_invalid_manifest_leaves_its_resources_alone_and_the_rest_keeps_recon
     bed.wait_description("role-b", "b2").await;
     // Several resyncs later role-a is still there, as last declared.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(bed.description("role-a").await.as_deref(), Some("a1"));
+    assert_eq!(bed.description_of("role-a").await.as_deref(), Some("a1"));
     assert!(d.get("/healthz").0 == 200);
     let logged = d
         .log()
@@ -364,7 +278,7 @@ async fn an_invalid_manifest_leaves_its_resources_alone_and_the_rest_keeps_recon
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_quick_edits_during_a_slow_reconcile_end_in_the_second() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("slow", "zero")).unwrap();
@@ -379,12 +293,12 @@ async fn two_quick_edits_during_a_slow_reconcile_end_in_the_second() {
     fs::write(dir.join("r.yaml"), role("slow", "two")).unwrap();
     bed.wait_description("slow", "two").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(bed.description("slow").await.as_deref(), Some("two"));
+    assert_eq!(bed.description_of("slow").await.as_deref(), Some("two"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_work_exits_0_within_the_timeout() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("busy", "x")).unwrap();
@@ -399,7 +313,7 @@ async fn sigterm_during_work_exits_0_within_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoints_report_health_readiness_metrics_and_status() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("app.yaml"), FULL).unwrap();
@@ -431,7 +345,7 @@ async fn the_endpoints_report_health_readiness_metrics_and_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observe_only_reports_drift_and_writes_nothing() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("watched", "declared")).unwrap();
@@ -453,7 +367,7 @@ async fn observe_only_reports_drift_and_writes_nothing() {
     let writes = bed.proxy.writes();
     assert_eq!(writes, Vec::<String>::new());
     assert_eq!(
-        bed.description("watched").await.as_deref(),
+        bed.description_of("watched").await.as_deref(),
         Some("hand edit")
     );
     // Said once, not at every resync while it stays the same.
@@ -462,7 +376,7 @@ async fn observe_only_reports_drift_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_directory_is_watched_again() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("replaced", "one")).unwrap();
@@ -479,7 +393,7 @@ async fn a_replaced_directory_is_watched_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_resyncs_at_once() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("hup", "declared")).unwrap();
@@ -499,7 +413,7 @@ async fn sighup_resyncs_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_are_one_object_per_line() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("logged", "x")).unwrap();
@@ -520,7 +434,7 @@ async fn json_logs_are_one_object_per_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resync_of_an_account_in_sync_reads_it_in_bulk_and_writes_nothing() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("app.yaml"), FULL).unwrap();
@@ -546,7 +460,7 @@ async fn a_resync_of_an_account_in_sync_reads_it_in_bulk_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_prune_the_daemon_deletes_what_is_no_longer_declared_but_never_on_bad_input() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("keep.yaml"), role("keep", "k")).unwrap();
@@ -575,15 +489,15 @@ async fn with_prune_the_daemon_deletes_what_is_no_longer_declared_but_never_on_b
     });
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        bed.description("gone").await.is_some(),
+        bed.description_of("gone").await.is_some(),
         "pruned while a manifest was invalid"
     );
-    assert!(bed.description("shaky").await.is_some());
+    assert!(bed.description_of("shaky").await.is_some());
 
     // Once the manifests are valid again, the undeclared role goes; the rest stays.
     fs::write(dir.join("broken.yaml"), role("shaky", "s")).unwrap();
     let deadline = std::time::Instant::now() + WAIT;
-    while bed.description("gone").await.is_some() {
+    while bed.description_of("gone").await.is_some() {
         assert!(
             std::time::Instant::now() < deadline,
             "the undeclared role was never pruned"
@@ -592,13 +506,16 @@ async fn with_prune_the_daemon_deletes_what_is_no_longer_declared_but_never_on_b
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     for kept in ["keep", "shaky", "unowned"] {
-        assert!(bed.description(kept).await.is_some(), "{kept} was deleted");
+        assert!(
+            bed.description_of(kept).await.is_some(),
+            "{kept} was deleted"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_resource_is_retried_with_backoff_and_never_delays_the_others() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     let with_inline = format!(
@@ -645,7 +562,7 @@ async fn drift_is_corrected_by_the_resync(bed: &Bed) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_neighbour_of_dir_never_starves_the_resync() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
@@ -674,7 +591,7 @@ async fn a_busy_neighbour_of_dir_never_starves_the_resync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_non_manifest_file_inside_dir_never_starves_the_resync() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir_all(dir.join(".git")).unwrap();
     fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
@@ -704,7 +621,7 @@ async fn a_busy_non_manifest_file_inside_dir_never_starves_the_resync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_rewritten_every_second_never_starves_the_resync() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
@@ -725,7 +642,7 @@ async fn a_manifest_rewritten_every_second_never_starves_the_resync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_saved_inside_a_burst_is_picked_up_within_the_maximum_wait() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("saved", "one")).unwrap();
@@ -758,7 +675,7 @@ async fn a_resync_interval_under_one_second_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relative_dir_is_watched_like_an_absolute_one() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let root = bed.path("git");
     fs::create_dir_all(root.join("rev-1")).unwrap();
     fs::write(root.join("rev-1/r.yaml"), role("relative", "one")).unwrap();
@@ -780,7 +697,7 @@ async fn a_relative_dir_is_watched_like_an_absolute_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_throttled_roles_never_hold_up_an_edit_to_a_fifth_with_four_workers() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     for i in 0..4 {
@@ -812,7 +729,7 @@ async fn four_throttled_roles_never_hold_up_an_edit_to_a_fifth_with_four_workers
     tokio::time::sleep(Duration::from_secs(3)).await;
     fs::write(dir.join("fifth.yaml"), role("fifth", "two")).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(45);
-    while bed.description("fifth").await.as_deref() != Some("two") {
+    while bed.description_of("fifth").await.as_deref() != Some("two") {
         assert!(
             std::time::Instant::now() < deadline,
             "the edit waited behind the throttled roles:\n{}",
@@ -829,18 +746,9 @@ async fn four_throttled_roles_never_hold_up_an_edit_to_a_fifth_with_four_workers
 
 // --- Health that means something --------------------------------------------------------------
 
-impl Bed {
-    /// A daemon with test faults injected (`IAM_WARDEN_TEST_FAULTS`, debug builds only).
-    fn daemon_with_faults(&self, dir: &Path, faults: &str, args: &[&str]) -> Daemon {
-        let mut cmd = warden_on(&self.proxy.endpoint);
-        cmd.env("IAM_WARDEN_TEST_FAULTS", faults);
-        Daemon::start_cmd(cmd, dir, args)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_reconcile_neither_shrinks_the_pool_nor_sticks_its_key() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("boom.yaml"), role("boom", "one")).unwrap();
@@ -866,7 +774,7 @@ async fn a_panicking_reconcile_neither_shrinks_the_pool_nor_sticks_its_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_resync_never_stops_the_next_ones() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), tagged_role("busy")).unwrap();
@@ -881,7 +789,7 @@ async fn a_panicking_resync_never_stops_the_next_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_fails_with_a_reason_when_the_resync_is_stuck() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("stuck", "one")).unwrap();
@@ -896,7 +804,7 @@ async fn healthz_fails_with_a_reason_when_the_resync_is_stuck() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_show_resyncs_and_the_queue() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     for n in ["q1", "q2", "q3"] {
@@ -929,7 +837,7 @@ async fn the_metrics_show_resyncs_and_the_queue() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_changed_back_again_and_again_becomes_contested_then_calms_down() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), tagged_role("fought")).unwrap();
@@ -1100,7 +1008,7 @@ async fn an_iam_that_goes_away_and_comes_back_empty_gets_everything_recreated() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_credentials_are_shown_and_the_daemon_stays_up() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("nocreds", "x")).unwrap();
@@ -1128,7 +1036,7 @@ async fn missing_credentials_are_shown_and_the_daemon_stays_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_denied_on_some_calls_is_shown_until_it_clears() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     let with_inline = format!(
@@ -1180,7 +1088,7 @@ async fn access_denied_on_some_calls_is_shown_until_it_clears() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_dir_is_shown_and_logged_once_until_it_is_back() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("kept", "one")).unwrap();
@@ -1206,7 +1114,7 @@ async fn a_missing_dir_is_shown_and_logged_once_until_it_is_back() {
     assert_eq!(d.logged("cannot read manifests"), 1, "{}", d.log());
     // Its resources stay as they were.
     assert_eq!(d.resource("kept")["state"], "in-sync");
-    assert_eq!(bed.description("kept").await.as_deref(), Some("one"));
+    assert_eq!(bed.description_of("kept").await.as_deref(), Some("one"));
 
     fs::rename(bed.path("m.away"), &dir).unwrap();
     fs::write(dir.join("r.yaml"), role("kept", "two")).unwrap();
@@ -1219,7 +1127,7 @@ async fn a_missing_dir_is_shown_and_logged_once_until_it_is_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_errors_on_status_are_capped_per_file() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("ok.yaml"), role("fine", "x")).unwrap();
@@ -1273,7 +1181,7 @@ fn late_credentials_server(ready: std::sync::Arc<std::sync::atomic::AtomicBool>)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_that_arrive_late_are_picked_up_without_a_restart() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("latecreds", "x")).unwrap();
@@ -1299,7 +1207,7 @@ async fn credentials_that_arrive_late_are_picked_up_without_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_values_file_is_shown_and_logged_once_until_it_is_fixed() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("valued", "${var.desc}")).unwrap();
@@ -1323,7 +1231,7 @@ async fn a_broken_values_file_is_shown_and_logged_once_until_it_is_fixed() {
     assert!(d.get("/readyz").1.contains("values unreadable"));
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(d.logged("cannot read values"), 1, "{}", d.log());
-    assert_eq!(bed.description("valued").await.as_deref(), Some("one"));
+    assert_eq!(bed.description_of("valued").await.as_deref(), Some("one"));
 
     fs::write(&values, "desc: two\n").unwrap();
     bed.wait_description("valued", "two").await;
@@ -1343,7 +1251,7 @@ fn copy_agent_manifests(dir: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_prune_the_daemon_idles_over_several_resyncs_without_writing() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("agent");
     copy_agent_manifests(&dir);
     let values = support::repo_root().join("deploy/values.example.yaml");
@@ -1376,7 +1284,7 @@ async fn with_prune_the_daemon_idles_over_several_resyncs_without_writing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_removed_and_restored_within_the_grace_period_keeps_its_role_in_the_daemon() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("keep.yaml"), role("keep", "k")).unwrap();
@@ -1427,7 +1335,7 @@ async fn a_file_removed_and_restored_within_the_grace_period_keeps_its_role_in_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_that_starts_breaking_a_guardrail_keeps_its_last_good_state() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     let with_action = |action: &str| {
@@ -1462,7 +1370,7 @@ async fn a_file_that_starts_breaking_a_guardrail_keeps_its_last_good_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_pass_reads_a_converged_account_in_bulk_not_one_resource_at_a_time() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("agent");
     copy_agent_manifests(&dir);
     let values = support::repo_root().join("deploy/values.example.yaml");
@@ -1493,7 +1401,7 @@ async fn the_first_pass_reads_a_converged_account_in_bulk_not_one_resource_at_a_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dir_flipped_to_files_that_declare_nothing_never_prunes() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("a.yaml"), role("kept-a", "a")).unwrap();
@@ -1510,7 +1418,7 @@ async fn a_dir_flipped_to_files_that_declare_nothing_never_prunes() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     for kept in ["kept-a", "kept-b"] {
         assert!(
-            bed.description(kept).await.is_some(),
+            bed.description_of(kept).await.is_some(),
             "{kept} was deleted\n{}",
             d.log()
         );
@@ -1524,7 +1432,7 @@ async fn a_dir_flipped_to_files_that_declare_nothing_never_prunes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_undeclared_than_max_prune_are_kept_and_the_reason_is_shown() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("keep.yaml"), role("keep", "k")).unwrap();
@@ -1561,7 +1469,7 @@ async fn more_undeclared_than_max_prune_are_kept_and_the_reason_is_shown() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     for i in 0..3 {
         assert!(
-            bed.description(&format!("r{i}")).await.is_some(),
+            bed.description_of(&format!("r{i}")).await.is_some(),
             "r{i} was deleted"
         );
     }
@@ -1569,7 +1477,7 @@ async fn more_undeclared_than_max_prune_are_kept_and_the_reason_is_shown() {
     // One back: two to delete, within the limit, and they go.
     fs::write(dir.join("r0.yaml"), role("r0", "r")).unwrap();
     let deadline = std::time::Instant::now() + WAIT;
-    while bed.description("r1").await.is_some() || bed.description("r2").await.is_some() {
+    while bed.description_of("r1").await.is_some() || bed.description_of("r2").await.is_some() {
         assert!(
             std::time::Instant::now() < deadline,
             "never pruned\n{}",
@@ -1577,7 +1485,7 @@ async fn more_undeclared_than_max_prune_are_kept_and_the_reason_is_shown() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(bed.description("r0").await.is_some());
+    assert!(bed.description_of("r0").await.is_some());
     wait_for("pruneRefused cleared", WAIT, || {
         d.status()["pruneRefused"].is_null()
     });
@@ -1585,7 +1493,7 @@ async fn more_undeclared_than_max_prune_are_kept_and_the_reason_is_shown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_renamed_only_in_case_is_updated_never_created_twice() {
-    let bed = Bed::new().await;
+    let bed = Bed::new(&[], &[]).await;
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("cased", "one")).unwrap();

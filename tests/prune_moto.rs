@@ -11,7 +11,6 @@ use std::time::Duration;
 use support::bed::Bed;
 use support::fixtures::tag;
 use support::moto::get_role;
-use support::run;
 
 fn role(name: &str, extra: &str) -> String {
     format!(
@@ -38,13 +37,6 @@ spec:
     )
 }
 
-fn with(bed: &Bed, verb: &str, extra: &[&str]) -> (i32, String) {
-    let mut cmd = bed.command(verb);
-    cmd.args(extra);
-    let (out, stdout, stderr) = run(&mut cmd);
-    (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
-}
-
 async fn has_tag(bed: &Bed, role: &str, key: &str) -> bool {
     bed.role_tags(role).await.iter().any(|(k, _)| k == key)
 }
@@ -64,16 +56,16 @@ async fn an_undeclared_role_is_deleted_only_after_the_grace_period() {
     let prune = ["--prune", "--prune-after", "4s"];
 
     // The first pass records when the grace period started, on the role itself.
-    let (code, out) = with(&bed, "apply", &prune);
+    let (code, out) = bed.run_with("apply", &prune);
     assert_eq!(code, 0, "{out}");
     assert!(has_tag(&bed, "old", "iam-warden/undeclared-since").await);
-    let (code, out) = with(&bed, "plan", &prune);
+    let (code, out) = bed.run_with("plan", &prune);
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("Role old") && out.contains("deleted in"),
         "{out}"
     );
-    let (code, out) = with(&bed, "apply", &prune);
+    let (code, out) = bed.run_with("apply", &prune);
     assert_eq!(code, 0, "{out}");
     assert!(
         get_role(&bed.iam, "old").await.is_some(),
@@ -81,7 +73,7 @@ async fn an_undeclared_role_is_deleted_only_after_the_grace_period() {
     );
 
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (code, out) = with(&bed, "apply", &prune);
+    let (code, out) = bed.run_with("apply", &prune);
     assert_eq!(code, 0, "{out}");
     assert!(
         get_role(&bed.iam, "old").await.is_none(),
@@ -101,11 +93,11 @@ async fn a_file_removed_and_restored_within_the_grace_period_keeps_its_role() {
     let id = bed.role("old").await.role_id().to_string();
     let text = std::fs::read_to_string(bed.dir.path().join("old.yaml")).unwrap();
     std::fs::remove_file(bed.dir.path().join("old.yaml")).unwrap();
-    let (code, out) = with(&bed, "apply", &["--prune"]);
+    let (code, out) = bed.run_with("apply", &["--prune"]);
     assert_eq!(code, 0, "{out}");
     std::fs::write(bed.dir.path().join("old.yaml"), text).unwrap();
     bed.proxy.reset_counts();
-    let (code, out) = with(&bed, "apply", &["--prune"]);
+    let (code, out) = bed.run_with("apply", &["--prune"]);
     assert_eq!(code, 0, "{out}");
     let writes = bed.proxy.writes();
     assert!(
@@ -168,7 +160,7 @@ async fn a_policy_still_used_by_others_is_not_deleted_and_they_are_named() {
         .await
         .unwrap();
     std::fs::write(bed.dir.path().join("p.yaml"), role("other", "")).unwrap();
-    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    let (code, out) = bed.run_with("apply", &["--prune", "--prune-after", "0s"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("still used by user/alice"), "{out}");
     bed.iam.get_policy().policy_arn(arn).send().await.unwrap();
@@ -191,14 +183,14 @@ async fn prune_never_lets_a_role_go_instead_of_deleting_it() {
     bed.converge();
     assert!(has_tag(&bed, "kept", "iam-warden/prune").await);
     std::fs::remove_file(bed.dir.path().join("r.yaml")).unwrap();
-    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    let (code, out) = bed.run_with("apply", &["--prune", "--prune-after", "0s"]);
     assert_eq!(code, 0, "{out}");
     let tags = bed.role_tags("kept").await;
     assert!(
         !tags.iter().any(|(k, _)| k.starts_with("iam-warden/")),
         "still tagged as managed: {tags:?}"
     );
-    let (code, out) = with(&bed, "plan", &["--prune", "--prune-after", "0s"]);
+    let (code, out) = bed.run_with("plan", &["--prune", "--prune-after", "0s"]);
     assert_eq!(code, 0, "an unowned role is no business of prune:\n{out}");
 }
 
@@ -267,9 +259,9 @@ async fn ignored_managed_policies_are_neither_attached_nor_detached() {
         "--ignore-managed-policy",
         "arn:aws:iam::*:policy/org-guard/*",
     ];
-    let (code, out) = with(&bed, "plan", &ignore);
+    let (code, out) = bed.run_with("plan", &ignore);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = with(&bed, "apply", &ignore);
+    let (code, out) = bed.run_with("apply", &ignore);
     assert_eq!(code, 0, "{out}");
     let attached = bed
         .iam
@@ -304,7 +296,7 @@ async fn an_unreadable_entry_under_dir_stops_the_prune_like_a_parse_error() {
     )
     .unwrap();
     bed.proxy.reset_counts();
-    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    let (code, out) = bed.run_with("apply", &["--prune", "--prune-after", "0s"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("team.yaml"), "{out}");
     assert!(
@@ -320,7 +312,7 @@ async fn a_dir_whose_files_declare_nothing_never_prunes() {
     bed.converge();
     for empty in ["", "# nothing here\n", "---\n---\n"] {
         bed.write("a.yaml", empty);
-        let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+        let (code, out) = bed.run_with("apply", &["--prune", "--prune-after", "0s"]);
         assert_eq!(code, 1, "{empty:?}: {out}");
         assert!(out.contains("declares no resource"), "{out}");
         assert!(
@@ -348,7 +340,7 @@ async fn a_policy_that_is_another_roles_permissions_boundary_is_kept() {
         .await
         .unwrap();
     std::fs::remove_file(bed.dir.path().join("p.yaml")).unwrap();
-    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    let (code, out) = bed.run_with("apply", &["--prune", "--prune-after", "0s"]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("still used by role/bounded (as its permissions boundary)"),
@@ -376,8 +368,7 @@ async fn nothing_outside_the_allowed_paths_is_pruned_whatever_its_tags() {
         .send()
         .await
         .unwrap();
-    let (code, out) = with(
-        &bed,
+    let (code, out) = bed.run_with(
         "apply",
         &[
             "--prune",

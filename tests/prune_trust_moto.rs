@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime};
 
 use support::bed::Bed;
 use support::daemon::{Daemon, wait_for};
+use support::eventually;
 use support::fixtures::tag;
 use support::moto::get_role;
-use support::run;
 
 const WAIT: Duration = Duration::from_secs(60);
 const ACCOUNT: &str = "123456789012";
@@ -55,17 +55,10 @@ fn policy_arn(name: &str) -> String {
     format!("arn:aws:iam::{ACCOUNT}:policy/{name}")
 }
 
-fn with(bed: &Bed, verb: &str, extra: &[&str]) -> (i32, String) {
-    let mut cmd = bed.command(verb);
-    cmd.args(extra);
-    let (out, stdout, stderr) = run(&mut cmd);
-    (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
-}
-
 fn daemon(bed: &Bed, args: &[&str]) -> Daemon {
     let mut all = vec!["--resync-interval", "1s"];
     all.extend(args);
-    Daemon::start(&bed.proxy.endpoint, bed.dir.path(), &all)
+    bed.daemon(bed.dir.path(), &all)
 }
 
 fn remove(bed: &Bed, file: &str) {
@@ -126,19 +119,6 @@ async fn policy_tag(bed: &Bed, name: &str, key: &str) -> Option<String> {
         .map(|t| t.value().to_string())
 }
 
-/// Waits, polling IAM, until `check` holds.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + WAIT;
-    while !check().await {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Role `app` attached to policy `pa`, an unrelated role `other`; out of band, an unowned
 /// role `app-2` gets `pa` attached; then the manifests of `app` and `pa` go.
 async fn app_pa_and_unowned_app_2() -> Bed {
@@ -168,7 +148,7 @@ async fn app_pa_and_unowned_app_2() -> Bed {
 #[tokio::test]
 async fn apply_prune_keeps_a_policy_that_an_unowned_role_named_like_a_pruned_one_uses() {
     let bed = app_pa_and_unowned_app_2().await;
-    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    let (code, out) = bed.run_with("apply", &["--prune", "--prune-after", "0s"]);
     assert_eq!(code, 1, "a kept policy is reported as not pruned:\n{out}");
     assert!(out.contains("still used by role/app-2"), "{out}");
     assert!(get_role(&bed.iam, "app").await.is_none(), "{out}");
@@ -243,7 +223,7 @@ async fn the_daemon_keeps_a_policy_that_is_an_unowned_roles_permissions_boundary
 #[tokio::test]
 async fn apply_prune_keeps_a_policy_that_is_an_unowned_roles_permissions_boundary() {
     let bed = boundary_of_an_unowned_role().await;
-    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    let (code, out) = bed.run_with("apply", &["--prune", "--prune-after", "0s"]);
     assert_eq!(code, 1, "{out}");
     assert!(!policy_exists(&bed, "pz").await, "{out}");
     assert!(policy_exists(&bed, "pc").await, "{out}");
@@ -291,7 +271,7 @@ fn restarted(mark: Option<String>) -> bool {
 #[tokio::test]
 async fn apply_prune_never_honours_a_hand_set_grace_mark() {
     let bed = hand_set_marks().await;
-    let (code, out) = with(&bed, "apply", &["--prune"]);
+    let (code, out) = bed.run_with("apply", &["--prune"]);
     assert_eq!(code, 0, "{out}");
     assert!(get_role(&bed.iam, "old").await.is_some(), "deleted:\n{out}");
     assert!(policy_exists(&bed, "pold").await, "deleted:\n{out}");
@@ -302,7 +282,7 @@ async fn apply_prune_never_honours_a_hand_set_grace_mark() {
     let policy_mark = policy_tag(&bed, "pold", "iam-warden/undeclared-since").await;
     assert!(restarted(policy_mark.clone()), "{policy_mark:?}");
     // A second pass honours the mark it wrote: still waiting, nothing deleted.
-    let (code, out) = with(&bed, "apply", &["--prune"]);
+    let (code, out) = bed.run_with("apply", &["--prune"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("deleted in"), "{out}");
     assert!(get_role(&bed.iam, "old").await.is_some());
@@ -361,7 +341,7 @@ async fn policy_of_a_role_in_its_grace_period() -> Bed {
 #[tokio::test]
 async fn apply_prune_keeps_a_policy_used_by_a_role_still_in_its_grace_period() {
     let bed = policy_of_a_role_in_its_grace_period().await;
-    let (code, out) = with(&bed, "apply", &["--prune"]);
+    let (code, out) = bed.run_with("apply", &["--prune"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("still used by role/app"), "{out}");
     assert!(get_role(&bed.iam, "app").await.is_some(), "{out}");
@@ -446,7 +426,7 @@ async fn apply_prune_never_deletes_what_was_only_observed() {
     for f in ["watched.yaml", "never.yaml", "pw.yaml"] {
         remove(&bed, f);
     }
-    let (code, out) = with(&bed, "apply", &["--prune", "--prune-after", "0s"]);
+    let (code, out) = bed.run_with("apply", &["--prune", "--prune-after", "0s"]);
     assert_eq!(code, 0, "{out}");
     assert_let_go(&bed, &out).await;
 }

@@ -7,10 +7,11 @@ use std::process::Command;
 use aws_sdk_iam::Client;
 use tempfile::TempDir;
 
+use super::daemon::Daemon;
 use super::fixtures::FULL;
 use super::moto::{Moto, client_for, get_role};
 use super::proxy::Proxy;
-use super::{repo_root, run, warden_on};
+use super::{eventually, eventually_within, repo_root, run, warden_on};
 
 /// A moto server, a counting proxy in front of it, a manifest directory, and an SDK client that
 /// talks to moto directly (for out-of-band changes and checks).
@@ -66,6 +67,37 @@ impl Bed {
         cmd
     }
 
+    /// `VERB DIR ARGS… EXTRA…`: exit code and everything printed.
+    pub fn run_with(&self, verb: &str, extra: &[&str]) -> (i32, String) {
+        let mut cmd = self.command(verb);
+        cmd.args(extra);
+        let (out, stdout, stderr) = run(&mut cmd);
+        (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+    }
+
+    /// A path inside the bed's directory (for tests that lay out DIR and its neighbours).
+    pub fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `run DIR ARGS` against the bed's proxy.
+    pub fn daemon(&self, dir: &std::path::Path, args: &[&str]) -> Daemon {
+        Daemon::start(&self.proxy.endpoint, dir, args)
+    }
+
+    /// A daemon with test faults injected (`IAM_WARDEN_TEST_FAULTS`, debug builds only).
+    pub fn daemon_with_faults(&self, dir: &std::path::Path, faults: &str, args: &[&str]) -> Daemon {
+        let mut cmd = warden_on(&self.proxy.endpoint);
+        cmd.env("IAM_WARDEN_TEST_FAULTS", faults);
+        Daemon::start_cmd(cmd, dir, args)
+    }
+
+    /// `plan DIR` exits 0: AWS equals the manifests in `dir`.
+    pub fn in_sync(&self, dir: &std::path::Path) -> bool {
+        let (out, _, _) = run(warden_on(&self.proxy.endpoint).arg("plan").arg(dir));
+        out.status.code() == Some(0)
+    }
+
     pub fn plan(&self) -> (i32, String) {
         let (out, stdout, stderr) = run(&mut self.command("plan"));
         (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
@@ -96,6 +128,49 @@ impl Bed {
             .iter()
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect()
+    }
+
+    /// The role's description; `None` when the role does not exist.
+    pub async fn description_of(&self, role: &str) -> Option<String> {
+        let role = get_role(&self.iam, role).await?;
+        Some(role.description().unwrap_or_default().to_string())
+    }
+
+    /// Polls until the role's description is `want`; panics after a minute.
+    pub async fn wait_description(&self, role: &str, want: &str) {
+        let what = format!("role {role} to get description {want:?}");
+        eventually(&what, || async {
+            self.description_of(role).await.as_deref() == Some(want)
+        })
+        .await;
+    }
+
+    /// Sets one tag on a role behind the daemon's back (straight to moto).
+    pub async fn set_tag(&self, role: &str, key: &str, value: &str) {
+        self.iam
+            .tag_role()
+            .role_name(role)
+            .tags(super::fixtures::tag(key, value))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn tag_of(&self, role: &str, key: &str) -> Option<String> {
+        let role = get_role(&self.iam, role).await?;
+        role.tags()
+            .iter()
+            .find(|t| t.key() == key)
+            .map(|t| t.value().to_string())
+    }
+
+    /// Polls until the role's tag `key` is `want`; panics after `limit`.
+    pub async fn wait_tag(&self, role: &str, key: &str, want: &str, limit: std::time::Duration) {
+        let what = format!("role {role} to get tag {key}={want}");
+        eventually_within(&what, limit, || async {
+            self.tag_of(role, key).await.as_deref() == Some(want)
+        })
+        .await;
     }
 
     pub async fn description(&self, name: &str) -> String {

@@ -48,3 +48,28 @@ pub fn warden_on(endpoint: &str) -> Command {
         .env("IAM_WARDEN_RETRY_TIMEOUT", "20s");
     cmd
 }
+
+/// Waits, polling every 100 ms, until `check` holds; panics naming `what` after a minute.
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually_within(what, std::time::Duration::from_secs(60), check).await
+}
+
+/// [`eventually`] with its own limit.
+pub async fn eventually_within<F, Fut>(what: &str, limit: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
