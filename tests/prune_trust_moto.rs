@@ -119,9 +119,8 @@ async fn policy_tag(bed: &Bed, name: &str, key: &str) -> Option<String> {
         .map(|t| t.value().to_string())
 }
 
-/// Role `app` attached to policy `pa`, an unrelated role `other`; out of band, an unowned
-/// role `app-2` gets `pa` attached; then the manifests of `app` and `pa` go.
-async fn app_pa_and_unowned_app_2() -> Bed {
+/// Converged: role `app` attached to policy `pa`, and an unrelated role `other`.
+async fn app_attached_to_pa() -> Bed {
     let bed = Bed::new(
         &[
             ("app.yaml", &role("app", "", &["pa"])),
@@ -132,6 +131,13 @@ async fn app_pa_and_unowned_app_2() -> Bed {
     )
     .await;
     bed.converge();
+    bed
+}
+
+/// Role `app` attached to policy `pa`, an unrelated role `other`; out of band, an unowned
+/// role `app-2` gets `pa` attached; then the manifests of `app` and `pa` go.
+async fn app_pa_and_unowned_app_2() -> Bed {
+    let bed = app_attached_to_pa().await;
     unowned_role(&bed, "app-2").await;
     bed.iam
         .attach_role_policy()
@@ -313,16 +319,7 @@ async fn the_daemon_never_honours_a_hand_set_grace_mark() {
 /// Role `app` attached to `pa`, both undeclared; `pa` carries a genuine mark an hour old (so
 /// it is due), `app` none (so its grace period starts now).
 async fn policy_of_a_role_in_its_grace_period() -> Bed {
-    let bed = Bed::new(
-        &[
-            ("app.yaml", &role("app", "", &["pa"])),
-            ("pa.yaml", &policy("pa")),
-            ("other.yaml", &role("other", "", &[])),
-        ],
-        &[],
-    )
-    .await;
-    bed.converge();
+    let bed = app_attached_to_pa().await;
     let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
     let mark =
         iam_warden::reconcile::prune::write_mark(None, "default", &policy_arn("pa"), an_hour_ago);

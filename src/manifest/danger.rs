@@ -257,9 +257,20 @@ mod tests {
         );
     }
 
+    /// The warnings of one manifest file holding `text`, not located yet, and the directory
+    /// that holds the file (`locate` reads it again).
+    fn warnings_of(text: &str) -> (tempfile::TempDir, Vec<Warning>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("r.yaml"), text).unwrap();
+        let vars = crate::manifest::Variables::default();
+        let loaded = crate::manifest::load(dir.path(), &vars).unwrap();
+        assert_eq!(loaded.diagnostics, vec![]);
+        let found = warnings(&loaded.state);
+        (dir, found)
+    }
+
     #[test]
     fn locate_points_at_the_line_of_the_field() {
-        let dir = tempfile::tempdir().unwrap();
         let text = "apiVersion: iamwarden/v1alpha1
 kind: Role
 metadata: {name: open}
@@ -272,11 +283,7 @@ spec:
         Principal:
           AWS: \"*\"
 ";
-        std::fs::write(dir.path().join("r.yaml"), text).unwrap();
-        let vars = crate::manifest::Variables::default();
-        let loaded = crate::manifest::load(dir.path(), &vars).unwrap();
-        assert_eq!(loaded.diagnostics, vec![]);
-        let mut found = warnings(&loaded.state);
+        let (_dir, mut found) = warnings_of(text);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].line, 1, "the resource's line until located");
         locate(&mut found);
@@ -290,7 +297,6 @@ spec:
 
     #[test]
     fn sweeping_aws_managed_policies_attached_by_arn_are_warned_of() {
-        let dir = tempfile::tempdir().unwrap();
         let text = "apiVersion: iamwarden/v1alpha1
 kind: Role
 metadata: {name: admin}
@@ -305,11 +311,7 @@ spec:
     - arn:aws:iam::aws:policy/PowerUserAccess
     - arn:aws:iam::123456789012:policy/AdministratorAccess
 ";
-        std::fs::write(dir.path().join("r.yaml"), text).unwrap();
-        let vars = crate::manifest::Variables::default();
-        let loaded = crate::manifest::load(dir.path(), &vars).unwrap();
-        assert_eq!(loaded.diagnostics, vec![]);
-        let mut found = warnings(&loaded.state);
+        let (_dir, mut found) = warnings_of(text);
         locate(&mut found);
         let mut shown: Vec<(usize, String, Grant)> = found
             .iter()
