@@ -1,13 +1,51 @@
-//! What the daemon knows of its account between bulk reads: where IAM has each policy, the
-//! name IAM has for each role, and which roles use each policy. One value, refreshed in one
-//! place from each snapshot (the first pass and every resync), and amended as reconciles find
-//! or create resources. (With many accounts, each account holds one.)
+//! One account's runtime, one value: its IAM client (which carries the account's pace), what
+//! is known of it between bulk reads, the record of every key reconciled in it, its policy
+//! tag cache and its prune and resync state. Many accounts will be many such values under a
+//! small supervisor.
+//!
+//! [`AccountView`] is what is known between bulk reads: where IAM has each policy, the name
+//! IAM has for each role, and which roles use each policy, refreshed in one place from each
+//! snapshot (the first pass and every resync) and amended as reconciles find or create
+//! resources.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 
-use crate::iam::{PolicyUser, Snapshot};
+use super::keys::KeyTable;
+use super::policy_tags::PolicyTagCache;
+use crate::iam::{Iam, PolicyUser, Snapshot};
 use crate::reconcile::Context;
+
+pub struct AccountRuntime {
+    /// The account's IAM client, paced for it.
+    pub iam: Iam,
+    pub known: AccountView,
+    /// Everything remembered per key (status, backoff, converged spec, prune, contest).
+    pub keys: Mutex<KeyTable>,
+    /// Managed policies' tags, which the snapshot lacks, as last read.
+    pub policy_tags: PolicyTagCache,
+    /// `--max-prune` holds deletions back: how many the last pass counted.
+    pub prune_refused: Mutex<Option<usize>>,
+    /// A resync of this account is running (one at a time).
+    pub resyncing: AtomicBool,
+    /// The last resync could not read the account in bulk (said once, not every interval).
+    pub bulk_failing: AtomicBool,
+}
+
+impl AccountRuntime {
+    pub fn new(iam: Iam) -> AccountRuntime {
+        AccountRuntime {
+            iam,
+            known: AccountView::default(),
+            keys: Mutex::new(KeyTable::default()),
+            policy_tags: PolicyTagCache::default(),
+            prune_refused: Mutex::new(None),
+            resyncing: AtomicBool::new(false),
+            bulk_failing: AtomicBool::new(false),
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct AccountView {

@@ -17,7 +17,8 @@ use crate::reconcile::{self, Eventual, ResourceState};
 impl Controller {
     pub(super) async fn first_pass_from_snapshot(&self) {
         let retry = self.in_place_retry();
-        let snapshot = match reconcile::retrying(&retry, Eventual::No, || self.iam.snapshot()).await
+        let snapshot = match reconcile::retrying(&retry, Eventual::No, || self.acct.iam.snapshot())
+            .await
         {
             Ok(s) => s,
             Err(e) => {
@@ -25,7 +26,7 @@ impl Controller {
                 return;
             }
         };
-        self.account.refresh(&snapshot);
+        self.acct.known.refresh(&snapshot);
         let generation = self.generation();
         let ctx = generation.ctx.clone().with_observed_policy_arns(
             snapshot
@@ -52,7 +53,7 @@ impl Controller {
             };
             let plan = reconcile::plan_one(&ctx, &resource, &snapshot, policy_tags);
             if plan.changes.is_empty() && plan.findings.is_empty() {
-                let mut keys = lock(&self.keys);
+                let mut keys = lock(&self.acct.keys);
                 keys.entry(&key).converged = Some(desired::fingerprint(&resource));
                 keys.record(&key, Outcome::new(ResourceState::InSync).with_arn(plan.arn));
                 drop(keys);

@@ -97,7 +97,7 @@ impl Controller {
         });
         *self.generation.write().unwrap_or_else(|p| p.into_inner()) = generation.clone();
         drop(loader);
-        lock(&self.keys).track(&generation.keys());
+        lock(&self.acct.keys).track(&generation.keys());
         if !reloaded.changed.is_empty() {
             info!(changed = reloaded.changed.len(), "manifests changed");
         }
@@ -112,7 +112,7 @@ impl Controller {
                     .policy_arn(&key.name)
                     .filter(|_| key.kind == Kind::Policy)
                 {
-                    lock(&self.keys).entry(&key).prune_arn = Some(arn.clone());
+                    lock(&self.acct.keys).entry(&key).prune_arn = Some(arn.clone());
                 }
                 self.queue.add(key);
             }

@@ -142,7 +142,7 @@ async fn status(Extract(h): Extract<Health>) -> Response {
     };
     Json(StatusBody {
         ready: c.ready.load(Ordering::SeqCst),
-        resources: super::lock(&c.keys).statuses(),
+        resources: super::lock(&c.acct.keys).statuses(),
         file_errors: bounded_file_errors(&c.generation().errors),
         aws,
         dir_error: c.dir.error(),

@@ -57,7 +57,6 @@ use conditions::{AwsHealth, InputHealth};
 use contest::ContestPolicy;
 use desired::{DesiredStore, Key};
 use faults::TestFaults;
-use keys::KeyTable;
 use liveness::Liveness;
 use metrics::Metrics;
 use queue::WorkQueue;
@@ -96,17 +95,13 @@ pub const IN_PLACE_RETRY: Duration = Duration::from_secs(5);
 
 pub struct Controller {
     config: Config,
-    iam: Iam,
+    /// The account: its client, what is known of it, its keys' records, its caches.
+    pub(crate) acct: account::AccountRuntime,
     loader: Mutex<generation::Loader>,
     generation: RwLock<Arc<Generation>>,
     pub(crate) queue: Arc<WorkQueue<Key>>,
-    /// Everything remembered per key (status, backoff, converged spec, prune, contest).
-    pub(crate) keys: Mutex<KeyTable>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) ready: AtomicBool,
-    resyncing: AtomicBool,
-    /// The last resync could not read the account in bulk (said once, not every interval).
-    bulk_failing: AtomicBool,
     pub(crate) aws: Arc<AwsHealth>,
     /// DIR missing or unreadable.
     pub(crate) dir: InputHealth,
@@ -115,13 +110,6 @@ pub struct Controller {
     pub(crate) liveness: Liveness,
     faults: TestFaults,
     contest: ContestPolicy,
-    /// What is known of the account between bulk reads (policy ARNs, role names, policy
-    /// users), refreshed from each snapshot.
-    account: account::AccountView,
-    /// Managed policies' tags, which the snapshot lacks, as last read.
-    policy_tags: policy_tags::PolicyTagCache,
-    /// `--max-prune` holds deletions back: how many the last pass counted.
-    pub(crate) prune_refused: Mutex<Option<usize>>,
 }
 
 /// Locks a mutex, keeping going if a panicking thread poisoned it: every critical section
@@ -153,7 +141,7 @@ impl Controller {
         Arc::new(Controller {
             liveness: Liveness::new(config.resync_interval, config.workers),
             config,
-            iam,
+            acct: account::AccountRuntime::new(iam),
             loader: Mutex::new(generation::Loader {
                 store: DesiredStore::default(),
                 vars,
@@ -165,11 +153,8 @@ impl Controller {
                 files: 0,
             })),
             queue: WorkQueue::new(),
-            keys: Mutex::new(KeyTable::default()),
             metrics,
             ready: AtomicBool::new(false),
-            resyncing: AtomicBool::new(false),
-            bulk_failing: AtomicBool::new(false),
             aws,
             dir: InputHealth::new(
                 "cannot read manifests; keeping the last desired state",
@@ -179,9 +164,6 @@ impl Controller {
                 "cannot read values; keeping the previous ones",
                 "values readable again",
             ),
-            account: Default::default(),
-            prune_refused: Mutex::new(None),
-            policy_tags: Default::default(),
             faults: TestFaults::from_env(),
             contest,
         })
@@ -191,13 +173,13 @@ impl Controller {
         if self.ready.load(Ordering::SeqCst) {
             return;
         }
-        if lock(&self.keys).first_pass_done(key) && !self.ready.swap(true, Ordering::SeqCst) {
+        if lock(&self.acct.keys).first_pass_done(key) && !self.ready.swap(true, Ordering::SeqCst) {
             info!("first full reconcile pass finished: ready");
         }
     }
 
     fn update_resource_gauge(&self) {
-        let keys = lock(&self.keys);
+        let keys = lock(&self.acct.keys);
         self.metrics
             .resources(ResourceState::ALL.iter().map(|s| (*s, keys.count(*s))));
     }
@@ -205,7 +187,7 @@ impl Controller {
     /// How many keys have a record (the memory the daemon holds per key), for tests.
     #[cfg(test)]
     fn record_count(&self) -> usize {
-        lock(&self.keys).len()
+        lock(&self.acct.keys).len()
     }
 }
 

@@ -60,10 +60,10 @@ impl Controller {
         });
         let role_users = snapshot.role_users();
         let retry = self.in_place_retry();
-        if let Err(e) = fill_policy_users(&self.iam, &retry, &role_users, &mut owned).await {
+        if let Err(e) = fill_policy_users(&self.acct.iam, &retry, &role_users, &mut owned).await {
             // Nothing is deleted on facts not read: the next resync tries again.
             warn!(error = %e, "cannot check what uses the policies to prune");
-            lock(&self.keys).set_prune_due(&Default::default());
+            lock(&self.acct.keys).set_prune_due(&Default::default());
             return Vec::new();
         }
         let decision = prune::decide_all(
@@ -77,7 +77,7 @@ impl Controller {
             .deletions()
             .map(|p| Key::new(p.kind, p.name.clone()))
             .collect();
-        lock(&self.keys).set_prune_due(&due);
+        lock(&self.acct.keys).set_prune_due(&due);
         owned
             .into_iter()
             .map(|c| {
@@ -92,7 +92,7 @@ impl Controller {
 
     /// Why deletions are held back, for /status (`None` while they are not).
     pub(crate) fn prune_refused_reason(&self) -> Option<String> {
-        lock(&self.prune_refused).map(|n| {
+        lock(&self.acct.prune_refused).map(|n| {
             format!(
                 "{n} resources would be deleted in one pass, more than --max-prune {}: nothing is deleted",
                 self.config.prune_settings.max
@@ -102,7 +102,7 @@ impl Controller {
 
     /// Says once when `--max-prune` starts and stops holding deletions back.
     pub(super) fn set_prune_refused(&self, refused: Option<usize>) {
-        let mut current = lock(&self.prune_refused);
+        let mut current = lock(&self.acct.prune_refused);
         match (*current, refused) {
             (None, Some(n)) => warn!(
                 deletions = n,
@@ -133,16 +133,20 @@ impl Controller {
         let retry = self.in_place_retry();
         let observed = match key.kind {
             Kind::Role => self
+                .acct
                 .iam
                 .observe_role(&key.name)
                 .await
                 .map(|r| r.map(|r| (r.arn, r.tags))),
             Kind::Policy => {
-                let arn = lock(&self.keys).get(key).and_then(|r| r.prune_arn.clone());
+                let arn = lock(&self.acct.keys)
+                    .get(key)
+                    .and_then(|r| r.prune_arn.clone());
                 let Some(arn) = arn else {
                     return;
                 };
-                self.iam
+                self.acct
+                    .iam
                     .observe_policy(&arn)
                     .await
                     .map(|p| p.map(|p| (p.arn, p.tags)))
@@ -172,8 +176,8 @@ impl Controller {
             return;
         }
         // Who uses it, read fresh, and the roles the last snapshot showed using it.
-        let role_users = self.account.role_users_of(&owned[0].arn);
-        if let Err(e) = fill_policy_users(&self.iam, &retry, &role_users, &mut owned).await {
+        let role_users = self.acct.known.role_users_of(&owned[0].arn);
+        if let Err(e) = fill_policy_users(&self.acct.iam, &retry, &role_users, &mut owned).await {
             warn!(resource = %resource, error = %e, "cannot check what uses a policy to prune");
             self.error_policy(key, true);
             return;
@@ -187,7 +191,7 @@ impl Controller {
             &self.config.prune_settings,
         );
         let deletes = prune::deletes(&plan);
-        if deletes && !lock(&self.keys).take_prune_due(key) {
+        if deletes && !lock(&self.acct.keys).take_prune_due(key) {
             // Deletions happen only for what a resync counted within --max-prune: many files
             // gone at once are never deleted one reload event at a time. The next resync
             // queues it again if it is still due.
@@ -220,7 +224,7 @@ impl Controller {
             warn!(resource = %resource, "pruning: no manifest declares it any more");
         }
         let executor = Executor {
-            iam: &self.iam,
+            iam: &self.acct.iam,
             owner: &self.config.owner,
             retry,
         };
@@ -255,7 +259,7 @@ impl Controller {
 
     /// Nothing more to prune for `key`: its record goes (unless it is declared again).
     fn pruned(&self, key: &Key) {
-        let mut keys = lock(&self.keys);
+        let mut keys = lock(&self.acct.keys);
         if keys.get(key).is_some() {
             keys.entry(key).prune_arn = None;
         }

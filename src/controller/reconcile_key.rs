@@ -27,32 +27,28 @@ impl Controller {
             if self.may_prune() {
                 self.prune(key).await;
             }
-            lock(&self.keys).forget_if_done(key);
+            lock(&self.acct.keys).forget_if_done(key);
             self.first_pass_done(key);
             return;
         };
         // Refs resolve to where IAM has the policies (a moved or case-renamed policy), and a
         // role to the name IAM has for it.
         let role = (key.kind == Kind::Role).then_some(key.name.as_str());
-        let ctx = self.account.context(generation.ctx.clone(), role);
-        let outcome = match reconcile::observe_one(
-            &self.iam,
-            &ctx,
-            &resource,
-            &self.in_place_retry(),
-        )
-        .await
-        {
-            Ok(plan) => self.act(key, &resource, plan).await,
-            Err(f) => Outcome::new(ResourceState::Error).with_error(f.error),
-        };
+        let ctx = self.acct.known.context(generation.ctx.clone(), role);
+        let outcome =
+            match reconcile::observe_one(&self.acct.iam, &ctx, &resource, &self.in_place_retry())
+                .await
+            {
+                Ok(plan) => self.act(key, &resource, plan).await,
+                Err(f) => Outcome::new(ResourceState::Error).with_error(f.error),
+            };
         // A role just created or found: a later rename only in case finds it before the
         // next bulk read.
         if let (Kind::Role, Some((name, _))) = (
             key.kind,
             outcome.arn.as_deref().and_then(crate::arn::name_and_path),
         ) {
-            self.account.role_found(name);
+            self.acct.known.role_found(name);
         }
         let result = match outcome.state {
             ResourceState::Error => ReconcileResult::Error,
@@ -63,7 +59,7 @@ impl Controller {
             .reconciled(key.kind, result, started.elapsed().as_secs_f64());
         // A final error waits for the next resync or edit, not for a fast backoff.
         let failed = outcome.state == ResourceState::Error && !outcome.final_error;
-        let mut keys = lock(&self.keys);
+        let mut keys = lock(&self.acct.keys);
         let resource = key.to_string();
         match (&outcome.error, outcome.state) {
             // While AWS is unreachable, that condition is said once; not again per resource.
@@ -94,7 +90,7 @@ impl Controller {
         key: &Key,
         f: impl FnOnce(&mut super::keys::KeyRecord) -> T,
     ) -> T {
-        f(lock(&self.keys).entry(key))
+        f(lock(&self.acct.keys).entry(key))
     }
 
     /// Why a role must wait (see `plan::blocking_policy`), from the policies' states.
@@ -103,7 +99,7 @@ impl Controller {
             return None;
         };
         let generation = self.generation();
-        let keys = lock(&self.keys);
+        let keys = lock(&self.acct.keys);
         crate::plan::blocking_policy(role, |n| {
             let policy = generation.state.policy(n)?;
             match keys.state_of(&Key::new(Kind::Policy, policy.name.clone()))? {
@@ -117,7 +113,7 @@ impl Controller {
     pub(super) async fn act(&self, key: &Key, spec: &Resource, plan: ResourcePlan) -> Outcome {
         let arn = plan.arn.clone();
         if let (Kind::Policy, Some(found)) = (key.kind, &arn) {
-            self.account.policy_found(&key.name, found);
+            self.acct.known.policy_found(&key.name, found);
         }
         let resource = key.to_string();
         let outcome = |state, error: Option<String>, corrections| Outcome {
@@ -181,13 +177,13 @@ impl Controller {
             ResourceState::Pending
         };
         {
-            let mut keys = lock(&self.keys);
+            let mut keys = lock(&self.acct.keys);
             if keys.state_of(key) != Some(ResourceState::Error) {
                 keys.record(key, Outcome::new(in_flight).with_arn(arn.clone()));
             }
         }
         let executor = Executor {
-            iam: &self.iam,
+            iam: &self.acct.iam,
             owner: &self.config.owner,
             retry: self.in_place_retry(),
         };
@@ -269,7 +265,7 @@ impl Controller {
             .filter(|_| !self.config.observe_only)
         {
             let executor = Executor {
-                iam: &self.iam,
+                iam: &self.acct.iam,
                 owner: &self.config.owner,
                 retry: self.in_place_retry(),
             };
@@ -303,7 +299,7 @@ struct ForgetPolicyTags<'a>(&'a Controller, &'a Key);
 impl Drop for ForgetPolicyTags<'_> {
     fn drop(&mut self) {
         if self.1.kind == Kind::Policy {
-            self.0.policy_tags.forget(&self.1.name);
+            self.0.acct.policy_tags.forget(&self.1.name);
         }
     }
 }

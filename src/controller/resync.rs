@@ -32,10 +32,10 @@ impl Controller {
     /// a key that failed and waits for its own retry. Without a snapshot, everything is queued
     /// and each reconcile observes for itself; while AWS is unreachable, nothing is.
     pub async fn resync(&self) {
-        if self.resyncing.swap(true, Ordering::SeqCst) {
+        if self.acct.resyncing.swap(true, Ordering::SeqCst) {
             return;
         }
-        let _resyncing = Resyncing(&self.resyncing);
+        let _resyncing = Resyncing(&self.acct.resyncing);
         if self.faults.fires("panic:resync") {
             panic!("test fault: the resync panics");
         }
@@ -46,10 +46,10 @@ impl Controller {
         self.metrics.resync_started();
         let generation = self.generation();
         let keys = generation.keys();
-        let read_account = match self.iam.snapshot().await {
+        let read_account = match self.acct.iam.snapshot().await {
             Ok(snapshot) => {
-                self.account.refresh(&snapshot);
-                if self.bulk_failing.swap(false, Ordering::SeqCst) {
+                self.acct.known.refresh(&snapshot);
+                if self.acct.bulk_failing.swap(false, Ordering::SeqCst) {
                     info!("the account can be read in bulk again");
                 }
                 let may_prune = self.may_prune();
@@ -84,7 +84,7 @@ impl Controller {
             Err(e) => {
                 if e.kind == ErrorKind::AccessDenied {
                     // Refused: the account denies the bulk read until its policy changes.
-                    if !self.bulk_failing.swap(true, Ordering::SeqCst) {
+                    if !self.acct.bulk_failing.swap(true, Ordering::SeqCst) {
                         warn!(error = %e, "cannot read the account in bulk; reconciling every resource at each resync");
                     }
                 } else {
@@ -121,16 +121,19 @@ impl Controller {
             .filter(|p| undeclared_too || generation.state.policy(&p.name).is_some())
             .collect();
         let retry = retry.then(|| self.in_place_retry());
-        self.policy_tags
+        self.acct
+            .policy_tags
             .tags(&needed, |arn| {
                 let retry = retry.clone();
                 async move {
                     match retry {
                         Some(r) => {
-                            reconcile::retrying(&r, Eventual::No, || self.iam.policy_tags(&arn))
-                                .await
+                            reconcile::retrying(&r, Eventual::No, || {
+                                self.acct.iam.policy_tags(&arn)
+                            })
+                            .await
                         }
-                        None => self.iam.policy_tags(&arn).await,
+                        None => self.acct.iam.policy_tags(&arn).await,
                     }
                 }
             })
@@ -146,7 +149,7 @@ impl Controller {
         snapshot: &Snapshot,
         tags: &PolicyTags,
     ) -> bool {
-        if lock(&self.keys).state_of(key) != Some(ResourceState::InSync) {
+        if lock(&self.acct.keys).state_of(key) != Some(ResourceState::InSync) {
             return true;
         }
         let Some(resource) = generation.get(key) else {

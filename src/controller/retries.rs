@@ -30,7 +30,7 @@ impl Controller {
     /// The retry policy, in one place: a failed key comes back after its own growing, jittered
     /// delay; a success resets it. Other keys are never held up.
     pub(super) fn error_policy(&self, key: &Key, failed: bool) {
-        let mut keys = lock(&self.keys);
+        let mut keys = lock(&self.acct.keys);
         if !failed {
             if keys.get(key).is_some() {
                 let r = keys.entry(key);
@@ -53,7 +53,7 @@ impl Controller {
         if self.queue.is_running(key) {
             return true;
         }
-        lock(&self.keys)
+        lock(&self.acct.keys)
             .get(key)
             .and_then(|r| r.retry_at)
             .is_some_and(|t| t > Instant::now())
@@ -62,7 +62,7 @@ impl Controller {
     /// AWS answers again after an outage: every failed key is retried now, not after its
     /// (by now long) backoff.
     pub(super) fn retry_failed_now(&self) {
-        let keys: Vec<Key> = lock(&self.keys)
+        let keys: Vec<Key> = lock(&self.acct.keys)
             .iter_mut()
             .filter(|(_, r)| r.retry_at.is_some())
             .map(|(k, r)| {
@@ -83,7 +83,7 @@ impl Controller {
         error!(resource = %resource, "reconcile panicked: {message}; retrying with backoff");
         self.metrics
             .reconciled(key.kind, super::metrics::ReconcileResult::Panic, 0.0);
-        lock(&self.keys).record(
+        lock(&self.acct.keys).record(
             key,
             Outcome::new(ResourceState::Error).with_error(format!("reconcile panicked: {message}")),
         );

@@ -66,14 +66,14 @@ async fn adding_and_removing_a_thousand_manifests_leaves_nothing_behind() {
     // Every key reconciled once (and failed): each now has a record and a pending retry.
     futures::future::join_all(keys.iter().map(|k| c.reconcile(k))).await;
     assert_eq!(c.record_count(), 1000);
-    assert_eq!(lock(&c.keys).statuses().len(), 1000);
+    assert_eq!(lock(&c.acct.keys).statuses().len(), 1000);
 
     for i in 0..1000 {
         fs::remove_file(d.path().join(format!("r{i}.yaml"))).unwrap();
     }
     c.reload();
     assert!(c.generation().keys().is_empty());
-    assert!(lock(&c.keys).statuses().is_empty());
+    assert!(lock(&c.acct.keys).statuses().is_empty());
     // The records of keys whose retry is still pending go when the retry finds them gone.
     let workers: Vec<_> = (0..4).map(|_| tokio::spawn(work(c.clone()))).collect();
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -80,7 +80,7 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
     let controller = Controller::new(config.clone(), iam, account, vars, metrics, aws.clone());
     health.attach(controller.clone());
     reload_off_the_runtime(&controller).await;
-    if lock(&controller.keys).start_first_pass() {
+    if lock(&controller.acct.keys).start_first_pass() {
         controller.ready.store(true, Ordering::SeqCst);
     } else {
         controller.first_pass_from_snapshot().await;
