@@ -455,3 +455,48 @@ async fn the_daemon_never_deletes_what_was_only_observed() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_let_go(&bed, &d.log()).await;
 }
+
+#[tokio::test]
+async fn a_role_whose_owner_tag_goes_between_the_decision_and_the_delete_is_kept() {
+    let bed = Bed::new(
+        &[
+            ("gone.yaml", &role("gone", "", &[])),
+            ("keep.yaml", &role("keep", "", &[])),
+        ],
+        &[],
+    )
+    .await;
+    bed.converge();
+    remove(&bed, "gone.yaml");
+    // The delete reads the role again first; hold that read while someone takes it over.
+    bed.proxy.delay("GetRole", 1, Duration::from_secs(3));
+    let apply = {
+        let mut cmd = bed.command("apply");
+        cmd.args(["--prune", "--prune-after", "0s"]);
+        std::thread::spawn(move || support::run(&mut cmd))
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    bed.iam
+        .untag_role()
+        .role_name("gone")
+        .tag_keys("iam-warden/owner")
+        .send()
+        .await
+        .unwrap();
+    let (out, stdout, stderr) = apply.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("no longer owned"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        get_role(&bed.iam, "gone").await.is_some(),
+        "deleted after it was taken over"
+    );
+    assert_eq!(
+        bed.proxy.count("DeleteRole"),
+        0,
+        "{:?}",
+        bed.proxy.actions()
+    );
+}

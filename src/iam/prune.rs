@@ -7,6 +7,25 @@ use aws_sdk_iam::types::{PolicyScopeType, PolicyUsageType};
 
 use super::{EntityKind, ErrorKind, Iam, IamError, PAGE_SIZE, PolicyUser, tags_of};
 
+/// Refuses a deletion when the resource, as read just now, is no longer ours: its owner tag
+/// changed or went between the decision and the delete.
+fn still_ours(
+    tags: &BTreeMap<String, String>,
+    ours: &(dyn Fn(&BTreeMap<String, String>) -> bool + Sync),
+    what: &str,
+    operation: &'static str,
+) -> Result<(), IamError> {
+    if ours(tags) {
+        return Ok(());
+    }
+    Err(IamError {
+        operation,
+        kind: ErrorKind::Conflict,
+        code: None,
+        message: format!("{what} is no longer owned by this owner: not deleted"),
+    })
+}
+
 /// A removal whose target is already gone has done its job.
 fn gone_ok(result: Result<(), IamError>) -> Result<(), IamError> {
     match result {
@@ -85,10 +104,17 @@ impl Iam {
     }
 
     /// Detaches, deletes inline policies, leaves instance profiles, then deletes the role.
-    pub async fn delete_role_completely(&self, name: &str) -> Result<(), IamError> {
+    /// `ours` judges the role's tags as read just now: a role whose owner tag changed since
+    /// the decision is not touched.
+    pub async fn delete_role_completely(
+        &self,
+        name: &str,
+        ours: &(dyn Fn(&BTreeMap<String, String>) -> bool + Sync),
+    ) -> Result<(), IamError> {
         let Some(role) = self.observe_role(name).await? else {
             return Ok(());
         };
+        still_ours(&role.tags, ours, &format!("role {name}"), "DeleteRole")?;
         for arn in &role.managed_policies {
             gone_ok(self.detach_role_policy(name, arn).await)?;
         }
@@ -122,10 +148,15 @@ impl Iam {
     /// policy only when nothing but the roles it deletes first uses it, so an attachment left
     /// is someone else's, and IAM's DeleteConflict is the right answer (the operator policy
     /// grants no detaching from others either).
-    pub async fn delete_policy_completely(&self, arn: &str) -> Result<(), IamError> {
+    pub async fn delete_policy_completely(
+        &self,
+        arn: &str,
+        ours: &(dyn Fn(&BTreeMap<String, String>) -> bool + Sync),
+    ) -> Result<(), IamError> {
         let Some(policy) = self.observe_policy(arn).await? else {
             return Ok(());
         };
+        still_ours(&policy.tags, ours, &format!("policy {arn}"), "DeletePolicy")?;
         for version in policy.versions.iter().filter(|v| !v.is_default) {
             gone_ok(self.delete_policy_version(arn, &version.id).await)?;
         }

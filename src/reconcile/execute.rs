@@ -192,8 +192,17 @@ impl Executor<'_> {
                 Kind::Role => self.retrying(|| iam.tag_role(name, tags)).await,
                 Kind::Policy => self.retrying(|| iam.tag_policy(arn, tags)).await,
             },
-            Change::DeleteRole => self.retrying(|| iam.delete_role_completely(name)).await,
-            Change::DeletePolicy => self.retrying(|| iam.delete_policy_completely(arn)).await,
+            // Ownership is judged again on the tags read just before the delete.
+            Change::DeleteRole => {
+                let ours = |tags: &_| self.owns(tags);
+                self.retrying(|| iam.delete_role_completely(name, &ours))
+                    .await
+            }
+            Change::DeletePolicy => {
+                let ours = |tags: &_| self.owns(tags);
+                self.retrying(|| iam.delete_policy_completely(arn, &ours))
+                    .await
+            }
             Change::RemoveTags { keys } => {
                 let keys: Vec<String> = keys.keys().cloned().collect();
                 match plan.kind {
@@ -225,13 +234,19 @@ impl Executor<'_> {
                 ..err
             });
         };
-        match crate::plan::tag_value(&tags, OWNER_TAG) {
-            Some(owner) if owner == self.owner => Ok(()),
-            _ => Err(IamError {
+        if self.owns(&tags) {
+            Ok(())
+        } else {
+            Err(IamError {
                 kind: ErrorKind::Conflict,
                 ..err
-            }),
+            })
         }
+    }
+
+    /// Whether `tags` carry this owner's tag.
+    fn owns(&self, tags: &std::collections::BTreeMap<String, String>) -> bool {
+        crate::plan::tag_value(tags, OWNER_TAG).is_some_and(|o| o == self.owner)
     }
 }
 
