@@ -500,3 +500,47 @@ async fn a_role_whose_owner_tag_goes_between_the_decision_and_the_delete_is_kept
         bed.proxy.actions()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_never_honours_a_replayed_genuine_mark_older_than_what_it_saw() {
+    let bed = Bed::new(
+        &[
+            ("payments.yaml", &role("payments", "", &[])),
+            ("keep.yaml", &role("keep", "", &[])),
+        ],
+        &[],
+    )
+    .await;
+    bed.converge();
+    let d = daemon(&bed, &["--prune"]);
+    d.wait_ready();
+    remove(&bed, "payments.yaml");
+    eventually("the daemon's own mark", || async {
+        role_tag(&bed, "payments", "iam-warden/undeclared-since")
+            .await
+            .is_some()
+    })
+    .await;
+    // A mark iam-warden really wrote, in an earlier episode an hour ago, put back.
+    let arn = format!("arn:aws:iam::{ACCOUNT}:role/payments");
+    let replayed = iam_warden::reconcile::prune::write_mark(
+        None,
+        "default",
+        &arn,
+        SystemTime::now() - Duration::from_secs(3600),
+    );
+    bed.iam
+        .tag_role()
+        .role_name("payments")
+        .tags(tag("iam-warden/undeclared-since", &replayed))
+        .send()
+        .await
+        .unwrap();
+    // Several resyncs: this daemon saw the manifest go seconds ago, so its grace runs from then.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        get_role(&bed.iam, "payments").await.is_some(),
+        "{}",
+        d.log()
+    );
+}

@@ -106,13 +106,21 @@ impl Controller {
             if generation.declares(&key) {
                 self.queue.add(key);
             } else if may_prune {
-                // No longer declared: a prune candidate, checked again before any delete.
-                if let Some(arn) = previous
+                // No longer declared: a prune candidate, checked again before any delete. Its
+                // grace cannot have started before now, whatever mark it carries.
+                let arn = previous
                     .ctx
                     .policy_arn(&key.name)
                     .filter(|_| key.kind == Kind::Policy)
+                    .cloned();
                 {
-                    lock(&self.acct.keys).entry(&key).prune_arn = Some(arn.clone());
+                    let mut keys = lock(&self.acct.keys);
+                    let r = keys.entry(&key);
+                    if arn.is_some() {
+                        r.prune_arn = arn;
+                    }
+                    r.undeclared_at
+                        .get_or_insert_with(std::time::SystemTime::now);
                 }
                 self.queue.add(key);
             }

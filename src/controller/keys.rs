@@ -74,6 +74,9 @@ pub struct KeyRecord {
     /// prune may delete it before the next resync.
     prune_due: bool,
     pub contest: Contest,
+    /// When this process saw the key's manifest go (with prune on), having seen it declared:
+    /// the earliest its grace period may have started. Cleared when declared again or gone.
+    pub undeclared_at: Option<SystemTime>,
     /// What observe mode last reported as differing: said again only when it changes.
     pub observed: Option<String>,
     /// Why prune last kept it (still used, --max-prune): said again only when it changes.
@@ -85,6 +88,7 @@ impl KeyRecord {
     fn is_done(&self) -> bool {
         self.status.is_none()
             && self.prune_arn.is_none()
+            && self.undeclared_at.is_none()
             && !self.prune_due
             && self.retry_at.is_none_or(|t| t <= Instant::now())
     }
@@ -107,6 +111,7 @@ impl KeyTable {
         }
         for key in declared {
             let r = self.records.entry(key.clone()).or_default();
+            r.undeclared_at = None;
             r.status.get_or_insert_with(|| ResourceStatus {
                 kind: key.kind,
                 name: key.name.clone(),

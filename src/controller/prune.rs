@@ -58,6 +58,7 @@ impl Controller {
         let mut owned = prune::undeclared_owned(&generation.state, &self.config.owner, all, |a| {
             guardrails.allows_arn(a)
         });
+        self.seen_undeclared(&mut owned);
         let role_users = snapshot.role_users();
         let retry = self.in_place_retry();
         if let Err(e) = fill_policy_users(&self.acct.iam, &retry, &role_users, &mut owned).await {
@@ -175,6 +176,7 @@ impl Controller {
             self.pruned(key);
             return;
         }
+        self.seen_undeclared(&mut owned);
         // Who uses it, read fresh, and the roles the last snapshot showed using it.
         let role_users = self.acct.known.role_users_of(&owned[0].arn);
         if let Err(e) = fill_policy_users(&self.acct.iam, &retry, &role_users, &mut owned).await {
@@ -261,7 +263,19 @@ impl Controller {
     fn pruned(&self, key: &Key) {
         let mut keys = lock(&self.acct.keys);
         if keys.get(key).is_some() {
-            keys.entry(key).prune_arn = None;
+            let r = keys.entry(key);
+            r.prune_arn = None;
+            r.undeclared_at = None;
+        }
+    }
+
+    /// What this process saw of each candidate: when its manifest went.
+    fn seen_undeclared(&self, candidates: &mut [Candidate]) {
+        let keys = lock(&self.acct.keys);
+        for c in candidates {
+            c.undeclared_at = keys
+                .get(&Key::new(c.kind, c.name.clone()))
+                .and_then(|r| r.undeclared_at);
         }
     }
 }

@@ -474,6 +474,7 @@ fn prune_takes_only_owned_resources_that_no_manifest_declares() {
             .map(|o| BTreeMap::from([(OWNER_TAG.to_string(), o.to_string())]))
             .unwrap_or_default(),
         used_by: Vec::new(),
+        undeclared_at: None,
     };
     let all = vec![
         listed(Kind::Role, "app", Some("me")),
@@ -597,6 +598,7 @@ fn a_case_only_rename_is_the_same_role_and_is_addressed_by_iams_spelling() {
         arn: "arn:aws:iam::123456789012:role/app/app".into(),
         tags: BTreeMap::from([(OWNER_TAG.to_string(), "me".to_string())]),
         used_by: Vec::new(),
+        undeclared_at: None,
     };
     assert!(prune::undeclared_owned(&state, "me", [owned], |_: &str| true).is_empty());
 }

@@ -57,6 +57,10 @@ pub struct Candidate {
     /// Identities using it (policies only), as observed; those this pass deletes are set
     /// aside by [`decide_all`].
     pub used_by: Vec<PolicyUser>,
+    /// When this process saw its manifest go, having seen it declared: its grace cannot have
+    /// started earlier, whatever mark it carries (a genuine mark of an earlier episode,
+    /// replayed, would otherwise shorten it). `None`: not known here.
+    pub undeclared_at: Option<SystemTime>,
 }
 
 impl Candidate {
@@ -68,6 +72,7 @@ impl Candidate {
             arn: arn.to_string(),
             tags,
             used_by: Vec::new(),
+            undeclared_at: None,
         }
     }
 }
@@ -150,7 +155,8 @@ pub fn decide(
     let mark = tag_value(&c.tags, UNDECLARED_SINCE_TAG);
     let since = mark
         .and_then(|v| mark::read(key, owner, &c.arn, v))
-        .filter(|since| *since <= now);
+        .filter(|since| *since <= now)
+        .map(|since| c.undeclared_at.map_or(since, |seen| since.max(seen)));
     match since {
         Some(since) => {
             let elapsed = now.duration_since(since).unwrap_or_default();

@@ -35,6 +35,7 @@ fn candidate(kind: Kind, name: &str, tags: &[(&str, &str)], used_by: &[PolicyUse
         arn: arn(kind, name),
         tags: all,
         used_by: used_by.to_vec(),
+        undeclared_at: None,
     }
 }
 
@@ -195,6 +196,33 @@ fn a_restarted_grace_is_recorded_as_our_mark_in_the_key_spelling_iam_has() {
     );
     let (_, findings) = summary(&plan);
     assert!(findings[0].contains("deleted in 10m"), "{findings:?}");
+}
+
+#[test]
+fn a_genuine_mark_older_than_what_this_process_saw_cannot_shorten_the_grace() {
+    let settings = PruneSettings::default();
+    // A genuine mark of an earlier episode, replayed: ten minutes old...
+    let replayed = ours(Kind::Role, "old", 601);
+    let mut c = candidate(Kind::Role, "old", &[(UNDECLARED_SINCE_TAG, &replayed)], &[]);
+    assert_eq!(
+        outcome(&decide(&c, &[], OWNER, at(NOW), &settings)),
+        "delete"
+    );
+    // ...but this process saw the manifest go a minute ago: the grace runs from then.
+    c.undeclared_at = Some(at(NOW - 60));
+    let plan = decide(&c, &[], OWNER, at(NOW), &settings);
+    assert_eq!(outcome(&plan), "wait", "{:?}", summary(&plan));
+    assert!(
+        summary(&plan).1[0].contains("deleted in 9m"),
+        "{:?}",
+        summary(&plan)
+    );
+    // What it saw earlier than the mark changes nothing.
+    c.undeclared_at = Some(at(NOW - 700));
+    assert_eq!(
+        outcome(&decide(&c, &[], OWNER, at(NOW), &settings)),
+        "delete"
+    );
 }
 
 #[test]
@@ -457,6 +485,7 @@ fn candidates_are_owned_undeclared_and_inside_the_allowed_paths() {
             .map(|o| BTreeMap::from([(OWNER_TAG.to_string(), o.to_string())]))
             .unwrap_or_default(),
         used_by: vec![],
+        undeclared_at: None,
     };
     let all = [
         listed("declared", Some(OWNER), "/agent/"),
