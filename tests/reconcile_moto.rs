@@ -821,6 +821,9 @@ async fn an_imported_hand_made_role_applies_as_an_adoption_that_changes_nothing_
         .await
         .unwrap();
 
+    // Throttled reads are retried, as in every command.
+    bed.proxy
+        .fail("GetRole", 3, 400, "Throttling", "Rate exceeded");
     let mut import = warden_on(&bed.proxy.endpoint);
     import
         .args(["import", "clicked", "--policy", &policy_arn, "--out"])

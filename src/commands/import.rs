@@ -9,25 +9,26 @@ use super::EXIT_OK;
 use crate::cli::ImportArgs;
 use crate::iam;
 use crate::import::{policy_manifest, role_manifest, to_yaml};
+use crate::reconcile::{Eventual, RetryPolicy, retrying};
 
 pub async fn run(args: &ImportArgs) -> anyhow::Result<u8> {
     if args.names.is_empty() && args.policies.is_empty() {
         anyhow::bail!("name at least one role, or a policy with --policy ARN");
     }
     let iam = iam::connect(args.endpoint_url.as_deref(), args.max_requests_per_second).await;
+    // Reads are retried under throttling and 5xx, as in every command.
+    let retry = RetryPolicy::default();
     let mut docs = Vec::new();
     let mut refs = BTreeMap::new();
     for arn in &args.policies {
-        let policy = iam
-            .observe_policy(arn)
+        let policy = retrying(&retry, Eventual::No, || iam.observe_policy(arn))
             .await?
             .with_context(|| format!("no policy {arn}"))?;
         refs.insert(policy.arn.clone(), policy.name.clone());
         docs.push((policy.name.clone(), policy_manifest(&policy)));
     }
     for name in &args.names {
-        let role = iam
-            .observe_role(name)
+        let role = retrying(&retry, Eventual::No, || iam.observe_role(name))
             .await?
             .with_context(|| format!("no role named {name}"))?;
         docs.push((role.name.clone(), role_manifest(&role, &refs)));

@@ -8,23 +8,40 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::iam::{ObservedPolicy, ObservedRole};
-use crate::manifest::{ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, OWNER_TAG};
+use crate::manifest::{
+    ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, OWNER_TAG, PRUNE_ANNOTATION, RESERVED_TAGS,
+};
+use crate::plan::tag_value;
 
 pub use emit::to_yaml;
 
-/// Tags a manifest declares: not AWS's own, not the owner tag (iam-warden sets it).
+/// Tags a manifest declares: not AWS's own, not iam-warden's (the owner, `prune`, the grace
+/// mark: iam-warden sets them, and a manifest may not), in any key case.
 fn declared_tags(tags: &BTreeMap<String, String>) -> Map<String, Value> {
+    let reserved = |k: &str| {
+        k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:"))
+            || RESERVED_TAGS.iter().any(|r| k.eq_ignore_ascii_case(r))
+    };
     tags.iter()
-        .filter(|(k, _)| !k.starts_with("aws:") && k.as_str() != OWNER_TAG)
+        .filter(|(k, _)| !reserved(k))
         .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
         .collect()
 }
 
-/// Unowned resources are imported with the adopt annotation: applying takes them over.
+/// Resources no owner tag claims are imported with the adopt annotation: applying takes them
+/// over (one another owner holds is not, and applying reports it). A recorded
+/// `iam-warden/prune: never` comes back as the annotation.
 fn metadata(name: &str, tags: &BTreeMap<String, String>) -> Value {
+    let mut annotations = Map::new();
+    if tag_value(tags, OWNER_TAG).is_none() {
+        annotations.insert(ADOPT_ANNOTATION.into(), "true".into());
+    }
+    if tag_value(tags, PRUNE_ANNOTATION).is_some_and(|v| v == "never") {
+        annotations.insert(PRUNE_ANNOTATION.into(), "never".into());
+    }
     let mut meta = json!({ "name": name });
-    if !tags.contains_key(OWNER_TAG) {
-        meta["annotations"] = json!({ ADOPT_ANNOTATION: "true" });
+    if !annotations.is_empty() {
+        meta["annotations"] = Value::Object(annotations);
     }
     meta
 }
@@ -133,6 +150,37 @@ mod tests {
                 ("aws:cloudformation:stack-name".to_string(), "s".to_string()),
             ]),
         }
+    }
+
+    #[test]
+    fn iam_wardens_own_tags_never_reach_a_manifest_in_any_key_case() {
+        let mut role = observed();
+        role.tags.extend([
+            ("IAM-Warden/Owner".to_string(), "team-b".to_string()),
+            ("iam-warden/prune".to_string(), "never".to_string()),
+            ("IAM-WARDEN/UNDECLARED-SINCE".to_string(), "x".to_string()),
+            ("AWS:foo".to_string(), "y".to_string()),
+        ]);
+        let yaml = to_yaml(&[role_manifest(&role, &BTreeMap::new())]);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clicked.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        let report = manifest::load_file(&file, &Variables::default());
+        assert!(
+            report.diagnostics.is_empty(),
+            "{:#?}\n{yaml}",
+            report.diagnostics
+        );
+        let [manifest::Resource::Role(r)] = report.resources.as_slice() else {
+            panic!("{yaml}")
+        };
+        assert_eq!(
+            r.tags,
+            BTreeMap::from([("team".to_string(), "data".to_string())])
+        );
+        // Another owner holds it: not adopted (applying reports that); `prune: never` kept.
+        assert!(!manifest::adopts(&r.annotations), "{yaml}");
+        assert!(manifest::never_pruned(&r.annotations), "{yaml}");
     }
 
     #[test]
