@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::bed::Bed;
 use support::daemon::{Daemon, wait_for};
+use support::eventually;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -105,6 +106,26 @@ async fn edits_are_seen_within_seconds_after_a_subdirectory_was_unreadable() {
     wait_for("the unreadable subdirectory on /status", WAIT, || {
         d.status()["fileErrors"].to_string().contains("sub")
     });
+    // Meanwhile its resources keep their last good state: still shown, still enforced.
+    assert_eq!(d.resource("watched")["name"], "watched", "{}", d.status());
+    assert!(
+        d.get("/readyz").1.contains("warning: invalid manifests: "),
+        "{}",
+        d.get("/readyz").1
+    );
+    bed.iam
+        .update_role()
+        .role_name("watched")
+        .description("hacked")
+        .send()
+        .await
+        .unwrap();
+    d.signal("HUP");
+    eventually(
+        "the drift under the unreadable subdirectory corrected",
+        || async { description(&bed).await == "one" },
+    )
+    .await;
     std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
     wait_for("the file error cleared", Duration::from_secs(15), || {
         d.status()["fileErrors"] == serde_json::json!([])

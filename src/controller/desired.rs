@@ -115,6 +115,13 @@ impl DesiredStore {
         let before_errors: BTreeSet<String> =
             self.errors().iter().map(ToString::to_string).collect();
         let mut files = BTreeMap::new();
+        // Entries that could not be read at all (a subdirectory made unreadable): the files
+        // last read below them keep their last good state, as an invalid file does.
+        let unreadable: Vec<std::path::PathBuf> = reports
+            .iter()
+            .filter(|r| !r.is_valid() && r.resources.is_empty())
+            .map(|r| r.path.clone())
+            .collect();
         for report in reports {
             let previous = self.files.remove(&report.path);
             let state = if report.is_valid() {
@@ -129,6 +136,11 @@ impl DesiredStore {
                 }
             };
             files.insert(report.path, state);
+        }
+        for (path, state) in std::mem::take(&mut self.files) {
+            if unreadable.iter().any(|u| path.starts_with(u) && path != *u) {
+                files.entry(path).or_insert(state);
+            }
         }
         self.files = files;
         let (mut state, cross) = manifest::assemble(
@@ -440,6 +452,36 @@ mod tests {
         assert!(description(&store, "a").is_some());
         fs::remove_file(d.path().join("a.yaml")).unwrap();
         reload(&mut store, d.path());
+        assert!(description(&store, "a").is_none());
+    }
+
+    #[test]
+    fn files_below_a_subdirectory_that_cannot_be_read_keep_their_last_good_state() {
+        let d = tempfile::tempdir().unwrap();
+        let sub = d.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        fs::write(sub.join("r.yaml"), role("a", "x")).unwrap();
+        fs::write(d.path().join("b.yaml"), role("b", "y")).unwrap();
+        let mut store = DesiredStore::default();
+        reload(&mut store, d.path());
+        // What the loader reports for a subdirectory it cannot read (root reads any
+        // directory, so the report is made here as the loader makes it).
+        let unreadable = manifest::FileReport {
+            path: sub.clone(),
+            resources: Vec::new(),
+            diagnostics: vec![manifest::Diagnostic::file(
+                &sub,
+                "cannot read directory: Permission denied",
+            )],
+        };
+        let b = manifest::load_file(&d.path().join("b.yaml"), &Variables::default());
+        let r = store.update(vec![b.clone(), unreadable]);
+        assert_eq!(r.changed, vec![], "nothing below it was removed");
+        assert_eq!(description(&store, "a").as_deref(), Some("x"));
+        assert_eq!(store.errors().len(), 1);
+        // Readable again and gone: now its files are gone too.
+        let r = store.update(vec![b]);
+        assert_eq!(r.changed, vec![Key::new(Kind::Role, "a")]);
         assert!(description(&store, "a").is_none());
     }
 

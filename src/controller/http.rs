@@ -96,6 +96,14 @@ async fn readyz(Extract(h): Extract<Health>) -> Response {
     if let Some(e) = controller.and_then(|c| c.values.error()) {
         conditions.push(format!("values unreadable: {e}"));
     }
+    if let Some(n) = controller
+        .map(|c| c.generation().errors.len())
+        .filter(|n| *n > 0)
+    {
+        conditions.push(format!(
+            "invalid manifests: {n} errors; their resources keep their last good state (fileErrors on /status)"
+        ));
+    }
     for c in conditions {
         body.push_str(&format!("warning: {c}\n"));
     }
