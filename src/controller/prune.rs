@@ -193,6 +193,10 @@ impl Controller {
             &self.config.prune_settings,
         );
         let deletes = prune::deletes(&plan);
+        // Stopping: no deletion starts now (the next process decides again).
+        if deletes && self.queue.is_closed() {
+            return;
+        }
         if deletes && !lock(&self.acct.keys).take_prune_due(key) {
             // Deletions happen only for what a resync counted within --max-prune: many files
             // gone at once are never deleted one reload event at a time. The next resync

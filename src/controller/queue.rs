@@ -113,6 +113,11 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     }
 
     /// Stops handing out work; keys already running finish.
+    /// Whether the daemon is stopping: no new work is handed out.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     pub fn close(&self) {
         self.lock().closed = true;
         self.wake.notify_waiters();
