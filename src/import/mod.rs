@@ -152,6 +152,23 @@ mod tests {
         }
     }
 
+    /// The one role `yaml` declares, read as `validate` reads it; it must be valid.
+    fn read_back(yaml: &str) -> manifest::DesiredRole {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("clicked.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let report = manifest::load_file(&file, &Variables::default());
+        assert!(
+            report.diagnostics.is_empty(),
+            "{:#?}\n{yaml}",
+            report.diagnostics
+        );
+        let [manifest::Resource::Role(r)] = report.resources.as_slice() else {
+            panic!("{yaml}")
+        };
+        r.clone()
+    }
+
     #[test]
     fn iam_wardens_own_tags_never_reach_a_manifest_in_any_key_case() {
         let mut role = observed();
@@ -162,18 +179,7 @@ mod tests {
             ("AWS:foo".to_string(), "y".to_string()),
         ]);
         let yaml = to_yaml(&[role_manifest(&role, &BTreeMap::new())]);
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("clicked.yaml");
-        std::fs::write(&file, &yaml).unwrap();
-        let report = manifest::load_file(&file, &Variables::default());
-        assert!(
-            report.diagnostics.is_empty(),
-            "{:#?}\n{yaml}",
-            report.diagnostics
-        );
-        let [manifest::Resource::Role(r)] = report.resources.as_slice() else {
-            panic!("{yaml}")
-        };
+        let r = read_back(&yaml);
         assert_eq!(
             r.tags,
             BTreeMap::from([("team".to_string(), "data".to_string())])
@@ -190,18 +196,7 @@ mod tests {
             "p".to_string(),
         )]);
         let yaml = to_yaml(&[role_manifest(&observed(), &refs)]);
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("clicked.yaml");
-        std::fs::write(&file, &yaml).unwrap();
-        let report = manifest::load_file(&file, &Variables::default());
-        assert!(
-            report.diagnostics.is_empty(),
-            "{:#?}\n{yaml}",
-            report.diagnostics
-        );
-        let [manifest::Resource::Role(r)] = report.resources.as_slice() else {
-            panic!("{yaml}")
-        };
+        let r = read_back(&yaml);
         assert!(manifest::adopts(&r.annotations));
         assert_eq!(
             (
