@@ -544,3 +544,76 @@ async fn the_daemon_never_honours_a_replayed_genuine_mark_older_than_what_it_saw
         d.log()
     );
 }
+
+/// Requests of each kind in `actions`, as `Name ×N`, for messages.
+fn tally(actions: &[String]) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for a in actions {
+        *counts.entry(a.as_str()).or_default() += 1;
+    }
+    let parts: Vec<String> = counts.iter().map(|(a, n)| format!("{a} ×{n}")).collect();
+    parts.join(", ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_waiting_out_their_grace_cost_the_resync_nothing_per_resource() {
+    let mut files: Vec<(String, String)> = vec![("keep.yaml".into(), role("keep", "", &[]))];
+    for i in 0..5 {
+        files.push((format!("r{i}.yaml"), role(&format!("r{i}"), "", &[])));
+        files.push((format!("p{i}.yaml"), policy(&format!("p{i}"))));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let bed = Bed::new(&refs, &[]).await;
+    bed.converge();
+    for i in 0..5 {
+        remove(&bed, &format!("r{i}.yaml"));
+        remove(&bed, &format!("p{i}.yaml"));
+    }
+    // Default grace (10m): all ten wait it out.
+    let d = daemon(&bed, &["--prune"]);
+    d.wait_ready();
+    eventually("every grace mark written", || async {
+        let mut all = true;
+        for i in 0..5 {
+            all &= role_tag(&bed, &format!("r{i}"), "iam-warden/undeclared-since")
+                .await
+                .is_some();
+            all &= policy_tag(&bed, &format!("p{i}"), "iam-warden/undeclared-since")
+                .await
+                .is_some();
+        }
+        all
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    bed.proxy.reset_counts();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let actions = bed.proxy.actions();
+    let resyncs = bed.proxy.count("GetAccountAuthorizationDetails");
+    assert!(resyncs >= 3, "no resyncs ran: {}", tally(&actions));
+    assert_eq!(
+        bed.proxy.writes(),
+        Vec::<String>::new(),
+        "{}",
+        tally(&actions)
+    );
+    // Each resync: the snapshot, ListRoles, and the policy tags due in rotation; nothing per
+    // waiting resource (no GetRole, GetPolicy, ListEntitiesForPolicy).
+    for per_resource in [
+        "GetRole",
+        "GetPolicy",
+        "ListEntitiesForPolicy",
+        "ListRoleTags",
+    ] {
+        assert_eq!(
+            bed.proxy.count(per_resource),
+            0,
+            "{per_resource} while resources wait out their grace, over {resyncs} resyncs: {}",
+            tally(&actions)
+        );
+    }
+    println!("over {resyncs} resyncs: {}", tally(&actions));
+}

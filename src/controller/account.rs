@@ -119,12 +119,8 @@ impl AccountView {
         }
     }
 
-    /// The roles the last snapshot showed using the policy `arn`, keyed by it.
-    pub fn role_users_of(&self, arn: &str) -> BTreeMap<String, Vec<PolicyUser>> {
-        self.lock()
-            .role_users
-            .get(arn)
-            .map(|users| BTreeMap::from([(arn.to_string(), users.clone())]))
-            .unwrap_or_default()
+    /// The roles the last snapshot showed using the policy `arn`.
+    pub fn role_users_of(&self, arn: &str) -> Vec<PolicyUser> {
+        self.lock().role_users.get(arn).cloned().unwrap_or_default()
     }
 }

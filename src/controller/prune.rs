@@ -16,7 +16,7 @@ use super::{Controller, Generation, lock};
 use crate::iam::Snapshot;
 use crate::manifest::Kind;
 use crate::reconcile::prune::{self, Candidate};
-use crate::reconcile::{Executor, Finding, fill_policy_users};
+use crate::reconcile::{Executor, Finding, ResourcePlan, fill_policy_users};
 
 impl Controller {
     /// Pruning is on, and nothing suggests the manifests are incomplete: no invalid file, and
@@ -32,63 +32,77 @@ impl Controller {
 
     /// Owned resources in the snapshot that no manifest declares (ignoring case), decided by
     /// `prune::decide_all` as the CLI decides them. Only what this decision deletes, within
-    /// `--max-prune`, may be deleted before the next resync; every candidate is returned so
-    /// that its grace mark is written or its state reported.
-    pub(super) async fn undeclared_owned(
+    /// `--max-prune`, may be deleted before the next resync. Returns the keys with a write to
+    /// make now (a grace mark, a let-go, a deletion); one waiting out its grace costs nothing
+    /// more until it is due, and one kept is said when the reason starts or changes.
+    pub(super) async fn prune_pass(
         &self,
         generation: &Generation,
         snapshot: &Snapshot,
         tags: &PolicyTags,
     ) -> Vec<Key> {
-        let listed = Candidate::listed;
-        let mut all: Vec<Candidate> = snapshot
-            .roles()
-            .map(|r| listed(Kind::Role, &r.name, &r.arn, r.tags.clone()))
-            .collect();
-        for p in snapshot
-            .policies()
-            .filter(|p| generation.state.policy(&p.name).is_none())
-        {
-            // Tags that could not be read: not a candidate this pass.
-            if let Some(tags) = tags.get(&p.arn) {
-                all.push(listed(Kind::Policy, &p.name, &p.arn, tags.clone()));
-            }
-        }
+        let listed = prune::listed_in(snapshot, &generation.state, tags);
         let guardrails = &self.config.guardrails;
-        let mut owned = prune::undeclared_owned(&generation.state, &self.config.owner, all, |a| {
-            guardrails.allows_arn(a)
-        });
+        let mut owned =
+            prune::undeclared_owned(&generation.state, &self.config.owner, listed, |a| {
+                guardrails.allows_arn(a)
+            });
         self.seen_undeclared(&mut owned);
-        let role_users = snapshot.role_users();
+        let now = SystemTime::now();
+        let (owner, settings) = (&self.config.owner, &self.config.prune_settings);
         let retry = self.in_place_retry();
-        if let Err(e) = fill_policy_users(&self.acct.iam, &retry, &role_users, &mut owned).await {
+        let users = fill_policy_users(
+            &self.acct.iam,
+            &retry,
+            |arn| self.acct.known.role_users_of(arn),
+            &mut owned,
+            |c| prune::users_matter(c, owner, now, settings),
+        );
+        if let Err(e) = users.await {
             // Nothing is deleted on facts not read: the next resync tries again.
             warn!(error = %e, "cannot check what uses the policies to prune");
             lock(&self.acct.keys).set_prune_due(&Default::default());
             return Vec::new();
         }
-        let decision = prune::decide_all(
-            &owned,
-            &self.config.owner,
-            SystemTime::now(),
-            &self.config.prune_settings,
-        );
+        let decision = prune::decide_all(&owned, owner, now, settings);
         self.set_prune_refused(decision.refused);
         let due: HashSet<Key> = decision
             .deletions()
             .map(|p| Key::new(p.kind, p.name.clone()))
             .collect();
         lock(&self.acct.keys).set_prune_due(&due);
-        owned
-            .into_iter()
-            .map(|c| {
-                let key = Key::new(c.kind, c.name);
-                if c.kind == Kind::Policy {
-                    self.with_record(&key, |r| r.prune_arn = Some(c.arn.clone()));
-                }
-                key
-            })
-            .collect()
+        let mut to_write = Vec::new();
+        for (c, plan) in owned.iter().zip(&decision.plans) {
+            let key = Key::new(c.kind, c.name.clone());
+            if c.kind == Kind::Policy {
+                self.with_record(&key, |r| r.prune_arn = Some(c.arn.clone()));
+            }
+            self.note_kept(&key, plan);
+            if !plan.changes.is_empty() {
+                to_write.push(key);
+            }
+        }
+        to_write
+    }
+
+    /// Says why `plan` keeps its resource (still used, `--max-prune`) when that starts or
+    /// changes, not at every resync.
+    fn note_kept(&self, key: &Key, plan: &ResourcePlan) {
+        let kept: Vec<String> = plan
+            .findings
+            .iter()
+            .filter(|f| !matches!(f, Finding::PruneScheduled { .. }))
+            .map(ToString::to_string)
+            .collect();
+        let kept = (!kept.is_empty()).then(|| kept.join("; "));
+        let new = self.with_record(key, |r| {
+            let new = kept.is_some() && r.prune_kept != kept;
+            r.prune_kept = kept.clone();
+            new
+        });
+        if let (true, Some(why)) = (new, &kept) {
+            warn!(resource = %key, "not pruned: {why}");
+        }
     }
 
     /// Why deletions are held back, for /status (`None` while they are not).
@@ -177,21 +191,24 @@ impl Controller {
             return;
         }
         self.seen_undeclared(&mut owned);
-        // Who uses it, read fresh, and the roles the last snapshot showed using it.
-        let role_users = self.acct.known.role_users_of(&owned[0].arn);
-        if let Err(e) = fill_policy_users(&self.acct.iam, &retry, &role_users, &mut owned).await {
+        // Who uses it (where that can change anything), read fresh, and the roles the last
+        // snapshot showed using it.
+        let (owner, settings) = (&self.config.owner, &self.config.prune_settings);
+        let now = SystemTime::now();
+        let users = fill_policy_users(
+            &self.acct.iam,
+            &retry,
+            |arn| self.acct.known.role_users_of(arn),
+            &mut owned,
+            |c| prune::users_matter(c, owner, now, settings),
+        );
+        if let Err(e) = users.await {
             warn!(resource = %resource, error = %e, "cannot check what uses a policy to prune");
             self.error_policy(key, true);
             return;
         }
         // No role counts as gone here: one deleted before this check is no longer a user.
-        let mut plan = prune::decide(
-            &owned[0],
-            &[],
-            &self.config.owner,
-            SystemTime::now(),
-            &self.config.prune_settings,
-        );
+        let mut plan = prune::decide(&owned[0], &[], owner, now, settings);
         let deletes = prune::deletes(&plan);
         // Stopping: no deletion starts now (the next process decides again).
         if deletes && self.queue.is_closed() {
@@ -203,26 +220,13 @@ impl Controller {
             // queues it again if it is still due.
             return;
         }
-        let mut kept = Vec::new();
         for finding in &plan.findings {
-            match finding {
-                Finding::PruneScheduled { remaining_secs, .. } => {
-                    self.queue
-                        .add_after(key.clone(), Duration::from_secs(*remaining_secs + 1));
-                }
-                other => kept.push(other.to_string()),
+            if let Finding::PruneScheduled { remaining_secs, .. } = finding {
+                self.queue
+                    .add_after(key.clone(), Duration::from_secs(*remaining_secs + 1));
             }
         }
-        // Why it is kept, said when it starts or changes, not at every resync.
-        let kept = (!kept.is_empty()).then(|| kept.join("; "));
-        let new = self.with_record(key, |r| {
-            let new = kept.is_some() && r.prune_kept != kept;
-            r.prune_kept = kept.clone();
-            new
-        });
-        if let (true, Some(why)) = (new, &kept) {
-            warn!(resource = %resource, "not pruned: {why}");
-        }
+        self.note_kept(key, &plan);
         if plan.changes.is_empty() {
             return;
         }

@@ -71,7 +71,7 @@ impl Controller {
                     }
                 }
                 if may_prune {
-                    for key in self.undeclared_owned(&generation, &snapshot, &tags).await {
+                    for key in self.prune_pass(&generation, &snapshot, &tags).await {
                         if !self.backing_off(&key) {
                             self.queue.add(key);
                         }

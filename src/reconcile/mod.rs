@@ -24,6 +24,9 @@ use crate::iam::{Iam, IamError, PolicyUser, Snapshot};
 use crate::manifest::{DesiredState, Kind};
 use prune::{Candidate, PruneDecision, PruneSettings};
 
+/// A resource's tags.
+type Tags = BTreeMap<String, String>;
+
 /// A resource that could not be observed or applied.
 #[derive(Debug, Clone)]
 pub struct Failure {
@@ -46,34 +49,27 @@ pub async fn observe_prune(
     settings: &PruneSettings,
     allowed: impl Fn(&str) -> bool,
 ) -> Result<PruneDecision, IamError> {
-    let listed = Candidate::listed;
-    let mut all: Vec<Candidate> = Vec::new();
-    match snapshot {
+    let listed = match snapshot {
         Some(snapshot) => {
-            all.extend(
-                snapshot
-                    .roles()
-                    .map(|r| listed(Kind::Role, &r.name, &r.arn, r.tags.clone())),
-            );
             // The snapshot lacks policy tags: read them for undeclared policies only.
-            let undeclared: Vec<(String, String)> = snapshot
+            let undeclared: Vec<String> = snapshot
                 .policies()
                 .filter(|p| desired.policy(&p.name).is_none())
-                .map(|p| (p.name.clone(), p.arn.clone()))
+                .map(|p| p.arn.clone())
                 .collect();
-            let tagged: Vec<Result<Candidate, IamError>> = stream::iter(undeclared)
-                .map(|(name, arn)| async move {
+            let read: Vec<Result<(String, Tags), IamError>> = stream::iter(undeclared)
+                .map(|arn| async move {
                     let tags = retrying(retry, Eventual::No, || iam.policy_tags(&arn)).await?;
-                    Ok(listed(Kind::Policy, &name, &arn, tags))
+                    Ok((arn, tags))
                 })
                 .buffered(8)
                 .collect()
                 .await;
-            for t in tagged {
-                all.push(t?);
-            }
+            let tags = read.into_iter().collect::<Result<BTreeMap<_, _>, _>>()?;
+            prune::listed_in(snapshot, desired, &tags)
         }
         None => {
+            let mut all = Vec::new();
             for (arn, tags) in retrying(retry, Eventual::No, || iam.list_tagged()).await? {
                 let Ok(parsed) = crate::arn::Arn::parse(&arn) else {
                     continue;
@@ -86,34 +82,39 @@ pub async fn observe_prune(
                     "policy" => Kind::Policy,
                     _ => continue,
                 };
-                all.push(listed(kind, name, &arn, tags));
+                all.push(Candidate::listed(kind, name, &arn, tags));
             }
+            all
         }
-    }
-    let mut owned = prune::undeclared_owned(desired, owner, all, allowed);
+    };
+    let now = std::time::SystemTime::now();
+    let mut owned = prune::undeclared_owned(desired, owner, listed, allowed);
     let role_users = snapshot.map(Snapshot::role_users).unwrap_or_default();
-    fill_policy_users(iam, retry, &role_users, &mut owned).await?;
-    Ok(prune::decide_all(
-        &owned,
-        owner,
-        std::time::SystemTime::now(),
-        settings,
-    ))
+    fill_policy_users(
+        iam,
+        retry,
+        |arn| role_users.get(arn).cloned().unwrap_or_default(),
+        &mut owned,
+        |c| prune::users_matter(c, owner, now, settings),
+    )
+    .await?;
+    Ok(prune::decide_all(&owned, owner, now, settings))
 }
 
-/// Fills in who uses each policy among `candidates`: what ListEntitiesForPolicy answers, and
-/// the roles `role_users` (from a snapshot) shows using it, which that call may leave out
-/// (moto leaves permissions boundaries out).
+/// Fills in who uses the policies among `candidates` that `wanted` picks: what
+/// ListEntitiesForPolicy answers, and the roles `role_users` (a snapshot's) shows using it,
+/// which that call may leave out (moto leaves permissions boundaries out).
 pub async fn fill_policy_users(
     iam: &Iam,
     retry: &RetryPolicy,
-    role_users: &BTreeMap<String, Vec<PolicyUser>>,
+    role_users: impl Fn(&str) -> Vec<PolicyUser>,
     candidates: &mut [Candidate],
+    wanted: impl Fn(&Candidate) -> bool,
 ) -> Result<(), IamError> {
     let policies: Vec<(usize, String)> = candidates
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.kind == Kind::Policy)
+        .filter(|(_, c)| c.kind == Kind::Policy && wanted(c))
         .map(|(i, c)| (i, c.arn.clone()))
         .collect();
     let found: Vec<(usize, Result<Vec<PolicyUser>, IamError>)> = stream::iter(policies)
@@ -127,8 +128,8 @@ pub async fn fill_policy_users(
     for (i, users) in found {
         let c = &mut candidates[i];
         c.used_by = users?;
-        for user in role_users.get(&c.arn).into_iter().flatten() {
-            PolicyUser::add_to(&mut c.used_by, user.clone());
+        for user in role_users(&c.arn) {
+            PolicyUser::add_to(&mut c.used_by, user);
         }
     }
     Ok(())

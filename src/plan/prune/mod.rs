@@ -24,8 +24,10 @@ use std::time::{Duration, SystemTime};
 
 use super::change::{Change, Finding, ResourcePlan};
 use super::resource::tag_value;
-use crate::iam::{EntityKind, PolicyUser};
-use crate::manifest::{DesiredState, Kind, OWNER_TAG, PRUNE_ANNOTATION, UNDECLARED_SINCE_TAG};
+use crate::iam::{EntityKind, PolicyUser, Snapshot};
+use crate::manifest::{
+    DesiredState, Kind, OWNER_TAG, PRUNE_ANNOTATION, RESERVED_TAGS, UNDECLARED_SINCE_TAG,
+};
 
 pub use mark::{read as read_mark, write as write_mark};
 
@@ -92,6 +94,38 @@ impl PruneDecision {
     }
 }
 
+/// Every role of `snapshot`, and every customer-managed policy no manifest declares whose tags
+/// `policy_tags` holds (the snapshot lacks policy tags; one without is not a candidate this
+/// pass): what may be an undeclared owned resource, for [`undeclared_owned`].
+pub fn listed_in(
+    snapshot: &Snapshot,
+    desired: &DesiredState,
+    policy_tags: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Vec<Candidate> {
+    let roles = snapshot
+        .roles()
+        .map(|r| Candidate::listed(Kind::Role, &r.name, &r.arn, r.tags.clone()));
+    let policies = snapshot
+        .policies()
+        .filter(|p| desired.policy(&p.name).is_none())
+        .filter_map(|p| {
+            let tags = policy_tags.get(&p.arn)?;
+            Some(Candidate::listed(
+                Kind::Policy,
+                &p.name,
+                &p.arn,
+                tags.clone(),
+            ))
+        });
+    roles.chain(policies).collect()
+}
+
+/// Whether who uses `c` can change what happens to it now: a policy that would be deleted
+/// if nothing used it. Only for those are the users read (two requests a policy).
+pub fn users_matter(c: &Candidate, owner: &str, now: SystemTime, settings: &PruneSettings) -> bool {
+    c.kind == Kind::Policy && deletes(&decide(c, &[], owner, now, settings))
+}
+
 /// The resources of `listed` that `owner` owns, that no manifest declares (names compared
 /// ignoring case, as IAM does), and that lie where prune may act (`allowed`, the path
 /// guardrail: tagging a role elsewhere must not make it deletable). Their `used_by` is still
@@ -127,11 +161,7 @@ pub fn decide(
         let ours: BTreeMap<String, String> = c
             .tags
             .iter()
-            .filter(|(k, _)| {
-                [OWNER_TAG, PRUNE_ANNOTATION, UNDECLARED_SINCE_TAG]
-                    .iter()
-                    .any(|t| k.eq_ignore_ascii_case(t))
-            })
+            .filter(|(k, _)| RESERVED_TAGS.iter().any(|t| k.eq_ignore_ascii_case(t)))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         plan.changes.push(Change::RemoveTags { keys: ours });

@@ -498,3 +498,62 @@ fn candidates_are_owned_undeclared_and_inside_the_allowed_paths() {
     let names: Vec<&str> = got.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["gone"]);
 }
+
+#[test]
+fn users_are_read_only_where_they_can_stop_a_deletion() {
+    let settings = PruneSettings::default();
+    let due = ours(Kind::Policy, "p", 601);
+    let waiting = ours(Kind::Policy, "p", 60);
+    for (why, kind, tags, expected) in [
+        (
+            "a policy due",
+            Kind::Policy,
+            vec![(UNDECLARED_SINCE_TAG, due.as_str())],
+            true,
+        ),
+        (
+            "a policy in its grace",
+            Kind::Policy,
+            vec![(UNDECLARED_SINCE_TAG, waiting.as_str())],
+            false,
+        ),
+        (
+            "a policy seen for the first time",
+            Kind::Policy,
+            vec![],
+            false,
+        ),
+        (
+            "a policy let go",
+            Kind::Policy,
+            vec![
+                (PRUNE_ANNOTATION, "never"),
+                (UNDECLARED_SINCE_TAG, due.as_str()),
+            ],
+            false,
+        ),
+        (
+            "a role due",
+            Kind::Role,
+            vec![(UNDECLARED_SINCE_TAG, ours(Kind::Role, "p", 601).as_str())],
+            false,
+        ),
+    ] {
+        let c = candidate(kind, "p", &tags, &[]);
+        assert_eq!(
+            users_matter(&c, OWNER, at(NOW), &settings),
+            expected,
+            "{why}"
+        );
+    }
+    let immediate = PruneSettings {
+        grace: Duration::ZERO,
+        ..PruneSettings::default()
+    };
+    assert!(users_matter(
+        &candidate(Kind::Policy, "p", &[], &[]),
+        OWNER,
+        at(NOW),
+        &immediate
+    ));
+}
