@@ -475,7 +475,12 @@ async fn a_role_whose_owner_tag_goes_between_the_decision_and_the_delete_is_kept
         cmd.args(["--prune", "--prune-after", "0s"]);
         std::thread::spawn(move || support::run(&mut cmd))
     };
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Once the proxy holds that read (not after a guessed time: a slow start would untag
+    // before the decision, and the test would prove nothing).
+    eventually("the delete's read of the role held", || async {
+        bed.proxy.count("GetRole") >= 1
+    })
+    .await;
     bed.iam
         .untag_role()
         .role_name("gone")
