@@ -286,3 +286,33 @@ async fn an_error_retrying_cannot_fix_waits_for_the_next_resync_not_a_fast_backo
     });
     assert_eq!(description(&bed).await, "three");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_retrying_cannot_fix_is_tried_again_at_each_resync_and_said_once() {
+    let bed = Bed::new(&[("r.yaml", &role("one"))], &[]).await;
+    let d = Daemon::start(
+        &bed.proxy.endpoint,
+        bed.dir.path(),
+        &["--resync-interval", "1s"],
+    );
+    d.wait_ready();
+    bed.proxy.fail(
+        "UpdateRole",
+        1000,
+        400,
+        "MalformedPolicyDocument",
+        "refused for the test",
+    );
+    std::fs::write(bed.dir.path().join("r.yaml"), role("two")).unwrap();
+    wait_for("tried again at a later resync", WAIT, || {
+        bed.proxy.count("UpdateRole") >= 3
+    });
+    assert_eq!(d.resource("watched")["state"], "error");
+    assert_eq!(d.logged("reconcile failed"), 1, "{}", d.log());
+    // Fixed elsewhere (here: IAM accepts it again): the next resync converges it.
+    bed.proxy.clear_faults();
+    wait_for("converged", WAIT, || {
+        d.resource("watched")["state"] == "in-sync"
+    });
+    assert_eq!(description(&bed).await, "two");
+}

@@ -194,6 +194,16 @@ impl KeyTable {
         }
     }
 
+    /// The error the last reconcile of `key` ended with.
+    pub fn last_error(&self, key: &Key) -> Option<&str> {
+        self.records
+            .get(key)?
+            .status
+            .as_ref()?
+            .last_error
+            .as_deref()
+    }
+
     pub fn state_of(&self, key: &Key) -> Option<ResourceState> {
         self.records.get(key)?.status.as_ref().map(|s| s.state)
     }

@@ -62,8 +62,11 @@ impl Controller {
         let mut keys = lock(&self.acct.keys);
         let resource = key.to_string();
         match (&outcome.error, outcome.state) {
-            // While AWS is unreachable, that condition is said once; not again per resource.
-            (Some(e), ResourceState::Error) if self.aws.is_unreachable() => {
+            // While AWS is unreachable, or when it is the error it failed with last time (one
+            // retrying cannot fix comes back at every resync): not said again.
+            (Some(e), ResourceState::Error)
+                if self.aws.is_unreachable() || keys.last_error(key) == Some(e.as_str()) =>
+            {
                 debug!(resource = %resource, error = %e, "reconcile failed")
             }
             (Some(e), ResourceState::Error) => {
