@@ -121,19 +121,8 @@ pub struct ManifestArgs {
     )]
     pub ignore_tag_prefixes: Vec<String>,
 
-    /// IAM endpoint (AWS_ENDPOINT_URL works as well); credentials come from the standard chain.
-    #[arg(long, value_name = "URL", env = "IAM_WARDEN_ENDPOINT_URL")]
-    pub endpoint_url: Option<String>,
-
-    /// IAM requests a second at most, shared by every call (IAM throttles per account; a large
-    /// converge paces itself instead). 0: no limit.
-    #[arg(
-        long,
-        value_name = "N",
-        env = "IAM_WARDEN_MAX_REQUESTS_PER_SECOND",
-        default_value_t = 10
-    )]
-    pub max_requests_per_second: u32,
+    #[command(flatten)]
+    pub iam: IamArgs,
 
     /// How long one change may be retried (throttling, IAM's eventual consistency). `run`
     /// retries in place for at most 5 s, then retries the resource with its own backoff.
@@ -350,11 +339,19 @@ pub struct ImportArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// IAM endpoint (AWS_ENDPOINT_URL works as well).
+    #[command(flatten)]
+    pub iam: IamArgs,
+}
+
+/// How to reach IAM, for every command that talks to it.
+#[derive(Debug, Args, Clone)]
+pub struct IamArgs {
+    /// IAM endpoint (AWS_ENDPOINT_URL works as well); credentials come from the standard chain.
     #[arg(long, value_name = "URL", env = "IAM_WARDEN_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
 
-    /// IAM requests a second at most, as for the other commands. 0: no limit.
+    /// IAM requests a second at most, shared by every call (IAM throttles per account; a large
+    /// converge paces itself instead). 0: no limit.
     #[arg(
         long,
         value_name = "N",
@@ -362,6 +359,13 @@ pub struct ImportArgs {
         default_value_t = 10
     )]
     pub max_requests_per_second: u32,
+}
+
+impl IamArgs {
+    /// The IAM client these flags describe.
+    pub async fn connect(&self) -> crate::iam::Iam {
+        crate::iam::connect(self.endpoint_url.as_deref(), self.max_requests_per_second).await
+    }
 }
 
 #[cfg(test)]
@@ -387,12 +391,12 @@ mod tests {
         let Command::Import(args) = cli.command else {
             panic!("not import")
         };
-        assert_eq!(args.max_requests_per_second, 3);
+        assert_eq!(args.iam.max_requests_per_second, 3);
         let cli = Cli::try_parse_from(["iam-warden", "import", "r"]).unwrap();
         let Command::Import(args) = cli.command else {
             panic!("not import")
         };
-        assert_eq!(args.max_requests_per_second, 10);
+        assert_eq!(args.iam.max_requests_per_second, 10);
     }
 
     #[test]

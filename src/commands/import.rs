@@ -7,7 +7,6 @@ use anyhow::Context as _;
 
 use super::EXIT_OK;
 use crate::cli::ImportArgs;
-use crate::iam;
 use crate::import::{policy_manifest, role_manifest, to_yaml};
 use crate::reconcile::{Eventual, RetryPolicy, retrying};
 
@@ -15,7 +14,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<u8> {
     if args.names.is_empty() && args.policies.is_empty() {
         anyhow::bail!("name at least one role, or a policy with --policy ARN");
     }
-    let iam = iam::connect(args.endpoint_url.as_deref(), args.max_requests_per_second).await;
+    let iam = args.iam.connect().await;
     // Reads are retried under throttling and 5xx, as in every command.
     let retry = RetryPolicy::default();
     let mut docs = Vec::new();

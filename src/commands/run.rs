@@ -5,7 +5,6 @@ use super::session::retry_policy;
 use super::validate::check_owner;
 use crate::cli::RunArgs;
 use crate::controller::{self, Config};
-use crate::iam;
 use crate::manifest::Variables;
 
 pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
@@ -33,7 +32,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
         ignore_managed_policies: m.ignore_managed_policies.clone(),
         guardrails: m.guardrails()?,
     };
-    let iam = iam::connect(m.endpoint_url.as_deref(), m.max_requests_per_second).await;
+    let iam = m.iam.connect().await;
     controller::run(config, iam, vars).await?;
     Ok(EXIT_OK)
 }

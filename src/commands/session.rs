@@ -4,7 +4,7 @@ use anyhow::Context as _;
 
 use super::validate::check_owner;
 use crate::cli::ManifestArgs;
-use crate::iam::{self, Iam, Snapshot};
+use crate::iam::{Iam, Snapshot};
 use crate::manifest::{self, DesiredState, Variables};
 use crate::reconcile::{self, Context, ResourcePlan, RetryPolicy};
 
@@ -34,7 +34,7 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
         );
         return Ok(None);
     }
-    let iam = iam::connect(args.endpoint_url.as_deref(), args.max_requests_per_second).await;
+    let iam = args.iam.connect().await;
     let account = iam
         .account()
         .await
