@@ -1,5 +1,6 @@
 //! Guardrails through the binary: a manifest that breaks one is refused by `validate`, `plan`
-//! and `apply` before any AWS call, naming file, line and field; compliant manifests apply.
+//! and `apply` before any AWS call (one built from `${aws.*}` once the caller's account is
+//! known), naming file, line and field; compliant manifests apply.
 //! (The daemon's side, keeping a newly violating file's last good state, is in daemon_moto.)
 
 mod support;
@@ -163,4 +164,29 @@ fn a_broken_guardrails_file_is_an_error_not_ignored() {
         stderr.contains("allowedPathPrefix") && stderr.contains("line 2"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_guardrail_judges_built_ins_with_the_callers_account_not_placeholders() {
+    let boundary =
+        "  permissionsBoundary: \"arn:${aws.partition}:iam::${aws.account_id}:policy/b\"\n";
+    let bed = Bed::new(&[("m.yaml", &role("r", boundary, ECS))], &[]).await;
+    let plan = |required: &str| {
+        let mut cmd = bed.command("plan");
+        cmd.args(["--require-permissions-boundary", required]);
+        let (out, stdout, stderr) = run(&mut cmd);
+        (out.status.code(), format!("{stdout}{stderr}"))
+    };
+    // moto's account: the boundary the manifest builds is the required one.
+    let (code, out) = plan("arn:aws:iam::123456789012:policy/b");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(!out.contains("000000000000"), "{out}");
+    // Another account's: refused, naming what the manifest really builds, and nothing written.
+    let (code, out) = plan("arn:aws:iam::999999999999:policy/b");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("not arn:aws:iam::123456789012:policy/b") && out.contains("invalid manifests"),
+        "{out}"
+    );
+    assert_eq!(bed.proxy.writes(), Vec::<String>::new());
 }

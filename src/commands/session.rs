@@ -22,35 +22,33 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
     check_owner(&args.owner)?;
     let vars = Variables::load(&args.values, &args.vars)?;
     let guardrails = args.guardrails()?;
-    let checked = manifest::load_guarded(&args.dir, &vars, &guardrails)
-        .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
-    if !checked.diagnostics.is_empty() {
-        for d in &checked.diagnostics {
-            eprintln!("{d}");
-        }
-        eprintln!(
-            "invalid manifests: {} errors; nothing was changed",
-            checked.diagnostics.len()
-        );
-        return Ok(None);
+    let load = |vars: &Variables, rules: &dyn manifest::ResourceRules| {
+        manifest::load_guarded(&args.dir, vars, rules)
+            .with_context(|| format!("cannot load manifests from {}", args.dir.display()))
+    };
+    // Checked before any AWS call, with placeholder built-ins. Guardrails can only judge
+    // values of `${aws.*}` once the account is known: when a manifest reads one and only the
+    // guardrails object, the verdict waits for the caller's identity.
+    let checked = load(&vars, &guardrails)?;
+    let guardrails_wait = !checked.diagnostics.is_empty()
+        && vars.builtins_read()
+        && load(&vars, &manifest::NoRules)?.diagnostics.is_empty();
+    if !checked.diagnostics.is_empty() && !guardrails_wait {
+        return Ok(invalid(&checked.diagnostics));
     }
     let iam = args.iam.connect().await;
     let account = iam
         .account()
         .await
         .context("cannot identify the AWS account")?;
-    // Checked above with placeholder built-ins: that load stands unless a manifest read a
-    // built-in (`${aws.account_id}`, …), which is then loaded again with the caller's identity.
+    // That load stands unless a manifest read a built-in (`${aws.account_id}`, …): it is then
+    // loaded again with the caller's identity.
     let loaded = if vars.builtins_read() {
         drop(checked);
         let vars = vars.with_builtins(crate::manifest::Builtins::new(&account, iam.region()));
-        let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
-            .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
+        let loaded = load(&vars, &guardrails)?;
         if !loaded.diagnostics.is_empty() {
-            for d in &loaded.diagnostics {
-                eprintln!("{d}");
-            }
-            anyhow::bail!("manifests changed while loading; nothing was changed");
+            return Ok(invalid(&loaded.diagnostics));
         }
         loaded
     } else {
@@ -70,6 +68,18 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
         retry: retry_policy(args),
         files: loaded.files,
     }))
+}
+
+/// Prints every error of an invalid load; nothing may be changed in AWS.
+fn invalid(diagnostics: &[manifest::Diagnostic]) -> Option<Session> {
+    for d in diagnostics {
+        eprintln!("{d}");
+    }
+    eprintln!(
+        "invalid manifests: {} errors; nothing was changed",
+        diagnostics.len()
+    );
+    None
 }
 
 impl Session {
