@@ -381,3 +381,44 @@ async fn nothing_outside_the_allowed_paths_is_pruned_whatever_its_tags() {
     assert_eq!(code, 0, "{out}");
     assert!(get_role(&bed.iam, "victim").await.is_some(), "{out}");
 }
+
+#[tokio::test]
+async fn max_prune_counts_only_what_the_path_guardrail_lets_prune_touch() {
+    let bed = Bed::new(
+        &[(
+            "k.yaml",
+            &role("k", "").replace("spec:\n", "spec:\n  path: /agent/\n"),
+        )],
+        &[],
+    )
+    .await;
+    bed.converge();
+    for (name, path) in [("gone", "/agent/"), ("elsewhere", "/other/")] {
+        bed.iam
+            .create_role()
+            .role_name(name)
+            .path(path)
+            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+            .tags(tag("iam-warden/owner", "default"))
+            .send()
+            .await
+            .unwrap();
+    }
+    // One deletion allowed: the role outside the allowed paths is no candidate, so it does not
+    // count, and the one inside goes.
+    let (code, out) = bed.run_with(
+        "apply",
+        &[
+            "--prune",
+            "--prune-after",
+            "0s",
+            "--max-prune",
+            "1",
+            "--allowed-path-prefix",
+            "/agent/",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(get_role(&bed.iam, "gone").await.is_none(), "{out}");
+    assert!(get_role(&bed.iam, "elsewhere").await.is_some(), "{out}");
+}

@@ -118,9 +118,8 @@ fn string(s: &str) -> String {
         Some(c) if c.is_ascii_alphabetic() || c == '/' || c == '_' => {
             s.chars().all(|c| {
                 c.is_ascii_alphanumeric()
-                    || matches!(c, '_' | '.' | '/' | ':' | '@' | '+' | '=' | ',' | '-')
+                    || matches!(c, '_' | '.' | '/' | ':' | '@' | '+' | '=' | '-')
             }) && !s.ends_with(':')
-                && !s.contains(",")
                 && !NOT_STRINGS.contains(&s)
         }
         _ => false,
