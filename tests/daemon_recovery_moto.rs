@@ -83,6 +83,24 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// IAM refuses every UpdateRole as malformed: sending it again cannot help.
+fn refuse_update_role(bed: &Bed) {
+    bed.proxy.fail(
+        "UpdateRole",
+        1000,
+        400,
+        "MalformedPolicyDocument",
+        "refused for the test",
+    );
+}
+
+/// `run` on the bed's directory, ready.
+fn ready_daemon(bed: &Bed, args: &[&str]) -> Daemon {
+    let d = bed.daemon(bed.dir.path(), args);
+    d.wait_ready();
+    d
+}
+
 async fn description(bed: &Bed) -> String {
     bed.description("watched").await
 }
@@ -146,12 +164,7 @@ async fn edits_are_seen_within_seconds_after_a_subdirectory_was_unreadable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_iam_answering_server_errors_is_reported_as_failing_not_as_a_refusal() {
     let bed = Bed::new(&[("r.yaml", &role("one"))], &[]).await;
-    let d = Daemon::start(
-        &bed.proxy.endpoint,
-        bed.dir.path(),
-        &["--resync-interval", "1s"],
-    );
-    d.wait_ready();
+    let d = ready_daemon(&bed, &["--resync-interval", "1s"]);
     for action in [
         "GetAccountAuthorizationDetails",
         "ListRoles",
@@ -224,8 +237,7 @@ fn scrape(d: &Daemon, accept: Option<&str>) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_in_the_format_their_content_type_names() {
     let bed = Bed::new(&[("r.yaml", &role("one"))], &[]).await;
-    let d = Daemon::start(&bed.proxy.endpoint, bed.dir.path(), &[]);
-    d.wait_ready();
+    let d = ready_daemon(&bed, &[]);
     // What Prometheus sends: OpenMetrics first.
     let prometheus = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
     let (content_type, body) = scrape(&d, Some(prometheus));
@@ -251,16 +263,8 @@ async fn metrics_are_served_in_the_format_their_content_type_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_retrying_cannot_fix_waits_for_the_next_resync_not_a_fast_backoff() {
     let bed = Bed::new(&[("r.yaml", &role("one"))], &[]).await;
-    let d = Daemon::start(&bed.proxy.endpoint, bed.dir.path(), &[]);
-    d.wait_ready();
-    // IAM refuses the edit as malformed: sending it again cannot help.
-    bed.proxy.fail(
-        "UpdateRole",
-        1000,
-        400,
-        "MalformedPolicyDocument",
-        "refused for the test",
-    );
+    let d = ready_daemon(&bed, &[]);
+    refuse_update_role(&bed);
     bed.proxy.reset_counts();
     std::fs::write(bed.dir.path().join("r.yaml"), role("two")).unwrap();
     wait_for("the error on /status", WAIT, || {
@@ -290,19 +294,8 @@ async fn an_error_retrying_cannot_fix_waits_for_the_next_resync_not_a_fast_backo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_retrying_cannot_fix_is_tried_again_at_each_resync_and_said_once() {
     let bed = Bed::new(&[("r.yaml", &role("one"))], &[]).await;
-    let d = Daemon::start(
-        &bed.proxy.endpoint,
-        bed.dir.path(),
-        &["--resync-interval", "1s"],
-    );
-    d.wait_ready();
-    bed.proxy.fail(
-        "UpdateRole",
-        1000,
-        400,
-        "MalformedPolicyDocument",
-        "refused for the test",
-    );
+    let d = ready_daemon(&bed, &["--resync-interval", "1s"]);
+    refuse_update_role(&bed);
     std::fs::write(bed.dir.path().join("r.yaml"), role("two")).unwrap();
     wait_for("tried again at a later resync", WAIT, || {
         bed.proxy.count("UpdateRole") >= 3

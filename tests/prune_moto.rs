@@ -37,6 +37,33 @@ spec:
     )
 }
 
+/// Converged: one role `k` under `/agent/`.
+async fn one_role_under_agent() -> Bed {
+    let bed = Bed::new(
+        &[(
+            "k.yaml",
+            &role("k", "").replace("spec:\n", "spec:\n  path: /agent/\n"),
+        )],
+        &[],
+    )
+    .await;
+    bed.converge();
+    bed
+}
+
+/// A role made by hand at `path`, carrying the default owner's tag as if iam-warden made it.
+async fn owned_by_hand(bed: &Bed, name: &str, path: &str) {
+    bed.iam
+        .create_role()
+        .role_name(name)
+        .path(path)
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .tags(tag("iam-warden/owner", "default"))
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn has_tag(bed: &Bed, role: &str, key: &str) -> bool {
     bed.role_tags(role).await.iter().any(|(k, _)| k == key)
 }
@@ -351,23 +378,8 @@ async fn a_policy_that_is_another_roles_permissions_boundary_is_kept() {
 
 #[tokio::test]
 async fn nothing_outside_the_allowed_paths_is_pruned_whatever_its_tags() {
-    let bed = Bed::new(
-        &[(
-            "k.yaml",
-            &role("k", "").replace("spec:\n", "spec:\n  path: /agent/\n"),
-        )],
-        &[],
-    )
-    .await;
-    bed.converge();
-    bed.iam
-        .create_role()
-        .role_name("victim")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
-        .tags(tag("iam-warden/owner", "default"))
-        .send()
-        .await
-        .unwrap();
+    let bed = one_role_under_agent().await;
+    owned_by_hand(&bed, "victim", "/").await;
     let (code, out) = bed.run_with(
         "apply",
         &[
@@ -384,25 +396,9 @@ async fn nothing_outside_the_allowed_paths_is_pruned_whatever_its_tags() {
 
 #[tokio::test]
 async fn max_prune_counts_only_what_the_path_guardrail_lets_prune_touch() {
-    let bed = Bed::new(
-        &[(
-            "k.yaml",
-            &role("k", "").replace("spec:\n", "spec:\n  path: /agent/\n"),
-        )],
-        &[],
-    )
-    .await;
-    bed.converge();
+    let bed = one_role_under_agent().await;
     for (name, path) in [("gone", "/agent/"), ("elsewhere", "/other/")] {
-        bed.iam
-            .create_role()
-            .role_name(name)
-            .path(path)
-            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
-            .tags(tag("iam-warden/owner", "default"))
-            .send()
-            .await
-            .unwrap();
+        owned_by_hand(&bed, name, path).await;
     }
     // One deletion allowed: the role outside the allowed paths is no candidate, so it does not
     // count, and the one inside goes.

@@ -13,7 +13,7 @@ use super::desired::Key;
 use super::metrics::ReconcileResult;
 use super::resync::PolicyTags;
 use super::{Controller, Generation, lock};
-use crate::iam::Snapshot;
+use crate::iam::{IamError, Snapshot};
 use crate::manifest::Kind;
 use crate::reconcile::prune::{self, Candidate};
 use crate::reconcile::{Executor, Finding, ResourcePlan, fill_policy_users};
@@ -47,18 +47,9 @@ impl Controller {
             prune::undeclared_owned(&generation.state, &self.config.owner, listed, |a| {
                 guardrails.allows_arn(a)
             });
-        self.seen_undeclared(&mut owned);
         let now = SystemTime::now();
         let (owner, settings) = (&self.config.owner, &self.config.prune_settings);
-        let retry = self.in_place_retry();
-        let users = fill_policy_users(
-            &self.acct.iam,
-            &retry,
-            |arn| self.acct.known.role_users_of(arn),
-            &mut owned,
-            |c| prune::users_matter(c, owner, now, settings),
-        );
-        if let Err(e) = users.await {
+        if let Err(e) = self.facts_of(&mut owned, now).await {
             // Nothing is deleted on facts not read: the next resync tries again.
             warn!(error = %e, "cannot check what uses the policies to prune");
             lock(&self.acct.keys).set_prune_due(&Default::default());
@@ -190,19 +181,9 @@ impl Controller {
             self.pruned(key);
             return;
         }
-        self.seen_undeclared(&mut owned);
-        // Who uses it (where that can change anything), read fresh, and the roles the last
-        // snapshot showed using it.
         let (owner, settings) = (&self.config.owner, &self.config.prune_settings);
         let now = SystemTime::now();
-        let users = fill_policy_users(
-            &self.acct.iam,
-            &retry,
-            |arn| self.acct.known.role_users_of(arn),
-            &mut owned,
-            |c| prune::users_matter(c, owner, now, settings),
-        );
-        if let Err(e) = users.await {
+        if let Err(e) = self.facts_of(&mut owned, now).await {
             warn!(resource = %resource, error = %e, "cannot check what uses a policy to prune");
             self.error_policy(key, true);
             return;
@@ -275,6 +256,22 @@ impl Controller {
             r.prune_arn = None;
             r.undeclared_at = None;
         }
+    }
+
+    /// The facts a decision needs beyond the listing, for the resync and a key's own check
+    /// alike: when this process saw each manifest go, and who uses each policy where that can
+    /// change anything (read fresh, with the roles the last snapshot showed using it).
+    async fn facts_of(&self, owned: &mut [Candidate], now: SystemTime) -> Result<(), IamError> {
+        self.seen_undeclared(owned);
+        let (owner, settings) = (&self.config.owner, &self.config.prune_settings);
+        fill_policy_users(
+            &self.acct.iam,
+            &self.in_place_retry(),
+            |arn| self.acct.known.role_users_of(arn),
+            owned,
+            |c| prune::users_matter(c, owner, now, settings),
+        )
+        .await
     }
 
     /// What this process saw of each candidate: when its manifest went.
