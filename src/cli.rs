@@ -350,21 +350,48 @@ pub struct IamArgs {
     #[arg(long, value_name = "URL", env = "IAM_WARDEN_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
 
-    /// IAM requests a second at most, shared by every call (IAM throttles per account; a large
-    /// converge paces itself instead). 0: no limit.
+    /// The ceiling of the account's request pace: IAM requests a second at most, shared by
+    /// every call. Below it the pace finds the account's limit: it rises while IAM answers
+    /// and falls when IAM answers Throttling. 0: unpaced.
     #[arg(
         long,
         value_name = "N",
         env = "IAM_WARDEN_MAX_REQUESTS_PER_SECOND",
-        default_value_t = 10
+        default_value_t = 50
     )]
     pub max_requests_per_second: u32,
+
+    /// How long connecting to IAM may take.
+    #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_CONNECT_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// How long one attempt of an IAM request may take, its answer read in full.
+    #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_ATTEMPT_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub attempt_timeout: Duration,
+
+    /// How long one IAM request may take with its retries: a black-holed endpoint fails a
+    /// call within this, so a resync (every 60 s by default) never stalls for good.
+    #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_OPERATION_TIMEOUT", default_value = "40s", value_parser = humantime::parse_duration)]
+    pub operation_timeout: Duration,
 }
 
 impl IamArgs {
+    /// How to reach the account these flags describe.
+    pub fn reach(&self) -> crate::iam::Reach {
+        crate::iam::Reach {
+            endpoint_url: self.endpoint_url.clone(),
+            max_rps: self.max_requests_per_second,
+            timeouts: crate::iam::Timeouts {
+                connect: self.connect_timeout,
+                attempt: self.attempt_timeout,
+                operation: self.operation_timeout,
+            },
+        }
+    }
+
     /// The IAM client these flags describe.
     pub async fn connect(&self) -> crate::iam::Iam {
-        crate::iam::connect(self.endpoint_url.as_deref(), self.max_requests_per_second).await
+        crate::iam::connect(&self.reach()).await
     }
 }
 
@@ -396,7 +423,7 @@ mod tests {
         let Command::Import(args) = cli.command else {
             panic!("not import")
         };
-        assert_eq!(args.iam.max_requests_per_second, 10);
+        assert_eq!(args.iam.max_requests_per_second, 50);
     }
 
     #[test]

@@ -19,8 +19,16 @@ pub async fn run(args: &AwsArgs) -> anyhow::Result<u8> {
         owner: &args.manifests.owner,
         retry: session.retry.clone(),
     };
-    let report =
-        reconcile::apply_all(&executor, &session.desired, plans, prune, observed.failures).await;
+    let report = reconcile::apply_all(
+        &executor,
+        &session.desired,
+        plans,
+        prune,
+        observed.failures,
+        &session.progress,
+    )
+    .await;
+    session.progress.clear();
     let failures = report.failures;
     let conflicts = report
         .applied

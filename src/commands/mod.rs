@@ -3,6 +3,7 @@
 mod apply;
 mod import;
 mod plan;
+mod progress;
 mod run;
 mod session;
 mod validate;

@@ -14,6 +14,8 @@ pub struct Session {
     pub ctx: Context,
     pub retry: RetryPolicy,
     pub files: usize,
+    /// On a terminal, a progress bar for a long run.
+    pub progress: super::progress::Bar,
 }
 
 /// Loads and validates DIR; prints every error and returns `None` when it is invalid (nothing
@@ -67,6 +69,7 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
         ctx,
         retry: retry_policy(args),
         files: loaded.files,
+        progress: super::progress::Bar::for_terminal(args.log_format),
     }))
 }
 
@@ -86,7 +89,17 @@ impl Session {
     /// Every declared resource observed and planned; `prune` reads the account in bulk, for
     /// the ownership of what is undeclared.
     pub async fn observe(&self, prune: bool) -> reconcile::Observation {
-        reconcile::observe_and_plan(&self.iam, &self.ctx, &self.desired, &self.retry, prune).await
+        let observed = reconcile::observe_and_plan(
+            &self.iam,
+            &self.ctx,
+            &self.desired,
+            &self.retry,
+            prune,
+            &self.progress,
+        )
+        .await;
+        self.progress.clear();
+        observed
     }
 
     /// Every IAM request this run made, at debug: what a run costs against the rate limit.

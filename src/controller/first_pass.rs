@@ -1,6 +1,7 @@
 //! The first pass, from one bulk snapshot: at start-up every declared resource is compared
 //! with a snapshot of the account (a few calls, whatever their number), and only what differs
-//! goes to the workers, which observe it on its own. Resources already in sync are recorded as
+//! goes to the workers, which observe it on its own. Policy tags, which the snapshot lacks,
+//! are read after readiness. Resources already in sync are recorded as
 //! such at once, so a large, converged directory is ready in seconds, not after one
 //! observation per resource. Without a snapshot, the workers observe everything.
 
@@ -33,22 +34,18 @@ impl Controller {
                 .policies()
                 .map(|p| (p.name.as_str(), p.arn.as_str())),
         );
-        // The snapshot lacks policy tags: read (and cache) them for the declared policies.
-        let tags = self.policy_tags(&generation, &snapshot, false, true).await;
         let mut settled: HashSet<Key> = HashSet::new();
         for key in generation.keys() {
             let Some(resource) = generation.get(&key) else {
                 continue;
             };
+            // The snapshot lacks policy tags, and reading them costs a request per policy: a
+            // thousand policies would hold readiness for 20 s at the default pace. They are
+            // taken to be what the manifest wants, and read by the resyncs that follow
+            // (which queue what differs). Every write reads them fresh first, so this can
+            // only delay finding tag drift or a foreign owner, never cause a wrong change.
             let policy_tags = match &resource {
-                Resource::Policy(p) => match snapshot.policy(&p.name) {
-                    // Tags that could not be read: the worker observes it instead.
-                    Some(o) => match tags.get(&o.arn) {
-                        Some(t) => Some(t.clone()),
-                        None => continue,
-                    },
-                    None => None,
-                },
+                Resource::Policy(p) => Some(ctx.policy_tags_wanted(p)),
                 Resource::Role(_) => None,
             };
             let plan = reconcile::plan_one(&ctx, &resource, &snapshot, policy_tags);

@@ -44,6 +44,10 @@ pub(super) struct Loader {
     pub(super) vars: Variables,
 }
 
+/// One reload logs this many manifest errors at most, then their count: a thousand broken
+/// files must not flood the log.
+const MAX_LOGGED_ERRORS: usize = 20;
+
 impl Controller {
     /// The current generation of the desired state.
     pub fn generation(&self) -> Arc<Generation> {
@@ -78,8 +82,13 @@ impl Controller {
                 return;
             }
         };
-        for d in &reloaded.new_errors {
+        for d in reloaded.new_errors.iter().take(MAX_LOGGED_ERRORS) {
             warn!(file = %d.file.display(), "invalid manifest, its resources keep their last good state: {d}");
+        }
+        if let Some(more) = reloaded.new_errors.len().checked_sub(MAX_LOGGED_ERRORS) {
+            if more > 0 {
+                warn!("and {more} more errors in invalid manifests (/status lists them)");
+            }
         }
         let previous = self.generation();
         let store = &loader.store;
@@ -102,9 +111,14 @@ impl Controller {
             info!(changed = reloaded.changed.len(), "manifests changed");
         }
         let may_prune = self.may_prune();
+        // The first load is the backlog; after it, a changed file is someone's edit.
+        let edit = previous.files > 0 || !previous.state.is_empty();
         for key in reloaded.changed {
             if generation.declares(&key) {
-                self.queue.add(key);
+                match edit {
+                    true => self.queue.add_first(key),
+                    false => self.queue.add(key),
+                }
             } else if may_prune {
                 // No longer declared: a prune candidate, checked again before any delete. Its
                 // grace cannot have started before now, whatever mark it carries.

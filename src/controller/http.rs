@@ -6,13 +6,22 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State as Extract;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::sync::watch;
+
+/// A client that has not sent a whole request head by then is dropped: half-sent requests
+/// cannot pile up open connections.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 use super::Controller;
 use super::conditions::AwsHealth;
@@ -53,15 +62,35 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .with_state(health);
-    let shutdown = async move {
+    let graceful = GracefulShutdown::new();
+    let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(error = %e, "HTTP server failed");
+    tokio::pin!(stopped);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: try again shortly, never spin.
+                    tracing::debug!(error = %e, "cannot accept an HTTP connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stopped => break,
+        };
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
     }
+    // Answers being written finish; idle connections close.
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
 }
 
 async fn healthz(Extract(h): Extract<Health>) -> Response {

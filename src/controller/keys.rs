@@ -59,8 +59,6 @@ impl Outcome {
 pub struct KeyRecord {
     /// Its /status entry, while declared.
     status: Option<ResourceStatus>,
-    /// Declared at start-up and not reconciled yet: readiness waits for it.
-    first_pass: bool,
     /// Failures in a row, cleared by a success: the retry policy's delay grows with it.
     pub failures: u32,
     /// When the failed key's retry is due.
@@ -97,6 +95,10 @@ impl KeyRecord {
 #[derive(Default)]
 pub struct KeyTable {
     records: BTreeMap<Key, KeyRecord>,
+    /// Declared at start-up and not reconciled yet: readiness waits for them.
+    first_pass: HashSet<Key>,
+    /// How many the first pass started with, for its progress.
+    first_pass_total: usize,
 }
 
 impl KeyTable {
@@ -109,6 +111,7 @@ impl KeyTable {
                 r.status = None;
             }
         }
+        self.first_pass.retain(|k| declared.contains(k));
         for key in declared {
             let r = self.records.entry(key.clone()).or_default();
             r.undeclared_at = None;
@@ -225,20 +228,26 @@ impl KeyTable {
 
     /// The first pass starts: it waits for every declared key. Returns whether there is none.
     pub fn start_first_pass(&mut self) -> bool {
-        let mut none = true;
-        for r in self.records.values_mut().filter(|r| r.status.is_some()) {
-            r.first_pass = true;
-            none = false;
-        }
-        none
+        self.first_pass = self
+            .records
+            .iter()
+            .filter(|(_, r)| r.status.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.first_pass_total = self.first_pass.len();
+        self.first_pass.is_empty()
     }
 
     /// `key` was reconciled once. Returns whether the first pass waits for nothing more.
     pub fn first_pass_done(&mut self, key: &Key) -> bool {
-        if let Some(r) = self.records.get_mut(key) {
-            r.first_pass = false;
-        }
-        !self.records.values().any(|r| r.first_pass)
+        self.first_pass.remove(key);
+        self.first_pass.is_empty()
+    }
+
+    /// The first pass's keys reconciled so far, and how many it started with.
+    pub fn first_pass_progress(&self) -> (usize, usize) {
+        let total = self.first_pass_total;
+        (total.saturating_sub(self.first_pass.len()), total)
     }
 
     #[cfg(test)]

@@ -4,8 +4,12 @@
 //! about once per interval, and the worker pool keeps its size. When any of these stops for a
 //! few intervals the process is stuck, whatever it still answers on HTTP, and a restart is the
 //! cure: `/healthz` says so with a reason.
+//!
+//! A long pass is not a stuck one: on a large or throttled account the first pass and a
+//! resync can take many intervals, and a restart would only start them over. While IAM
+//! requests keep ending (answered, refused or timed out), the daemon is working, slowly.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct Liveness {
@@ -13,6 +17,10 @@ pub struct Liveness {
     /// Milliseconds since `start`.
     last_turn: AtomicU64,
     last_resync: AtomicU64,
+    /// The last IAM request that ended, or reconcile that finished.
+    last_progress: AtomicU64,
+    /// The trigger loop has turned once: until then the daemon is starting (its first pass).
+    looping: AtomicBool,
     workers: AtomicUsize,
     /// Workers ever started: until the pool has been full once, it is still starting.
     started: AtomicUsize,
@@ -27,6 +35,8 @@ impl Liveness {
             start: Instant::now(),
             last_turn: AtomicU64::new(0),
             last_resync: AtomicU64::new(0),
+            last_progress: AtomicU64::new(0),
+            looping: AtomicBool::new(false),
             workers: AtomicUsize::new(0),
             started: AtomicUsize::new(0),
             expected_workers: workers,
@@ -41,6 +51,12 @@ impl Liveness {
 
     pub fn loop_turned(&self) {
         self.last_turn.store(self.now_ms(), Ordering::Relaxed);
+        self.looping.store(true, Ordering::Relaxed);
+    }
+
+    /// Work moved: an IAM request ended, or a reconcile finished.
+    pub fn progressed(&self) {
+        self.last_progress.store(self.now_ms(), Ordering::Relaxed);
     }
 
     pub fn resync_finished(&self) {
@@ -68,16 +84,27 @@ impl Liveness {
                 self.expected_workers
             ));
         }
+        let working = ago(&self.last_progress) <= stale;
+        if !self.looping.load(Ordering::Relaxed) {
+            // Starting: the first pass, however long, while it makes progress.
+            return (!working).then(|| {
+                format!(
+                    "starting, and no IAM request has ended for {} s",
+                    ago(&self.last_progress) / 1000
+                )
+            });
+        }
         if ago(&self.last_turn) > stale {
             return Some(format!(
                 "the trigger loop has not turned for {} s",
                 ago(&self.last_turn) / 1000
             ));
         }
-        if ago(&self.last_resync) > stale {
+        if ago(&self.last_resync) > stale && !working {
             return Some(format!(
-                "no resync has finished for {} s",
-                ago(&self.last_resync) / 1000
+                "no resync has finished for {} s, and no IAM request has ended for {} s",
+                ago(&self.last_resync) / 1000,
+                ago(&self.last_progress) / 1000
             ));
         }
         None
@@ -116,10 +143,38 @@ mod tests {
             ..Liveness::new(Duration::from_secs(1), 0)
         };
         std::thread::sleep(Duration::from_millis(5));
+        assert!(l.problem().unwrap().contains("starting"));
+        l.loop_turned();
+        std::thread::sleep(Duration::from_millis(5));
         assert!(l.problem().unwrap().contains("trigger loop"));
         l.loop_turned();
         assert!(l.problem().unwrap().contains("no resync"));
         l.resync_finished();
         assert_eq!(l.problem(), None);
+    }
+
+    #[test]
+    fn a_long_pass_that_makes_progress_is_alive() {
+        let l = Liveness {
+            stale_after: Duration::from_millis(200),
+            ..Liveness::new(Duration::from_secs(1), 0)
+        };
+        // The first pass: longer than stale, but requests keep ending.
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(60));
+            l.progressed();
+        }
+        assert_eq!(l.problem(), None, "a first pass that progresses");
+        l.loop_turned();
+        // A resync as long: the loop turns, requests end, no resync finishes.
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(60));
+            l.progressed();
+            l.loop_turned();
+        }
+        assert_eq!(l.problem(), None, "a resync that progresses");
+        std::thread::sleep(Duration::from_millis(250));
+        l.loop_turned();
+        assert!(l.problem().unwrap().contains("no IAM request has ended"));
     }
 }

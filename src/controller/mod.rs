@@ -57,7 +57,7 @@ use conditions::{AwsHealth, InputHealth};
 use contest::ContestPolicy;
 use desired::{DesiredStore, Key};
 use faults::TestFaults;
-use liveness::Liveness;
+pub(crate) use liveness::Liveness;
 use metrics::Metrics;
 use queue::WorkQueue;
 
@@ -107,7 +107,7 @@ pub struct Controller {
     pub(crate) dir: InputHealth,
     /// A --values file unreadable or invalid.
     pub(crate) values: InputHealth,
-    pub(crate) liveness: Liveness,
+    pub(crate) liveness: Arc<Liveness>,
     faults: TestFaults,
     contest: ContestPolicy,
 }
@@ -126,6 +126,7 @@ impl Controller {
         vars: Variables,
         metrics: Arc<Metrics>,
         aws: Arc<AwsHealth>,
+        liveness: Arc<Liveness>,
     ) -> Arc<Controller> {
         let ctx = Context::new(
             &config.owner,
@@ -139,7 +140,7 @@ impl Controller {
             resync_interval: config.resync_interval,
         };
         Arc::new(Controller {
-            liveness: Liveness::new(config.resync_interval, config.workers),
+            liveness,
             config,
             acct: account::AccountRuntime::new(iam),
             loader: Mutex::new(generation::Loader {

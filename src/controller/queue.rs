@@ -20,6 +20,8 @@ struct State<K> {
     queued: VecDeque<(K, Instant)>,
     running: HashSet<K>,
     again: HashSet<K>,
+    /// Of `again`: those to run ahead of the queue when they come back.
+    urgent: HashSet<K>,
     closed: bool,
 }
 
@@ -30,6 +32,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
                 queued: VecDeque::new(),
                 running: HashSet::new(),
                 again: HashSet::new(),
+                urgent: HashSet::new(),
                 closed: false,
             }),
             wake: Notify::new(),
@@ -56,6 +59,29 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
             drop(s);
             self.wake.notify_one();
         }
+    }
+
+    /// Requests `key` ahead of every queued key: an edit just saved (a revocation may be
+    /// urgent) does not wait behind a first pass of thousands or a resync's drift work.
+    pub fn add_first(&self, key: K) {
+        let mut s = self.lock();
+        if s.closed {
+            return;
+        }
+        if s.running.contains(&key) {
+            s.urgent.insert(key.clone());
+            s.again.insert(key);
+            return;
+        }
+        let since = s
+            .queued
+            .iter()
+            .position(|(k, _)| *k == key)
+            .and_then(|i| s.queued.remove(i))
+            .map_or_else(Instant::now, |(_, at)| at);
+        s.queued.push_front((key, since));
+        drop(s);
+        self.wake.notify_one();
     }
 
     /// Requests `key` after `delay` (a failed key's backoff), without holding up other keys.
@@ -95,8 +121,12 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     pub fn done(&self, key: &K) {
         let mut s = self.lock();
         s.running.remove(key);
+        let urgent = s.urgent.remove(key);
         if s.again.remove(key) && !s.closed {
-            s.queued.push_back((key.clone(), Instant::now()));
+            match urgent {
+                true => s.queued.push_front((key.clone(), Instant::now())),
+                false => s.queued.push_back((key.clone(), Instant::now())),
+            }
             drop(s);
             self.wake.notify_one();
         }
@@ -150,6 +180,28 @@ mod tests {
         let (k, _) = s.queued.pop_front()?;
         s.running.insert(k);
         Some(k)
+    }
+
+    #[test]
+    fn an_urgent_key_runs_ahead_of_the_backlog_once() {
+        let q = WorkQueue::new();
+        for k in ["a", "b", "c", "edit"] {
+            q.add(k);
+        }
+        q.add_first("edit");
+        q.add_first("new");
+        assert_eq!(ready(&q), Some("new"));
+        assert_eq!(ready(&q), Some("edit"));
+        assert_eq!(ready(&q), Some("a"));
+        assert_eq!(q.len(), 2, "each key queued once");
+        // Requested urgently while running: back at the front when it finishes.
+        q.add_first("a");
+        q.done(&"a");
+        assert_eq!(ready(&q), Some("a"));
+        // Requested as usual while running: at the back.
+        q.add("a");
+        q.done(&"a");
+        assert_eq!(ready(&q), Some("b"));
     }
 
     #[test]

@@ -57,9 +57,27 @@ impl StatusBody {
 /// File errors shown per file at most; the rest are counted.
 pub const MAX_ERRORS_PER_FILE: usize = 20;
 
-/// The file errors for /status: at most [`MAX_ERRORS_PER_FILE`] per file, then one line
-/// counting the rest, so that one huge broken file cannot blow up the response.
+/// File errors shown in all at most: a thousand broken files cannot blow up the response.
+pub const MAX_ERRORS: usize = 200;
+
+/// The file errors for /status: at most [`MAX_ERRORS_PER_FILE`] per file and [`MAX_ERRORS`]
+/// in all, then one line counting the rest.
 pub fn bounded_file_errors(errors: &[Diagnostic]) -> Vec<String> {
+    let mut out = per_file_bounded(errors);
+    if out.len() > MAX_ERRORS {
+        let files: std::collections::BTreeSet<&std::path::Path> =
+            errors.iter().map(|d| d.file.as_path()).collect();
+        let more = errors.len().saturating_sub(MAX_ERRORS);
+        out.truncate(MAX_ERRORS);
+        out.push(format!(
+            "and {more} more errors ({} invalid files in all)",
+            files.len()
+        ));
+    }
+    out
+}
+
+fn per_file_bounded(errors: &[Diagnostic]) -> Vec<String> {
     let mut per_file: BTreeMap<&std::path::Path, usize> = BTreeMap::new();
     let mut out = Vec::new();
     for d in errors {
@@ -84,6 +102,21 @@ pub fn bounded_file_errors(errors: &[Diagnostic]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_errors_are_capped_in_all_with_a_count_of_the_rest() {
+        let errors: Vec<Diagnostic> = (0..1000)
+            .flat_map(|f| {
+                (0..21).map(move |i| Diagnostic::file(format!("f{f}.yaml"), format!("error {i}")))
+            })
+            .collect();
+        let shown = bounded_file_errors(&errors);
+        assert_eq!(shown.len(), MAX_ERRORS + 1);
+        assert_eq!(
+            shown.last().map(String::as_str),
+            Some("and 20800 more errors (1000 invalid files in all)")
+        );
+    }
 
     #[test]
     fn file_errors_are_capped_per_file_with_a_count_of_the_rest() {

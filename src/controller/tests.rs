@@ -38,7 +38,16 @@ async fn offline(dir: &std::path::Path) -> Arc<Controller> {
         ignore_managed_policies: Vec::new(),
         guardrails: Default::default(),
     };
-    let iam = crate::iam::connect(Some("http://127.0.0.1:9"), 0).await;
+    let iam = crate::iam::connect(&crate::iam::Reach {
+        endpoint_url: Some("http://127.0.0.1:9".into()),
+        max_rps: 0,
+        timeouts: crate::iam::Timeouts {
+            connect: Duration::from_secs(1),
+            attempt: Duration::from_secs(1),
+            operation: Duration::from_secs(1),
+        },
+    })
+    .await;
     let account = Account {
         partition: "aws".into(),
         id: "123456789012".into(),
@@ -50,6 +59,7 @@ async fn offline(dir: &std::path::Path) -> Arc<Controller> {
         Variables::default(),
         Arc::new(Metrics::default()),
         Arc::new(AwsHealth::default()),
+        Arc::new(super::Liveness::new(Duration::from_secs(60), 1)),
     )
 }
 

@@ -52,10 +52,14 @@ pub(super) async fn work(c: Arc<Controller>) {
 pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let aws = Arc::new(AwsHealth::default());
+    let liveness = Arc::new(super::Liveness::new(config.resync_interval, config.workers));
     let iam = {
         let m = metrics.clone();
-        iam.requests()
-            .set_sink(Arc::new(move |op, outcome| m.aws_request(op, outcome)));
+        let l = liveness.clone();
+        iam.requests().set_sink(Arc::new(move |op, outcome| {
+            m.aws_request(op, outcome);
+            l.progressed();
+        }));
         let a = aws.clone();
         iam.with_observer(Arc::new(move |op, error| a.request(op, error)))
     };
@@ -77,7 +81,15 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
         return Ok(());
     };
     let vars = vars.with_builtins(crate::manifest::Builtins::new(&account, iam.region()));
-    let controller = Controller::new(config.clone(), iam, account, vars, metrics, aws.clone());
+    let controller = Controller::new(
+        config.clone(),
+        iam,
+        account,
+        vars,
+        metrics,
+        aws.clone(),
+        liveness,
+    );
     health.attach(controller.clone());
     reload_off_the_runtime(&controller).await;
     if lock(&controller.acct.keys).start_first_pass() {
@@ -87,13 +99,13 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
     }
     // The first pass reconciles everything that reload() queued.
     controller.metrics.resync_started();
-    controller.liveness.loop_turned();
     controller.liveness.resync_finished();
 
     let mut workers = Vec::new();
     for _ in 0..config.workers {
         workers.push(tokio::spawn(work(controller.clone())));
     }
+    let first_pass_log = tokio::spawn(log_first_pass(controller.clone()));
     let recovery = {
         let c = controller.clone();
         tokio::spawn(async move {
@@ -114,6 +126,7 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
     watcher.abort();
     triggers.abort();
     recovery.abort();
+    first_pass_log.abort();
     let drain = futures::future::join_all(workers);
     if tokio::time::timeout(config.shutdown_timeout, drain)
         .await
@@ -125,6 +138,33 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
     signals.abort();
     info!("stopped");
     Ok(())
+}
+
+/// On a large account the first pass takes a while: every few seconds, how far it got, its
+/// rate and what is left, until the daemon is ready.
+async fn log_first_pass(c: Arc<Controller>) {
+    const EVERY: Duration = Duration::from_secs(5);
+    let started = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(EVERY).await;
+        if c.ready.load(Ordering::SeqCst) {
+            return;
+        }
+        let (done, total) = lock(&c.acct.keys).first_pass_progress();
+        let per_second = done as f64 / started.elapsed().as_secs_f64();
+        let eta = match per_second > 0.0 {
+            true => format!("{:.0} s", (total - done) as f64 / per_second),
+            false => "unknown".to_string(),
+        };
+        let pace = c.acct.iam.pace().map(|p| p.reading().rate);
+        info!(
+            done,
+            total,
+            per_second = format!("{per_second:.1}"),
+            requests_per_second = pace.map(|r| format!("{r:.1}")),
+            "first pass: {done} of {total} resources reconciled, about {eta} left"
+        );
+    }
 }
 
 /// The account, retried until it answers: the daemon does not die when AWS is unreachable.

@@ -8,13 +8,17 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
 use super::ErrorKind;
 use super::error::{classify, is_credentials_failure};
+use super::pace::Pace;
 
 /// Told of every request: its operation and outcome (`ok` or an [`ErrorKind`] name).
 pub type RequestSink = Arc<dyn Fn(&str, &'static str) + Send + Sync>;
@@ -75,8 +79,11 @@ impl RequestCounts {
     }
 }
 
-/// The interceptor that feeds a [`RequestCounts`].
-pub struct Counting(pub Arc<RequestCounts>);
+/// The interceptor that feeds a [`RequestCounts`], and tells the pace of every answer.
+pub struct Counting {
+    pub counts: Arc<RequestCounts>,
+    pub pace: Option<Arc<Pace>>,
+}
 
 impl fmt::Debug for Counting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -87,6 +94,22 @@ impl fmt::Debug for Counting {
 impl Intercept for Counting {
     fn name(&self) -> &'static str {
         "iam-warden request counting"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // A first attempt waited for its turn; the SDK's retries did not.
+        let retry = cfg
+            .load::<RequestAttempts>()
+            .is_some_and(|a| a.attempts() > 1);
+        if let (true, Some(pace)) = (retry, &self.pace) {
+            pace.charge();
+        }
+        Ok(())
     }
 
     fn read_after_attempt(
@@ -107,7 +130,10 @@ impl Intercept for Counting {
                 unanswered_outcome(&failure)
             }
         };
-        self.0.record(operation, outcome);
+        if let (Some(pace), Some(_)) = (&self.pace, context.response()) {
+            pace.answered(outcome == ErrorKind::Throttled.as_str());
+        }
+        self.counts.record(operation, outcome);
         Ok(())
     }
 }

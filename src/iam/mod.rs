@@ -20,10 +20,12 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
 use aws_sdk_iam::types::Tag;
 use aws_smithy_http_client::tls;
+use aws_smithy_types::timeout::TimeoutConfig;
 
 pub use count::{RequestCounts, RequestSink};
 pub use error::{ErrorKind, IamError};
 pub use observed::{Account, EntityKind, ObservedPolicy, ObservedRole, PolicyUser, PolicyVersion};
+pub use pace::{Pace, PaceReading};
 pub use snapshot::Snapshot;
 
 use crate::policy::PolicyDocument;
@@ -51,6 +53,27 @@ pub struct Iam {
     observer: Option<RequestObserver>,
     /// Every request of both clients, each attempt and page.
     requests: Arc<RequestCounts>,
+    /// The account's pace, shared by every clone (`None`: unpaced).
+    pace: Option<Arc<Pace>>,
+}
+
+/// How long a request may take: connecting, one attempt, and a whole call with its retries.
+/// A black-holed endpoint fails a call within `operation`, so a resync never stalls for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: std::time::Duration,
+    pub attempt: std::time::Duration,
+    pub operation: std::time::Duration,
+}
+
+/// How to reach one account's IAM.
+#[derive(Clone, Debug)]
+pub struct Reach {
+    /// IAM endpoint; `None`: AWS's.
+    pub endpoint_url: Option<String>,
+    /// The pace's ceiling, requests a second; 0: unpaced.
+    pub max_rps: u32,
+    pub timeouts: Timeouts,
 }
 
 /// The SDK's default HTTPS client (hyper 1, rustls), with ring rather than aws-lc, which the
@@ -65,32 +88,35 @@ pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
 
 /// Credentials and region from the standard chain; IAM is global, so the region only signs
 /// requests and defaults to us-east-1.
-/// `max_rps` requests a second at most (0: no limit), shared by every call of this client.
-pub async fn connect(endpoint_url: Option<&str>, max_rps: u32) -> Iam {
+pub async fn connect(reach: &Reach) -> Iam {
     // Not the default chain: its instance-metadata lookup stalls and warns off EC2.
     let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
         .or_else(ProfileFileRegionProvider::new())
         .or_else("us-east-1");
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(reach.timeouts.connect)
+        .operation_attempt_timeout(reach.timeouts.attempt)
+        .operation_timeout(reach.timeouts.operation)
+        .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
+        .timeout_config(timeouts)
         .http_client(http_client());
-    if let Some(url) = endpoint_url {
+    if let Some(url) = &reach.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let mut conf = loader.load().await;
-    if let (true, Some(http)) = (max_rps > 0, conf.http_client()) {
-        let bucket = Arc::new(pace::TokenBucket::new(max_rps));
-        conf = conf
-            .into_builder()
-            .http_client(pace::paced(http, bucket))
-            .build();
-    }
+    let conf = loader.load().await;
     let requests = Arc::new(RequestCounts::default());
+    let pace = (reach.max_rps > 0).then(|| Arc::new(Pace::new(reach.max_rps)));
+    let counting = || count::Counting {
+        counts: requests.clone(),
+        pace: pace.clone(),
+    };
     let iam_conf = aws_sdk_iam::config::Builder::from(&conf)
-        .interceptor(count::Counting(requests.clone()))
+        .interceptor(counting())
         .build();
     let sts_conf = aws_sdk_sts::config::Builder::from(&conf)
-        .interceptor(count::Counting(requests.clone()))
+        .interceptor(counting())
         .build();
     Iam {
         client: aws_sdk_iam::Client::from_conf(iam_conf),
@@ -100,6 +126,7 @@ pub async fn connect(endpoint_url: Option<&str>, max_rps: u32) -> Iam {
             .map_or_else(|| "us-east-1".to_string(), ToString::to_string),
         observer: None,
         requests,
+        pace,
     }
 }
 
@@ -133,6 +160,11 @@ fn found<T>(result: Result<T, IamError>) -> Result<Option<T>, IamError> {
     }
 }
 
+/// The marker of a listing's next page, if it has one.
+fn next_marker(truncated: bool, marker: Option<&str>) -> Option<String> {
+    marker.filter(|_| truncated).map(str::to_string)
+}
+
 fn missing(operation: &'static str, what: &str) -> IamError {
     IamError {
         operation,
@@ -151,6 +183,54 @@ impl Iam {
     /// The requests made so far by this client and its clones.
     pub fn requests(&self) -> &RequestCounts {
         &self.requests
+    }
+
+    /// The account's pace, if requests are paced.
+    pub fn pace(&self) -> Option<&Pace> {
+        self.pace.as_deref()
+    }
+
+    /// `call` (an SDK `send()` not yet started), sent when the pace gives it a turn.
+    async fn paced<F: std::future::Future>(&self, call: F) -> F::Output {
+        if let Some(pace) = &self.pace {
+            pace.turn().await;
+        }
+        call.await
+    }
+
+    /// Every page of a listing, each sent in its turn and handed to `each` as it arrives (no
+    /// page is kept); `each` returns the marker of the next page, if there is one.
+    async fn pages<P, E, F, Fut>(
+        &self,
+        operation: &'static str,
+        fetch: F,
+        mut each: impl FnMut(P) -> Result<Option<String>, IamError>,
+    ) -> Result<(), IamError>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: std::future::Future<
+                Output = Result<
+                    P,
+                    aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+                >,
+            >,
+        E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let mut marker: Option<String> = None;
+        loop {
+            let page = match self.paced(fetch(marker.clone())).await {
+                Ok(page) => page,
+                Err(e) => return self.done::<(), E>(operation, Err(e)),
+            };
+            match each(page)? {
+                // A marker handed back unchanged would page forever.
+                Some(next) if marker.as_deref() == Some(next.as_str()) => {
+                    return Err(missing(operation, "new marker for its next page"));
+                }
+                Some(next) => marker = Some(next),
+                None => return self.done::<(), E>(operation, Ok(())),
+            }
+        }
     }
 
     pub fn with_observer(mut self, observer: RequestObserver) -> Iam {
@@ -178,16 +258,24 @@ impl Iam {
     /// GetUser, which answers for user credentials.
     /// Every role (ListRoles leaves out tags and boundaries).
     pub async fn list_roles(&self) -> Result<Vec<aws_sdk_iam::types::Role>, IamError> {
-        let roles = self
-            .client
-            .list_roles()
-            .into_paginator()
-            .page_size(PAGE_SIZE)
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
-        self.done("ListRoles", roles)
+        let mut roles = Vec::new();
+        self.pages(
+            "ListRoles",
+            |marker| {
+                self.client
+                    .list_roles()
+                    .max_items(PAGE_SIZE)
+                    .set_marker(marker)
+                    .send()
+            },
+            |page| {
+                let next = next_marker(page.is_truncated(), page.marker());
+                roles.extend(page.roles);
+                Ok(next)
+            },
+        )
+        .await?;
+        Ok(roles)
     }
 
     /// How many roles and customer-managed policies the account holds (GetAccountSummary):
@@ -195,7 +283,7 @@ impl Iam {
     pub async fn account_counts(&self) -> Result<AccountCounts, IamError> {
         let out = self.done(
             "GetAccountSummary",
-            self.client.get_account_summary().send().await,
+            self.paced(self.client.get_account_summary().send()).await,
         )?;
         // `Roles` is not among the SDK's known keys: it parses as an unknown one.
         let count = |key: &str| {
@@ -210,7 +298,7 @@ impl Iam {
     }
 
     pub async fn account(&self) -> Result<Account, IamError> {
-        let out = self.sts.get_caller_identity().send().await;
+        let out = self.paced(self.sts.get_caller_identity().send()).await;
         let sts_error = match self.done("GetCallerIdentity", out) {
             Ok(out) => {
                 let arn = out.arn().unwrap_or_default();
@@ -219,7 +307,7 @@ impl Iam {
             }
             Err(e) => e,
         };
-        let out = self.client.get_user().send().await;
+        let out = self.paced(self.client.get_user().send()).await;
         match self.done("GetUser", out) {
             Ok(out) => out
                 .user()
@@ -231,30 +319,41 @@ impl Iam {
 
     /// The role and everything the manifest format covers; `None` when it does not exist.
     pub async fn observe_role(&self, name: &str) -> Result<Option<ObservedRole>, IamError> {
-        let out = self.client.get_role().role_name(name).send().await;
+        let out = self
+            .paced(self.client.get_role().role_name(name).send())
+            .await;
         let Some(out) = found(self.done("GetRole", out))? else {
             return Ok(None);
         };
         let role = out.role().ok_or_else(|| missing("GetRole", "role"))?;
-        let names = self
-            .client
-            .list_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .page_size(PAGE_SIZE)
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
-        let names = self.done("ListRolePolicies", names)?;
+        let mut names = Vec::new();
+        self.pages(
+            "ListRolePolicies",
+            |marker| {
+                self.client
+                    .list_role_policies()
+                    .role_name(name)
+                    .max_items(PAGE_SIZE)
+                    .set_marker(marker)
+                    .send()
+            },
+            |page| {
+                let next = next_marker(page.is_truncated(), page.marker());
+                names.extend(page.policy_names);
+                Ok(next)
+            },
+        )
+        .await?;
         let mut inline_policies = BTreeMap::new();
         for policy_name in names {
             let out = self
-                .client
-                .get_role_policy()
-                .role_name(name)
-                .policy_name(&policy_name)
-                .send()
+                .paced(
+                    self.client
+                        .get_role_policy()
+                        .role_name(name)
+                        .policy_name(&policy_name)
+                        .send(),
+                )
                 .await;
             let out = self.done("GetRolePolicy", out)?;
             inline_policies.insert(
@@ -262,21 +361,28 @@ impl Iam {
                 document("GetRolePolicy", Some(out.policy_document()))?,
             );
         }
-        let attached = self
-            .client
-            .list_attached_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .page_size(PAGE_SIZE)
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
-        let managed_policies: BTreeSet<String> = self
-            .done("ListAttachedRolePolicies", attached)?
-            .iter()
-            .filter_map(|p| p.policy_arn().map(str::to_string))
-            .collect();
+        let mut managed_policies = BTreeSet::new();
+        self.pages(
+            "ListAttachedRolePolicies",
+            |marker| {
+                self.client
+                    .list_attached_role_policies()
+                    .role_name(name)
+                    .max_items(PAGE_SIZE)
+                    .set_marker(marker)
+                    .send()
+            },
+            |page| {
+                let next = next_marker(page.is_truncated(), page.marker());
+                managed_policies.extend(
+                    page.attached_policies()
+                        .iter()
+                        .filter_map(|p| p.policy_arn().map(str::to_string)),
+                );
+                Ok(next)
+            },
+        )
+        .await?;
         Ok(Some(ObservedRole {
             name: role.role_name().to_string(),
             arn: role.arn().to_string(),
@@ -297,62 +403,81 @@ impl Iam {
     /// The ARN of the customer-managed policy named `name` (ignoring case, as IAM does),
     /// wherever its path puts it.
     pub async fn find_policy_arn(&self, name: &str) -> Result<Option<String>, IamError> {
-        let policies = self
-            .client
-            .list_policies()
-            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
-            .into_paginator()
-            .page_size(PAGE_SIZE)
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
-        Ok(self
-            .done("ListPolicies", policies)?
-            .iter()
-            .filter_map(|p| p.arn())
-            .find(|arn| {
-                crate::arn::name_and_path(arn).is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
-            })
-            .map(str::to_string))
+        let mut found = None;
+        self.pages(
+            "ListPolicies",
+            |marker| {
+                self.client
+                    .list_policies()
+                    .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+                    .max_items(PAGE_SIZE)
+                    .set_marker(marker)
+                    .send()
+            },
+            |page| {
+                found = found.take().or_else(|| {
+                    page.policies()
+                        .iter()
+                        .filter_map(|p| p.arn())
+                        .find(|arn| {
+                            crate::arn::name_and_path(arn)
+                                .is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
+                        })
+                        .map(str::to_string)
+                });
+                // Found: no need to read further pages.
+                Ok(match found {
+                    Some(_) => None,
+                    None => next_marker(page.is_truncated(), page.marker()),
+                })
+            },
+        )
+        .await?;
+        Ok(found)
     }
 
     /// The policy, its default document and its versions; `None` when it does not exist.
     pub async fn observe_policy(&self, arn: &str) -> Result<Option<ObservedPolicy>, IamError> {
-        let out = self.client.get_policy().policy_arn(arn).send().await;
+        let out = self
+            .paced(self.client.get_policy().policy_arn(arn).send())
+            .await;
         let Some(out) = found(self.done("GetPolicy", out))? else {
             return Ok(None);
         };
         let policy = out.policy().ok_or_else(|| missing("GetPolicy", "policy"))?;
         let default_id = policy.default_version_id().unwrap_or("v1");
         let version = self
-            .client
-            .get_policy_version()
-            .policy_arn(arn)
-            .version_id(default_id)
-            .send()
+            .paced(
+                self.client
+                    .get_policy_version()
+                    .policy_arn(arn)
+                    .version_id(default_id)
+                    .send(),
+            )
             .await;
         let version = self.done("GetPolicyVersion", version)?;
         let doc_text = version.policy_version().and_then(|v| v.document());
-        let versions = self
-            .client
-            .list_policy_versions()
-            .policy_arn(arn)
-            .into_paginator()
-            .page_size(PAGE_SIZE)
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
-        let versions = self
-            .done("ListPolicyVersions", versions)?
-            .iter()
-            .map(|v| PolicyVersion {
-                id: v.version_id().unwrap_or_default().to_string(),
-                is_default: v.is_default_version(),
-                created: v.create_date().map_or(0, |d| d.secs()),
-            })
-            .collect();
+        let mut versions = Vec::new();
+        self.pages(
+            "ListPolicyVersions",
+            |marker| {
+                self.client
+                    .list_policy_versions()
+                    .policy_arn(arn)
+                    .max_items(PAGE_SIZE)
+                    .set_marker(marker)
+                    .send()
+            },
+            |page| {
+                versions.extend(page.versions().iter().map(|v| PolicyVersion {
+                    id: v.version_id().unwrap_or_default().to_string(),
+                    is_default: v.is_default_version(),
+                    created: v.create_date().map_or(0, |d| d.secs()),
+                }));
+                Ok(next_marker(page.is_truncated(), page.marker()))
+            },
+        )
+        .await?;
         Ok(Some(ObservedPolicy {
             name: policy.policy_name().unwrap_or_default().to_string(),
             arn: arn.to_string(),

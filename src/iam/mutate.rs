@@ -30,7 +30,8 @@ impl Iam {
         if !description.is_empty() {
             req = req.description(description);
         }
-        self.done("CreateRole", req.send().await).map(drop)
+        self.done("CreateRole", self.paced(req.send()).await)
+            .map(drop)
     }
 
     pub async fn update_assume_role_policy(
@@ -39,11 +40,13 @@ impl Iam {
         doc: &PolicyDocument,
     ) -> Result<(), IamError> {
         let out = self
-            .client
-            .update_assume_role_policy()
-            .role_name(role)
-            .policy_document(doc.to_json())
-            .send()
+            .paced(
+                self.client
+                    .update_assume_role_policy()
+                    .role_name(role)
+                    .policy_document(doc.to_json())
+                    .send(),
+            )
             .await;
         self.done("UpdateAssumeRolePolicy", out).map(drop)
     }
@@ -57,12 +60,14 @@ impl Iam {
         max_session: i32,
     ) -> Result<(), IamError> {
         let out = self
-            .client
-            .update_role()
-            .role_name(role)
-            .description(description)
-            .max_session_duration(max_session)
-            .send()
+            .paced(
+                self.client
+                    .update_role()
+                    .role_name(role)
+                    .description(description)
+                    .max_session_duration(max_session)
+                    .send(),
+            )
             .await;
         self.done("UpdateRole", out).map(drop)
     }
@@ -73,21 +78,25 @@ impl Iam {
         arn: &str,
     ) -> Result<(), IamError> {
         let out = self
-            .client
-            .put_role_permissions_boundary()
-            .role_name(role)
-            .permissions_boundary(arn)
-            .send()
+            .paced(
+                self.client
+                    .put_role_permissions_boundary()
+                    .role_name(role)
+                    .permissions_boundary(arn)
+                    .send(),
+            )
             .await;
         self.done("PutRolePermissionsBoundary", out).map(drop)
     }
 
     pub async fn delete_role_permissions_boundary(&self, role: &str) -> Result<(), IamError> {
         let out = self
-            .client
-            .delete_role_permissions_boundary()
-            .role_name(role)
-            .send()
+            .paced(
+                self.client
+                    .delete_role_permissions_boundary()
+                    .role_name(role)
+                    .send(),
+            )
             .await;
         self.done("DeleteRolePermissionsBoundary", out).map(drop)
     }
@@ -98,22 +107,26 @@ impl Iam {
         tags: &BTreeMap<String, String>,
     ) -> Result<(), IamError> {
         let out = self
-            .client
-            .tag_role()
-            .role_name(role)
-            .set_tags(Some(to_tags(tags)))
-            .send()
+            .paced(
+                self.client
+                    .tag_role()
+                    .role_name(role)
+                    .set_tags(Some(to_tags(tags)))
+                    .send(),
+            )
             .await;
         self.done("TagRole", out).map(drop)
     }
 
     pub async fn untag_role(&self, role: &str, keys: &[String]) -> Result<(), IamError> {
         let out = self
-            .client
-            .untag_role()
-            .role_name(role)
-            .set_tag_keys(Some(keys.to_vec()))
-            .send()
+            .paced(
+                self.client
+                    .untag_role()
+                    .role_name(role)
+                    .set_tag_keys(Some(keys.to_vec()))
+                    .send(),
+            )
             .await;
         self.done("UntagRole", out).map(drop)
     }
@@ -125,45 +138,53 @@ impl Iam {
         doc: &PolicyDocument,
     ) -> Result<(), IamError> {
         let out = self
-            .client
-            .put_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .policy_document(doc.to_json())
-            .send()
+            .paced(
+                self.client
+                    .put_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .policy_document(doc.to_json())
+                    .send(),
+            )
             .await;
         self.done("PutRolePolicy", out).map(drop)
     }
 
     pub async fn delete_role_policy(&self, role: &str, name: &str) -> Result<(), IamError> {
         let out = self
-            .client
-            .delete_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
+            .paced(
+                self.client
+                    .delete_role_policy()
+                    .role_name(role)
+                    .policy_name(name)
+                    .send(),
+            )
             .await;
         self.done("DeleteRolePolicy", out).map(drop)
     }
 
     pub async fn attach_role_policy(&self, role: &str, arn: &str) -> Result<(), IamError> {
         let out = self
-            .client
-            .attach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
+            .paced(
+                self.client
+                    .attach_role_policy()
+                    .role_name(role)
+                    .policy_arn(arn)
+                    .send(),
+            )
             .await;
         self.done("AttachRolePolicy", out).map(drop)
     }
 
     pub async fn detach_role_policy(&self, role: &str, arn: &str) -> Result<(), IamError> {
         let out = self
-            .client
-            .detach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
+            .paced(
+                self.client
+                    .detach_role_policy()
+                    .role_name(role)
+                    .policy_arn(arn)
+                    .send(),
+            )
             .await;
         self.done("DetachRolePolicy", out).map(drop)
     }
@@ -186,7 +207,8 @@ impl Iam {
         if !description.is_empty() {
             req = req.description(description);
         }
-        self.done("CreatePolicy", req.send().await).map(drop)
+        self.done("CreatePolicy", self.paced(req.send()).await)
+            .map(drop)
     }
 
     /// Sent once: the SDK does not retry it. A request that IAM carried out but whose answer
@@ -198,28 +220,32 @@ impl Iam {
         doc: &PolicyDocument,
     ) -> Result<(), IamError> {
         let out = self
-            .client
-            .create_policy_version()
-            .policy_arn(arn)
-            .policy_document(doc.to_json())
-            .set_as_default(true)
-            .customize()
-            .config_override(
-                aws_sdk_iam::config::Builder::default()
-                    .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()),
+            .paced(
+                self.client
+                    .create_policy_version()
+                    .policy_arn(arn)
+                    .policy_document(doc.to_json())
+                    .set_as_default(true)
+                    .customize()
+                    .config_override(
+                        aws_sdk_iam::config::Builder::default()
+                            .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled()),
+                    )
+                    .send(),
             )
-            .send()
             .await;
         self.done("CreatePolicyVersion", out).map(drop)
     }
 
     pub async fn delete_policy_version(&self, arn: &str, version: &str) -> Result<(), IamError> {
         let out = self
-            .client
-            .delete_policy_version()
-            .policy_arn(arn)
-            .version_id(version)
-            .send()
+            .paced(
+                self.client
+                    .delete_policy_version()
+                    .policy_arn(arn)
+                    .version_id(version)
+                    .send(),
+            )
             .await;
         self.done("DeletePolicyVersion", out).map(drop)
     }
@@ -230,22 +256,26 @@ impl Iam {
         tags: &BTreeMap<String, String>,
     ) -> Result<(), IamError> {
         let out = self
-            .client
-            .tag_policy()
-            .policy_arn(arn)
-            .set_tags(Some(to_tags(tags)))
-            .send()
+            .paced(
+                self.client
+                    .tag_policy()
+                    .policy_arn(arn)
+                    .set_tags(Some(to_tags(tags)))
+                    .send(),
+            )
             .await;
         self.done("TagPolicy", out).map(drop)
     }
 
     pub async fn untag_policy(&self, arn: &str, keys: &[String]) -> Result<(), IamError> {
         let out = self
-            .client
-            .untag_policy()
-            .policy_arn(arn)
-            .set_tag_keys(Some(keys.to_vec()))
-            .send()
+            .paced(
+                self.client
+                    .untag_policy()
+                    .policy_arn(arn)
+                    .set_tag_keys(Some(keys.to_vec()))
+                    .send(),
+            )
             .await;
         self.done("UntagPolicy", out).map(drop)
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iam::types::{PolicyScopeType, PolicyUsageType};
 
-use super::{EntityKind, ErrorKind, Iam, IamError, PAGE_SIZE, PolicyUser, tags_of};
+use super::{EntityKind, ErrorKind, Iam, IamError, PAGE_SIZE, PolicyUser, next_marker, tags_of};
 
 /// Refuses a deletion when the resource, as read just now, is no longer ours: its owner tag
 /// changed or went between the decision and the delete.
@@ -41,29 +41,42 @@ impl Iam {
         let mut out = Vec::new();
         for role in self.list_roles().await? {
             let tags = self
-                .client
-                .list_role_tags()
-                .role_name(role.role_name())
-                .send()
+                .paced(
+                    self.client
+                        .list_role_tags()
+                        .role_name(role.role_name())
+                        .send(),
+                )
                 .await;
             out.push((
                 role.arn().to_string(),
                 tags_of(self.done("ListRoleTags", tags)?.tags()),
             ));
         }
-        let policies = self
-            .client
-            .list_policies()
-            .scope(PolicyScopeType::Local)
-            .into_paginator()
-            .page_size(PAGE_SIZE)
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
-        for policy in self.done("ListPolicies", policies)? {
-            let Some(arn) = policy.arn() else { continue };
-            out.push((arn.to_string(), self.policy_tags(arn).await?));
+        let mut arns = Vec::new();
+        self.pages(
+            "ListPolicies",
+            |marker| {
+                self.client
+                    .list_policies()
+                    .scope(PolicyScopeType::Local)
+                    .max_items(PAGE_SIZE)
+                    .set_marker(marker)
+                    .send()
+            },
+            |page| {
+                arns.extend(
+                    page.policies()
+                        .iter()
+                        .filter_map(|p| p.arn().map(str::to_string)),
+                );
+                Ok(next_marker(page.is_truncated(), page.marker()))
+            },
+        )
+        .await?;
+        for arn in arns {
+            let tags = self.policy_tags(&arn).await?;
+            out.push((arn, tags));
         }
         Ok(out)
     }
@@ -77,28 +90,32 @@ impl Iam {
             PolicyUsageType::PermissionsBoundary,
         ] {
             let boundary = usage == PolicyUsageType::PermissionsBoundary;
-            let pages = self
-                .client
-                .list_entities_for_policy()
-                .policy_arn(arn)
-                .policy_usage_filter(usage)
-                .into_paginator()
-                .page_size(PAGE_SIZE)
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await;
-            for page in self.done("ListEntitiesForPolicy", pages)? {
-                let roles = page.policy_roles().iter().filter_map(|r| r.role_name());
-                let users = page.policy_users().iter().filter_map(|u| u.user_name());
-                let groups = page.policy_groups().iter().filter_map(|g| g.group_name());
-                for (kind, name) in roles
-                    .map(|n| (EntityKind::Role, n))
-                    .chain(users.map(|n| (EntityKind::User, n)))
-                    .chain(groups.map(|n| (EntityKind::Group, n)))
-                {
-                    PolicyUser::add_to(&mut out, PolicyUser::new(kind, name, boundary));
-                }
-            }
+            self.pages(
+                "ListEntitiesForPolicy",
+                |marker| {
+                    self.client
+                        .list_entities_for_policy()
+                        .policy_arn(arn)
+                        .policy_usage_filter(usage.clone())
+                        .max_items(PAGE_SIZE)
+                        .set_marker(marker)
+                        .send()
+                },
+                |page| {
+                    let roles = page.policy_roles().iter().filter_map(|r| r.role_name());
+                    let users = page.policy_users().iter().filter_map(|u| u.user_name());
+                    let groups = page.policy_groups().iter().filter_map(|g| g.group_name());
+                    for (kind, name) in roles
+                        .map(|n| (EntityKind::Role, n))
+                        .chain(users.map(|n| (EntityKind::User, n)))
+                        .chain(groups.map(|n| (EntityKind::Group, n)))
+                    {
+                        PolicyUser::add_to(&mut out, PolicyUser::new(kind, name, boundary));
+                    }
+                    Ok(next_marker(page.is_truncated(), page.marker()))
+                },
+            )
+            .await?;
         }
         Ok(out)
     }
@@ -122,25 +139,31 @@ impl Iam {
             gone_ok(self.delete_role_policy(name, policy).await)?;
         }
         let profiles = self
-            .client
-            .list_instance_profiles_for_role()
-            .role_name(name)
-            .send()
+            .paced(
+                self.client
+                    .list_instance_profiles_for_role()
+                    .role_name(name)
+                    .send(),
+            )
             .await;
         for profile in self
             .done("ListInstanceProfilesForRole", profiles)?
             .instance_profiles()
         {
             let out = self
-                .client
-                .remove_role_from_instance_profile()
-                .role_name(name)
-                .instance_profile_name(profile.instance_profile_name())
-                .send()
+                .paced(
+                    self.client
+                        .remove_role_from_instance_profile()
+                        .role_name(name)
+                        .instance_profile_name(profile.instance_profile_name())
+                        .send(),
+                )
                 .await;
             gone_ok(self.done("RemoveRoleFromInstanceProfile", out).map(drop))?;
         }
-        let out = self.client.delete_role().role_name(name).send().await;
+        let out = self
+            .paced(self.client.delete_role().role_name(name).send())
+            .await;
         gone_ok(self.done("DeleteRole", out).map(drop))
     }
 
@@ -160,7 +183,9 @@ impl Iam {
         for version in policy.versions.iter().filter(|v| !v.is_default) {
             gone_ok(self.delete_policy_version(arn, &version.id).await)?;
         }
-        let out = self.client.delete_policy().policy_arn(arn).send().await;
+        let out = self
+            .paced(self.client.delete_policy().policy_arn(arn).send())
+            .await;
         gone_ok(self.done("DeletePolicy", out).map(drop))
     }
 }

@@ -16,7 +16,7 @@ use crate::arn::name_and_path;
 
 use super::{
     EntityKind, ErrorKind, Iam, IamError, ObservedPolicy, ObservedRole, PAGE_SIZE, PolicyUser,
-    PolicyVersion, document, tags_of,
+    PolicyVersion, document, next_marker, tags_of,
 };
 
 /// Invariant: both maps are keyed by the lowercased name, because IAM names ignore case; a
@@ -76,11 +76,35 @@ impl Snapshot {
 
 const OP: &str = "GetAccountAuthorizationDetails";
 
+/// What ListRoles adds to the bulk read, by role name: description and session limit.
+type Summaries = BTreeMap<String, (String, i32)>;
+
+fn summaries(listed: &[Role]) -> Summaries {
+    listed
+        .iter()
+        .map(|r| {
+            let description = r.description().unwrap_or_default().to_string();
+            let session = r.max_session_duration().unwrap_or(3600);
+            (r.role_name().to_string(), (description, session))
+        })
+        .collect()
+}
+
 /// Folds every page, and ListRoles's descriptions and session limits, into one snapshot.
+#[cfg(test)]
 pub fn fold(pages: &[Page], listed: &[Role]) -> Result<Snapshot, IamError> {
-    let listed: BTreeMap<&str, &Role> = listed.iter().map(|r| (r.role_name(), r)).collect();
+    let listed = summaries(listed);
     let mut snapshot = Snapshot::default();
     for page in pages {
+        fold_page(&mut snapshot, page, &listed)?;
+    }
+    Ok(snapshot)
+}
+
+/// Adds one page of GetAccountAuthorizationDetails to `snapshot`, as it arrives: a large
+/// account's parsed pages are never all held at once.
+fn fold_page(snapshot: &mut Snapshot, page: &Page, listed: &Summaries) -> Result<(), IamError> {
+    {
         for role in page.role_detail_list() {
             // Identity from the ARN: an entry without a usable one is never acted on.
             let Some(arn) = role.arn() else { continue };
@@ -99,13 +123,8 @@ pub fn fold(pages: &[Page], listed: &[Role]) -> Result<Snapshot, IamError> {
                 name: name.to_string(),
                 arn: arn.to_string(),
                 path,
-                description: summary
-                    .and_then(|r| r.description())
-                    .unwrap_or_default()
-                    .to_string(),
-                max_session_duration: summary
-                    .and_then(|r| r.max_session_duration())
-                    .unwrap_or(3600),
+                description: summary.map(|s| s.0.clone()).unwrap_or_default(),
+                max_session_duration: summary.map_or(3600, |s| s.1),
                 permissions_boundary: role
                     .permissions_boundary()
                     .and_then(|b| b.permissions_boundary_arn())
@@ -153,28 +172,52 @@ pub fn fold(pages: &[Page], listed: &[Role]) -> Result<Snapshot, IamError> {
             });
         }
     }
-    Ok(snapshot)
+    Ok(())
 }
 
 impl Iam {
     pub async fn snapshot(&self) -> Result<Snapshot, IamError> {
-        let pages = self
-            .client
-            .get_account_authorization_details()
-            .filter(EntityType::Role)
-            .filter(EntityType::LocalManagedPolicy)
-            .into_paginator()
-            .page_size(PAGE_SIZE)
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await;
-        let pages = self.done(OP, pages)?;
-        let listed = self.list_roles().await?;
-        fold(&pages, &listed)
+        let mut listed = Summaries::new();
+        self.pages(
+            "ListRoles",
+            |marker| {
+                self.client
+                    .list_roles()
+                    .max_items(PAGE_SIZE)
+                    .set_marker(marker)
+                    .send()
+            },
+            |page| {
+                listed.extend(summaries(page.roles()));
+                Ok(next_marker(page.is_truncated(), page.marker()))
+            },
+        )
+        .await?;
+        let mut snapshot = Snapshot::default();
+        self.pages(
+            OP,
+            |marker| {
+                self.client
+                    .get_account_authorization_details()
+                    .filter(EntityType::Role)
+                    .filter(EntityType::LocalManagedPolicy)
+                    .max_items(PAGE_SIZE)
+                    .set_marker(marker)
+                    .send()
+            },
+            |page| {
+                fold_page(&mut snapshot, &page, &listed)?;
+                Ok(next_marker(page.is_truncated(), page.marker()))
+            },
+        )
+        .await?;
+        Ok(snapshot)
     }
 
     pub async fn policy_tags(&self, arn: &str) -> Result<BTreeMap<String, String>, IamError> {
-        let out = self.client.list_policy_tags().policy_arn(arn).send().await;
+        let out = self
+            .paced(self.client.list_policy_tags().policy_arn(arn).send())
+            .await;
         Ok(tags_of(self.done("ListPolicyTags", out)?.tags()))
     }
 }

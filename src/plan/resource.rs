@@ -109,6 +109,11 @@ impl Context {
                 .any(|p| key.to_lowercase().starts_with(&p.to_lowercase()))
     }
 
+    /// The tags `policy` should carry in IAM: its declared ones and iam-warden's own.
+    pub fn policy_tags_wanted(&self, policy: &DesiredPolicy) -> BTreeMap<String, String> {
+        self.tags_with_owner(&policy.tags, &policy.annotations)
+    }
+
     /// The declared tags and iam-warden's own: the owner, and `iam-warden/prune: never`
     /// recorded for when the manifest is gone (also in observe mode, so that a resource only
     /// watched is never deleted by a prune).

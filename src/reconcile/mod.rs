@@ -4,6 +4,7 @@
 
 mod execute;
 mod observe;
+pub mod progress;
 mod retry;
 
 use futures::stream::{self, StreamExt};
@@ -14,6 +15,7 @@ pub use crate::plan::{
 };
 pub use execute::Executor;
 pub use observe::{Observation, observe_and_plan, observe_one, plan_one};
+pub use progress::{Progress, Silent};
 pub use retry::{Eventual, RetryPolicy, failure_delay, retrying};
 
 use crate::plan::{PolicyVerdict, order};
@@ -153,11 +155,22 @@ pub async fn apply_all(
     plans: Vec<ResourcePlan>,
     prune: Vec<ResourcePlan>,
     failures: Vec<Failure>,
+    progress: &dyn Progress,
 ) -> ApplyReport {
     let mut report = ApplyReport {
         applied: Vec::new(),
         failures,
     };
+    let with_changes = |p: &ResourcePlan| !p.changes.is_empty();
+    progress.stage(
+        "applying",
+        plans
+            .iter()
+            .chain(&prune)
+            .filter(|p| with_changes(p))
+            .count(),
+    );
+    let executor = &Reporting { executor, progress };
     let (policies, roles): (Vec<_>, Vec<_>) =
         plans.into_iter().partition(|p| p.kind == Kind::Policy);
     apply_together(executor, policies, &mut report).await;
@@ -201,13 +214,26 @@ pub async fn apply_all(
 /// Independent resources run at once (IAM's rate is kept by the client's token bucket).
 const APPLY_CONCURRENCY: usize = 8;
 
+/// The executor, and the progress it reports to.
+struct Reporting<'a> {
+    executor: &'a Executor<'a>,
+    progress: &'a dyn Progress,
+}
+
 async fn apply_together(
-    executor: &Executor<'_>,
+    executor: &Reporting<'_>,
     plans: Vec<ResourcePlan>,
     report: &mut ApplyReport,
 ) {
     let results: Vec<Result<(ResourcePlan, usize), Failure>> = stream::iter(plans)
-        .map(|plan| apply_one(executor, plan))
+        .map(|plan| async move {
+            let changes = !plan.changes.is_empty();
+            let applied = apply_one(executor.executor, plan).await;
+            if changes {
+                executor.progress.step();
+            }
+            applied
+        })
         .buffer_unordered(APPLY_CONCURRENCY)
         .collect()
         .await;

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::stream::{self, StreamExt};
 use tracing::{debug, warn};
 
+use super::progress::Progress;
 use super::retry::{Eventual, RetryPolicy, retrying};
 use super::{Change, Failure, ResourcePlan};
 use crate::iam::{AccountCounts, ErrorKind, Iam, IamError, PAGE_SIZE, Snapshot};
@@ -79,9 +80,10 @@ pub async fn observe_and_plan(
     desired: &DesiredState,
     retry: &RetryPolicy,
     need_snapshot: bool,
+    progress: &dyn Progress,
 ) -> Observation {
     if !need_snapshot && per_resource_is_cheaper(iam, desired).await {
-        let (plans, failures) = per_resource(iam, ctx, desired, retry).await;
+        let (plans, failures) = per_resource(iam, ctx, desired, retry, progress).await;
         return Observation {
             plans,
             failures,
@@ -91,7 +93,8 @@ pub async fn observe_and_plan(
     match retrying(retry, Eventual::No, || iam.snapshot()).await {
         Ok(snapshot) => {
             debug!("observing from one bulk snapshot of the account");
-            let (plans, failures) = plan_from_snapshot(iam, ctx, desired, &snapshot, retry).await;
+            let (plans, failures) =
+                plan_from_snapshot(iam, ctx, desired, &snapshot, retry, progress).await;
             Observation {
                 plans,
                 failures,
@@ -102,7 +105,7 @@ pub async fn observe_and_plan(
             if !BULK_DENIED_SAID.swap(true, Ordering::Relaxed) {
                 warn!(error = %e, "the account denies reading it in bulk; reading each resource on its own (slower)");
             }
-            let (plans, failures) = per_resource(iam, ctx, desired, retry).await;
+            let (plans, failures) = per_resource(iam, ctx, desired, retry, progress).await;
             Observation {
                 plans,
                 failures,
@@ -175,7 +178,17 @@ async fn plan_from_snapshot(
     desired: &DesiredState,
     snapshot: &Snapshot,
     retry: &RetryPolicy,
+    progress: &dyn Progress,
 ) -> (Vec<ResourcePlan>, Vec<Failure>) {
+    // Each existing declared policy costs a read of its tags; nothing else does.
+    progress.stage(
+        "reading policy tags",
+        desired
+            .policies
+            .values()
+            .filter(|p| snapshot.policy(&p.name).is_some())
+            .count(),
+    );
     let ctx = &ctx.clone().with_observed_policy_arns(
         snapshot
             .policies()
@@ -186,6 +199,7 @@ async fn plan_from_snapshot(
             let tags = match (&r, snapshot_policy_arn(snapshot, &r)) {
                 (Resource::Policy(_), Some(arn)) => {
                     let tags = retrying(retry, Eventual::No, || iam.policy_tags(&arn)).await;
+                    progress.step();
                     Some(tags.map_err(|e| failure(&r, &e))?)
                 }
                 _ => None,
@@ -229,12 +243,18 @@ async fn per_resource(
     ctx: &Context,
     desired: &DesiredState,
     retry: &RetryPolicy,
+    progress: &dyn Progress,
 ) -> (Vec<ResourcePlan>, Vec<Failure>) {
+    progress.stage("observing", desired.policies.len() + desired.roles.len());
     let observe = |resources: Vec<Resource>, ctx: Context| async move {
         let results: Vec<Result<ResourcePlan, Failure>> = stream::iter(resources)
             .map(|r| {
                 let ctx = ctx.clone();
-                async move { observe_one(iam, &ctx, &r, retry).await }
+                async move {
+                    let plan = observe_one(iam, &ctx, &r, retry).await;
+                    progress.step();
+                    plan
+                }
             })
             .buffered(OBSERVE_CONCURRENCY)
             .collect()

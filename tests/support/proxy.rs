@@ -32,6 +32,11 @@ struct State {
     quota: Option<Quota>,
     /// Roles created through the proxy (lowercased names).
     created_roles: HashSet<String>,
+    /// Added to every answer: IAM as seen from a pod.
+    latency: Duration,
+    /// The account's rate limit: a token bucket of `(per second, tokens, counted at)`.
+    limit: Option<(f64, f64, std::time::Instant)>,
+    throttled: usize,
 }
 
 /// `action` requests whose decoded body contains `needle` are answered with `fault`, unless
@@ -174,6 +179,23 @@ impl Proxy {
         quota.max_inline = max_inline;
     }
 
+    /// Delays every answer by `latency` from now on, as IAM's are from a pod.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.lock().unwrap().latency = latency;
+    }
+
+    /// Accepts `per_second` requests a second (bursts of as many) and answers the rest with
+    /// Throttling, as an account's IAM rate limit does.
+    pub fn limit_rate(&self, per_second: u32) {
+        let rate = f64::from(per_second);
+        self.state.lock().unwrap().limit = Some((rate, rate, std::time::Instant::now()));
+    }
+
+    /// Requests answered with Throttling by the rate limit so far.
+    pub fn throttled(&self) -> usize {
+        self.state.lock().unwrap().throttled
+    }
+
     /// Forwards the next request for `action` but never answers it.
     pub fn lose_answer(&self, action: &str) {
         self.state
@@ -199,18 +221,24 @@ fn serve(mut client: TcpStream, upstream: &Mutex<String>, state: &Mutex<State>) 
         let upstream = upstream.as_str();
         let action = action_of(&request);
         let params = params_of(&request);
-        let fault = {
+        let (fault, latency) = {
             let mut s = state.lock().unwrap();
             s.actions.push(action.clone());
+            let over_limit = s.over_limit();
             let hit = s.faults.iter_mut().find(|(a, n, _)| *a == action && *n > 0);
             let counted = hit.map(|(_, n, f)| {
                 *n -= 1;
                 f.clone()
             });
-            counted
+            let fault = counted
+                .or_else(|| over_limit.then(throttling))
                 .or_else(|| matching_fault(&s, &action, &params))
-                .or_else(|| s.quota.as_ref().and_then(|q| q.refuses(&action, &params)))
+                .or_else(|| s.quota.as_ref().and_then(|q| q.refuses(&action, &params)));
+            (fault, s.latency)
         };
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
         if fault.is_none() {
             let mut s = state.lock().unwrap();
             if action == "CreateRole" {
@@ -266,6 +294,32 @@ fn serve(mut client: TcpStream, upstream: &Mutex<String>, state: &Mutex<State>) 
                 None => return,
             },
         }
+    }
+}
+
+fn throttling() -> Fault {
+    Fault::Error {
+        status: 400,
+        code: "Throttling".into(),
+        message: "Rate exceeded".into(),
+    }
+}
+
+impl State {
+    /// Whether the account's rate limit refuses a request now (taking a token if not).
+    fn over_limit(&mut self) -> bool {
+        let Some((rate, tokens, at)) = self.limit.as_mut() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * *rate).min(*rate);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return false;
+        }
+        self.throttled += 1;
+        true
     }
 }
 
