@@ -357,7 +357,7 @@ pub struct IamArgs {
         long,
         value_name = "N",
         env = "IAM_WARDEN_MAX_REQUESTS_PER_SECOND",
-        default_value_t = 50
+        default_value_t = 100
     )]
     pub max_requests_per_second: u32,
 
@@ -423,7 +423,7 @@ mod tests {
         let Command::Import(args) = cli.command else {
             panic!("not import")
         };
-        assert_eq!(args.iam.max_requests_per_second, 50);
+        assert_eq!(args.iam.max_requests_per_second, 100);
     }
 
     #[test]

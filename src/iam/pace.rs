@@ -18,8 +18,9 @@ use tokio::time::Instant;
 /// The slowest pace: a throttled account is still asked something every two seconds.
 const FLOOR: f64 = 0.5;
 
-/// After a decrease, throttled answers to requests sent before it are not counted again.
-const CALM: Duration = Duration::from_millis(500);
+/// After a decrease, throttled answers to requests sent before it are not counted again
+/// (a few round trips of IAM from a pod).
+const CALM: Duration = Duration::from_millis(300);
 
 /// On Throttling the rate falls to this share of what the account accepted in the last
 /// second (its limit, as far as we can tell), and at most to this share of the rate.

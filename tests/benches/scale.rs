@@ -8,11 +8,14 @@
 //! a proxy in front of moto, not by iam-warden. Writes `BENCHMARKS.md` at the repository root.
 //! Figures, not assertions: timing tests flake on shared machines.
 //!
-//! `SCALE_N=10,100` picks the sizes, `SCALE_IDLE_SECS` the idle window (default 60).
-//! iam-warden runs with `--max-requests-per-second 0`: moto has no rate limit to respect.
+//! `SCALE_N=10,100` picks the sizes, `SCALE_IDLE_SECS` the idle window (default 60),
+//! `SCALE_PACE=0` skips the pacing profiles (`pacing.rs`). iam-warden runs with default flags,
+//! as users run it; the converge is also measured unpaced (`--max-requests-per-second 0`).
 
 #[path = "../support/mod.rs"]
 mod support;
+
+mod pacing;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -169,9 +172,7 @@ fn timed(mut cmd: Command, proxy: &Proxy) -> Run {
 
 fn warden(endpoint: &str, verb: &str, dir: &Path) -> Command {
     let mut cmd = support::warden_on(endpoint);
-    cmd.env("IAM_WARDEN_MAX_REQUESTS_PER_SECOND", "0")
-        .arg(verb)
-        .arg(dir);
+    cmd.arg(verb).arg(dir);
     cmd
 }
 
@@ -208,6 +209,7 @@ struct Row {
     floor: Duration,
     floor_requests: usize,
     converge: Option<Run>,
+    converge_unpaced: Option<Run>,
     noop_apply: Option<Run>,
     noop_plan: Option<Run>,
     ready: Duration,
@@ -253,6 +255,12 @@ async fn measure(n: usize, moto: &Moto, proxy: &Proxy, idle: Duration) -> Row {
     let converge = timed(warden(&proxy.endpoint, "apply", dir.path()), proxy);
     assert_eq!(converge.code, 0, "apply failed");
     row.converge = Some(converge);
+    reset(moto);
+    let mut unpaced = warden(&proxy.endpoint, "apply", dir.path());
+    unpaced.env("IAM_WARDEN_MAX_REQUESTS_PER_SECOND", "0");
+    let unpaced = timed(unpaced, proxy);
+    assert_eq!(unpaced.code, 0, "unpaced apply failed");
+    row.converge_unpaced = Some(unpaced);
     let noop = timed(warden(&proxy.endpoint, "apply", dir.path()), proxy);
     assert_eq!(noop.code, 0, "no-op apply failed");
     row.noop_apply = Some(noop);
@@ -260,8 +268,7 @@ async fn measure(n: usize, moto: &Moto, proxy: &Proxy, idle: Duration) -> Row {
     assert_eq!(plan.code, 0, "no-op plan found changes");
     row.noop_plan = Some(plan);
 
-    let mut cmd = support::warden_on(&proxy.endpoint);
-    cmd.env("IAM_WARDEN_MAX_REQUESTS_PER_SECOND", "0");
+    let cmd = support::warden_on(&proxy.endpoint);
     let started = Instant::now();
     let daemon = Daemon::start_cmd(cmd, dir.path(), &["--resync-interval", RESYNC]);
     daemon.wait_ready();
@@ -315,8 +322,7 @@ async fn measure(n: usize, moto: &Moto, proxy: &Proxy, idle: Duration) -> Row {
     daemon.kill();
 
     // Idle: a daemon as users run it (the default 60 s resync), after its first pass.
-    let mut cmd = support::warden_on(&proxy.endpoint);
-    cmd.env("IAM_WARDEN_MAX_REQUESTS_PER_SECOND", "0");
+    let cmd = support::warden_on(&proxy.endpoint);
     let daemon = Daemon::start_cmd(cmd, dir.path(), &[]);
     daemon.wait_ready();
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -388,6 +394,10 @@ fn table(rows: &[Row], idle: Duration) -> String {
         let (w, _, _) = run(&r.converge);
         format!("{:.2}x", w.as_secs_f64() / r.floor.as_secs_f64().max(1e-9))
     });
+    line(
+        "converge unpaced (`--max-requests-per-second 0`), wall",
+        &|r| secs(run(&r.converge_unpaced).0),
+    );
     line("converge peak RSS", &|r| {
         format!("{} MB", run(&r.converge).2 / 1024)
     });
@@ -448,6 +458,15 @@ async fn main() {
             .unwrap_or(60),
     );
     let moto = Moto::start();
+    let mut profiles = Vec::new();
+    if std::env::var("SCALE_PACE").as_deref() != Ok("0") {
+        for limit in [None, Some(20)] {
+            eprintln!("pacing profile, limit {limit:?}");
+            profiles.push(pacing::profile(&moto, limit).await);
+        }
+    }
+    let pacing_table = pacing::table(&profiles);
+    println!("{pacing_table}");
     let proxy = Proxy::start(&moto.endpoint);
     let mut rows = Vec::new();
     for n in sizes {
@@ -460,7 +479,7 @@ async fn main() {
     let report = format!(
         "# Benchmarks\n\nWritten by `cargo bench --bench scale` on {date}, commit {rev}, on {machine}.\n\
          moto {moto_version} (single-threaded) behind a counting proxy; iam-warden built with the bench\n\
-         profile (release: thin LTO, stripped), binary {size:.1} MB, `--max-requests-per-second 0`.\n\
+         profile (release: thin LTO, stripped), binary {size:.1} MB, default flags unless a row says.\n\
          Each N is N task roles (trust policy, an inline policy, tags, a path) and N customer-managed\n\
          policies, one attached to each role. Requests are what reached the proxy, every page and retry.\n\n\
          {table}\n\
@@ -468,7 +487,12 @@ async fn main() {
          PutRolePolicy, AttachRolePolicy) one after another from a bare SDK client. Save to converged\n\
          is ten edits of one role's description, from the file write to IAM showing it; drift to\n\
          corrected waits for the next resync. The idle figures come from a second daemon with the\n\
-         default 60 s resync, after its first pass.\n",
+         default 60 s resync, after its first pass.\n\n\
+         ## Pace\n\n\
+         {pacing_table}\n\
+         A proxy delays every answer by 100 ms, as IAM's are from a pod; in the second profile it\n\
+         also plays an account's IAM rate limit (a bucket of 20 requests refilled at 20 a second,\n\
+         Throttling beyond). The bare client uses the SDK's default retries (3 attempts).\n",
         date = sh("date -u +%Y-%m-%d"),
         rev = sh("git rev-parse --short HEAD"),
         machine = machine(),

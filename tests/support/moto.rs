@@ -68,6 +68,20 @@ impl Moto {
 }
 
 pub async fn client_for(endpoint: &str) -> aws_sdk_iam::Client {
+    // Set-up and checks must not fail a test on moto's occasional 500 under load.
+    client_with(
+        endpoint,
+        aws_sdk_iam::config::retry::RetryConfig::standard()
+            .with_max_attempts(8)
+            .with_initial_backoff(std::time::Duration::from_millis(50)),
+    )
+}
+
+/// A client of `endpoint` with test credentials and the given retries.
+pub fn client_with(
+    endpoint: &str,
+    retry: aws_sdk_iam::config::retry::RetryConfig,
+) -> aws_sdk_iam::Client {
     let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "tests");
     let config = aws_sdk_iam::Config::builder()
         .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
@@ -75,12 +89,7 @@ pub async fn client_for(endpoint: &str) -> aws_sdk_iam::Client {
         .credentials_provider(creds)
         .endpoint_url(endpoint)
         .http_client(iam_warden::iam::http_client())
-        // Set-up and checks must not fail a test on moto's occasional 500 under load.
-        .retry_config(
-            aws_sdk_iam::config::retry::RetryConfig::standard()
-                .with_max_attempts(8)
-                .with_initial_backoff(std::time::Duration::from_millis(50)),
-        )
+        .retry_config(retry)
         .build();
     aws_sdk_iam::Client::from_conf(config)
 }
