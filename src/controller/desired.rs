@@ -51,7 +51,8 @@ pub struct DesiredStore {
 
 #[derive(Default)]
 struct FileState {
-    last_good: Vec<Resource>,
+    /// Shared with the parse cache.
+    last_good: Arc<Vec<Resource>>,
     errors: Vec<Diagnostic>,
 }
 
@@ -468,7 +469,7 @@ mod tests {
         // directory, so the report is made here as the loader makes it).
         let unreadable = manifest::FileReport {
             path: sub.clone(),
-            resources: Vec::new(),
+            resources: Arc::default(),
             diagnostics: vec![manifest::Diagnostic::file(
                 &sub,
                 "cannot read directory: Permission denied",

@@ -15,7 +15,7 @@ fn resource(spec: &str, kind: &str) -> Resource {
     .unwrap();
     let report = load_file(&path, &Variables::default());
     assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
-    report.resources.into_iter().next().unwrap()
+    report.resources.first().cloned().unwrap()
 }
 
 const TRUST_ECS: &str = "  assumeRolePolicy: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Principal: {Service: ecs-tasks.amazonaws.com}, Action: sts:AssumeRole}]}\n";

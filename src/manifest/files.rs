@@ -56,6 +56,46 @@ pub struct ManifestFile {
     /// Its resolved path inside the resolved DIR: what is read, so that a link changed after the
     /// walk cannot lead the read out of DIR.
     pub real: PathBuf,
+    /// Its metadata when listed: a reload skips reading a file whose stamp has not moved.
+    pub stamp: Stamp,
+}
+
+/// What a file's metadata says about its content: device, inode, size, and the times of its
+/// last write and status change (nanoseconds). A write moves the times; a replaced file (a
+/// ConfigMap or git-sync swap) changes the inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    pub fn of(meta: &fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// Whether the last write was at least `margin` before `when`: a file written in the same
+    /// tick as it was read could change again without its times moving (on a file system with
+    /// coarse times), so such a stamp proves nothing.
+    pub fn settled_before(&self, when: std::time::SystemTime, margin: std::time::Duration) -> bool {
+        let written = std::time::UNIX_EPOCH
+            .checked_add(std::time::Duration::new(
+                u64::try_from(self.mtime.0.max(self.ctime.0)).unwrap_or(0),
+                0,
+            ))
+            .unwrap_or(std::time::UNIX_EPOCH);
+        written + margin + std::time::Duration::from_secs(1) <= when
+    }
 }
 
 impl ManifestFile {
@@ -195,7 +235,11 @@ impl Walk<'_> {
         if !meta.is_file() {
             self.refuse(shown, Refusal::NotAFile);
         } else if self.seen_files.insert(real.clone()) {
-            self.listing.files.push(ManifestFile { path: shown, real });
+            self.listing.files.push(ManifestFile {
+                path: shown,
+                real,
+                stamp: Stamp::of(meta),
+            });
         }
     }
 }
@@ -246,6 +290,33 @@ pub fn read(path: &Path) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::Stamp;
+
+    #[test]
+    fn a_stamp_is_trusted_only_once_its_last_write_has_settled() {
+        let at = |secs: i64| Stamp {
+            dev: 1,
+            ino: 2,
+            len: 3,
+            mtime: (secs, 0),
+            ctime: (secs, 0),
+        };
+        let read = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1000);
+        let margin = std::time::Duration::from_secs(2);
+        assert!(at(990).settled_before(read, margin));
+        assert!(
+            !at(999).settled_before(read, margin),
+            "written just before the read"
+        );
+        assert!(
+            !at(1000).settled_before(read, margin),
+            "written in the read's second"
+        );
+        let mut status_changed = at(990);
+        status_changed.ctime = (1000, 0);
+        assert!(!status_changed.settled_before(read, margin));
+    }
+
     use super::*;
     use std::cell::RefCell;
     use std::os::unix::fs::symlink;

@@ -20,6 +20,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use diagnostic::Diagnostic;
 pub use files::FilesError;
@@ -61,7 +62,8 @@ impl ResourceRules for NoRules {
 #[derive(Clone, Debug, PartialEq)]
 pub struct FileReport {
     pub path: PathBuf,
-    pub resources: Vec<Resource>,
+    /// Shared: the daemon's parse cache and its last good state hold the same list.
+    pub resources: Arc<Vec<Resource>>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -102,9 +104,10 @@ fn load_text(
 ) -> FileReport {
     let mut report = FileReport {
         path: path.to_path_buf(),
-        resources: Vec::new(),
+        resources: Arc::default(),
         diagnostics: Vec::new(),
     };
+    let mut resources = Vec::new();
     let text = match text {
         Ok(text) => text,
         Err(message) => {
@@ -121,7 +124,7 @@ fn load_text(
         }
         let Some(root) = doc.root else { continue };
         let (resource, diags) = decode::decode_document(path, root, vars, guardrails);
-        report.resources.extend(resource);
+        resources.extend(resource);
         report.diagnostics.extend(diags);
     }
     diagnostic::limit_per_file(&mut report.diagnostics, path, unchecked);
@@ -133,8 +136,8 @@ fn load_text(
             message: e.message,
         });
     }
-    if !report.diagnostics.is_empty() {
-        report.resources.clear();
+    if report.diagnostics.is_empty() {
+        report.resources = Arc::new(resources);
     }
     report
 }
@@ -156,9 +159,10 @@ pub fn load_dir_guarded(
     Ok(reports.unwrap_or_default())
 }
 
-/// What a reload of DIR can reuse: each valid file's report, by path, with the text it was
-/// read from, the nodes it built, and the values and guardrails it was checked with. The
-/// daemon reloads DIR at every resync; only what changed is parsed again.
+/// What a reload of DIR can reuse: each valid file's report, by path, with the digest of the
+/// text it was read from, its stamp, the nodes it built, and the values and guardrails it was
+/// checked with. The daemon reloads DIR at every resync; a file whose stamp has not moved is
+/// not even read, and only what changed is parsed again.
 #[derive(Default)]
 pub struct ParseCache {
     inputs: Option<(Variables, String)>,
@@ -168,9 +172,37 @@ pub struct ParseCache {
 }
 
 struct Parsed {
-    text: String,
+    /// SHA-256 of the text it was parsed from.
+    digest: [u8; 32],
+    /// The file's stamp when read, and when: an unmoved, settled stamp skips the read.
+    stamp: files::Stamp,
+    read_at: std::time::SystemTime,
     nodes: usize,
     report: FileReport,
+}
+
+/// A stamp settled this long before the read is trusted to mean an unchanged text.
+const STAMP_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a reload knows of one file's text.
+enum Text {
+    /// Its stamp has not moved since it was parsed: not read again.
+    Unmoved,
+    Read(Result<String, String>),
+}
+
+/// Whether `f`'s text is the one `cached` parsed.
+fn same_text(cached: &HashMap<PathBuf, Parsed>, f: &files::ManifestFile, text: &Text) -> bool {
+    match (text, cached.get(&f.path)) {
+        (Text::Unmoved, Some(_)) => true,
+        (Text::Read(Ok(t)), Some(p)) => p.digest == digest(t),
+        _ => false,
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 /// [`load_dir_guarded`], reusing what `cache` holds for files whose text is unchanged (and
@@ -191,36 +223,66 @@ pub fn load_dir_cached(
         cache.inputs = Some((vars.clone(), rules));
     }
     let listing = files::find(dir)?;
-    let texts: Vec<Result<String, String>> = listing.files.iter().map(|f| f.read()).collect();
+    let read_at = std::time::SystemTime::now();
+    let texts: Vec<Text> = listing
+        .files
+        .iter()
+        .map(|f| match cache.files.get(&f.path) {
+            Some(p) if p.stamp == f.stamp && p.stamp.settled_before(p.read_at, STAMP_MARGIN) => {
+                Text::Unmoved
+            }
+            _ => Text::Read(f.read()),
+        })
+        .collect();
     let unchanged = same_inputs
         && listing.refused.is_empty()
         && listing.files.iter().map(|f| &f.path).eq(&cache.listed)
-        && listing.files.iter().zip(&texts).all(
-            |(f, t)| matches!((t, cache.files.get(&f.path)), (Ok(t), Some(p)) if p.text == *t),
-        );
+        && listing
+            .files
+            .iter()
+            .zip(&texts)
+            .all(|(f, t)| same_text(&cache.files, f, t));
     if unchanged {
+        for (f, t) in listing.files.iter().zip(&texts) {
+            if let (Text::Read(_), Some(p)) = (t, cache.files.get_mut(&f.path)) {
+                (p.stamp, p.read_at) = (f.stamp, read_at);
+            }
+        }
         return Ok(None);
     }
     let mut budget = yaml::Budget::default();
     let mut parsed = HashMap::new();
     let mut reports = Vec::with_capacity(listing.files.len());
     for (f, text) in listing.files.iter().zip(texts) {
-        let reused = match (&text, cache.files.remove(&f.path)) {
-            (Ok(t), Some(p)) if p.text == *t && budget.charge(p.nodes) => Some(p),
+        let same = same_text(&cache.files, f, &text);
+        let reused = match cache.files.remove(&f.path) {
+            Some(p) if same && budget.charge(p.nodes) => Some(p),
             _ => None,
         };
+        let text = match (&reused, text) {
+            (None, Text::Unmoved) => f.read(),
+            (_, Text::Read(t)) => t,
+            (Some(_), Text::Unmoved) => Ok(String::new()),
+        };
         let entry = match (reused, text) {
-            (Some(p), _) => p,
+            (Some(p), _) => Parsed {
+                stamp: f.stamp,
+                read_at,
+                ..p
+            },
             (None, Err(e)) => {
                 reports.push(load_text(&f.path, Err(e), vars, guardrails, &mut budget));
                 continue;
             }
             (None, Ok(t)) => {
                 let before = budget.used();
-                let report = load_text(&f.path, Ok(t.clone()), vars, guardrails, &mut budget);
+                let digest = digest(&t);
+                let report = load_text(&f.path, Ok(t), vars, guardrails, &mut budget);
                 let nodes = budget.used() - before;
                 Parsed {
-                    text: t,
+                    digest,
+                    stamp: f.stamp,
+                    read_at,
                     nodes,
                     report,
                 }
@@ -238,7 +300,7 @@ pub fn load_dir_cached(
     reports.extend(listing.refused.into_iter().map(|(path, why)| FileReport {
         diagnostics: vec![Diagnostic::file(&path, why.to_string())],
         path,
-        resources: Vec::new(),
+        resources: Arc::default(),
     }));
     reports.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Some(reports))
@@ -358,7 +420,11 @@ pub fn load_guarded(
         .collect();
     let files = reports.len();
     // The resources move into the state: one copy of 10,000 roles, not two.
-    let (state, cross) = assemble(reports.into_iter().flat_map(|r| r.resources));
+    let (state, cross) = assemble(
+        reports
+            .into_iter()
+            .flat_map(|r| Arc::try_unwrap(r.resources).unwrap_or_else(|shared| (*shared).clone())),
+    );
     diagnostics.extend(cross);
     Ok(Loaded {
         state,

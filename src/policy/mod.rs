@@ -15,13 +15,35 @@ pub use grammar::{
     GrammarError, PolicyKind, check, is_action as is_action_pattern, is_iam_text_char,
 };
 
+use std::sync::{Arc, OnceLock};
+
 use serde_json::{Map, Value};
+use sha2::Digest as _;
 
 use crate::fieldpath::FieldPath;
 
 /// A policy document. Invariant: the value is a JSON object.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PolicyDocument(Value);
+///
+/// Shared, not copied: the daemon holds each desired document in several places (its file's
+/// last good state, the parse cache, the desired state), and a copy of a document is a
+/// pointer. The digest of its canonical form is computed once, when first compared: a resync
+/// compares every desired document with IAM's every minute.
+#[derive(Clone, Debug)]
+pub struct PolicyDocument(Arc<Doc>);
+
+#[derive(Debug)]
+struct Doc {
+    value: Value,
+    /// SHA-256 of the canonical form's JSON: equal digests, equal meaning.
+    canonical: OnceLock<[u8; 32]>,
+}
+
+/// Equal as written (the canonical comparison is [`PolicyDocument::is_equivalent`]).
+impl PartialEq for PolicyDocument {
+    fn eq(&self, other: &PolicyDocument) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.value == other.0.value
+    }
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PolicyError {
@@ -49,14 +71,17 @@ impl PolicyError {
 
 impl serde::Serialize for PolicyDocument {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        self.0.value.serialize(s)
     }
 }
 
 impl PolicyDocument {
     pub fn from_value(value: Value) -> Result<Self, PolicyError> {
         match value {
-            Value::Object(_) => Ok(PolicyDocument(value)),
+            Value::Object(_) => Ok(PolicyDocument(Arc::new(Doc {
+                value,
+                canonical: OnceLock::new(),
+            }))),
             other => Err(PolicyError::NotAnObject(json_type_name(&other))),
         }
     }
@@ -79,13 +104,20 @@ impl PolicyDocument {
     }
 
     pub fn value(&self) -> &Value {
-        &self.0
+        &self.0.value
+    }
+
+    fn canonical_digest(&self) -> &[u8; 32] {
+        self.0.canonical.get_or_init(|| {
+            let text = canonical(&self.0.value).to_string();
+            sha2::Sha256::digest(text.as_bytes()).into()
+        })
     }
 
     /// Compact JSON with `Version` first, the rest in the order written: what IAM is sent.
     pub fn to_json(&self) -> String {
-        let Value::Object(map) = &self.0 else {
-            return self.0.to_string();
+        let Value::Object(map) = &self.0.value else {
+            return self.0.value.to_string();
         };
         let mut ordered = Map::with_capacity(map.len());
         if let Some(v) = map.get("Version") {
@@ -109,13 +141,13 @@ impl PolicyDocument {
 
     /// Equal meaning to IAM, by comparison of canonical forms.
     pub fn is_equivalent(&self, other: &PolicyDocument) -> bool {
-        canonical(&self.0) == canonical(&other.0)
+        Arc::ptr_eq(&self.0, &other.0) || self.canonical_digest() == other.canonical_digest()
     }
 
     /// Each statement as (canonical JSON, JSON as written): diffs compare the first and show
     /// the second.
     pub fn statements(&self) -> Vec<(String, String)> {
-        let written: Vec<&Value> = match self.0.get("Statement") {
+        let written: Vec<&Value> = match self.0.value.get("Statement") {
             Some(Value::Array(items)) => items.iter().collect(),
             Some(single) => vec![single],
             None => Vec::new(),
