@@ -793,10 +793,14 @@ async fn healthz_fails_with_a_reason_when_the_resync_is_stuck() {
     let dir = bed.path("m");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("r.yaml"), role("stuck", "one")).unwrap();
-    let d = bed.daemon_with_faults(&dir, "stall:resync", &["--resync-interval", "1s"]);
+    // Stale after 3 intervals or two timed-out calls (whichever is longer), + 10 s.
+    let d = bed.daemon_with_faults(
+        &dir,
+        "stall:resync",
+        &["--resync-interval", "1s", "--operation-timeout", "2s"],
+    );
     d.wait_ready();
     assert_eq!(d.get("/healthz").0, 200, "alive at first");
-    // Stale after 3 intervals + 10 s.
     wait_for("/healthz to fail", WAIT, || d.get("/healthz").0 == 503);
     let (_, body) = d.get("/healthz");
     assert!(body.contains("no resync has finished"), "{body}");

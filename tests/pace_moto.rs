@@ -62,10 +62,10 @@ async fn description(bed: &Bed, i: usize) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_with_default_flags_converges_an_account_that_throttles() {
-    let n = 30;
+    let n = 60;
     let bed = bed_of(n).await;
     bed.proxy.set_latency(Duration::from_millis(20));
-    bed.proxy.limit_rate(10);
+    bed.proxy.limit_rate(20);
     let (code, out) = bed.run_with("apply", &[]);
     assert_eq!(code, 0, "{out}");
     for i in 0..n {
@@ -73,6 +73,7 @@ async fn apply_with_default_flags_converges_an_account_that_throttles() {
     }
     let requests = bed.proxy.actions().len();
     let throttled = bed.proxy.throttled();
+    eprintln!("{throttled} of {requests} answers were Throttling");
     assert!(
         throttled > 0,
         "the limit was never reached: nothing measured"
@@ -146,6 +147,53 @@ async fn a_long_paced_first_pass_is_healthy_logs_no_outage_and_serves_an_edit_fi
     let log = d.log();
     for outage in ["unreachable", "minimum throughput", "dispatch failure"] {
         assert!(!log.contains(outage), "logged `{outage}`:\n{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_holed_iam_with_short_intervals_is_an_outage_not_a_dead_daemon() {
+    let bed = bed_of(2).await;
+    // STS answers (the account is known); every IAM call hangs.
+    bed.proxy.hold_all_but(&["GetCallerIdentity"]);
+    let d = bed.daemon(
+        bed.dir.path(),
+        &[
+            "--resync-interval",
+            "1s",
+            "--attempt-timeout",
+            "1s",
+            "--operation-timeout",
+            "3s",
+        ],
+    );
+    let started = Instant::now();
+    let mut unhealthy = Vec::new();
+    // Several times the bound of three intervals + 10 s.
+    while started.elapsed() < Duration::from_secs(30) {
+        let (code, body) = d.get("/healthz");
+        if code != 200 {
+            unhealthy.push(body);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(unhealthy.is_empty(), "/healthz failed: {unhealthy:?}");
+    let timeouts: f64 = d
+        .get("/metrics")
+        .1
+        .lines()
+        .filter(|l| l.starts_with("iam_warden_aws_requests_total") && l.contains("timeout"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(timeouts > 0.0, "timed-out calls are not counted");
+    bed.proxy.release();
+    d.wait_ready();
+    // Ready once every resource was tried; the ones that timed out come back on their backoff.
+    let bed = &bed;
+    for i in 0..2 {
+        support::eventually(&format!("paced-{i} created"), || async move {
+            description(bed, i).await.as_deref() == Some("paced")
+        })
+        .await;
     }
 }
 

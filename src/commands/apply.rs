@@ -37,8 +37,8 @@ pub async fn run(args: &AwsArgs) -> anyhow::Result<u8> {
         .count();
     let changed = report.applied.iter().filter(|(_, n)| *n > 0).count();
     let writes: usize = report.applied.iter().map(|(_, n)| n).sum();
-    for f in &failures {
-        println!("{} {}: FAILED: {}", f.kind, f.name, f.error);
+    for (who, error) in reconcile::group_failures(&failures) {
+        println!("{who}: FAILED: {error}");
     }
     println!(
         "Apply: {changed} resources changed ({writes} changes), {} failed, {conflicts} in conflict.",

@@ -19,8 +19,8 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
     match args.output {
         OutputFormat::Text => {
             print!("{}", render::text(&plans));
-            for f in &failures {
-                println!("{} {}\n  ! cannot observe: {}\n", f.kind, f.name, f.error);
+            for (who, error) in crate::reconcile::group_failures(&failures) {
+                println!("{who}\n  ! {error}\n");
             }
             print!("{}", render::warnings(&warnings));
             println!("Plan: {}.", render::totals(&plans, failures.len()));

@@ -45,13 +45,19 @@ impl Bar {
         let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
         if self.enabled && !*shown && self.started.elapsed() >= SHOW_AFTER {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            crate::telemetry::share_stderr_with(Some(self.bar.clone()));
             *shown = true;
         }
     }
 
     /// Clears the bar before the run prints its results.
+    /// A later stage draws it again.
     pub fn clear(&self) {
+        let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
         self.bar.finish_and_clear();
+        self.bar.set_draw_target(ProgressDrawTarget::hidden());
+        crate::telemetry::share_stderr_with(None);
+        *shown = false;
     }
 }
 

@@ -31,6 +31,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
         prune_settings: m.prune_settings(),
         ignore_managed_policies: m.ignore_managed_policies.clone(),
         guardrails: m.guardrails()?,
+        call_timeout: m.iam.operation_timeout,
     };
     let iam = m.iam.connect().await;
     controller::run(config, iam, vars).await?;

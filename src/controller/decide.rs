@@ -3,12 +3,17 @@
 //! controller gathers the facts (what blocks the resource, whether its spec changed since it
 //! last converged) and carries the choice out; the contest may still hold a correction back.
 
+use crate::plan::PolicyVerdict;
 use crate::reconcile::ResourcePlan;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Choice {
-    /// Something stops every change (a finding, or a policy the role needs): reported.
+    /// Something stops every change (a finding, or a policy the role needs in conflict):
+    /// reported, and left until an edit or a resync.
     Conflict(String),
+    /// A policy the role needs failed: not attempted, and retried with its own backoff (by
+    /// then the policy may be there).
+    Waits(String),
     /// Nothing differs.
     InSync,
     /// Observe mode: what differs is reported, never written (but for its `prune: never`
@@ -23,9 +28,20 @@ pub enum Choice {
 /// The choice for `plan`. `blocked`: why the resource must wait (a policy it needs failed or
 /// is in conflict); `edited`: its spec differs from the one it last converged to; `observe`:
 /// `--observe-only` or `iam-warden/mode: observe`.
-pub fn decide(plan: &ResourcePlan, blocked: Option<String>, edited: bool, observe: bool) -> Choice {
-    if let Some(why) = blocked {
-        return Choice::Conflict(format!("not attempted: {why}"));
+pub fn decide(
+    plan: &ResourcePlan,
+    blocked: Option<(PolicyVerdict, String)>,
+    edited: bool,
+    observe: bool,
+) -> Choice {
+    match blocked {
+        Some((PolicyVerdict::Failed, why)) => {
+            return Choice::Waits(format!("not attempted: {why}"));
+        }
+        Some((PolicyVerdict::Conflict, why)) => {
+            return Choice::Conflict(format!("not attempted: {why}"));
+        }
+        None => {}
     }
     if !plan.findings.is_empty() {
         let why: Vec<String> = plan.findings.iter().map(ToString::to_string).collect();
@@ -71,7 +87,18 @@ mod tests {
             tags: Default::default(),
         };
         let not_owned = || Finding::NotOwned { owner: None };
-        let blocked = || Some("it needs Policy `p`, which failed".to_string());
+        let blocked = || {
+            Some((
+                PolicyVerdict::Failed,
+                "it needs Policy `p`, which failed".to_string(),
+            ))
+        };
+        let held = || {
+            Some((
+                PolicyVerdict::Conflict,
+                "it needs Policy `p`, which is in conflict".to_string(),
+            ))
+        };
         use Choice::*;
         for (why, p, blocking, edited, observe, expected) in [
             (
@@ -80,7 +107,15 @@ mod tests {
                 blocked(),
                 false,
                 false,
-                Conflict("not attempted: it needs Policy `p`, which failed".into()),
+                Waits("not attempted: it needs Policy `p`, which failed".into()),
+            ),
+            (
+                "a policy it needs is in conflict",
+                plan(vec![tag()], vec![]),
+                held(),
+                false,
+                false,
+                Conflict("not attempted: it needs Policy `p`, which is in conflict".into()),
             ),
             (
                 "a finding",

@@ -7,8 +7,8 @@ use tracing::{info, warn};
 
 use super::desired::{self, DesiredStore, Key};
 use super::{Controller, lock};
-use crate::manifest::{DesiredState, Diagnostic, Kind, Resource, Variables};
-use crate::reconcile::Context;
+use crate::manifest::{DesiredState, Diagnostic, Kind, PolicyRef, Resource, Variables};
+use crate::reconcile::{Context, ResourceState};
 
 /// One load of DIR: the desired state, the planning context built from it, and the file
 /// errors. Swapped whole, so a reconcile never mixes two generations.
@@ -49,6 +49,30 @@ pub(super) struct Loader {
 const MAX_LOGGED_ERRORS: usize = 20;
 
 impl Controller {
+    /// The declared policies role `key` refers to whose last reconcile did not leave them in
+    /// sync (created yet, failed, or not reached).
+    fn policies_not_in_sync(&self, generation: &Generation, key: &Key) -> Vec<Key> {
+        let Some(role) = generation
+            .state
+            .roles
+            .get(&key.name)
+            .filter(|_| key.kind == Kind::Role)
+        else {
+            return Vec::new();
+        };
+        let keys = lock(&self.acct.keys);
+        role.managed_policies
+            .iter()
+            .chain(&role.permissions_boundary)
+            .filter_map(|r| match r {
+                PolicyRef::Ref(name) => generation.state.policy(name),
+                PolicyRef::Arn(_) => None,
+            })
+            .map(|p| Key::new(Kind::Policy, p.name.clone()))
+            .filter(|k| keys.state_of(k) != Some(ResourceState::InSync))
+            .collect()
+    }
+
     /// The current generation of the desired state.
     pub fn generation(&self) -> Arc<Generation> {
         self.generation
@@ -83,11 +107,12 @@ impl Controller {
             }
         };
         for d in reloaded.new_errors.iter().take(MAX_LOGGED_ERRORS) {
-            warn!(file = %d.file.display(), "invalid manifest, its resources keep their last good state: {d}");
+            let text = super::status::clip(d.to_string());
+            warn!(file = %d.file.display(), "invalid manifest, its resources keep their last good state: {text}");
         }
         if let Some(more) = reloaded.new_errors.len().checked_sub(MAX_LOGGED_ERRORS) {
             if more > 0 {
-                warn!("and {more} more errors in invalid manifests (/status lists them)");
+                warn!("and {more} more errors in invalid manifests (/status lists up to 200)");
             }
         }
         let previous = self.generation();
@@ -116,7 +141,15 @@ impl Controller {
         for key in reloaded.changed {
             if generation.declares(&key) {
                 match edit {
-                    true => self.queue.add_first(key),
+                    true => {
+                        // Its declared policies not yet in sync go just ahead of it: the edit
+                        // must not fail on a policy still waiting in the backlog.
+                        let needs = self.policies_not_in_sync(&generation, &key);
+                        self.queue.add_first(key);
+                        for policy in needs {
+                            self.queue.add_first(policy);
+                        }
+                    }
                     false => self.queue.add(key),
                 }
             } else if may_prune {

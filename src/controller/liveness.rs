@@ -30,7 +30,8 @@ pub struct Liveness {
 }
 
 impl Liveness {
-    pub fn new(interval: Duration, workers: usize) -> Liveness {
+    /// `call_timeout`: the longest one IAM call may take; a pass waiting on one is not stuck.
+    pub fn new(interval: Duration, workers: usize, call_timeout: Duration) -> Liveness {
         Liveness {
             start: Instant::now(),
             last_turn: AtomicU64::new(0),
@@ -40,8 +41,9 @@ impl Liveness {
             workers: AtomicUsize::new(0),
             started: AtomicUsize::new(0),
             expected_workers: workers,
-            // A few intervals, and some slack for a slow machine or a large account.
-            stale_after: interval * 3 + Duration::from_secs(10),
+            // A few intervals, and some slack for a slow machine or a large account; never
+            // less than two calls that time out.
+            stale_after: (interval * 3).max(call_timeout * 2) + Duration::from_secs(10),
         }
     }
 
@@ -124,8 +126,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_call_that_may_take_longer_than_the_intervals_sets_the_bound() {
+        let short = Liveness::new(Duration::from_secs(2), 1, Duration::from_secs(40));
+        assert_eq!(short.stale_after, Duration::from_secs(90));
+        let long = Liveness::new(Duration::from_secs(60), 1, Duration::from_secs(40));
+        assert_eq!(long.stale_after, Duration::from_secs(190));
+    }
+
+    #[test]
     fn alive_while_the_loop_turns_and_the_workers_stay() {
-        let l = Liveness::new(Duration::from_secs(1), 2);
+        let l = Liveness::new(Duration::from_secs(1), 2, Duration::from_secs(1));
         let a = l.worker();
         assert_eq!(l.problem(), None, "still starting");
         let b = l.worker();
@@ -140,7 +150,7 @@ mod tests {
     fn stuck_when_nothing_turned_for_a_few_intervals() {
         let l = Liveness {
             stale_after: Duration::ZERO,
-            ..Liveness::new(Duration::from_secs(1), 0)
+            ..Liveness::new(Duration::from_secs(1), 0, Duration::from_secs(1))
         };
         std::thread::sleep(Duration::from_millis(5));
         assert!(l.problem().unwrap().contains("starting"));
@@ -157,7 +167,7 @@ mod tests {
     fn a_long_pass_that_makes_progress_is_alive() {
         let l = Liveness {
             stale_after: Duration::from_millis(200),
-            ..Liveness::new(Duration::from_secs(1), 0)
+            ..Liveness::new(Duration::from_secs(1), 0, Duration::from_secs(1))
         };
         // The first pass: longer than stale, but requests keep ending.
         for _ in 0..5 {

@@ -87,6 +87,9 @@ pub struct Config {
     pub ignore_managed_policies: Vec<String>,
     /// Rules every manifest must follow; a violating file keeps its last good state.
     pub guardrails: Guardrails,
+    /// The longest one IAM call may take (`--operation-timeout`): no sign of life for less
+    /// than that is not a stuck daemon.
+    pub call_timeout: Duration,
 }
 
 /// The longest a change is retried in place, holding its worker. Past that, the key goes back

@@ -84,12 +84,13 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         self.wake.notify_one();
     }
 
-    /// Requests `key` after `delay` (a failed key's backoff), without holding up other keys.
+    /// Requests `key` after `delay` (a failed key's backoff), without holding up other keys;
+    /// then ahead of the queue: a failed key waits for its backoff, not for a backlog too.
     pub fn add_after(self: &Arc<Self>, key: K, delay: Duration) {
         let queue = Arc::clone(self);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            queue.add(key);
+            queue.add_first(key);
         });
     }
 

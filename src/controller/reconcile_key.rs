@@ -96,14 +96,14 @@ impl Controller {
         f(lock(&self.acct.keys).entry(key))
     }
 
-    /// Why a role must wait (see `plan::blocking_policy`), from the policies' states.
-    pub(super) fn blocking_policy(&self, spec: &Resource) -> Option<String> {
+    /// Why a role must wait (see `plan::blocked_by`), from the policies' states.
+    pub(super) fn blocking_policy(&self, spec: &Resource) -> Option<(PolicyVerdict, String)> {
         let Resource::Role(role) = spec else {
             return None;
         };
         let generation = self.generation();
         let keys = lock(&self.acct.keys);
-        crate::plan::blocking_policy(role, |n| {
+        crate::plan::blocked_by(role, |n| {
             let policy = generation.state.policy(n)?;
             match keys.state_of(&Key::new(Kind::Policy, policy.name.clone()))? {
                 ResourceState::Conflict => Some(PolicyVerdict::Conflict),
@@ -133,6 +133,7 @@ impl Controller {
         let policy = self.contest;
         let is_drift = match decide(&plan, self.blocking_policy(spec), edited, observe) {
             Choice::Conflict(why) => return outcome(ResourceState::Conflict, Some(why), 0),
+            Choice::Waits(why) => return outcome(ResourceState::Error, Some(why), 0),
             Choice::InSync => {
                 let (ended, contested) = self.with_record(key, |r| {
                     r.converged = Some(desired::fingerprint(spec));

@@ -57,6 +57,22 @@ impl StatusBody {
 /// File errors shown per file at most; the rest are counted.
 pub const MAX_ERRORS_PER_FILE: usize = 20;
 
+/// One error line shown at most this long: a 90,000-character name quoted back must not
+/// make a megabyte of /status or of the log.
+pub const MAX_LINE: usize = 1000;
+
+/// `line`, cut to [`MAX_LINE`] bytes (at a character boundary) with a count of the rest.
+pub fn clip(line: String) -> String {
+    if line.len() <= MAX_LINE {
+        return line;
+    }
+    let mut end = MAX_LINE;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &line[..end], line.len() - end)
+}
+
 /// File errors shown in all at most: a thousand broken files cannot blow up the response.
 pub const MAX_ERRORS: usize = 200;
 
@@ -84,7 +100,7 @@ fn per_file_bounded(errors: &[Diagnostic]) -> Vec<String> {
         let n = per_file.entry(d.file.as_path()).or_default();
         *n += 1;
         if *n <= MAX_ERRORS_PER_FILE {
-            out.push(d.to_string());
+            out.push(clip(d.to_string()));
         }
     }
     for (file, n) in per_file {
@@ -102,6 +118,16 @@ fn per_file_bounded(errors: &[Diagnostic]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_error_line_is_clipped_at_a_character_boundary() {
+        let long = format!("name `{}` is too long", "é".repeat(50_000));
+        let clipped = clip(long.clone());
+        assert!(clipped.len() < MAX_LINE + 40, "{}", clipped.len());
+        assert!(clipped.ends_with(&format!("({} more bytes)", long.len() - 1000)));
+        assert!(long.starts_with(clipped.split("…").next().unwrap()));
+        assert_eq!(clip("short".into()), "short");
+    }
 
     #[test]
     fn file_errors_are_capped_in_all_with_a_count_of_the_rest() {

@@ -37,6 +37,7 @@ async fn offline(dir: &std::path::Path) -> Arc<Controller> {
         prune_settings: Default::default(),
         ignore_managed_policies: Vec::new(),
         guardrails: Default::default(),
+        call_timeout: Duration::from_secs(1),
     };
     let iam = crate::iam::connect(&crate::iam::Reach {
         endpoint_url: Some("http://127.0.0.1:9".into()),
@@ -59,7 +60,11 @@ async fn offline(dir: &std::path::Path) -> Arc<Controller> {
         Variables::default(),
         Arc::new(Metrics::default()),
         Arc::new(AwsHealth::default()),
-        Arc::new(super::Liveness::new(Duration::from_secs(60), 1)),
+        Arc::new(super::Liveness::new(
+            Duration::from_secs(60),
+            1,
+            Duration::from_secs(1),
+        )),
     )
 }
 

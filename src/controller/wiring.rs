@@ -52,7 +52,11 @@ pub(super) async fn work(c: Arc<Controller>) {
 pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let aws = Arc::new(AwsHealth::default());
-    let liveness = Arc::new(super::Liveness::new(config.resync_interval, config.workers));
+    let liveness = Arc::new(super::Liveness::new(
+        config.resync_interval,
+        config.workers,
+        config.call_timeout,
+    ));
     let iam = {
         let m = metrics.clone();
         let l = liveness.clone();
@@ -61,7 +65,12 @@ pub async fn run(config: Config, iam: Iam, vars: Variables) -> anyhow::Result<()
             l.progressed();
         }));
         let a = aws.clone();
-        iam.with_observer(Arc::new(move |op, error| a.request(op, error)))
+        let l = liveness.clone();
+        // A call that ended, whatever its end (a timeout included), is a sign of life.
+        iam.with_observer(Arc::new(move |op, error| {
+            a.request(op, error);
+            l.progressed();
+        }))
     };
     let (stop_tx, stop_rx) = signal_watch::channel(false);
     let signals = tokio::spawn(handle_signals(stop_tx));

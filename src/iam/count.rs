@@ -31,7 +31,7 @@ pub struct RequestCounts {
 }
 
 impl RequestCounts {
-    fn record(&self, operation: &str, outcome: &'static str) {
+    pub(super) fn record(&self, operation: &str, outcome: &'static str) {
         {
             let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
             *counts.entry((operation.to_string(), outcome)).or_default() += 1;

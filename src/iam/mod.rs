@@ -247,6 +247,10 @@ impl Iam {
     where
         E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
     {
+        if let Err(aws_sdk_iam::error::SdkError::TimeoutError(_)) = &result {
+            // A timed-out attempt never reaches the counting interceptor: counted here.
+            self.requests.record(operation, "timeout");
+        }
         let result = result.map_err(|e| IamError::new(operation, e));
         if let Some(observe) = &self.observer {
             observe(operation, result.as_ref().err());
@@ -299,12 +303,16 @@ impl Iam {
 
     pub async fn account(&self) -> Result<Account, IamError> {
         let out = self.paced(self.sts.get_caller_identity().send()).await;
+        let timed_out = matches!(&out, Err(aws_sdk_sts::error::SdkError::TimeoutError(_)));
         let sts_error = match self.done("GetCallerIdentity", out) {
             Ok(out) => {
                 let arn = out.arn().unwrap_or_default();
                 return Account::from_arn(arn)
                     .ok_or_else(|| missing("GetCallerIdentity", "account id"));
             }
+            // A black-holed endpoint: asking IAM would only wait as long again. (STS refused
+            // or unreachable at once, as on an IAM-only endpoint: IAM is asked.)
+            Err(e) if timed_out || e.kind == ErrorKind::NoCredentials => return Err(e),
             Err(e) => e,
         };
         let out = self.paced(self.client.get_user().send()).await;

@@ -146,9 +146,10 @@ impl Pace {
     }
 }
 
-/// A tenth of a second's worth of requests may go at once (at least one).
+/// A twentieth of a second's worth of requests may go at once (at least one): a burst above
+/// the account's limit is answered with Throttling before the pace can learn of it.
 fn burst(rate: f64) -> f64 {
-    (rate / 10.0).max(1.0)
+    (rate / 20.0).max(1.0)
 }
 
 impl State {

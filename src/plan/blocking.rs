@@ -17,6 +17,15 @@ pub fn blocking_policy(
     role: &DesiredRole,
     verdict: impl Fn(&str) -> Option<PolicyVerdict>,
 ) -> Option<String> {
+    blocked_by(role, verdict).map(|(_, why)| why)
+}
+
+/// [`blocking_policy`], with how the blocking policy fared: a role waiting for a policy that
+/// failed is retried with it; one held by a policy in conflict waits for a person.
+pub fn blocked_by(
+    role: &DesiredRole,
+    verdict: impl Fn(&str) -> Option<PolicyVerdict>,
+) -> Option<(PolicyVerdict, String)> {
     role.managed_policies
         .iter()
         .chain(&role.permissions_boundary)
@@ -25,7 +34,13 @@ pub fn blocking_policy(
             PolicyRef::Arn(_) => None,
         })
         .find_map(|n| match verdict(n)? {
-            PolicyVerdict::Failed => Some(format!("it needs Policy `{n}`, which failed")),
-            PolicyVerdict::Conflict => Some(format!("it needs Policy `{n}`, which is in conflict")),
+            PolicyVerdict::Failed => Some((
+                PolicyVerdict::Failed,
+                format!("it needs Policy `{n}`, which failed"),
+            )),
+            PolicyVerdict::Conflict => Some((
+                PolicyVerdict::Conflict,
+                format!("it needs Policy `{n}`, which is in conflict"),
+            )),
         })
 }

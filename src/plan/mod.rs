@@ -14,6 +14,6 @@ mod resource;
 #[cfg(test)]
 mod tests;
 
-pub use blocking::{PolicyVerdict, blocking_policy};
+pub use blocking::{PolicyVerdict, blocked_by, blocking_policy};
 pub use change::{Change, Finding, ResourcePlan, ResourceState};
 pub use resource::{Context, plan_policy, plan_role, tag_value};

@@ -37,6 +37,30 @@ pub struct Failure {
     pub error: String,
 }
 
+/// Failures that share one error, for a report a person reads: 200 resources that could not
+/// be observed because IAM was unreachable are one line, not 200.
+pub fn group_failures(failures: &[Failure]) -> Vec<(String, &str)> {
+    const NAMED: usize = 3;
+    let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+    for f in failures {
+        let name = format!("{} {}", f.kind, f.name);
+        match groups.iter_mut().find(|(e, _)| *e == f.error) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((&f.error, vec![name])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(error, names)| {
+            let who = match names.len() {
+                n if n <= NAMED => names.join(", "),
+                n => format!("{} and {} more", names[..NAMED].join(", "), n - NAMED),
+            };
+            (who, error)
+        })
+        .collect()
+}
+
 /// With `--prune`: what to do with each owned resource that no manifest declares, as
 /// [`prune::decide_all`] decides it. Ownership comes from the snapshot (roles) and
 /// ListPolicyTags (undeclared policies only); without a snapshot, from reading every

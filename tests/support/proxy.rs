@@ -37,6 +37,9 @@ struct State {
     /// The account's rate limit: a token bucket of `(per second, tokens, counted at)`.
     limit: Option<(f64, f64, std::time::Instant)>,
     throttled: usize,
+    /// Every action but these is held without an answer: an IAM that is black-holed while
+    /// STS still answers.
+    hold_all_but: Option<Vec<String>>,
 }
 
 /// `action` requests whose decoded body contains `needle` are answered with `fault`, unless
@@ -191,6 +194,18 @@ impl Proxy {
         self.state.lock().unwrap().limit = Some((rate, rate, std::time::Instant::now()));
     }
 
+    /// Holds every request but those for `answered` without ever answering, until
+    /// [`Proxy::release`].
+    pub fn hold_all_but(&self, answered: &[&str]) {
+        self.state.lock().unwrap().hold_all_but =
+            Some(answered.iter().map(|a| a.to_string()).collect());
+    }
+
+    /// Answers every action again.
+    pub fn release(&self) {
+        self.state.lock().unwrap().hold_all_but = None;
+    }
+
     /// Requests answered with Throttling by the rate limit so far.
     pub fn throttled(&self) -> usize {
         self.state.lock().unwrap().throttled
@@ -221,6 +236,18 @@ fn serve(mut client: TcpStream, upstream: &Mutex<String>, state: &Mutex<State>) 
         let upstream = upstream.as_str();
         let action = action_of(&request);
         let params = params_of(&request);
+        let held = {
+            let s = state.lock().unwrap();
+            s.hold_all_but
+                .as_ref()
+                .is_some_and(|keep| !keep.contains(&action))
+        };
+        if held {
+            // Never answered: the client times out and closes; the thread then ends.
+            let mut sink = [0u8; 1024];
+            while matches!(client.read(&mut sink), Ok(n) if n > 0) {}
+            return;
+        }
         let (fault, latency) = {
             let mut s = state.lock().unwrap();
             s.actions.push(action.clone());
