@@ -443,6 +443,44 @@ fn table(rows: &[Row], idle: Duration) -> String {
     t
 }
 
+/// The targets at N = 1,000, judged from this run's figures: a figure that grows past
+/// its target says so here and on stderr, so a regression cannot go unnoticed.
+fn targets(rows: &[Row]) -> String {
+    let Some(r) = rows.iter().find(|r| r.n == 1000) else {
+        return String::new();
+    };
+    let judged = [
+        (
+            "daemon start to ready (default flags)",
+            r.ready.as_secs_f64(),
+            15.0,
+            "s",
+        ),
+        (
+            "daemon peak RSS",
+            r.daemon_peak_kb as f64 / 1024.0,
+            40.0,
+            "MB",
+        ),
+        ("daemon CPU per idle minute", r.idle_cpu, 0.1, "s"),
+    ];
+    let mut t = String::from("Targets at N = 1,000:\n");
+    for (what, value, target, unit) in judged {
+        let verdict = match value <= target {
+            true => "met".to_string(),
+            false => {
+                eprintln!("scale: MISSED: {what} {value:.2} {unit} > {target} {unit}");
+                format!("**MISSED** by {:.2} {unit}", value - target)
+            }
+        };
+        let _ = writeln!(
+            t,
+            "- {what}: {value:.2} {unit} (target under {target} {unit}: {verdict})"
+        );
+    }
+    t
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // `cargo bench` passes `--bench`; nothing else is taken from the command line.
@@ -473,7 +511,7 @@ async fn main() {
         eprintln!("scale: N = {n}");
         rows.push(measure(n, &moto, &proxy, idle).await);
     }
-    let table = table(&rows, idle);
+    let table = format!("{}\n{}", table(&rows, idle), targets(&rows));
     println!("{table}");
     let binary = fs::metadata(env!("CARGO_BIN_EXE_iam-warden")).map_or(0, |m| m.len());
     let report = format!(
