@@ -160,10 +160,30 @@ fn found<T>(result: Result<T, IamError>) -> Result<Option<T>, IamError> {
     }
 }
 
-/// The marker of a listing's next page, if it has one.
-fn next_marker(truncated: bool, marker: Option<&str>) -> Option<String> {
-    marker.filter(|_| truncated).map(str::to_string)
+/// One page of a listing: where the next page starts, if there is one.
+trait Page {
+    fn next_marker(&self) -> Option<String>;
 }
+
+macro_rules! pages_of {
+    ($($output:ty),* $(,)?) => {$(
+        impl Page for $output {
+            fn next_marker(&self) -> Option<String> {
+                self.marker().filter(|_| self.is_truncated()).map(str::to_string)
+            }
+        }
+    )*};
+}
+
+pages_of!(
+    aws_sdk_iam::operation::list_roles::ListRolesOutput,
+    aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput,
+    aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput,
+    aws_sdk_iam::operation::list_policies::ListPoliciesOutput,
+    aws_sdk_iam::operation::list_policy_versions::ListPolicyVersionsOutput,
+    aws_sdk_iam::operation::list_entities_for_policy::ListEntitiesForPolicyOutput,
+    aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput,
+);
 
 fn missing(operation: &'static str, what: &str) -> IamError {
     IamError {
@@ -199,14 +219,15 @@ impl Iam {
     }
 
     /// Every page of a listing, each sent in its turn and handed to `each` as it arrives (no
-    /// page is kept); `each` returns the marker of the next page, if there is one.
+    /// page is kept); `each` returns whether to read on (a search stops when it finds).
     async fn pages<P, E, F, Fut>(
         &self,
         operation: &'static str,
         fetch: F,
-        mut each: impl FnMut(P) -> Result<Option<String>, IamError>,
+        mut each: impl FnMut(P) -> Result<bool, IamError>,
     ) -> Result<(), IamError>
     where
+        P: Page,
         F: Fn(Option<String>) -> Fut,
         Fut: std::future::Future<
                 Output = Result<
@@ -222,13 +243,14 @@ impl Iam {
                 Ok(page) => page,
                 Err(e) => return self.done::<(), E>(operation, Err(e)),
             };
-            match each(page)? {
+            let next = page.next_marker();
+            match (each(page)?, next) {
                 // A marker handed back unchanged would page forever.
-                Some(next) if marker.as_deref() == Some(next.as_str()) => {
+                (true, Some(next)) if marker.as_deref() == Some(next.as_str()) => {
                     return Err(missing(operation, "new marker for its next page"));
                 }
-                Some(next) => marker = Some(next),
-                None => return self.done::<(), E>(operation, Ok(())),
+                (true, Some(next)) => marker = Some(next),
+                _ => return self.done::<(), E>(operation, Ok(())),
             }
         }
     }
@@ -258,11 +280,19 @@ impl Iam {
         result
     }
 
-    /// The caller's account, from STS; failing that (an IAM-only endpoint, say), from IAM's
-    /// GetUser, which answers for user credentials.
     /// Every role (ListRoles leaves out tags and boundaries).
     pub async fn list_roles(&self) -> Result<Vec<aws_sdk_iam::types::Role>, IamError> {
         let mut roles = Vec::new();
+        self.each_role_page(|page| roles.extend_from_slice(page))
+            .await?;
+        Ok(roles)
+    }
+
+    /// Every page of ListRoles, as it arrives.
+    async fn each_role_page(
+        &self,
+        mut each: impl FnMut(&[aws_sdk_iam::types::Role]),
+    ) -> Result<(), IamError> {
         self.pages(
             "ListRoles",
             |marker| {
@@ -273,13 +303,11 @@ impl Iam {
                     .send()
             },
             |page| {
-                let next = next_marker(page.is_truncated(), page.marker());
-                roles.extend(page.roles);
-                Ok(next)
+                each(page.roles());
+                Ok(true)
             },
         )
-        .await?;
-        Ok(roles)
+        .await
     }
 
     /// How many roles and customer-managed policies the account holds (GetAccountSummary):
@@ -301,6 +329,8 @@ impl Iam {
         })
     }
 
+    /// The caller's account, from STS; failing that (an IAM-only endpoint, say), from IAM's
+    /// GetUser, which answers for user credentials.
     pub async fn account(&self) -> Result<Account, IamError> {
         let out = self.paced(self.sts.get_caller_identity().send()).await;
         let timed_out = matches!(&out, Err(aws_sdk_sts::error::SdkError::TimeoutError(_)));
@@ -346,9 +376,8 @@ impl Iam {
                     .send()
             },
             |page| {
-                let next = next_marker(page.is_truncated(), page.marker());
                 names.extend(page.policy_names);
-                Ok(next)
+                Ok(true)
             },
         )
         .await?;
@@ -381,13 +410,12 @@ impl Iam {
                     .send()
             },
             |page| {
-                let next = next_marker(page.is_truncated(), page.marker());
                 managed_policies.extend(
                     page.attached_policies()
                         .iter()
                         .filter_map(|p| p.policy_arn().map(str::to_string)),
                 );
-                Ok(next)
+                Ok(true)
             },
         )
         .await?;
@@ -434,10 +462,7 @@ impl Iam {
                         .map(str::to_string)
                 });
                 // Found: no need to read further pages.
-                Ok(match found {
-                    Some(_) => None,
-                    None => next_marker(page.is_truncated(), page.marker()),
-                })
+                Ok(found.is_none())
             },
         )
         .await?;
@@ -482,7 +507,7 @@ impl Iam {
                     is_default: v.is_default_version(),
                     created: v.create_date().map_or(0, |d| d.secs()),
                 }));
-                Ok(next_marker(page.is_truncated(), page.marker()))
+                Ok(true)
             },
         )
         .await?;

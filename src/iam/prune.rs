@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iam::types::{PolicyScopeType, PolicyUsageType};
 
-use super::{EntityKind, ErrorKind, Iam, IamError, PAGE_SIZE, PolicyUser, next_marker, tags_of};
+use super::{EntityKind, ErrorKind, Iam, IamError, PAGE_SIZE, PolicyUser, tags_of};
 
 /// Refuses a deletion when the resource, as read just now, is no longer ours: its owner tag
 /// changed or went between the decision and the delete.
@@ -70,7 +70,7 @@ impl Iam {
                         .iter()
                         .filter_map(|p| p.arn().map(str::to_string)),
                 );
-                Ok(next_marker(page.is_truncated(), page.marker()))
+                Ok(true)
             },
         )
         .await?;
@@ -112,7 +112,7 @@ impl Iam {
                     {
                         PolicyUser::add_to(&mut out, PolicyUser::new(kind, name, boundary));
                     }
-                    Ok(next_marker(page.is_truncated(), page.marker()))
+                    Ok(true)
                 },
             )
             .await?;

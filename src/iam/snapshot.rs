@@ -16,7 +16,7 @@ use crate::arn::name_and_path;
 
 use super::{
     EntityKind, ErrorKind, Iam, IamError, ObservedPolicy, ObservedRole, PAGE_SIZE, PolicyUser,
-    PolicyVersion, document, next_marker, tags_of,
+    PolicyVersion, document, tags_of,
 };
 
 /// Invariant: both maps are keyed by the lowercased name, because IAM names ignore case; a
@@ -178,21 +178,8 @@ fn fold_page(snapshot: &mut Snapshot, page: &Page, listed: &Summaries) -> Result
 impl Iam {
     pub async fn snapshot(&self) -> Result<Snapshot, IamError> {
         let mut listed = Summaries::new();
-        self.pages(
-            "ListRoles",
-            |marker| {
-                self.client
-                    .list_roles()
-                    .max_items(PAGE_SIZE)
-                    .set_marker(marker)
-                    .send()
-            },
-            |page| {
-                listed.extend(summaries(page.roles()));
-                Ok(next_marker(page.is_truncated(), page.marker()))
-            },
-        )
-        .await?;
+        self.each_role_page(|page| listed.extend(summaries(page)))
+            .await?;
         let mut snapshot = Snapshot::default();
         self.pages(
             OP,
@@ -207,7 +194,7 @@ impl Iam {
             },
             |page| {
                 fold_page(&mut snapshot, &page, &listed)?;
-                Ok(next_marker(page.is_truncated(), page.marker()))
+                Ok(true)
             },
         )
         .await?;
