@@ -84,6 +84,8 @@ async fn apply_with_default_flags_converges_an_account_that_throttles() {
         "{throttled} of {requests} answers were Throttling"
     );
     assert!(!out.contains("unreachable"), "{out}");
+    // A run of seconds on a pipe: no progress bar in what it printed.
+    assert!(!out.contains("ETA"), "{out}");
     bed.proxy.limit_rate(1000);
     assert!(
         bed.in_sync(bed.dir.path()),
