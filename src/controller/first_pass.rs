@@ -12,7 +12,7 @@ use tracing::{debug, info};
 use super::desired::{self, Key};
 use super::keys::Outcome;
 use super::{Controller, lock};
-use crate::manifest::Resource;
+use crate::manifest::{Kind, Resource};
 use crate::reconcile::{self, Eventual, ResourceState};
 
 impl Controller {
@@ -34,7 +34,9 @@ impl Controller {
                 .policies()
                 .map(|p| (p.name.as_str(), p.arn.as_str())),
         );
-        let mut settled: HashSet<Key> = HashSet::new();
+        let mut settled: Vec<(Key, Resource, Option<String>)> = Vec::new();
+        // Policies (by lowercased name) that a role still to reconcile refers to.
+        let mut needed: HashSet<String> = HashSet::new();
         for key in generation.keys() {
             let Some(resource) = generation.get(&key) else {
                 continue;
@@ -42,21 +44,33 @@ impl Controller {
             // The snapshot lacks policy tags, and reading them costs a request per policy: a
             // thousand policies would hold readiness for 20 s at the default pace. They are
             // taken to be what the manifest wants, and read by the resyncs that follow
-            // (which queue what differs). Every write reads them fresh first, so this can
-            // only delay finding tag drift or a foreign owner, never cause a wrong change.
+            // (which queue what differs). Every write reads them fresh first.
             let policy_tags = match &resource {
                 Resource::Policy(p) => Some(ctx.policy_tags_wanted(p)),
                 Resource::Role(_) => None,
             };
             let plan = reconcile::plan_one(&ctx, &resource, &snapshot, policy_tags);
             if plan.changes.is_empty() && plan.findings.is_empty() {
-                let mut keys = lock(&self.acct.keys);
-                keys.entry(&key).converged = Some(desired::fingerprint(&resource));
-                keys.record(&key, Outcome::new(ResourceState::InSync).with_arn(plan.arn));
-                drop(keys);
-                settled.insert(key);
+                settled.push((key, resource, plan.arn));
+            } else if let Resource::Role(role) = &resource {
+                needed.extend(role.policy_refs().map(str::to_lowercase));
             }
         }
+        // A policy a role about to be written needs is observed in full (its owner read)
+        // first: a role must not attach a policy in conflict on an assumption.
+        settled
+            .retain(|(k, _, _)| k.kind != Kind::Policy || !needed.contains(&k.name.to_lowercase()));
+        let settled: HashSet<Key> = {
+            let mut keys = lock(&self.acct.keys);
+            settled
+                .into_iter()
+                .map(|(key, resource, arn)| {
+                    keys.entry(&key).converged = Some(desired::fingerprint(&resource));
+                    keys.record(&key, Outcome::new(ResourceState::InSync).with_arn(arn));
+                    key
+                })
+                .collect()
+        };
         self.queue.retain(|k| !settled.contains(k));
         info!(
             in_sync = settled.len(),

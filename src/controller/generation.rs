@@ -7,7 +7,7 @@ use tracing::{info, warn};
 
 use super::desired::{self, DesiredStore, Key};
 use super::{Controller, lock};
-use crate::manifest::{DesiredState, Diagnostic, Kind, PolicyRef, Resource, Variables};
+use crate::manifest::{DesiredState, Diagnostic, Kind, Resource, Variables};
 use crate::reconcile::{Context, ResourceState};
 
 /// One load of DIR: the desired state, the planning context built from it, and the file
@@ -61,13 +61,8 @@ impl Controller {
             return Vec::new();
         };
         let keys = lock(&self.acct.keys);
-        role.managed_policies
-            .iter()
-            .chain(&role.permissions_boundary)
-            .filter_map(|r| match r {
-                PolicyRef::Ref(name) => generation.state.policy(name),
-                PolicyRef::Arn(_) => None,
-            })
+        role.policy_refs()
+            .filter_map(|name| generation.state.policy(name))
             .map(|p| Key::new(Kind::Policy, p.name.clone()))
             .filter(|k| keys.state_of(k) != Some(ResourceState::InSync))
             .collect()

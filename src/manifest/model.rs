@@ -94,6 +94,19 @@ pub struct DesiredRole {
     pub origin: Origin,
 }
 
+impl DesiredRole {
+    /// The declared policies it refers to by `{ref: NAME}`, attached or as its boundary.
+    pub fn policy_refs(&self) -> impl Iterator<Item = &str> {
+        self.managed_policies
+            .iter()
+            .chain(&self.permissions_boundary)
+            .filter_map(|r| match r {
+                PolicyRef::Ref(name) => Some(name.as_str()),
+                PolicyRef::Arn(_) => None,
+            })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredPolicy {
     pub name: String,

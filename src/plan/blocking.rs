@@ -2,7 +2,7 @@
 //! `{ref}` (attached or as its boundary) that failed or is in conflict. Attaching the ARN its
 //! manifest implies could only fail then, or detach the one IAM has.
 
-use crate::manifest::{DesiredRole, PolicyRef};
+use crate::manifest::DesiredRole;
 
 /// How a declared policy fared, as far as a role that needs it is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,21 +26,14 @@ pub fn blocked_by(
     role: &DesiredRole,
     verdict: impl Fn(&str) -> Option<PolicyVerdict>,
 ) -> Option<(PolicyVerdict, String)> {
-    role.managed_policies
-        .iter()
-        .chain(&role.permissions_boundary)
-        .filter_map(|r| match r {
-            PolicyRef::Ref(n) => Some(n),
-            PolicyRef::Arn(_) => None,
-        })
-        .find_map(|n| match verdict(n)? {
-            PolicyVerdict::Failed => Some((
-                PolicyVerdict::Failed,
-                format!("it needs Policy `{n}`, which failed"),
-            )),
-            PolicyVerdict::Conflict => Some((
-                PolicyVerdict::Conflict,
-                format!("it needs Policy `{n}`, which is in conflict"),
-            )),
-        })
+    role.policy_refs().find_map(|n| match verdict(n)? {
+        PolicyVerdict::Failed => Some((
+            PolicyVerdict::Failed,
+            format!("it needs Policy `{n}`, which failed"),
+        )),
+        PolicyVerdict::Conflict => Some((
+            PolicyVerdict::Conflict,
+            format!("it needs Policy `{n}`, which is in conflict"),
+        )),
+    })
 }
