@@ -199,38 +199,6 @@ async fn a_black_holed_iam_with_short_intervals_is_an_outage_not_a_dead_daemon()
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_first_pass_never_attaches_a_policy_someone_else_owns_on_an_assumption() {
-    let bed = bed_of(1).await;
-    // The declared policy is there already, with the declared document, but not ours: the
-    // first pass, which takes policy tags as wanted, must still read its owner before the
-    // role that needs it is written.
-    bed.iam
-        .create_policy()
-        .policy_name("paced-policy-0")
-        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::bucket-0/*"}]}"#)
-        .send()
-        .await
-        .unwrap();
-    let d = bed.daemon(bed.dir.path(), &[]);
-    d.wait_ready();
-    assert_eq!(
-        d.resource("paced-policy-0")["state"],
-        "conflict",
-        "{}",
-        d.status()
-    );
-    let attached = bed
-        .iam
-        .list_attached_role_policies()
-        .role_name("paced-0")
-        .send()
-        .await
-        .map(|o| o.attached_policies().len())
-        .unwrap_or(0);
-    assert_eq!(attached, 0, "{}", d.log());
-}
-
 /// A server that accepts connections and never answers: a black-holed IAM.
 fn black_hole() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
