@@ -124,6 +124,17 @@ pub struct ManifestArgs {
     #[command(flatten)]
     pub iam: IamArgs,
 
+    /// Many accounts: a YAML file of the accounts to manage, how to reach each (a role to
+    /// assume, with an optional external id) and each one's values. Without it, the account
+    /// of the process's credentials. See the README, "Many accounts".
+    #[arg(long, value_name = "FILE", env = "IAM_WARDEN_ACCOUNTS")]
+    pub accounts: Option<PathBuf>,
+
+    /// With --accounts: how many accounts plan and apply work on at once (each at its own
+    /// pace).
+    #[arg(long, value_name = "N", env = "IAM_WARDEN_ACCOUNT_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub account_concurrency: u16,
+
     /// How long one change may be retried (throttling, IAM's eventual consistency). `run`
     /// retries in place for at most 5 s, then retries the resource with its own backoff.
     #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_RETRY_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
@@ -310,6 +321,13 @@ pub struct RunArgs {
     /// process before Kubernetes' 30 s termination grace period kills it.
     #[arg(long, value_name = "DURATION", env = "IAM_WARDEN_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// With --accounts: manage only this shard's accounts, INDEX of COUNT (`0/3`, or a
+    /// StatefulSet pod name ending in its ordinal, `iam-warden-0/3`). Each account belongs to
+    /// exactly one shard (rendezvous hashing of its id); changing COUNT moves only the accounts
+    /// it must.
+    #[arg(long, value_name = "INDEX/COUNT", env = "IAM_WARDEN_SHARD", value_parser = crate::manifest::accounts::Shard::parse)]
+    pub shard: Option<crate::manifest::accounts::Shard>,
 }
 
 /// A resync reads the whole account: more often than once a second is a mistake (and an
@@ -386,6 +404,7 @@ impl IamArgs {
                 attempt: self.attempt_timeout,
                 operation: self.operation_timeout,
             },
+            assume: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The edges: each command turns arguments into work and errors into exit codes and messages.
 
+mod accounts;
 mod apply;
 mod import;
 mod plan;

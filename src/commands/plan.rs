@@ -1,56 +1,184 @@
 //! `iam-warden plan DIR`: what apply would change. Exit 0 in sync, 2 changes pending, 1 error.
+//! With `--accounts`, every account is planned (several at once) and reported in the file's
+//! order, as `ACCOUNT/Kind/name`.
 
-use super::session::{prepare, prune_plans};
+use futures::StreamExt;
+use tracing::Instrument;
+
+use super::accounts::Targets;
+use super::session::{Session, prepare, prepare_in, prune_plans};
 use super::validate::located_warnings;
 use super::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK};
 use crate::cli::{OutputFormat, PlanArgs};
-use crate::reconcile::{ResourceState, render};
+use crate::manifest::accounts::{AccountSpec, Accounts};
+use crate::manifest::danger::Warning;
+use crate::reconcile::{Failure, ResourcePlan, ResourceState, render};
+
+/// One account's plan.
+struct Outcome {
+    plans: Vec<ResourcePlan>,
+    failures: Vec<Failure>,
+    warnings: Vec<Warning>,
+}
 
 pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
+    match super::accounts::targets(&args.manifests) {
+        Targets::Caller => {}
+        Targets::Invalid => return Ok(EXIT_FAILED),
+        Targets::Many(accounts) => return run_accounts(args, accounts).await,
+    }
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
     };
-    let observed = session.observe(args.manifests.prune).await;
-    let mut plans = observed.plans;
-    let failures = observed.failures;
-    plans.extend(prune_plans(&session, &args.manifests, observed.snapshot.as_ref()).await?);
-    // Dangerous grants are shown whether or not they change anything: in sync is not safe.
-    let warnings = located_warnings(&session.desired);
+    let outcome = plan_session(&session, args).await?;
     match args.output {
         OutputFormat::Text => {
-            print!("{}", render::text(&plans));
-            for (who, error) in crate::reconcile::group_failures(&failures) {
-                println!("{who}\n  ! {error}\n");
-            }
-            print!("{}", render::warnings(&warnings));
-            println!("Plan: {}.", render::totals(&plans, failures.len()));
+            print!("{}", text(&outcome, None));
+            println!(
+                "Plan: {}.",
+                render::totals(&outcome.plans, outcome.failures.len())
+            );
         }
         OutputFormat::Json => {
-            let failures: Vec<_> = failures
-                .iter()
-                .map(|f| serde_json::json!({"kind": f.kind, "name": f.name, "error": f.error}))
-                .collect();
-            let out = serde_json::json!({
-                "resources": plans,
-                "failures": failures,
-                "warnings": warnings,
-            });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            println!("{}", serde_json::to_string_pretty(&json(&outcome))?);
         }
     }
     session.log_requests();
-    // A prune waiting for its grace period is a change pending too.
-    let pending = plans
-        .iter()
-        .any(|p| !p.changes.is_empty() || !p.findings.is_empty());
-    Ok(if !failures.is_empty() {
-        EXIT_FAILED
-    } else if pending {
-        EXIT_CHANGES
-    } else if plans.iter().any(|p| p.state() == ResourceState::Conflict) {
-        // Conflicts change nothing but are not "in sync" either: CI should look.
-        EXIT_CHANGES
-    } else {
-        EXIT_OK
+    Ok(exit_code([&outcome]))
+}
+
+async fn plan_session(session: &Session, args: &PlanArgs) -> anyhow::Result<Outcome> {
+    let observed = session.observe(args.manifests.prune).await;
+    let mut plans = observed.plans;
+    plans.extend(prune_plans(session, &args.manifests, observed.snapshot.as_ref()).await?);
+    Ok(Outcome {
+        plans,
+        failures: observed.failures,
+        // Dangerous grants are shown whether or not they change anything: in sync is not safe.
+        warnings: located_warnings(&session.desired),
     })
+}
+
+/// The plan, its failures and its warnings; resources named `ACCOUNT/Kind/name` in `account`.
+fn text(outcome: &Outcome, account: Option<&str>) -> String {
+    let mut out = render::text_in(&outcome.plans, account);
+    for (who, error) in crate::reconcile::group_failures_in(&outcome.failures, account) {
+        out.push_str(&format!("{who}\n  ! {error}\n\n"));
+    }
+    out.push_str(&render::warnings(&outcome.warnings));
+    out
+}
+
+fn json(outcome: &Outcome) -> serde_json::Value {
+    let failures: Vec<_> = outcome
+        .failures
+        .iter()
+        .map(|f| serde_json::json!({"kind": f.kind, "name": f.name, "error": f.error}))
+        .collect();
+    serde_json::json!({
+        "resources": outcome.plans,
+        "failures": failures,
+        "warnings": outcome.warnings,
+    })
+}
+
+fn exit_code<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> u8 {
+    let mut code = EXIT_OK;
+    for o in outcomes {
+        // A prune waiting for its grace period is a change pending too.
+        let pending = o
+            .plans
+            .iter()
+            .any(|p| !p.changes.is_empty() || !p.findings.is_empty());
+        // Conflicts change nothing but are not "in sync" either: CI should look.
+        let conflict = o.plans.iter().any(|p| p.state() == ResourceState::Conflict);
+        if !o.failures.is_empty() {
+            return EXIT_FAILED;
+        } else if pending || conflict {
+            code = EXIT_CHANGES;
+        }
+    }
+    code
+}
+
+/// Every account, `--account-concurrency` at once; an account that cannot be planned (its
+/// role cannot be assumed) is reported and fails the run, the others are planned all the same.
+async fn run_accounts(args: &PlanArgs, accounts: Accounts) -> anyhow::Result<u8> {
+    let m = &args.manifests;
+    let checked = super::accounts::check(m, &accounts)?;
+    if !checked.errors.is_empty() {
+        for e in &checked.errors {
+            eprintln!("{e}");
+        }
+        eprintln!(
+            "invalid manifests: {} errors; nothing was changed",
+            checked.errors.len()
+        );
+        return Ok(EXIT_FAILED);
+    }
+    let plan_one = |a: AccountSpec| async move {
+        let planned = async {
+            let Some(mut session) = prepare_in(m, Some(&a)).await? else {
+                anyhow::bail!("invalid manifests for this account");
+            };
+            session.progress = super::progress::Bar::off();
+            let outcome = plan_session(&session, args).await;
+            session.log_requests();
+            outcome
+        }
+        .instrument(tracing::info_span!("account", account = %a.name))
+        .await;
+        (a, planned)
+    };
+    let results: Vec<(AccountSpec, anyhow::Result<Outcome>)> =
+        futures::stream::iter(accounts.accounts)
+            .map(plan_one)
+            .buffered(usize::from(m.account_concurrency))
+            .collect()
+            .await;
+    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    match args.output {
+        OutputFormat::Text => {
+            let mut all = Vec::new();
+            let mut failures = failed;
+            for (a, result) in &results {
+                println!("== account {} ({}) ==", a.name, a.id);
+                match result {
+                    Ok(o) => {
+                        print!("{}", text(o, Some(&a.name)));
+                        println!(
+                            "Plan for {}: {}.\n",
+                            a.name,
+                            render::totals(&o.plans, o.failures.len())
+                        );
+                        all.extend(o.plans.iter().cloned());
+                        failures += o.failures.len();
+                    }
+                    Err(e) => println!("  ! cannot plan account {}: {e:#}\n", a.name),
+                }
+            }
+            println!(
+                "Plan: {} in {} accounts.",
+                render::totals(&all, failures),
+                results.len()
+            );
+        }
+        OutputFormat::Json => {
+            let accounts: Vec<_> = results
+                .iter()
+                .map(|(a, r)| {
+                    let mut v = match r {
+                        Ok(o) => json(o),
+                        Err(e) => serde_json::json!({"error": format!("{e:#}")}),
+                    };
+                    v["account"] = serde_json::json!({"name": a.name, "id": a.id});
+                    v
+                })
+                .collect();
+            let out = serde_json::json!({ "accounts": accounts });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+    }
+    let code = exit_code(results.iter().filter_map(|(_, r)| r.as_ref().ok()));
+    Ok(if failed > 0 { EXIT_FAILED } else { code })
 }

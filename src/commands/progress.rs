@@ -22,6 +22,16 @@ pub struct Bar {
 }
 
 impl Bar {
+    /// No bar: accounts worked on at once would draw over each other.
+    pub fn off() -> Bar {
+        Bar {
+            bar: ProgressBar::hidden(),
+            started: Instant::now(),
+            shown: Mutex::new(false),
+            enabled: false,
+        }
+    }
+
     /// A bar on stderr when it is a terminal, the logs are text and `CI` is unset.
     pub fn for_terminal(format: LogFormat) -> Bar {
         let enabled = std::io::stderr().is_terminal()

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use super::validate::check_owner;
 use crate::cli::ManifestArgs;
 use crate::iam::{Iam, Snapshot};
+use crate::manifest::accounts::AccountSpec;
 use crate::manifest::{self, DesiredState, Variables};
 use crate::reconcile::{self, Context, ResourcePlan, RetryPolicy};
 
@@ -21,8 +22,19 @@ pub struct Session {
 /// Loads and validates DIR; prints every error and returns `None` when it is invalid (nothing
 /// may be changed in AWS then).
 pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
+    prepare_in(args, None).await
+}
+
+/// [`prepare`] for `account` of the accounts file (`None`: the caller's account).
+pub async fn prepare_in(
+    args: &ManifestArgs,
+    account: Option<&AccountSpec>,
+) -> anyhow::Result<Option<Session>> {
     check_owner(&args.owner)?;
-    let vars = Variables::load(&args.values, &args.vars)?;
+    let vars = match account {
+        Some(a) => super::accounts::variables(args, a)?,
+        None => Variables::load(&args.values, &args.vars)?,
+    };
     let guardrails = args.guardrails()?;
     let load = |vars: &Variables, rules: &dyn manifest::ResourceRules| {
         manifest::load_guarded(&args.dir, vars, rules)
@@ -38,11 +50,23 @@ pub async fn prepare(args: &ManifestArgs) -> anyhow::Result<Option<Session>> {
     if !checked.diagnostics.is_empty() && !guardrails_wait {
         return Ok(invalid(&checked.diagnostics));
     }
-    let iam = args.iam.connect().await;
+    let iam = match account {
+        Some(a) => crate::iam::connect(&super::accounts::reach(args, a)).await,
+        None => args.iam.connect().await,
+    };
+    let expected = account;
     let account = iam
         .account()
         .await
         .context("cannot identify the AWS account")?;
+    if let Some(a) = expected.filter(|a| a.id != account.id) {
+        anyhow::bail!(
+            "the credentials of account {} reach account {}, not its id {}",
+            a.name,
+            account.id,
+            a.id
+        );
+    }
     // That load stands unless a manifest read a built-in (`${aws.account_id}`, …): it is then
     // loaded again with the caller's identity.
     let loaded = if vars.builtins_read() {

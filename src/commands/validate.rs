@@ -3,13 +3,20 @@
 
 use anyhow::Context;
 
+use super::accounts::Targets;
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::cli::ManifestArgs;
+use crate::manifest::accounts::Accounts;
 use crate::manifest::danger;
 use crate::manifest::{self, Variables, limits};
 
 pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
     check_owner(&args.owner)?;
+    match super::accounts::targets(args) {
+        Targets::Caller => {}
+        Targets::Invalid => return Ok(EXIT_FAILED),
+        Targets::Many(accounts) => return run_accounts(args, &accounts),
+    }
     let vars = Variables::load(&args.values, &args.vars)?;
     let guardrails = args.guardrails()?;
     let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
@@ -36,6 +43,45 @@ pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
             "invalid: {} in {} (valid: {resources})",
             plural(loaded.diagnostics.len(), "error", "errors"),
             plural(files.len(), "file", "files"),
+        );
+        Ok(EXIT_FAILED)
+    }
+}
+
+/// Every account's expansion of DIR: each distinct error once, naming the accounts it holds in
+/// unless it holds in all.
+fn run_accounts(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<u8> {
+    let checked = super::accounts::check(args, accounts)?;
+    for e in &checked.errors {
+        println!("{e}");
+    }
+    for w in &checked.warnings {
+        println!("{w}");
+    }
+    let each: Vec<String> = checked
+        .declared
+        .iter()
+        .map(|(name, roles, policies)| {
+            format!(
+                "{name}: {}, {}",
+                plural(*roles, "role", "roles"),
+                plural(*policies, "policy", "policies")
+            )
+        })
+        .collect();
+    let summary = format!(
+        "{} in {} ({})",
+        plural(accounts.accounts.len(), "account", "accounts"),
+        plural(checked.files, "file", "files"),
+        each.join("; ")
+    );
+    if checked.errors.is_empty() {
+        println!("valid: {summary}");
+        Ok(EXIT_OK)
+    } else {
+        println!(
+            "invalid: {} (checked: {summary})",
+            plural(checked.errors.len(), "error", "errors")
         );
         Ok(EXIT_FAILED)
     }

@@ -47,6 +47,7 @@ async fn offline(dir: &std::path::Path) -> Arc<Controller> {
             attempt: Duration::from_secs(1),
             operation: Duration::from_secs(1),
         },
+        assume: None,
     })
     .await;
     let account = Account {

@@ -74,6 +74,18 @@ pub struct Reach {
     /// The pace's ceiling, requests a second; 0: unpaced.
     pub max_rps: u32,
     pub timeouts: Timeouts,
+    /// A role to assume from the process's own credentials; `None`: those credentials.
+    pub assume: Option<Assume>,
+}
+
+/// AssumeRole into another account. The SDK refreshes the session before it expires.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assume {
+    pub role_arn: String,
+    pub external_id: Option<String>,
+    /// Default `iam-warden`: what CloudTrail shows as the session.
+    pub session_name: Option<String>,
+    pub session_duration: Option<std::time::Duration>,
 }
 
 /// The SDK's default HTTPS client (hyper 1, rustls), with ring rather than aws-lc, which the
@@ -105,7 +117,10 @@ pub async fn connect(reach: &Reach) -> Iam {
     if let Some(url) = &reach.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    let conf = loader.load().await;
+    let mut conf = loader.load().await;
+    if let Some(assume) = &reach.assume {
+        conf = assumed(conf, assume).await;
+    }
     let requests = Arc::new(RequestCounts::default());
     let pace = (reach.max_rps > 0).then(|| Arc::new(Pace::new(reach.max_rps)));
     let counting = || count::Counting {
@@ -128,6 +143,25 @@ pub async fn connect(reach: &Reach) -> Iam {
         requests,
         pace,
     }
+}
+
+/// `conf` with the credentials of `assume`'s role, assumed through STS (at the same endpoint)
+/// with `conf`'s own credentials.
+async fn assumed(conf: aws_config::SdkConfig, assume: &Assume) -> aws_config::SdkConfig {
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(&assume.role_arn)
+        .session_name(assume.session_name.as_deref().unwrap_or("iam-warden"));
+    if let Some(id) = &assume.external_id {
+        builder = builder.external_id(id);
+    }
+    if let Some(d) = assume.session_duration {
+        builder = builder.session_length(d);
+    }
+    let provider = builder.configure(&conf).build().await;
+    conf.into_builder()
+        .credentials_provider(aws_sdk_iam::config::SharedCredentialsProvider::new(
+            provider,
+        ))
+        .build()
 }
 
 fn tags_of(tags: &[Tag]) -> BTreeMap<String, String> {

@@ -5,6 +5,7 @@
 //! what needs every file at once (duplicates, refs); `schema` describes the format for
 //! editors. Nothing here talks to AWS.
 
+pub mod accounts;
 pub mod danger;
 mod decode;
 mod diagnostic;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 pub use diagnostic::Diagnostic;
 pub use files::FilesError;
 pub use model::*;
-pub use vars::{BUILTINS, Builtins, Variables, VarsError};
+pub use vars::{ACCOUNT_BUILTINS, AccountScope, BUILTINS, Builtins, Variables, VarsError};
 
 /// The field names the decoder accepts, per level (read-only; the schema is tested against them).
 pub mod fields {

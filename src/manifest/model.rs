@@ -17,6 +17,9 @@ pub const ADOPT_ANNOTATION: &str = "iam-warden/adopt";
 pub const PRUNE_ANNOTATION: &str = "iam-warden/prune";
 /// `iam-warden/mode: observe`: report this resource's drift, never write to it.
 pub const MODE_ANNOTATION: &str = "iam-warden/mode";
+/// `iam-warden/accounts: "prod-*,!prod-legacy"`: the accounts of the accounts file a manifest
+/// applies to (default: every one).
+pub const ACCOUNTS_ANNOTATION: &str = "iam-warden/accounts";
 /// Set on an owned resource when no manifest declares it any more: when the grace period of
 /// `--prune-after` started (RFC 3339). Kept in IAM so every pass and every process agrees.
 pub const UNDECLARED_SINCE_TAG: &str = "iam-warden/undeclared-since";

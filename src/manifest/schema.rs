@@ -10,7 +10,9 @@
 
 use serde_json::{Value, json};
 
-use super::{ADOPT_ANNOTATION, API_VERSION, MODE_ANNOTATION, PRUNE_ANNOTATION};
+use super::{
+    ACCOUNTS_ANNOTATION, ADOPT_ANNOTATION, API_VERSION, MODE_ANNOTATION, PRUNE_ANNOTATION,
+};
 
 /// The schema, as JSON.
 pub fn json_schema() -> Value {
@@ -64,12 +66,17 @@ pub fn json_schema() -> Value {
                             MODE_ANNOTATION: {
                                 "enum": ["observe", "enforce"],
                                 "description": "observe: report drift on this resource, change nothing."
+                            },
+                            ACCOUNTS_ANNOTATION: {
+                                "type": "string",
+                                "pattern": "^\\s*!?\\s*[A-Za-z0-9_*?-]+\\s*(,\\s*!?\\s*[A-Za-z0-9_*?-]+\\s*)*$",
+                                "description": "With --accounts: the accounts this manifest applies to, by name or id (`*`, `?` wildcards; `!` excludes). Default: every account."
                             }
                         },
                         "propertyNames": {
                             "anyOf": [
                                 {"not": {"pattern": "^[iI][aA][mM]-[wW][aA][rR][dD][eE][nN]/"}},
-                                {"enum": [ADOPT_ANNOTATION, PRUNE_ANNOTATION, MODE_ANNOTATION]}
+                                {"enum": [ADOPT_ANNOTATION, PRUNE_ANNOTATION, MODE_ANNOTATION, ACCOUNTS_ANNOTATION]}
                             ]
                         },
                         "additionalProperties": {"$ref": "#/definitions/scalar"}

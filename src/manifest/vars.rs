@@ -1,7 +1,7 @@
-//! `${var.NAME}` and `${aws.NAME}` substitution, and the values it draws on (`--values FILE`,
-//! `--var NAME=VALUE`, and the caller's identity).
+//! `${var.NAME}`, `${aws.NAME}` and `${account.NAME}` substitution, and the values it draws
+//! on (`--values FILE`, an account's values, `--var NAME=VALUE`, and the caller's identity).
 //!
-//! Only `${var.…}` and `${aws.…}` are ours: every other `${...}` is an IAM policy variable such
+//! Only `${var.…}`, `${aws.…}` and `${account.…}` are ours: every other `${...}` is an IAM policy variable such
 //! as `${aws:username}` (a colon, not a dot) and passes through untouched. A value is inserted
 //! as written and never expanded again, so a value can never name another variable.
 
@@ -14,6 +14,9 @@ use super::yaml;
 
 const VAR_PREFIX: &str = "${var.";
 const AWS_PREFIX: &str = "${aws.";
+const ACCOUNT_PREFIX: &str = "${account.";
+/// The per-account built-ins, `${account.NAME}`.
+pub const ACCOUNT_BUILTINS: &[&str] = &["name", "id"];
 /// The built-in variables, `${aws.NAME}`.
 pub const BUILTINS: &[&str] = &["account_id", "partition", "region"];
 
@@ -62,6 +65,8 @@ impl Builtins {
 pub struct Variables {
     values: BTreeMap<String, String>,
     builtins: Builtins,
+    /// The account of the accounts file these values are for (`None`: no `--accounts`).
+    account: Option<AccountScope>,
     /// Set when a substitution read a built-in: a load checked with placeholders must then be
     /// done again with the caller's identity (otherwise its result stands). Shared by clones;
     /// not part of equality.
@@ -70,7 +75,9 @@ pub struct Variables {
 
 impl PartialEq for Variables {
     fn eq(&self, other: &Variables) -> bool {
-        self.values == other.values && self.builtins == other.builtins
+        self.values == other.values
+            && self.builtins == other.builtins
+            && self.account == other.account
     }
 }
 
@@ -79,6 +86,7 @@ impl Default for Variables {
         Variables {
             values: BTreeMap::new(),
             builtins: Builtins::placeholder(),
+            account: None,
             builtins_read: Arc::default(),
         }
     }
@@ -105,6 +113,15 @@ pub enum VarsError {
 impl Variables {
     /// Values files in order, then `--var` assignments (which win over every file).
     pub fn load(values_files: &[PathBuf], assignments: &[String]) -> Result<Self, VarsError> {
+        Variables::load_layers(values_files, &BTreeMap::new(), assignments)
+    }
+
+    /// Values files in order, then `inline` values (an account's), then `--var` assignments.
+    pub fn load_layers(
+        values_files: &[PathBuf],
+        inline: &BTreeMap<String, String>,
+        assignments: &[String],
+    ) -> Result<Self, VarsError> {
         let mut vars = Variables::default();
         let nested = |vars: &Variables, source: String| match vars
             .values
@@ -122,6 +139,8 @@ impl Variables {
             vars.merge_yaml(path, &text)?;
             nested(&vars, format!("from {}", path.display()))?;
         }
+        vars.values
+            .extend(inline.iter().map(|(k, v)| (k.clone(), v.clone())));
         for a in assignments {
             let (name, value) = a
                 .split_once('=')
@@ -149,6 +168,32 @@ impl Variables {
 
     pub fn builtins(&self) -> &Builtins {
         &self.builtins
+    }
+
+    /// The same values, for the account `name` (`id`) of the accounts file.
+    pub fn for_account(mut self, name: &str, id: &str) -> Variables {
+        self.account = Some(AccountScope {
+            name: name.to_string(),
+            id: id.to_string(),
+        });
+        self
+    }
+
+    /// The account of the accounts file these values are for.
+    pub fn account(&self) -> Option<&AccountScope> {
+        self.account.as_ref()
+    }
+
+    /// Whether a manifest restricted to `selector` applies here. Without an accounts file the
+    /// caller's account id is matched (a built-in read).
+    pub fn selects(&self, selector: &super::accounts::Selector) -> bool {
+        match &self.account {
+            Some(a) => selector.selects(&a.name, &a.id),
+            None => {
+                self.builtins_read.store(true, Ordering::Relaxed);
+                selector.selects("", &self.builtins.account_id)
+            }
+        }
     }
 
     /// Whether any substitution with these values (or a clone of them) read a built-in.
@@ -210,6 +255,13 @@ impl Variables {
     }
 }
 
+/// The account of the accounts file that a load is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountScope {
+    pub name: String,
+    pub id: String,
+}
+
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
@@ -218,7 +270,7 @@ fn is_name(s: &str) -> bool {
 
 /// Whether `text` refers to any of our variables (and so becomes a string once substituted).
 pub fn has_reference(text: &str) -> bool {
-    text.contains(VAR_PREFIX) || text.contains(AWS_PREFIX)
+    text.contains(VAR_PREFIX) || text.contains(AWS_PREFIX) || text.contains(ACCOUNT_PREFIX)
 }
 
 /// Replaces every `${var.NAME}` and `${aws.NAME}` in `text`. Errors name each undefined or
@@ -255,13 +307,36 @@ pub fn substitute(text: &str, vars: &Variables) -> Result<String, Vec<String>> {
 
 /// The first reference in `text`: its byte offset and which prefix it has.
 fn next_reference(text: &str) -> Option<(usize, &'static str)> {
-    [VAR_PREFIX, AWS_PREFIX]
+    [VAR_PREFIX, AWS_PREFIX, ACCOUNT_PREFIX]
         .into_iter()
         .filter_map(|p| text.find(p).map(|i| (i, p)))
         .min_by_key(|(i, _)| *i)
 }
 
 fn lookup<'v>(prefix: &str, name: &str, vars: &'v Variables) -> Result<&'v str, String> {
+    if prefix == ACCOUNT_PREFIX {
+        return match (name, &vars.account) {
+            ("name", Some(a)) => Ok(&a.name),
+            ("id", Some(a)) => Ok(&a.id),
+            ("id", None) => {
+                vars.builtins_read.store(true, Ordering::Relaxed);
+                Ok(&vars.builtins.account_id)
+            }
+            ("name", None) => Err(
+                "`${account.name}` names an account of the accounts file: give one with \
+                 --accounts FILE (without it, `${account.id}` is the caller's account)"
+                    .to_string(),
+            ),
+            _ => Err(format!(
+                "`${{account.{name}}}` is not a built-in variable (per account: {})",
+                ACCOUNT_BUILTINS
+                    .iter()
+                    .map(|b| format!("${{account.{b}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        };
+    }
     if prefix == AWS_PREFIX {
         vars.builtins_read.store(true, Ordering::Relaxed);
         return vars.builtins.get(name).ok_or_else(|| {

@@ -89,12 +89,20 @@ pub fn warnings(warnings: &[Warning]) -> String {
 
 /// The whole plan as text.
 pub fn text(plans: &[ResourcePlan]) -> String {
+    text_in(plans, None)
+}
+
+/// [`text`], each resource named `ACCOUNT/Kind/name` when it is one of many accounts'.
+pub fn text_in(plans: &[ResourcePlan], account: Option<&str>) -> String {
     let mut out = String::new();
     for plan in plans
         .iter()
         .filter(|p| !p.changes.is_empty() || !p.findings.is_empty())
     {
-        let _ = writeln!(out, "{} {}", plan.kind, plan.name);
+        let _ = match account {
+            Some(a) => writeln!(out, "{a}/{}/{}", plan.kind, plan.name),
+            None => writeln!(out, "{} {}", plan.kind, plan.name),
+        };
         if plan.observe_only && !plan.changes.is_empty() {
             let _ = writeln!(
                 out,

@@ -40,10 +40,22 @@ pub struct Failure {
 /// Failures that share one error, for a report a person reads: 200 resources that could not
 /// be observed because IAM was unreachable are one line, not 200.
 pub fn group_failures(failures: &[Failure]) -> Vec<(String, &str)> {
+    group_failures_in(failures, None)
+}
+
+/// [`group_failures`], each resource named `ACCOUNT/Kind/name` when it is one of many
+/// accounts'.
+pub fn group_failures_in<'f>(
+    failures: &'f [Failure],
+    account: Option<&str>,
+) -> Vec<(String, &'f str)> {
     const NAMED: usize = 3;
     let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
     for f in failures {
-        let name = format!("{} {}", f.kind, f.name);
+        let name = match account {
+            Some(a) => format!("{a}/{}/{}", f.kind, f.name),
+            None => format!("{} {}", f.kind, f.name),
+        };
         match groups.iter_mut().find(|(e, _)| *e == f.error) {
             Some((_, names)) => names.push(name),
             None => groups.push((&f.error, vec![name])),

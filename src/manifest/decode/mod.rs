@@ -10,8 +10,8 @@ use std::path::Path;
 use super::diagnostic::Diagnostic;
 use super::limits;
 use super::model::{
-    ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, DesiredPolicy, DesiredRole, Kind,
-    MODE_ANNOTATION, Origin, PRUNE_ANNOTATION, Resource,
+    ACCOUNTS_ANNOTATION, ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, DesiredPolicy,
+    DesiredRole, Kind, MODE_ANNOTATION, Origin, PRUNE_ANNOTATION, Resource,
 };
 use super::vars::{Variables, has_reference, substitute};
 use super::yaml::{CoreScalar, Key, Node, Value, core_scalar};
@@ -35,7 +35,12 @@ pub const ROLE_FIELDS: &[&str] = &[
 ];
 pub const POLICY_FIELDS: &[&str] = &["path", "description", "document", "tags"];
 /// iam-warden's own annotations; any other `iam-warden/…` key is a mistake.
-const ANNOTATIONS: &[&str] = &[ADOPT_ANNOTATION, PRUNE_ANNOTATION, MODE_ANNOTATION];
+const ANNOTATIONS: &[&str] = &[
+    ADOPT_ANNOTATION,
+    PRUNE_ANNOTATION,
+    MODE_ANNOTATION,
+    ACCOUNTS_ANNOTATION,
+];
 
 /// Decodes one document (its variables resolved first). `None` when it has any error.
 pub fn decode_document(
@@ -44,6 +49,9 @@ pub fn decode_document(
     vars: &Variables,
     guardrails: &dyn super::ResourceRules,
 ) -> (Option<Resource>, Vec<Diagnostic>) {
+    if !applies_here(&root, vars) {
+        return (None, Vec::new());
+    }
     let mut d = Decoder {
         file,
         vars,
@@ -64,6 +72,28 @@ pub fn decode_document(
         (resource, diags)
     } else {
         (None, diags)
+    }
+}
+
+/// Whether the document is for this account: its `iam-warden/accounts` selects it (read before
+/// any variable is resolved, so that a value only some accounts define is not an error in the
+/// others). A malformed selector applies, so that decoding reports it.
+fn applies_here(root: &Node, vars: &Variables) -> bool {
+    let mut node = root;
+    for key in ["metadata", "annotations", ACCOUNTS_ANNOTATION] {
+        let Value::Map(entries) = &node.value else {
+            return true;
+        };
+        match entries.iter().find(|(k, _)| k.name == key) {
+            Some((_, next)) => node = next,
+            None => return true,
+        }
+    }
+    match &node.value {
+        Value::Scalar { text, .. } => {
+            super::accounts::Selector::parse(text).map_or(true, |s| vars.selects(&s))
+        }
+        _ => true,
     }
 }
 
@@ -368,6 +398,12 @@ impl Decoder<'_> {
                         &ann_path.key(key.as_str()),
                         unknown_field(key, ANNOTATIONS),
                     );
+                }
+            }
+            if let Some(v) = annotations.get(ACCOUNTS_ANNOTATION) {
+                if let Err(e) = super::accounts::Selector::parse(v) {
+                    let line = node.line_at(&FieldPath::default().key(ACCOUNTS_ANNOTATION));
+                    self.error(line, &ann_path.key(ACCOUNTS_ANNOTATION), e);
                 }
             }
             for (key, allowed) in [

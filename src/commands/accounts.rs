@@ -1,0 +1,127 @@
+//! `--accounts FILE` for the commands: the accounts, each one's values and reach, and every
+//! account's expansion of DIR checked before any AWS call.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+
+use crate::cli::ManifestArgs;
+use crate::iam::{Assume, Reach};
+use crate::manifest::accounts::{AccountSpec, Accounts};
+use crate::manifest::{self, Builtins, Variables};
+
+/// What `--accounts` asks for.
+pub enum Targets {
+    /// No accounts file: the caller's account, as without one.
+    Caller,
+    Many(Accounts),
+    /// The accounts file is invalid: its errors were printed.
+    Invalid,
+}
+
+/// Reads `--accounts`, printing its errors to stderr.
+pub fn targets(args: &ManifestArgs) -> Targets {
+    let Some(path) = &args.accounts else {
+        return Targets::Caller;
+    };
+    match Accounts::load(path) {
+        Ok(accounts) => Targets::Many(accounts),
+        Err(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            eprintln!(
+                "invalid accounts file: {} errors; nothing was changed",
+                diags.len()
+            );
+            Targets::Invalid
+        }
+    }
+}
+
+/// The values of `account`: `--values` files, its own files and values, then `--var`; its
+/// built-ins as far as they are known without a call (the region is the SDK's).
+pub fn variables(args: &ManifestArgs, account: &AccountSpec) -> anyhow::Result<Variables> {
+    let files: Vec<_> = args
+        .values
+        .iter()
+        .chain(&account.values_files)
+        .cloned()
+        .collect();
+    let vars = Variables::load_layers(&files, &account.values, &args.vars)
+        .with_context(|| format!("account {}", account.name))?;
+    let placeholder = Builtins::placeholder();
+    Ok(vars
+        .for_account(&account.name, &account.id)
+        .with_builtins(Builtins {
+            account_id: account.id.clone(),
+            partition: account
+                .role
+                .as_ref()
+                .map_or(placeholder.partition, |r| r.partition.clone()),
+            region: placeholder.region,
+        }))
+}
+
+/// How to reach `account` with these flags.
+pub fn reach(args: &ManifestArgs, account: &AccountSpec) -> Reach {
+    Reach {
+        assume: account.role.as_ref().map(|r| Assume {
+            role_arn: r.arn.clone(),
+            external_id: r.external_id.clone(),
+            session_name: r.session_name.clone(),
+            session_duration: r.session_duration,
+        }),
+        ..args.iam.reach()
+    }
+}
+
+/// One line per distinct error of every account's expansion of DIR (with the accounts it
+/// holds in, unless all), and how much each valid account declares.
+pub struct Checked {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Per account: (name, roles, policies).
+    pub declared: Vec<(String, usize, usize)>,
+    pub files: usize,
+}
+
+pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked> {
+    let guardrails = args.guardrails()?;
+    let mut errors: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let mut warnings: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let mut declared = Vec::new();
+    let mut files = 0;
+    for a in &accounts.accounts {
+        let vars = variables(args, a)?;
+        let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
+            .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
+        files = loaded.files;
+        for d in &loaded.diagnostics {
+            errors.entry(d.to_string()).or_default().push(&a.name);
+        }
+        for w in super::validate::located_warnings(&loaded.state) {
+            warnings.entry(w.to_string()).or_default().push(&a.name);
+        }
+        declared.push((
+            a.name.clone(),
+            loaded.state.roles.len(),
+            loaded.state.policies.len(),
+        ));
+    }
+    let all = accounts.accounts.len();
+    let lines = |m: BTreeMap<String, Vec<&str>>| {
+        m.into_iter()
+            .map(|(line, names)| match names.len() == all {
+                true => line,
+                false => format!("{line} (in account {})", names.join(", ")),
+            })
+            .collect()
+    };
+    Ok(Checked {
+        errors: lines(errors),
+        warnings: lines(warnings),
+        declared,
+        files,
+    })
+}

@@ -1,0 +1,454 @@
+//! The accounts file (`--accounts FILE`): the accounts one process manages, how to reach each,
+//! and each one's values. See DESIGN.md, "Many accounts".
+//!
+//! ```yaml
+//! accounts:
+//!   - name: prod
+//!     id: "111111111111"
+//!     roleArn: arn:aws:iam::111111111111:role/iam-warden
+//!     externalId: "..."
+//!     values: {env: prod}
+//!   - name: home
+//!     id: "123456789012"        # no roleArn: the process's own credentials
+//! ```
+//!
+//! Errors name the file, the line, the field path and what is allowed, like a manifest's.
+
+mod select;
+mod shard;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use select::Selector;
+pub use shard::{Shard, shard_of};
+
+use super::Diagnostic;
+use super::yaml::{self, Node, Value};
+use crate::arn::{Arn, is_account_id};
+use crate::fieldpath::FieldPath;
+use crate::suggest::unknown_field;
+
+pub const TOP_FIELDS: &[&str] = &["accounts"];
+pub const ACCOUNT_FIELDS: &[&str] = &[
+    "name",
+    "id",
+    "roleArn",
+    "externalId",
+    "sessionName",
+    "sessionDuration",
+    "values",
+    "valuesFiles",
+];
+
+/// AssumeRole's bounds on a session (DurationSeconds).
+const SESSION_MIN: Duration = Duration::from_secs(900);
+const SESSION_MAX: Duration = Duration::from_secs(43_200);
+
+/// One account of the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSpec {
+    /// `[A-Za-z0-9_-]+`, unique in the file: `${account.name}` and the `ACCOUNT/` of reports.
+    pub name: String,
+    /// Twelve digits.
+    pub id: String,
+    /// Assumed from the process's own credentials; `None`: those credentials themselves.
+    pub role: Option<AssumeRole>,
+    /// Values for `${var.NAME}` in this account, beating `--values` (`--var` beats them).
+    pub values: BTreeMap<String, String>,
+    /// Values files of this account (relative to the accounts file), before `values`.
+    pub values_files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssumeRole {
+    pub arn: String,
+    /// The partition of `arn`: the account's ARNs are built in it.
+    pub partition: String,
+    pub external_id: Option<String>,
+    pub session_name: Option<String>,
+    pub session_duration: Option<Duration>,
+}
+
+/// The accounts of a file, in its order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accounts {
+    pub accounts: Vec<AccountSpec>,
+}
+
+impl Accounts {
+    /// Reads and checks `path`: every error, or the accounts.
+    pub fn load(path: &Path) -> Result<Accounts, Vec<Diagnostic>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Accounts::parse(path, &text),
+            Err(e) => Err(vec![Diagnostic::file(path, format!("cannot read: {e}"))]),
+        }
+    }
+
+    /// Checks `text` as read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Accounts, Vec<Diagnostic>> {
+        let mut p = Parser {
+            file: path,
+            diags: Vec::new(),
+        };
+        let accounts = p.file(text);
+        match p.diags.is_empty() {
+            true => Ok(accounts),
+            false => Err(p.diags),
+        }
+    }
+
+    /// The accounts `shard` manages.
+    pub fn sharded(mut self, shard: Option<Shard>) -> Accounts {
+        if let Some(shard) = shard {
+            self.accounts.retain(|a| shard.owns(&a.id));
+        }
+        self
+    }
+}
+
+struct Parser<'a> {
+    file: &'a Path,
+    diags: Vec<Diagnostic>,
+}
+
+impl Parser<'_> {
+    fn error(&mut self, line: usize, path: &FieldPath, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            file: self.file.to_path_buf(),
+            line: Some(line),
+            path: path.clone(),
+            message: message.into(),
+        });
+    }
+
+    fn file(&mut self, text: &str) -> Accounts {
+        let mut out = Accounts::default();
+        let (docs, syntax) = yaml::parse_documents(text);
+        if let Some(e) = syntax {
+            self.error(e.line, &e.path, e.message);
+            return out;
+        }
+        let mut roots = docs.into_iter().filter_map(|d| d.root);
+        let Some(root) = roots.next() else {
+            self.diags.push(Diagnostic::file(
+                self.file,
+                "is empty: expected `accounts:` and a list of accounts",
+            ));
+            return out;
+        };
+        if let Some(extra) = roots.next() {
+            self.error(extra.line, &FieldPath::default(), "must hold one document");
+        }
+        let top = FieldPath::default();
+        let Some(fields) = self.mapping(&root, &top, TOP_FIELDS) else {
+            return out;
+        };
+        let path = top.key("accounts");
+        let Some(list) = fields.get("accounts") else {
+            self.error(root.line, &path, "is required: a list of accounts");
+            return out;
+        };
+        let Value::Seq(items) = &list.value else {
+            let found = list.type_name();
+            self.error(
+                list.line,
+                &path,
+                format!("must be a list of accounts, not {found}"),
+            );
+            return out;
+        };
+        if items.is_empty() {
+            self.error(list.line, &path, "lists no account");
+        }
+        for (i, item) in items.iter().enumerate() {
+            if let Some(a) = self.account(item, &path.index(i)) {
+                let first = |f: &dyn Fn(&AccountSpec) -> &str| {
+                    out.accounts.iter().position(|b| f(b) == f(&a))
+                };
+                if let Some(j) = first(&|b| b.name.as_str()) {
+                    let line = item.line_at(&FieldPath::default().key("name"));
+                    let msg = format!("account name `{}` is already accounts[{j}]'s", a.name);
+                    self.error(line, &path.index(i).key("name"), msg);
+                } else if let Some(j) = first(&|b| b.id.as_str()) {
+                    let line = item.line_at(&FieldPath::default().key("id"));
+                    let msg = format!("account id {} is already accounts[{j}]'s", a.id);
+                    self.error(line, &path.index(i).key("id"), msg);
+                } else {
+                    out.accounts.push(a);
+                }
+            }
+        }
+        out
+    }
+
+    fn mapping<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &FieldPath,
+        allowed: &[&str],
+    ) -> Option<BTreeMap<&'n str, &'n Node>> {
+        let Value::Map(entries) = &node.value else {
+            let found = node.type_name();
+            self.error(node.line, path, format!("must be a mapping, not {found}"));
+            return None;
+        };
+        let mut out = BTreeMap::new();
+        for (key, value) in entries {
+            if !allowed.is_empty() && !allowed.contains(&key.name.as_str()) {
+                self.error(
+                    key.line,
+                    &path.key(&key.name),
+                    unknown_field(&key.name, allowed),
+                );
+            } else {
+                out.insert(key.name.as_str(), value);
+            }
+        }
+        Some(out)
+    }
+
+    fn string(&mut self, node: &Node, path: &FieldPath) -> Option<String> {
+        match &node.value {
+            Value::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
+            _ => {
+                let found = node.type_name();
+                self.error(node.line, path, format!("must be a string, not {found}"));
+                None
+            }
+        }
+    }
+
+    fn account(&mut self, node: &Node, path: &FieldPath) -> Option<AccountSpec> {
+        let fields = self.mapping(node, path, ACCOUNT_FIELDS)?;
+        let before = self.diags.len();
+        let field = |name: &str| fields.get(name).copied();
+        let name = match field("name") {
+            Some(n) => self.string(n, &path.key("name")).filter(|name| {
+                let ok = !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if !ok {
+                    let msg =
+                        format!("`{name}` is not an account name (letters, digits, `_`, `-`)");
+                    self.error(n.line, &path.key("name"), msg);
+                }
+                ok
+            }),
+            None => {
+                self.error(node.line, &path.key("name"), "is required");
+                None
+            }
+        };
+        let id = match field("id") {
+            Some(n) => self.string(n, &path.key("id")).filter(|id| {
+                let ok = is_account_id(id);
+                if !ok {
+                    let msg = format!("`{id}` is not an account id (12 digits, quoted)");
+                    self.error(n.line, &path.key("id"), msg);
+                }
+                ok
+            }),
+            None => {
+                self.error(
+                    node.line,
+                    &path.key("id"),
+                    "is required: the 12-digit account id",
+                );
+                None
+            }
+        };
+        let text = |p: &mut Self, key: &str| {
+            field(key).and_then(|n| p.string(n, &path.key(key)).map(|s| (s, n.line)))
+        };
+        let role_arn = text(self, "roleArn");
+        let external_id = text(self, "externalId");
+        let session_name = text(self, "sessionName");
+        let duration = field("sessionDuration").and_then(|n| {
+            let key = path.key("sessionDuration");
+            let text = self.string(n, &key)?;
+            let parsed = match text.parse::<u64>() {
+                Ok(secs) => Ok(Duration::from_secs(secs)),
+                Err(_) => humantime::parse_duration(&text).map_err(|e| e.to_string()),
+            };
+            match parsed {
+                Ok(d) if (SESSION_MIN..=SESSION_MAX).contains(&d) => Some(d),
+                Ok(_) | Err(_) => {
+                    let msg = format!(
+                        "`{text}` is not a session duration between 15m and 12h (seconds, or \
+                         `1h`)"
+                    );
+                    self.error(n.line, &key, msg);
+                    None
+                }
+            }
+        });
+        let role = match role_arn {
+            Some((arn, line)) => self.role(&arn, line, id.as_deref(), path),
+            None => {
+                for (key, set) in [
+                    ("externalId", external_id.is_some()),
+                    ("sessionName", session_name.is_some()),
+                    ("sessionDuration", duration.is_some()),
+                ] {
+                    if set {
+                        let line = node.line_at(&FieldPath::default().key(key));
+                        let msg = "is only used with roleArn (this account is reached with the \
+                                   process's own credentials)";
+                        self.error(line, &path.key(key), msg);
+                    }
+                }
+                None
+            }
+        };
+        if let (Some((session, line)), Some(_)) = (&session_name, &role) {
+            let ok = (2..=64).contains(&session.len())
+                && session
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c));
+            if !ok {
+                let msg = format!(
+                    "`{session}` is not a session name (2 to 64 of letters, digits and +=,.@-_)"
+                );
+                self.error(*line, &path.key("sessionName"), msg);
+            }
+        }
+        if let (Some((external, line)), Some(_)) = (&external_id, &role) {
+            let ok = (2..=1224).contains(&external.len())
+                && external
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+            if !ok {
+                let msg = "is not an external id (2 to 1224 of letters, digits and +=,.@:/-_)";
+                self.error(*line, &path.key("externalId"), msg);
+            }
+        }
+        let values = match field("values") {
+            Some(n) => self.values(n, &path.key("values")),
+            None => BTreeMap::new(),
+        };
+        let values_files = match field("valuesFiles") {
+            Some(n) => self.values_files(n, &path.key("valuesFiles")),
+            None => Vec::new(),
+        };
+        if self.diags.len() > before {
+            return None;
+        }
+        let role = role.map(|mut r| {
+            r.external_id = external_id.map(|(s, _)| s);
+            r.session_name = session_name.map(|(s, _)| s);
+            r.session_duration = duration;
+            r
+        });
+        Some(AccountSpec {
+            name: name?,
+            id: id?,
+            role,
+            values,
+            values_files,
+        })
+    }
+
+    fn role(
+        &mut self,
+        arn: &str,
+        line: usize,
+        id: Option<&str>,
+        path: &FieldPath,
+    ) -> Option<AssumeRole> {
+        let key = path.key("roleArn");
+        let parsed = Arn::parse(arn)
+            .ok()
+            .filter(|a| a.is_iam("role") && a.name().is_some());
+        let Some(parsed) = parsed else {
+            let msg = format!("`{arn}` is not a role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME)");
+            self.error(line, &key, msg);
+            return None;
+        };
+        if let Some(id) = id.filter(|id| *id != parsed.account) {
+            let msg = format!(
+                "`{arn}` is in account {}, not this account's id {id}",
+                parsed.account
+            );
+            self.error(line, &key, msg);
+            return None;
+        }
+        Some(AssumeRole {
+            arn: arn.to_string(),
+            partition: parsed.partition.to_string(),
+            external_id: None,
+            session_name: None,
+            session_duration: None,
+        })
+    }
+
+    fn values(&mut self, node: &Node, path: &FieldPath) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let Value::Map(entries) = &node.value else {
+            let found = node.type_name();
+            self.error(
+                node.line,
+                path,
+                format!("must be a mapping of NAME: value, not {found}"),
+            );
+            return out;
+        };
+        for (key, value) in entries {
+            let at = path.key(&key.name);
+            let name_ok = !key.name.is_empty()
+                && key
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !name_ok {
+                self.error(
+                    key.line,
+                    &at,
+                    "is not a variable name (letters, digits, `_` and `-`)",
+                );
+                continue;
+            }
+            match &value.value {
+                Value::Scalar { text, .. } if !value.is_null() => {
+                    if text.contains("${") {
+                        let msg = "holds `${`; values are inserted as written and never expanded \
+                                   again, so a value cannot refer to another variable";
+                        self.error(value.line, &at, msg);
+                    } else {
+                        out.insert(key.name.clone(), text.clone());
+                    }
+                }
+                _ => {
+                    let found = value.type_name();
+                    let msg = format!("must be a string, number or boolean, not {found}");
+                    self.error(value.line, &at, msg);
+                }
+            }
+        }
+        out
+    }
+
+    fn values_files(&mut self, node: &Node, path: &FieldPath) -> Vec<PathBuf> {
+        let Value::Seq(items) = &node.value else {
+            let found = node.type_name();
+            self.error(
+                node.line,
+                path,
+                format!("must be a list of file paths, not {found}"),
+            );
+            return Vec::new();
+        };
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| self.string(n, &path.index(i)))
+            .map(|f| base.join(f))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

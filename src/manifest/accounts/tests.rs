@@ -1,0 +1,136 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Accounts, Vec<String>> {
+    Accounts::parse(Path::new("/etc/iw/accounts.yaml"), text)
+        .map_err(|ds| ds.iter().map(ToString::to_string).collect())
+}
+
+fn errors(text: &str) -> Vec<String> {
+    parse(text).expect_err("expected errors")
+}
+
+#[test]
+fn reads_assumed_and_own_credentials_accounts_with_their_values() {
+    let a = parse(
+        r#"
+accounts:
+  - name: prod
+    id: "111111111111"
+    roleArn: arn:aws-us-gov:iam::111111111111:role/ops/iam-warden
+    externalId: "shared-secret-1"
+    sessionName: iam-warden
+    sessionDuration: 2h
+    values: {env: prod, replicas: 012}
+    valuesFiles: [prod.yaml]
+  - name: home
+    id: 222222222222
+"#,
+    )
+    .unwrap();
+    let prod = &a.accounts[0];
+    assert_eq!(
+        (prod.name.as_str(), prod.id.as_str()),
+        ("prod", "111111111111")
+    );
+    let role = prod.role.as_ref().unwrap();
+    assert_eq!(role.partition, "aws-us-gov");
+    assert_eq!(role.external_id.as_deref(), Some("shared-secret-1"));
+    assert_eq!(role.session_name.as_deref(), Some("iam-warden"));
+    assert_eq!(role.session_duration, Some(Duration::from_secs(7200)));
+    // As written: a value reaches IAM exactly so.
+    assert_eq!(prod.values["replicas"], "012");
+    assert_eq!(prod.values_files, vec![Path::new("/etc/iw/prod.yaml")]);
+    let home = &a.accounts[1];
+    assert_eq!(home.id, "222222222222");
+    assert!(home.role.is_none());
+}
+
+#[test]
+fn every_error_names_file_line_field_and_what_is_allowed() {
+    let e = errors(
+        r#"accounts:
+  - name: prod
+    id: "11111111111"
+    rolearn: arn:aws:iam::111111111111:role/x
+  - name: "bad name"
+    id: "222222222222"
+    roleArn: arn:aws:iam::333333333333:role/x
+    sessionDuration: 5m
+  - id: "444444444444"
+    externalId: abc
+"#,
+    );
+    let want = [
+        "/etc/iw/accounts.yaml:3: accounts[0].id: `11111111111` is not an account id (12 digits, quoted)",
+        "/etc/iw/accounts.yaml:4: accounts[0].rolearn: unknown field `rolearn`; did you mean `roleArn`?",
+        "/etc/iw/accounts.yaml:5: accounts[1].name: `bad name` is not an account name",
+        "/etc/iw/accounts.yaml:7: accounts[1].roleArn: `arn:aws:iam::333333333333:role/x` is in account 333333333333, not this account's id 222222222222",
+        "/etc/iw/accounts.yaml:8: accounts[1].sessionDuration: `5m` is not a session duration between 15m and 12h",
+        "/etc/iw/accounts.yaml:9: accounts[2].name: is required",
+        "/etc/iw/accounts.yaml:10: accounts[2].externalId: is only used with roleArn",
+    ];
+    for w in want {
+        assert!(e.iter().any(|x| x.starts_with(w)), "missing {w}\nin {e:#?}");
+    }
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+}
+
+#[test]
+fn names_and_ids_are_unique() {
+    let e = errors(
+        r#"accounts:
+  - {name: a, id: "111111111111"}
+  - {name: a, id: "222222222222"}
+  - {name: b, id: "111111111111"}
+"#,
+    );
+    assert_eq!(
+        e,
+        [
+            "/etc/iw/accounts.yaml:3: accounts[1].name: account name `a` is already accounts[0]'s",
+            "/etc/iw/accounts.yaml:4: accounts[2].id: account id 111111111111 is already accounts[0]'s",
+        ]
+    );
+}
+
+#[test]
+fn the_shape_of_the_file_is_checked() {
+    assert!(errors("")[0].contains("is empty: expected `accounts:`"));
+    assert!(
+        errors("accounts: prod")[0].contains("accounts: must be a list of accounts, not a string")
+    );
+    assert!(errors("accounts: []")[0].contains("lists no account"));
+    assert!(errors("acounts: []")[0].contains("did you mean `accounts`?"));
+    assert!(
+        errors("accounts:\n  - name: a\n    id: '111111111111'\n    values: {x: '${var.y}'}\n")[0]
+            .contains("accounts[0].values.x: holds `${`")
+    );
+    assert!(errors("accounts:\n  - name: a\n    id: '111111111111'\n    roleArn: arn:aws:iam::111111111111:user/x\n")[0]
+        .contains("is not a role ARN"));
+    assert!(errors("accounts: [\n")[0].starts_with("/etc/iw/accounts.yaml:"));
+}
+
+#[test]
+fn a_shard_keeps_only_its_accounts() {
+    let a = parse(
+        "accounts:\n  - {name: a, id: '111111111111'}\n  - {name: b, id: '222222222222'}\n  - {name: c, id: '333333333333'}\n",
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    for index in 0..2 {
+        let shard = Shard { index, count: 2 };
+        seen.extend(
+            a.clone()
+                .sharded(Some(shard))
+                .accounts
+                .into_iter()
+                .map(|x| x.name),
+        );
+    }
+    seen.sort();
+    assert_eq!(seen, ["a", "b", "c"]);
+    assert_eq!(a.clone().sharded(None), a);
+}
