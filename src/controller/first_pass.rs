@@ -16,7 +16,20 @@ use crate::manifest::{Kind, Resource};
 use crate::reconcile::{self, Eventual, ResourceState};
 
 impl Controller {
-    pub(super) async fn first_pass_from_snapshot(&self) {
+    /// Starts the first pass over what the first reload queued: ready at once when nothing is
+    /// declared, else from a snapshot where one can be read.
+    pub(super) async fn first_pass(&self) {
+        if lock(&self.acct.keys).start_first_pass() {
+            self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        } else {
+            self.first_pass_from_snapshot().await;
+        }
+        // The first pass reconciles everything that reload() queued.
+        self.metrics.resync_started();
+        self.liveness.resync_finished();
+    }
+
+    async fn first_pass_from_snapshot(&self) {
         let retry = self.in_place_retry();
         let snapshot = match reconcile::retrying(&retry, Eventual::No, || self.acct.iam.snapshot())
             .await

@@ -80,7 +80,11 @@ impl Controller {
     /// unreadable DIR keeps the whole desired state (and is shown on /status).
     pub fn reload(&self) {
         let mut loader = lock(&self.loader);
-        match Variables::load(&self.config.values, &self.config.vars) {
+        let values = match &self.config.account {
+            Some(a) => a.variables(&self.config.values, &self.config.vars),
+            None => Variables::load(&self.config.values, &self.config.vars),
+        };
+        match values {
             Ok(v) => {
                 self.values.read();
                 loader.vars = v.with_builtins(loader.vars.builtins().clone());

@@ -4,8 +4,8 @@
 //! answers 200 once the first full pass has finished, and its body names any condition that
 //! holds the daemon back (AWS unreachable or refusing calls, DIR unreadable).
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -23,31 +23,35 @@ use tokio::sync::watch;
 /// cannot pile up open connections.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-use super::Controller;
-use super::conditions::AwsHealth;
 use super::metrics::Metrics;
-use super::status::{StatusBody, bounded_file_errors};
+use super::status::{ManyStatus, StatusBody, bounded_file_errors};
+use super::supervisor::Slot;
 
-/// What the endpoints read. The controller is attached once the account is known; before that
-/// the process is alive but not ready.
+/// What the endpoints read: every account's slot, its controller attached once the account is
+/// known; before that the account is alive but not ready.
 #[derive(Clone)]
 pub struct Health {
-    metrics: Arc<Metrics>,
-    aws: Arc<AwsHealth>,
-    controller: Arc<OnceLock<Arc<Controller>>>,
+    metrics: Metrics,
+    slots: Arc<[Arc<Slot>]>,
+    /// An accounts file's accounts: endpoints name them (else exactly one account, unnamed).
+    many: bool,
 }
 
 impl Health {
-    pub fn new(metrics: Arc<Metrics>, aws: Arc<AwsHealth>) -> Health {
+    pub fn new(metrics: Metrics, slots: Vec<Arc<Slot>>, many: bool) -> Health {
         Health {
             metrics,
-            aws,
-            controller: Arc::new(OnceLock::new()),
+            slots: slots.into(),
+            many,
         }
     }
 
-    pub fn attach(&self, controller: Arc<Controller>) {
-        let _ = self.controller.set(controller);
+    /// The only account's slot, without an accounts file.
+    fn single(&self) -> Option<&Slot> {
+        match self.many {
+            true => None,
+            false => self.slots.first().map(|s| s.as_ref()),
+        }
     }
 }
 
@@ -94,19 +98,33 @@ pub async fn serve(
 }
 
 async fn healthz(Extract(h): Extract<Health>) -> Response {
-    // Before the controller exists the daemon waits for the AWS account: alive.
-    match h.controller.get().and_then(|c| c.liveness.problem()) {
-        None => (StatusCode::OK, "ok\n").into_response(),
-        Some(why) => (
+    // Before its controller exists an account waits for its identity: alive.
+    let problems: Vec<String> = h
+        .slots
+        .iter()
+        .filter_map(|s| {
+            let why = s.controller.get()?.liveness.problem()?;
+            Some(match s.name() {
+                Some(name) => format!("account {name}: {why}"),
+                None => why,
+            })
+        })
+        .collect();
+    match problems.is_empty() {
+        true => (StatusCode::OK, "ok\n").into_response(),
+        false => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("unhealthy: {why}\n"),
+            format!("unhealthy: {}\n", problems.join("; ")),
         )
             .into_response(),
     }
 }
 
 async fn readyz(Extract(h): Extract<Health>) -> Response {
-    let controller = h.controller.get();
+    let Some(slot) = h.single() else {
+        return readyz_accounts(&h);
+    };
+    let controller = slot.controller.get();
     let (code, mut body) = match controller {
         Some(c) if c.ready.load(Ordering::SeqCst) => (StatusCode::OK, "ready\n".to_string()),
         Some(_) => (
@@ -118,7 +136,16 @@ async fn readyz(Extract(h): Extract<Health>) -> Response {
             "not ready: waiting to identify the AWS account\n".to_string(),
         ),
     };
-    let mut conditions = h.aws.describe();
+    for c in conditions(slot) {
+        body.push_str(&format!("warning: {c}\n"));
+    }
+    (code, body).into_response()
+}
+
+/// What holds one account back: AWS's answers, DIR, values, invalid manifests.
+fn conditions(slot: &Slot) -> Vec<String> {
+    let controller = slot.controller.get();
+    let mut conditions = slot.aws.describe();
     if let Some(e) = controller.and_then(|c| c.dir.error()) {
         conditions.push(format!("manifests unreadable: {e}"));
     }
@@ -133,18 +160,51 @@ async fn readyz(Extract(h): Extract<Health>) -> Response {
             "invalid manifests: {n} errors; their resources keep their last good state (fileErrors on /status)"
         ));
     }
-    for c in conditions {
-        body.push_str(&format!("warning: {c}\n"));
+    conditions
+}
+
+/// Many accounts: ready once every account that could be identified has finished its first
+/// pass. One that cannot be reached (its role cannot be assumed) is a condition of its own,
+/// not a reason to hold the others' readiness: it is retried meanwhile.
+fn readyz_accounts(h: &Health) -> Response {
+    let mut waiting = Vec::new();
+    let mut lines = Vec::new();
+    for slot in h.slots.iter() {
+        let name = slot.name().unwrap_or("-");
+        match slot.controller.get() {
+            Some(c) if !c.ready.load(Ordering::SeqCst) => waiting.push(name),
+            Some(_) => {}
+            None => match super::lock(&slot.unreachable).clone() {
+                Some(why) => lines.push(format!("warning: account {name}: {why}\n")),
+                None => waiting.push(name),
+            },
+        }
+        for c in conditions(slot) {
+            lines.push(format!("warning: account {name}: {c}\n"));
+        }
     }
-    (code, body).into_response()
+    let (code, head) = match waiting.is_empty() {
+        true => (
+            StatusCode::OK,
+            format!("ready: {} accounts\n", h.slots.len()),
+        ),
+        false => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: the first reconcile pass has not finished in account {}\n",
+                waiting.join(", ")
+            ),
+        ),
+    };
+    (code, head + &lines.concat()).into_response()
 }
 
 /// OpenMetrics to a scraper that asks for it (Prometheus does), the 0.0.4 text format to
 /// anything else; each under its own content type.
 async fn metrics(Extract(h): Extract<Health>, headers: axum::http::HeaderMap) -> Response {
-    if let Some(c) = h.controller.get() {
+    for c in h.slots.iter().filter_map(|s| s.controller.get()) {
         let (depth, oldest) = c.queue.depth();
-        h.metrics.queue(depth, oldest);
+        c.metrics.queue(depth, oldest);
     }
     let openmetrics = headers
         .get_all(header::ACCEPT)
@@ -173,11 +233,28 @@ async fn metrics(Extract(h): Extract<Health>, headers: axum::http::HeaderMap) ->
 }
 
 async fn status(Extract(h): Extract<Health>) -> Response {
-    let aws = h.aws.status();
-    let Some(c) = h.controller.get() else {
-        return Json(StatusBody::starting(aws)).into_response();
+    match h.single() {
+        Some(slot) => Json(account_status(slot)).into_response(),
+        None => {
+            let accounts = h.slots.iter().map(|slot| {
+                (
+                    slot.name().unwrap_or_default().to_string(),
+                    slot.spec.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
+                    super::lock(&slot.unreachable).clone(),
+                    account_status(slot),
+                )
+            });
+            Json(ManyStatus::new(accounts)).into_response()
+        }
+    }
+}
+
+fn account_status(slot: &Slot) -> StatusBody {
+    let aws = slot.aws.status();
+    let Some(c) = slot.controller.get() else {
+        return StatusBody::starting(aws);
     };
-    Json(StatusBody {
+    StatusBody {
         ready: c.ready.load(Ordering::SeqCst),
         resources: super::lock(&c.acct.keys).statuses(),
         file_errors: bounded_file_errors(&c.generation().errors),
@@ -185,6 +262,5 @@ async fn status(Extract(h): Extract<Health>) -> Response {
         dir_error: c.dir.error(),
         values_error: c.values.error(),
         prune_refused: c.prune_refused_reason(),
-    })
-    .into_response()
+    }
 }

@@ -1,8 +1,9 @@
 //! Prometheus metrics. Reconcile code calls one method per event; names live only here.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -35,19 +36,58 @@ struct StateLabels {
     state: &'static str,
 }
 
-pub struct Metrics {
+/// A series' labels with the account's first (none without `--accounts`: the series are
+/// exactly a single account's).
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct In<L> {
+    account: Option<Arc<str>>,
+    labels: L,
+}
+
+impl<L: EncodeLabelSet> EncodeLabelSet for In<L> {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        if let Some(account) = &self.account {
+            ("account", account.as_ref()).encode(encoder.encode_label())?;
+        }
+        self.labels.encode(encoder)
+    }
+}
+
+/// No labels of a metric's own.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Nothing;
+
+impl EncodeLabelSet for Nothing {
+    fn encode(&self, _: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        Ok(())
+    }
+}
+
+type Histograms = Family<In<Nothing>, Histogram, fn() -> Histogram>;
+type Times = Family<In<Nothing>, Gauge<f64, AtomicU64>>;
+
+/// Every series of the process, registered once.
+struct Families {
     registry: Registry,
-    reconciles: Family<ReconcileLabels, Counter>,
-    duration: Histogram,
-    drift: Family<DriftLabels, Counter>,
-    requests: Family<RequestLabels, Counter>,
-    resources: Family<StateLabels, Gauge>,
-    last_resync: Gauge<f64, AtomicU64>,
-    last_good_resync: Gauge<f64, AtomicU64>,
-    resync_duration: Histogram,
-    queue_depth: Gauge,
-    queue_oldest: Gauge<f64, AtomicU64>,
-    prune_refused: Gauge,
+    reconciles: Family<In<ReconcileLabels>, Counter>,
+    duration: Histograms,
+    drift: Family<In<DriftLabels>, Counter>,
+    requests: Family<In<RequestLabels>, Counter>,
+    resources: Family<In<StateLabels>, Gauge>,
+    last_resync: Times,
+    last_good_resync: Times,
+    resync_duration: Histograms,
+    queue_depth: Family<In<Nothing>, Gauge>,
+    queue_oldest: Times,
+    prune_refused: Family<In<Nothing>, Gauge>,
+}
+
+/// The metrics of one account (of the only one without `--accounts`): every handle writes
+/// into the same registry, its series labelled with its account.
+#[derive(Clone)]
+pub struct Metrics {
+    families: Arc<Families>,
+    account: Option<Arc<str>>,
 }
 
 fn unix_now() -> f64 {
@@ -57,19 +97,28 @@ fn unix_now() -> f64 {
 }
 
 impl Default for Metrics {
+    /// The metrics of the only account (no `--accounts`): no `account` label.
     fn default() -> Self {
+        Metrics::with(Families::new(), None)
+    }
+}
+
+impl Families {
+    fn new() -> Arc<Families> {
         let mut registry = Registry::default();
-        let reconciles = Family::<ReconcileLabels, Counter>::default();
-        let duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
-        let drift = Family::<DriftLabels, Counter>::default();
-        let requests = Family::<RequestLabels, Counter>::default();
-        let resources = Family::<StateLabels, Gauge>::default();
-        let last_resync = Gauge::<f64, AtomicU64>::default();
-        let last_good_resync = Gauge::<f64, AtomicU64>::default();
-        let resync_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
-        let queue_depth = Gauge::default();
-        let queue_oldest = Gauge::<f64, AtomicU64>::default();
-        let prune_refused = Gauge::default();
+        let reconciles = Family::default();
+        let duration: Histograms =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.005, 2.0, 14)));
+        let drift = Family::default();
+        let requests = Family::default();
+        let resources = Family::default();
+        let last_resync = Times::default();
+        let last_good_resync = Times::default();
+        let resync_duration: Histograms =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.01, 2.0, 14)));
+        let queue_depth = Family::default();
+        let queue_oldest = Times::default();
+        let prune_refused = Family::default();
         // The client appends `_total` to counters.
         registry.register(
             "iam_warden_reconcile",
@@ -126,7 +175,7 @@ impl Default for Metrics {
             "Deletions --max-prune holds back (0 when within the limit)",
             prune_refused.clone(),
         );
-        Metrics {
+        Arc::new(Families {
             prune_refused,
             registry,
             reconciles,
@@ -139,7 +188,7 @@ impl Default for Metrics {
             resync_duration,
             queue_depth,
             queue_oldest,
-        }
+        })
     }
 }
 
@@ -169,67 +218,129 @@ impl ReconcileResult {
 }
 
 impl Metrics {
+    fn with(families: Arc<Families>, account: Option<Arc<str>>) -> Metrics {
+        let m = Metrics { families, account };
+        // A series of its own exists from the start, at 0, as a plain gauge would.
+        let f = &m.families;
+        let _ = f.duration.get_or_create(&m.none());
+        let _ = f.resync_duration.get_or_create(&m.none());
+        let _ = f.last_resync.get_or_create(&m.none());
+        let _ = f.last_good_resync.get_or_create(&m.none());
+        let _ = f.queue_depth.get_or_create(&m.none());
+        let _ = f.queue_oldest.get_or_create(&m.none());
+        let _ = f.prune_refused.get_or_create(&m.none());
+        m
+    }
+
+    /// The registry of many accounts, each with its handle from [`Metrics::for_account`] (this
+    /// one holds no series of its own).
+    pub fn of_accounts() -> Metrics {
+        Metrics {
+            families: Families::new(),
+            account: None,
+        }
+    }
+
+    /// The metrics of the account `name`, in the same registry.
+    pub fn for_account(&self, name: &str) -> Metrics {
+        Metrics::with(self.families.clone(), Some(Arc::from(name)))
+    }
+
+    fn labels<L>(&self, labels: L) -> In<L> {
+        In {
+            account: self.account.clone(),
+            labels,
+        }
+    }
+
+    fn none(&self) -> In<Nothing> {
+        self.labels(Nothing)
+    }
+
     pub fn prune_refused(&self, deletions: usize) {
-        self.prune_refused
+        self.families
+            .prune_refused
+            .get_or_create(&self.none())
             .set(i64::try_from(deletions).unwrap_or(i64::MAX));
     }
 
     pub fn reconciled(&self, kind: Kind, result: ReconcileResult, seconds: f64) {
-        self.reconciles
-            .get_or_create(&ReconcileLabels {
+        self.families
+            .reconciles
+            .get_or_create(&self.labels(ReconcileLabels {
                 kind: kind.as_str(),
                 result: result.as_str(),
-            })
+            }))
             .inc();
-        self.duration.observe(seconds);
+        self.families
+            .duration
+            .get_or_create(&self.none())
+            .observe(seconds);
     }
 
     pub fn drift_corrected(&self, kind: Kind, field: &'static str) {
-        self.drift
-            .get_or_create(&DriftLabels {
+        self.families
+            .drift
+            .get_or_create(&self.labels(DriftLabels {
                 kind: kind.as_str(),
                 field,
-            })
+            }))
             .inc();
     }
 
     /// One IAM request (an attempt, a page); `outcome` is `ok` or an error kind's name.
     pub fn aws_request(&self, operation: &str, outcome: &'static str) {
-        self.requests
-            .get_or_create(&RequestLabels {
+        self.families
+            .requests
+            .get_or_create(&self.labels(RequestLabels {
                 operation: operation.to_string(),
                 outcome,
-            })
+            }))
             .inc();
     }
 
     pub fn resources(&self, counts: impl IntoIterator<Item = (ResourceState, usize)>) {
         for (state, n) in counts {
-            self.resources
-                .get_or_create(&StateLabels {
+            self.families
+                .resources
+                .get_or_create(&self.labels(StateLabels {
                     state: state.as_str(),
-                })
+                }))
                 .set(n as i64);
         }
     }
 
     pub fn resync_started(&self) {
-        self.last_resync.set(unix_now());
+        self.families
+            .last_resync
+            .get_or_create(&self.none())
+            .set(unix_now());
     }
 
     /// A resync finished; `read_account` is false when the account could not be read.
     pub fn resync_finished(&self, seconds: f64, read_account: bool) {
-        self.resync_duration.observe(seconds);
+        self.families
+            .resync_duration
+            .get_or_create(&self.none())
+            .observe(seconds);
         if read_account {
-            self.last_good_resync.set(unix_now());
+            self.families
+                .last_good_resync
+                .get_or_create(&self.none())
+                .set(unix_now());
         }
     }
 
     /// The work queue, as seen at scrape time.
     pub fn queue(&self, depth: usize, oldest: std::time::Duration) {
-        self.queue_depth
+        self.families
+            .queue_depth
+            .get_or_create(&self.none())
             .set(i64::try_from(depth).unwrap_or(i64::MAX));
-        self.queue_oldest.set(oldest.as_secs_f64());
+        self.families
+            .queue_oldest
+            .get_or_create(&self.none())
+            .set(oldest.as_secs_f64());
     }
 
     /// The Prometheus text format.
@@ -237,7 +348,7 @@ impl Metrics {
     pub fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.families.registry);
         out
     }
 
@@ -333,5 +444,37 @@ mod tests {
         ] {
             assert!(text.contains(needle), "`{needle}` missing from\n{text}");
         }
+    }
+
+    #[test]
+    fn an_account_labels_its_series_and_a_single_account_has_none() {
+        let single = Metrics::default();
+        single.aws_request("GetRole", "ok");
+        let text = single.encode();
+        assert!(
+            text.contains("iam_warden_aws_requests_total{operation=\"GetRole\",outcome=\"ok\"} 1")
+        );
+        assert!(text.contains("\niam_warden_queue_depth 0\n"), "{text}");
+        assert!(!text.contains("account="), "{text}");
+
+        let many = Metrics::of_accounts();
+        let prod = many.for_account("prod");
+        let dev = many.for_account("dev");
+        prod.aws_request("GetRole", "ok");
+        dev.queue(5, std::time::Duration::from_secs(1));
+        prod.resources([(ResourceState::InSync, 3)]);
+        let text = many.encode();
+        assert!(!text.contains("\niam_warden_queue_depth 0"), "{text}");
+        for needle in [
+            "iam_warden_aws_requests_total{account=\"prod\",operation=\"GetRole\",outcome=\"ok\"} 1",
+            "iam_warden_queue_depth{account=\"dev\"} 5",
+            "iam_warden_queue_depth{account=\"prod\"} 0",
+            "iam_warden_resources{account=\"prod\",state=\"in-sync\"} 3",
+            "iam_warden_prune_refused_deletions{account=\"dev\"} 0",
+        ] {
+            assert!(text.contains(needle), "`{needle}` missing from\n{text}");
+        }
+        // One HELP per family, whatever the accounts.
+        assert_eq!(text.matches("# HELP iam_warden_queue_depth ").count(), 1);
     }
 }

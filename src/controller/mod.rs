@@ -30,6 +30,7 @@ mod reconcile_key;
 mod resync;
 mod retries;
 pub mod status;
+mod supervisor;
 mod watch;
 mod wiring;
 
@@ -37,7 +38,7 @@ mod wiring;
 mod tests;
 
 pub use generation::Generation;
-pub use wiring::run;
+pub use supervisor::{Target, run};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -90,6 +91,9 @@ pub struct Config {
     /// The longest one IAM call may take (`--operation-timeout`): no sign of life for less
     /// than that is not a stuck daemon.
     pub call_timeout: Duration,
+    /// The account of the accounts file this controller manages (its values, its name);
+    /// `None`: the only one, the caller's.
+    pub account: Option<crate::manifest::accounts::AccountSpec>,
 }
 
 /// The longest a change is retried in place, holding its worker. Past that, the key goes back

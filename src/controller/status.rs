@@ -54,6 +54,78 @@ impl StatusBody {
     }
 }
 
+/// One account of many on /status: its conditions and readiness (its resources are in the
+/// body's one list, each named with its account).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountStatus {
+    pub name: String,
+    pub id: String,
+    /// Why the account cannot be identified (its role cannot be assumed, …), while it cannot.
+    pub unreachable: Option<String>,
+    pub ready: bool,
+    pub file_errors: Vec<String>,
+    pub aws: super::conditions::AwsStatus,
+    pub dir_error: Option<String>,
+    pub values_error: Option<String>,
+    pub prune_refused: Option<String>,
+}
+
+/// A resource of one of many accounts.
+#[derive(Clone, Debug, Serialize)]
+pub struct AccountResource {
+    pub account: String,
+    #[serde(flatten)]
+    pub resource: ResourceStatus,
+}
+
+/// The body of /status with an accounts file.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManyStatus {
+    /// Every account that could be identified has finished its first pass.
+    pub ready: bool,
+    pub accounts: Vec<AccountStatus>,
+    pub resources: Vec<AccountResource>,
+}
+
+impl ManyStatus {
+    /// From each account's (name, id, why unreachable, status).
+    pub fn new(
+        of_accounts: impl IntoIterator<Item = (String, String, Option<String>, StatusBody)>,
+    ) -> ManyStatus {
+        let mut accounts = Vec::new();
+        let mut resources = Vec::new();
+        for (name, id, unreachable, status) in of_accounts {
+            resources.extend(
+                status
+                    .resources
+                    .into_iter()
+                    .map(|resource| AccountResource {
+                        account: name.clone(),
+                        resource,
+                    }),
+            );
+            accounts.push(AccountStatus {
+                name,
+                id,
+                unreachable,
+                ready: status.ready,
+                file_errors: status.file_errors,
+                aws: status.aws,
+                dir_error: status.dir_error,
+                values_error: status.values_error,
+                prune_refused: status.prune_refused,
+            });
+        }
+        ManyStatus {
+            ready: accounts.iter().all(|a| a.ready || a.unreachable.is_some()),
+            accounts,
+            resources,
+        }
+    }
+}
+
 /// File errors shown per file at most; the rest are counted.
 pub const MAX_ERRORS_PER_FILE: usize = 20;
 

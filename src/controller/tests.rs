@@ -38,6 +38,7 @@ async fn offline(dir: &std::path::Path) -> Arc<Controller> {
         ignore_managed_policies: Vec::new(),
         guardrails: Default::default(),
         call_timeout: Duration::from_secs(1),
+        account: None,
     };
     let iam = crate::iam::connect(&crate::iam::Reach {
         endpoint_url: Some("http://127.0.0.1:9".into()),

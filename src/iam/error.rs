@@ -124,6 +124,22 @@ impl IamError {
     }
 }
 
+impl IamError {
+    /// A credentials failure of a client that assumes `role`: the role could not be assumed
+    /// (refused, or the process's own credentials missing), which the SDK's cause says.
+    pub fn assuming(mut self, role: &str) -> IamError {
+        if self.kind == ErrorKind::NoCredentials {
+            let cause = self
+                .message
+                .strip_prefix(NO_CREDENTIALS)
+                .map(|rest| rest.trim_start_matches(" (").trim_end_matches(')'))
+                .unwrap_or(&self.message);
+            self.message = format!("cannot assume role {role}: {cause}");
+        }
+        self
+    }
+}
+
 /// What a user reads when no credentials were found: where the SDK looked, what to set.
 pub const NO_CREDENTIALS: &str = "no AWS credentials found. Tried, in order: the environment \
 (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, with AWS_SESSION_TOKEN for temporary ones), the \

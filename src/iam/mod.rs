@@ -55,6 +55,8 @@ pub struct Iam {
     requests: Arc<RequestCounts>,
     /// The account's pace, shared by every clone (`None`: unpaced).
     pace: Option<Arc<Pace>>,
+    /// The role this client assumes, named in its credentials failures.
+    assumed: Option<Arc<str>>,
 }
 
 /// How long a request may take: connecting, one attempt, and a whole call with its retries.
@@ -142,6 +144,10 @@ pub async fn connect(reach: &Reach) -> Iam {
         observer: None,
         requests,
         pace,
+        assumed: reach
+            .assume
+            .as_ref()
+            .map(|a| Arc::from(a.role_arn.as_str())),
     }
 }
 
@@ -307,7 +313,13 @@ impl Iam {
             // A timed-out attempt never reaches the counting interceptor: counted here.
             self.requests.record(operation, "timeout");
         }
-        let result = result.map_err(|e| IamError::new(operation, e));
+        let result = result.map_err(|e| {
+            let e = IamError::new(operation, e);
+            match &self.assumed {
+                Some(role) => e.assuming(role),
+                None => e,
+            }
+        });
         if let Some(observe) = &self.observer {
             observe(operation, result.as_ref().err());
         }

@@ -140,3 +140,44 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// A client acting in account `account` of this moto: moto serves any account a role is
+/// assumed into, and keys the answers' account on the assumed credentials.
+pub async fn client_in(endpoint: &str, account: &str) -> aws_sdk_iam::Client {
+    let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "tests");
+    let sts_config = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_sdk_sts::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .http_client(iam_warden::iam::http_client())
+        .build();
+    let out = aws_sdk_sts::Client::from_conf(sts_config)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/tests"))
+        .role_session_name("tests")
+        .send()
+        .await
+        .expect("assume a role in the test account");
+    let c = out.credentials().expect("assumed credentials");
+    let assumed = aws_sdk_iam::config::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        None,
+        "assumed",
+    );
+    let config = aws_sdk_iam::Config::builder()
+        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+        .region(aws_sdk_iam::config::Region::new("us-east-1"))
+        .credentials_provider(assumed)
+        .endpoint_url(endpoint)
+        .http_client(iam_warden::iam::http_client())
+        .retry_config(
+            aws_sdk_iam::config::retry::RetryConfig::standard()
+                .with_max_attempts(8)
+                .with_initial_backoff(std::time::Duration::from_millis(50)),
+        )
+        .build();
+    aws_sdk_iam::Client::from_conf(config)
+}

@@ -40,6 +40,20 @@ struct State {
     /// Every action but these is held without an answer: an IAM that is black-holed while
     /// STS still answers.
     hold_all_but: Option<Vec<String>>,
+    /// Many accounts, told apart by the access key of each request: the account of each
+    /// access key an AssumeRole answered with.
+    key_accounts: HashMap<String, String>,
+    /// AssumeRole of these role ARNs must carry this ExternalId (moto does not check it).
+    external_ids: HashMap<String, String>,
+    /// AssumeRole of these role ARNs is refused: a spoke role that does not trust the hub.
+    denied_roles: HashSet<String>,
+    /// Per-account rate limits, like `limit`: IAM throttles each account on its own.
+    account_limits: HashMap<String, (f64, f64, std::time::Instant)>,
+    /// Accounts whose requests are held without an answer: a black-holed account.
+    held_accounts: HashSet<String>,
+    /// Every request's account (where known) and action.
+    account_actions: Vec<(Option<String>, String)>,
+    throttled_accounts: HashMap<String, usize>,
 }
 
 /// `action` requests whose decoded body contains `needle` are answered with `fault`, unless
@@ -102,6 +116,61 @@ impl Proxy {
     /// and came back, say.
     pub fn set_upstream(&self, upstream: &str) {
         *self.upstream.lock().unwrap() = upstream.trim_start_matches("http://").to_string();
+    }
+
+    /// AssumeRole of `role_arn` succeeds only with this ExternalId; otherwise AccessDenied, as
+    /// AWS answers when the role's trust policy's sts:ExternalId condition fails.
+    pub fn require_external_id(&self, role_arn: &str, external_id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .external_ids
+            .insert(role_arn.into(), external_id.into());
+    }
+
+    /// AssumeRole of `role_arn` is refused with AccessDenied.
+    pub fn deny_assume(&self, role_arn: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .denied_roles
+            .insert(role_arn.into());
+    }
+
+    /// Account `id`'s requests (those signed with keys an AssumeRole into it returned) are
+    /// throttled beyond `per_second`.
+    pub fn limit_account_rate(&self, id: &str, per_second: u32) {
+        let rate = f64::from(per_second);
+        self.state
+            .lock()
+            .unwrap()
+            .account_limits
+            .insert(id.into(), (rate, rate, std::time::Instant::now()));
+    }
+
+    /// Account `id`'s requests are never answered (or answered again after `release_account`).
+    pub fn hold_account(&self, id: &str) {
+        self.state.lock().unwrap().held_accounts.insert(id.into());
+    }
+
+    pub fn release_account(&self, id: &str) {
+        self.state.lock().unwrap().held_accounts.remove(id);
+    }
+
+    /// The actions requested in account `id`, in order.
+    pub fn account_actions(&self, id: &str) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.account_actions
+            .iter()
+            .filter(|(a, _)| a.as_deref() == Some(id))
+            .map(|(_, action)| action.clone())
+            .collect()
+    }
+
+    /// Requests of account `id` refused as over its rate limit.
+    pub fn throttled_in(&self, id: &str) -> usize {
+        let s = self.state.lock().unwrap();
+        s.throttled_accounts.get(id).copied().unwrap_or(0)
     }
 
     /// Drops every fault not yet used up.
@@ -236,11 +305,18 @@ fn serve(mut client: TcpStream, upstream: &Mutex<String>, state: &Mutex<State>) 
         let upstream = upstream.as_str();
         let action = action_of(&request);
         let params = params_of(&request);
+        let account = {
+            let s = state.lock().unwrap();
+            access_key_of(&request).and_then(|k| s.key_accounts.get(&k).cloned())
+        };
         let held = {
             let s = state.lock().unwrap();
             s.hold_all_but
                 .as_ref()
                 .is_some_and(|keep| !keep.contains(&action))
+                || account
+                    .as_ref()
+                    .is_some_and(|a| s.held_accounts.contains(a))
         };
         if held {
             // Never answered: the client times out and closes; the thread then ends.
@@ -251,7 +327,8 @@ fn serve(mut client: TcpStream, upstream: &Mutex<String>, state: &Mutex<State>) 
         let (fault, latency) = {
             let mut s = state.lock().unwrap();
             s.actions.push(action.clone());
-            let over_limit = s.over_limit();
+            s.account_actions.push((account.clone(), action.clone()));
+            let over_limit = s.over_limit() || s.over_account_limit(account.as_deref());
             let hit = s.faults.iter_mut().find(|(a, n, _)| *a == action && *n > 0);
             let counted = hit.map(|(_, n, f)| {
                 *n -= 1;
@@ -259,6 +336,7 @@ fn serve(mut client: TcpStream, upstream: &Mutex<String>, state: &Mutex<State>) 
             });
             let fault = counted
                 .or_else(|| over_limit.then(throttling))
+                .or_else(|| assume_refused(&s, &action, &params))
                 .or_else(|| matching_fault(&s, &action, &params))
                 .or_else(|| s.quota.as_ref().and_then(|q| q.refuses(&action, &params)));
             (fault, s.latency)
@@ -311,6 +389,9 @@ fn serve(mut client: TcpStream, upstream: &Mutex<String>, state: &Mutex<State>) 
             }
             None => match forward(&request, upstream) {
                 Some(response) => {
+                    if action == "AssumeRole" {
+                        learn_assumed_key(state, &params, &response);
+                    }
                     // A response delimited by closing must be delimited the same way here.
                     let head = String::from_utf8_lossy(&response).to_ascii_lowercase();
                     let delimited = head.contains("content-length:");
@@ -332,22 +413,92 @@ fn throttling() -> Fault {
     }
 }
 
+/// AccessDenied for an AssumeRole whose role is denied or whose ExternalId does not match.
+fn assume_refused(s: &State, action: &str, params: &HashMap<String, String>) -> Option<Fault> {
+    if action != "AssumeRole" {
+        return None;
+    }
+    let role = params.get("RoleArn")?;
+    let wanted = s.external_ids.get(role);
+    let refused = s.denied_roles.contains(role)
+        || wanted.is_some_and(|w| params.get("ExternalId") != Some(w));
+    refused.then(|| Fault::Error {
+        status: 403,
+        code: "AccessDenied".into(),
+        message: format!("User is not authorized to perform: sts:AssumeRole on resource: {role}"),
+    })
+}
+
+/// Remembers the account of the access key an AssumeRole answered with.
+fn learn_assumed_key(state: &Mutex<State>, params: &HashMap<String, String>, response: &[u8]) {
+    let text = String::from_utf8_lossy(response);
+    let key = text
+        .split("<AccessKeyId>")
+        .nth(1)
+        .and_then(|rest| rest.split("</AccessKeyId>").next());
+    let account = params
+        .get("RoleArn")
+        .and_then(|arn| arn.split(':').nth(4))
+        .map(str::to_string);
+    if let (Some(key), Some(account)) = (key, account) {
+        state
+            .lock()
+            .unwrap()
+            .key_accounts
+            .insert(key.to_string(), account);
+    }
+}
+
+/// The access key that signed a request (`Credential=KEY/…` of its Authorization header).
+fn access_key_of(request: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(request);
+    let head = text.split("\r\n\r\n").next()?;
+    let auth = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))?;
+    let rest = auth.split("Credential=").nth(1)?;
+    Some(rest.split('/').next()?.to_string())
+}
+
 impl State {
-    /// Whether the account's rate limit refuses a request now (taking a token if not).
-    fn over_limit(&mut self) -> bool {
-        let Some((rate, tokens, at)) = self.limit.as_mut() else {
+    /// Whether account `account`'s own rate limit refuses a request now.
+    fn over_account_limit(&mut self, account: Option<&str>) -> bool {
+        let Some(id) = account else {
             return false;
         };
-        let now = std::time::Instant::now();
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * *rate).min(*rate);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        let Some(bucket) = self.account_limits.get_mut(id) else {
+            return false;
+        };
+        if take_token(bucket) {
+            return false;
+        }
+        *self.throttled_accounts.entry(id.to_string()).or_default() += 1;
+        true
+    }
+
+    /// Whether the account's rate limit refuses a request now (taking a token if not).
+    fn over_limit(&mut self) -> bool {
+        let Some(bucket) = self.limit.as_mut() else {
+            return false;
+        };
+        if take_token(bucket) {
             return false;
         }
         self.throttled += 1;
         true
     }
+}
+
+/// Takes a token from a bucket of `(per second, tokens, counted at)`, if it holds one.
+fn take_token((rate, tokens, at): &mut (f64, f64, std::time::Instant)) -> bool {
+    let now = std::time::Instant::now();
+    *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * *rate).min(*rate);
+    *at = now;
+    if *tokens >= 1.0 {
+        *tokens -= 1.0;
+        return true;
+    }
+    false
 }
 
 /// A message head (up to the blank line) and its Content-Length, if any.

@@ -24,8 +24,8 @@ use std::time::Duration;
 pub use select::Selector;
 pub use shard::{Shard, shard_of};
 
-use super::Diagnostic;
 use super::yaml::{self, Node, Value};
+use super::{Diagnostic, Variables, VarsError};
 use crate::arn::{Arn, is_account_id};
 use crate::fieldpath::FieldPath;
 use crate::suggest::unknown_field;
@@ -93,6 +93,7 @@ impl Accounts {
             diags: Vec::new(),
         };
         let accounts = p.file(text);
+        p.diags.sort_by_key(|d| d.line);
         match p.diags.is_empty() {
             true => Ok(accounts),
             false => Err(p.diags),
@@ -105,6 +106,20 @@ impl Accounts {
             self.accounts.retain(|a| shard.owns(&a.id));
         }
         self
+    }
+}
+
+impl AccountSpec {
+    /// This account's values: the `--values` files, its own files and values, then the
+    /// `--var` assignments; scoped to it (`${account.name}`, `${account.id}`, its manifests).
+    pub fn variables(
+        &self,
+        values: &[PathBuf],
+        assignments: &[String],
+    ) -> Result<Variables, VarsError> {
+        let files: Vec<PathBuf> = values.iter().chain(&self.values_files).cloned().collect();
+        Ok(Variables::load_layers(&files, &self.values, assignments)?
+            .for_account(&self.name, &self.id))
     }
 }
 

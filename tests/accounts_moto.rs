@@ -1,0 +1,421 @@
+//! Many accounts on one moto (it serves any account a role is assumed into), through the test
+//! proxy, which checks ExternalIds, refuses a spoke role, and throttles or black-holes one
+//! account by the credentials its requests carry. The end state is read back from IAM in each
+//! account.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use support::daemon::{Daemon, wait_for};
+use support::moto::{Moto, client_in, get_role};
+use support::proxy::Proxy;
+use support::{run, warden_on};
+
+const HOME: &str = "123456789012";
+const PROD: &str = "111111111111";
+const DEV: &str = "222222222222";
+const BROKEN: &str = "333333333333";
+
+fn spoke(id: &str) -> String {
+    format!("arn:aws:iam::{id}:role/iam-warden")
+}
+
+/// Every account gets `app-${account.name}` tagged with its own `env`; `prod-only` goes to
+/// prod alone.
+const MANIFESTS: &str = r#"apiVersion: iamwarden/v1alpha1
+kind: Role
+metadata:
+  name: app-${account.name}
+spec:
+  assumeRolePolicy:
+    Version: "2012-10-17"
+    Statement: [{Effect: Allow, Principal: {Service: ecs-tasks.amazonaws.com}, Action: sts:AssumeRole}]
+  tags: {env: "${var.env}", account: "${account.id}"}
+---
+apiVersion: iamwarden/v1alpha1
+kind: Role
+metadata:
+  name: prod-only
+  annotations: {iam-warden/accounts: "prod*,!prod-legacy"}
+spec:
+  assumeRolePolicy:
+    Version: "2012-10-17"
+    Statement: [{Effect: Allow, Principal: {Service: ecs-tasks.amazonaws.com}, Action: sts:AssumeRole}]
+"#;
+
+/// home by the process's own credentials, prod by a role with an ExternalId, dev by a role.
+fn accounts(prod_external_id: &str, extra: &str) -> String {
+    format!(
+        r#"accounts:
+  - name: home
+    id: "{HOME}"
+    values: {{env: home}}
+  - name: prod
+    id: "{PROD}"
+    roleArn: {prod}
+    externalId: {prod_external_id}
+    values: {{env: production}}
+  - name: dev
+    id: "{DEV}"
+    roleArn: {dev}
+    sessionName: warden-dev
+    values: {{env: development}}
+{extra}"#,
+        prod = spoke(PROD),
+        dev = spoke(DEV),
+    )
+}
+
+struct Bed {
+    moto: Moto,
+    proxy: Proxy,
+    dir: tempfile::TempDir,
+}
+
+impl Bed {
+    fn new(accounts_file: &str) -> Bed {
+        let moto = Moto::start();
+        let proxy = Proxy::start(&moto.endpoint);
+        proxy.require_external_id(&spoke(PROD), "hub-7f3a");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("m")).expect("manifests dir");
+        std::fs::write(dir.path().join("m/app.yaml"), MANIFESTS).expect("manifests");
+        std::fs::write(dir.path().join("accounts.yaml"), accounts_file).expect("accounts");
+        Bed { moto, proxy, dir }
+    }
+
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn cmd(&self, verb: &str, extra: &[&str]) -> (i32, String, String) {
+        let mut cmd = warden_on(&self.proxy.endpoint);
+        cmd.arg(verb)
+            .arg(self.path("m"))
+            .arg("--accounts")
+            .arg(self.path("accounts.yaml"))
+            .args(extra);
+        let (out, stdout, stderr) = run(&mut cmd);
+        (out.status.code().unwrap_or(-1), stdout, stderr)
+    }
+
+    async fn iam(&self, account: &str) -> aws_sdk_iam::Client {
+        client_in(&self.moto.endpoint, account).await
+    }
+
+    async fn roles(&self, account: &str) -> Vec<String> {
+        let iam = self.iam(account).await;
+        let out = iam.list_roles().send().await.expect("list roles");
+        let mut names: Vec<String> = out
+            .roles()
+            .iter()
+            .map(|r| r.role_name().to_string())
+            .filter(|n| n != "tests")
+            .collect();
+        names.sort();
+        names
+    }
+
+    async fn tag(&self, account: &str, role: &str, key: &str) -> Option<String> {
+        let role = get_role(&self.iam(account).await, role).await?;
+        role.tags()
+            .iter()
+            .find(|t| t.key() == key)
+            .map(|t| t.value().to_string())
+    }
+
+    async fn set_tag(&self, account: &str, role: &str, key: &str, value: &str) {
+        self.iam(account)
+            .await
+            .tag_role()
+            .role_name(role)
+            .tags(support::fixtures::tag(key, value))
+            .send()
+            .await
+            .expect("tag role by hand");
+    }
+
+    fn daemon(&self, extra: &[&str]) -> Daemon {
+        let file = self.path("accounts.yaml");
+        let mut args = vec!["--accounts", file.to_str().unwrap_or("")];
+        args.extend_from_slice(extra);
+        Daemon::start(&self.proxy.endpoint, &self.path("m"), &args)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_converges_every_account_with_its_own_manifests_and_values() {
+    let bed = Bed::new(&accounts("hub-7f3a", ""));
+    let (code, out, err) = bed.cmd("plan", &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    for line in [
+        "prod/Role/app-prod",
+        "prod/Role/prod-only",
+        "dev/Role/app-dev",
+        "home/Role/app-home",
+    ] {
+        assert!(out.contains(line), "`{line}` missing from\n{out}");
+    }
+    assert!(!out.contains("dev/Role/prod-only"), "{out}");
+
+    let (code, out, err) = bed.cmd("apply", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(bed.roles(HOME).await, ["app-home"]);
+    assert_eq!(bed.roles(PROD).await, ["app-prod", "prod-only"]);
+    assert_eq!(bed.roles(DEV).await, ["app-dev"]);
+    // Values and built-ins are the account's own, as written.
+    assert_eq!(
+        bed.tag(PROD, "app-prod", "env").await.as_deref(),
+        Some("production")
+    );
+    assert_eq!(
+        bed.tag(DEV, "app-dev", "env").await.as_deref(),
+        Some("development")
+    );
+    assert_eq!(
+        bed.tag(DEV, "app-dev", "account").await.as_deref(),
+        Some(DEV)
+    );
+    assert_eq!(
+        bed.tag(HOME, "app-home", "account").await.as_deref(),
+        Some(HOME)
+    );
+    // prod was reached with its ExternalId (the proxy refuses it otherwise).
+    assert!(bed.proxy.count("AssumeRole") >= 2);
+
+    let (code, out, err) = bed.cmd("plan", &["--output", "json"]);
+    assert_eq!(code, 0, "in sync everywhere: {out}{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).expect("plan JSON");
+    let names: Vec<&str> = plan["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter_map(|a| a["account"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["home", "prod", "dev"]);
+    assert_eq!(
+        plan["accounts"][1]["resources"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_that_cannot_be_assumed_fails_alone() {
+    let bed = Bed::new(&accounts("wrong-id", ""));
+    let (code, out, err) = bed.cmd("apply", &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("cannot apply account prod")
+            && out.contains(&format!("cannot assume role {}", spoke(PROD))),
+        "{out}"
+    );
+    assert!(
+        out.contains("AccessDenied") || out.contains("not authorized"),
+        "{out}"
+    );
+    assert_eq!(bed.roles(PROD).await, Vec::<String>::new());
+    assert_eq!(bed.roles(DEV).await, ["app-dev"]);
+    assert_eq!(bed.roles(HOME).await, ["app-home"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_in_one_account_never_touches_another() {
+    let bed = Bed::new(&accounts("hub-7f3a", ""));
+    let (code, out, err) = bed.cmd("apply", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    // prod-only now belongs to no account; the same name made by hand in dev stays owned by
+    // nobody there, and home's is owned by someone else.
+    let dev = bed.iam(DEV).await;
+    dev.create_role()
+        .role_name("prod-only")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .tags(support::fixtures::tag("iam-warden/owner", "someone-else"))
+        .send()
+        .await
+        .expect("role by hand in dev");
+    let text = std::fs::read_to_string(bed.path("m/app.yaml")).expect("read");
+    std::fs::write(
+        bed.path("m/app.yaml"),
+        text.replace("\"prod*,!prod-legacy\"", "\"staging\""),
+    )
+    .expect("write");
+    for _ in 0..2 {
+        let (code, out, err) = bed.cmd("apply", &["--prune", "--prune-after", "0s"]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    assert_eq!(bed.roles(PROD).await, ["app-prod"], "pruned in prod");
+    assert_eq!(
+        bed.roles(DEV).await,
+        ["app-dev", "prod-only"],
+        "dev's own is kept"
+    );
+    assert_eq!(bed.roles(HOME).await, ["app-home"]);
+}
+
+#[test]
+fn validate_checks_every_account_and_names_the_one_that_fails() {
+    let bed_dir = tempfile::tempdir().expect("tempdir");
+    let dir = bed_dir.path();
+    std::fs::create_dir(dir.join("m")).expect("dir");
+    std::fs::write(dir.join("m/app.yaml"), MANIFESTS).expect("manifests");
+    let file = accounts(
+        "hub-x",
+        "  - name: qa\n    id: \"444444444444\"\n    roleArn: arn:aws:iam::444444444444:role/w\n",
+    );
+    std::fs::write(dir.join("accounts.yaml"), &file).expect("accounts");
+    let validate = |accounts: &Path| {
+        let mut cmd = support::warden();
+        cmd.arg("validate")
+            .arg(dir.join("m"))
+            .arg("--accounts")
+            .arg(accounts);
+        let (out, stdout, stderr) = run(&mut cmd);
+        (out.status.code(), stdout, stderr)
+    };
+    let (code, out, err) = validate(&dir.join("accounts.yaml"));
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("spec.tags.env: variable `env` is not defined")
+            && out.contains("(in account qa)"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("is not defined").count(),
+        1,
+        "one line per error: {out}"
+    );
+
+    std::fs::write(dir.join("bad.yaml"), "accounts:\n  - name: prod\n    id: 1111\n    roleArn: arn:aws:iam::111111111111:role/x\n    externalID: x\n").expect("write");
+    let (code, out, err) = validate(&dir.join("bad.yaml"));
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("bad.yaml:3: accounts[0].id: `1111` is not an account id"),
+        "{err}"
+    );
+    assert!(err.contains("bad.yaml:5: accounts[0].externalID: unknown field `externalID`; did you mean `externalId`?"), "{err}");
+}
+
+/// The daemon on three reachable accounts and one whose role is refused: each is reconciled on
+/// its own; a throttled or black-holed account never delays a correction in another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_corrects_each_account_whatever_another_suffers() {
+    let broken = format!(
+        "  - name: broken\n    id: \"{BROKEN}\"\n    roleArn: {}\n    values: {{env: b}}\n",
+        spoke(BROKEN)
+    );
+    let bed = Bed::new(&accounts("hub-7f3a", &broken));
+    bed.proxy.deny_assume(&spoke(BROKEN));
+    let d = bed.daemon(&[
+        "--resync-interval",
+        "2s",
+        "--operation-timeout",
+        "3s",
+        "--attempt-timeout",
+        "2s",
+    ]);
+    wait_for("ready", Duration::from_secs(60), || {
+        d.get("/readyz").0 == 200
+    });
+    let (_, ready) = d.get("/readyz");
+    assert!(
+        ready.contains("account broken") && ready.contains("cannot assume role"),
+        "{ready}"
+    );
+    assert_eq!(bed.roles(DEV).await, ["app-dev"]);
+    assert_eq!(bed.roles(PROD).await, ["app-prod", "prod-only"]);
+
+    let status = d.status();
+    let broken_status = status["accounts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["name"] == "broken"))
+        .cloned()
+        .expect("broken on /status");
+    assert!(
+        broken_status["unreachable"]
+            .as_str()
+            .is_some_and(|u| u.contains("AccessDenied") || u.contains("not authorized")),
+        "{broken_status}"
+    );
+    let owners: Vec<&str> = status["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| r["account"].as_str())
+        .collect();
+    assert_eq!(
+        owners.iter().filter(|a| **a == "prod").count(),
+        2,
+        "{status}"
+    );
+    let metrics = d.get("/metrics").1;
+    assert!(
+        metrics.contains("iam_warden_resources{account=\"prod\",state=\"in-sync\"} 2"),
+        "{metrics}"
+    );
+
+    // prod is throttled to one request a second: dev's drift is put back within two resyncs.
+    bed.proxy.limit_account_rate(PROD, 1);
+    bed.set_tag(PROD, "app-prod", "env", "edited").await;
+    bed.set_tag(DEV, "app-dev", "env", "edited").await;
+    let started = std::time::Instant::now();
+    support::eventually_within("dev's drift corrected", Duration::from_secs(20), || async {
+        bed.tag(DEV, "app-dev", "env").await.as_deref() == Some("development")
+    })
+    .await;
+    let dev_took = started.elapsed();
+    support::eventually_within(
+        "prod's drift corrected, slowly",
+        Duration::from_secs(60),
+        || async { bed.tag(PROD, "app-prod", "env").await.as_deref() == Some("production") },
+    )
+    .await;
+    assert!(bed.proxy.throttled_in(PROD) > 0, "prod was throttled");
+    assert_eq!(bed.proxy.throttled_in(DEV), 0);
+
+    // prod is black-holed: dev still corrects, the daemon stays healthy.
+    bed.proxy.hold_account(PROD);
+    bed.set_tag(DEV, "app-dev", "env", "again").await;
+    support::eventually_within(
+        "dev corrected while prod hangs",
+        Duration::from_secs(20),
+        || async { bed.tag(DEV, "app-dev", "env").await.as_deref() == Some("development") },
+    )
+    .await;
+    assert_eq!(d.get("/healthz").0, 200, "{}", d.get("/healthz").1);
+    bed.proxy.release_account(PROD);
+    eprintln!("dev corrected in {dev_took:?} while prod was throttled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_split_the_accounts_with_no_overlap_and_no_gap() {
+    let bed = Bed::new(&accounts(
+        "hub-7f3a",
+        "  - {name: qa, id: \"444444444444\", roleArn: \"arn:aws:iam::444444444444:role/iam-warden\", values: {env: qa}}\n  - {name: ops, id: \"555555555555\", roleArn: \"arn:aws:iam::555555555555:role/iam-warden\", values: {env: ops}}\n",
+    ));
+    let shards: Vec<Daemon> = ["iam-warden-0/2", "iam-warden-1/2"]
+        .iter()
+        .map(|s| bed.daemon(&["--shard", s]))
+        .collect();
+    let mut seen = Vec::new();
+    for d in &shards {
+        wait_for("shard ready", Duration::from_secs(60), || {
+            d.get("/readyz").0 == 200
+        });
+        let status = d.status();
+        seen.extend(
+            status["accounts"]
+                .as_array()
+                .expect("accounts")
+                .iter()
+                .filter_map(|a| a["name"].as_str().map(str::to_string)),
+        );
+    }
+    seen.sort();
+    assert_eq!(seen, ["dev", "home", "ops", "prod", "qa"]);
+    // Each account's role was made by exactly the shard that owns it.
+    for (id, name) in [(PROD, "prod"), (DEV, "dev"), ("444444444444", "qa")] {
+        assert!(bed.roles(id).await.contains(&format!("app-{name}")));
+    }
+}
