@@ -38,7 +38,7 @@ pub enum Command {
     /// Write manifests for roles and policies that already exist in AWS.
     Import(ImportArgs),
     /// Print the JSON Schema of the manifest kinds (Role, Policy) for editors and CI.
-    Schema,
+    Schema(SchemaArgs),
 }
 
 /// Flags of every command that reads manifests.
@@ -279,6 +279,13 @@ pub struct PlanArgs {
     /// Print the plan as text (a diff) or JSON.
     #[arg(long, value_enum, env = "IAM_WARDEN_OUTPUT", default_value = "text")]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SchemaArgs {
+    /// The schema of the accounts file (--accounts FILE) instead.
+    #[arg(long)]
+    pub accounts: bool,
 }
 
 #[derive(Debug, Args, Clone)]

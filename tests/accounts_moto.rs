@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use support::daemon::{Daemon, wait_for};
-use support::moto::{Moto, client_in, get_role};
+use support::moto::{Moto, assumed_credentials, client_in, get_role};
 use support::proxy::Proxy;
 use support::{run, warden_on};
 
@@ -418,4 +418,82 @@ async fn shards_split_the_accounts_with_no_overlap_and_no_gap() {
     for (id, name) in [(PROD, "prod"), (DEV, "dev"), ("444444444444", "qa")] {
         assert!(bed.roles(id).await.contains(&format!("app-{name}")));
     }
+}
+
+/// deploy/iam/bootstrap-spoke.sh, run with the AWS CLI as a member account's administrator,
+/// makes a spoke role the hub can then manage the account through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spoke_bootstrap_makes_an_account_manageable_by_the_hub() {
+    let tools = support::repo_root().join(".venv-tools/bin");
+    assert!(
+        tools.join("aws").exists(),
+        "the AWS CLI is missing from .venv-tools/: run scripts/test-env"
+    );
+    let bed = Bed::new("accounts: []\n");
+    const QA: &str = "444444444444";
+    let (key, secret, token) = assumed_credentials(&bed.moto.endpoint, QA).await;
+    let bootstrap = || {
+        let mut cmd =
+            std::process::Command::new(support::repo_root().join("deploy/iam/bootstrap-spoke.sh"));
+        cmd.env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", tools.display()))
+            .env("HOME", bed.dir.path())
+            .env("AWS_ACCESS_KEY_ID", &key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env("AWS_SESSION_TOKEN", &token)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &bed.moto.endpoint)
+            .env(
+                "HUB_ROLE_ARN",
+                format!("arn:aws:iam::{HOME}:role/platform/iam-warden-hub"),
+            )
+            .env("EXTERNAL_ID", "hub-7f3a");
+        run(&mut cmd)
+    };
+    let (out, entry, err) = bootstrap();
+    assert!(out.status.success(), "{entry}{err}");
+    let (again, _, err) = bootstrap();
+    assert!(
+        again.status.success(),
+        "a second run updates in place: {err}"
+    );
+
+    let iam = bed.iam(QA).await;
+    let role = get_role(&iam, "iam-warden").await.expect("the spoke role");
+    assert_eq!(role.path(), "/platform/");
+    let trust = percent_encoding::percent_decode_str(
+        role.assume_role_policy_document().unwrap_or_default(),
+    )
+    .decode_utf8_lossy()
+    .into_owned();
+    assert!(
+        trust.contains(&format!("arn:aws:iam::{HOME}:role/platform/iam-warden-hub"))
+            && trust.contains("hub-7f3a"),
+        "{trust}"
+    );
+    let inline = iam
+        .get_role_policy()
+        .role_name("iam-warden")
+        .policy_name("iam-warden-operator")
+        .send()
+        .await
+        .expect("the operator's permissions");
+    assert!(
+        inline
+            .policy_document()
+            .contains("ChangeOnlyOwnedRolesUnderThePath")
+    );
+
+    // The printed entry, named, is all the hub needs.
+    let file = format!("accounts:\n{}", entry.replace("CHANGE-ME", "qa"));
+    std::fs::write(bed.path("accounts.yaml"), &file).expect("accounts");
+    bed.proxy.require_external_id(
+        &format!("arn:aws:iam::{QA}:role/platform/iam-warden"),
+        "hub-7f3a",
+    );
+    std::fs::write(bed.path("values.yaml"), "env: qa\n").expect("values");
+    let values = bed.path("values.yaml");
+    let (code, out, err) = bed.cmd("plan", &["--values", values.to_str().unwrap_or("")]);
+    assert_eq!(code, 2, "{file}\n{out}{err}");
+    assert!(out.contains("qa/Role/app-qa"), "{out}");
 }

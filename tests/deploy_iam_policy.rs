@@ -13,7 +13,10 @@ const TRUST_POLICIES: &[&str] = &[
     "deploy/iam/trust-irsa.json",
     "deploy/iam/trust-eks-pod-identity.json",
     "deploy/iam/trust-ecs.json",
+    "deploy/iam/trust-spoke.json",
 ];
+/// With --accounts: the hub's own permissions (it only assumes the spoke roles).
+const HUB_POLICY: &str = "deploy/iam/hub-policy.json";
 
 fn read(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
@@ -181,7 +184,10 @@ fn the_operator_policy_denies_touching_another_owners_tag() {
 
 #[test]
 fn the_operator_and_trust_policies_pass_iam_wardens_own_grammar() {
-    let mut docs = vec![(POLICY, PolicyKind::Identity)];
+    let mut docs = vec![
+        (POLICY, PolicyKind::Identity),
+        (HUB_POLICY, PolicyKind::Identity),
+    ];
     docs.extend(TRUST_POLICIES.iter().map(|p| (*p, PolicyKind::Trust)));
     for (path, kind) in docs {
         let doc = PolicyDocument::parse_json(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -195,4 +201,26 @@ fn the_operator_and_trust_policies_pass_iam_wardens_own_grammar() {
                 .collect::<Vec<_>>()
         );
     }
+}
+
+#[test]
+fn the_hub_may_assume_only_the_spoke_roles_and_pass_none() {
+    let doc: Value = serde_json::from_str(&read(HUB_POLICY)).expect("JSON");
+    let allowed: Vec<(Vec<String>, Vec<String>)> = statements(&doc)
+        .into_iter()
+        .filter(|st| st["Effect"] == "Allow")
+        .map(|st| (as_list(st.get("Action")), as_list(st.get("Resource"))))
+        .collect();
+    for (actions, resources) in &allowed {
+        if actions.contains(&"sts:AssumeRole".to_string()) {
+            assert_eq!(resources, &["arn:aws:iam::*:role/platform/iam-warden"]);
+        }
+        assert!(
+            actions.iter().all(|a| a.starts_with("sts:")),
+            "the hub holds no IAM permission of its own: {actions:?}"
+        );
+    }
+    // The spoke trust names the hub role and requires the external id.
+    let trust = read("deploy/iam/trust-spoke.json");
+    assert!(trust.contains("role/platform/iam-warden-hub") && trust.contains("sts:ExternalId"));
 }

@@ -195,6 +195,7 @@ const PATH_ENVS: &[&str] = &[
     "IAM_WARDEN_DIR",
     "IAM_WARDEN_VALUES",
     "IAM_WARDEN_GUARDRAILS",
+    "IAM_WARDEN_ACCOUNTS",
 ];
 
 /// A container's args and env, with the container's paths moved under `root` and the listen
@@ -206,8 +207,15 @@ struct Container {
 
 impl Container {
     fn from_deployment(path: &str) -> Container {
+        Container::from_pod_template(path, &[])
+    }
+
+    /// The iam-warden container of a Deployment's or StatefulSet's pod template; `downward`
+    /// gives what the downward API would (`metadata.name`), and `$(NAME)` in a value expands
+    /// as Kubernetes expands it.
+    fn from_pod_template(path: &str, downward: &[(&str, &str)]) -> Container {
         let doc: Value = serde_yaml::from_str(
-            &std::fs::read_to_string(repo_root().join(path)).expect("read the Deployment"),
+            &std::fs::read_to_string(repo_root().join(path)).expect("read the workload"),
         )
         .expect("YAML");
         let c = doc["spec"]["template"]["spec"]["containers"]
@@ -217,7 +225,25 @@ impl Container {
             .find(|c| c["name"] == "iam-warden")
             .expect("an iam-warden container")
             .clone();
-        Container::from(&c["args"], &c["env"])
+        let mut env = c["env"].clone();
+        let mut defined: Vec<(String, String)> = Vec::new();
+        for e in env.as_array_mut().expect("env") {
+            if let Some(field) = e["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+                let value = downward
+                    .iter()
+                    .find(|(f, _)| *f == field)
+                    .unwrap_or_else(|| panic!("no downward value for {field}"))
+                    .1;
+                e["value"] = Value::String(value.to_string());
+            }
+            let mut value = e["value"].as_str().expect("a value").to_string();
+            for (name, v) in &defined {
+                value = value.replace(&format!("$({name})"), v);
+            }
+            e["value"] = Value::String(value.clone());
+            defined.push((e["name"].as_str().expect("name").to_string(), value));
+        }
+        Container::from(&c["args"], &env)
     }
 
     fn from_task_definition(path: &str) -> Container {
@@ -358,6 +384,75 @@ async fn the_kubernetes_deployments_configuration_runs_as_written() {
         ],
     )
     .await;
+}
+
+/// The many-accounts StatefulSet as written, with deploy/accounts.example.yaml where its
+/// ConfigMap goes: its three pods split the accounts, and each account converges.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_statefulsets_configuration_splits_the_accounts_between_its_pods() {
+    let path = "deploy/kubernetes/overlays/many-accounts/statefulset.yaml";
+    let root = tempfile::tempdir().expect("tempdir");
+    for (from, to) in [
+        ("manifests/agent", "git/current/manifests/agent"),
+        (
+            "deploy/values.example.yaml",
+            "git/current/deploy/values.example.yaml",
+        ),
+        (
+            "deploy/accounts.example.yaml",
+            "etc/iam-warden/accounts.yaml",
+        ),
+    ] {
+        let (from, to) = (repo_root().join(from), root.path().join(to));
+        if from.is_dir() {
+            copy_dir(&from, &to);
+        } else {
+            std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(&from, &to).expect("copy");
+        }
+    }
+    let moto = Moto::start();
+    let known = run_env_names();
+    let mut managed = Vec::new();
+    let mut daemons = Vec::new();
+    for pod in ["iam-warden-0", "iam-warden-1", "iam-warden-2"] {
+        let container = Container::from_pod_template(path, &[("metadata.name", pod)]);
+        for (name, _) in &container.env {
+            assert!(
+                !name.starts_with("IAM_WARDEN_") || known.contains(name),
+                "{name}"
+            );
+        }
+        let daemon = container.run(&moto.endpoint, root.path());
+        daemon.wait_ready();
+        let status = daemon.status();
+        for a in status["accounts"].as_array().expect("accounts") {
+            managed.push(a["id"].as_str().expect("id").to_string());
+        }
+        for r in status["resources"].as_array().expect("resources") {
+            assert_eq!(r["state"], "in-sync", "{status:#}\n{}", daemon.log());
+        }
+        daemons.push(daemon);
+    }
+    managed.sort();
+    assert_eq!(
+        managed,
+        ["111111111111", "222222222222"],
+        "each account in one pod"
+    );
+    for id in ["111111111111", "222222222222"] {
+        let iam = support::moto::client_in(&moto.endpoint, id).await;
+        let role = iam
+            .get_role()
+            .role_name("data-agent-task-role")
+            .send()
+            .await
+            .expect("the task role exists in every account");
+        assert_eq!(role.role().map(|r| r.path()), Some("/agent/"));
+    }
+    for d in daemons {
+        assert_eq!(d.terminate(WAIT), Some(0));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

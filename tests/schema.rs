@@ -96,3 +96,30 @@ fn the_committed_schema_is_what_iam_warden_schema_prints() {
         "{COMMITTED} is out of date; refresh it with\n  cargo run -q -- schema > {COMMITTED}"
     );
 }
+
+const COMMITTED_ACCOUNTS: &str = "deploy/schema/iam-warden-accounts.schema.json";
+
+#[test]
+fn the_accounts_schema_has_the_parser_s_fields_and_is_committed() {
+    use iam_warden::manifest::accounts::{ACCOUNT_FIELDS, TOP_FIELDS as ACCOUNTS_TOP};
+    use iam_warden::manifest::schema::{accounts_json_schema, accounts_json_schema_text};
+    let schema = accounts_json_schema();
+    assert_eq!(properties(&schema, ""), set(ACCOUNTS_TOP));
+    assert_eq!(
+        properties(&schema, "/definitions/account"),
+        set(ACCOUNT_FIELDS)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_iam-warden"))
+        .args(["schema", "--accounts"])
+        .output()
+        .expect("run iam-warden schema --accounts");
+    let printed = String::from_utf8(out.stdout).expect("UTF-8");
+    assert_eq!(printed, accounts_json_schema_text());
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(COMMITTED_ACCOUNTS))
+            .unwrap_or_default();
+    assert!(
+        committed == printed,
+        "{COMMITTED_ACCOUNTS} is out of date; refresh it with\n  cargo run -q -- schema --accounts > {COMMITTED_ACCOUNTS}"
+    );
+}

@@ -65,14 +65,16 @@ pub fn variables(args: &ManifestArgs, account: &AccountSpec) -> anyhow::Result<V
 
 /// How to reach `account` with these flags.
 pub fn reach(args: &ManifestArgs, account: &AccountSpec) -> Reach {
+    let own = args.iam.reach();
     Reach {
+        max_rps: account.max_rps.unwrap_or(own.max_rps),
         assume: account.role.as_ref().map(|r| Assume {
             role_arn: r.arn.clone(),
             external_id: r.external_id.clone(),
             session_name: r.session_name.clone(),
             session_duration: r.session_duration,
         }),
-        ..args.iam.reach()
+        ..own
     }
 }
 

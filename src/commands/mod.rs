@@ -52,7 +52,11 @@ pub fn main() -> ExitCode {
             telemetry::init(crate::cli::LogFormat::Text, "warn", None);
             runtime().and_then(|rt| rt.block_on(import::run(&args)))
         }
-        Command::Schema => {
+        Command::Schema(args) if args.accounts => {
+            print!("{}", crate::manifest::schema::accounts_json_schema_text());
+            Ok(EXIT_OK)
+        }
+        Command::Schema(_) => {
             print!("{}", crate::manifest::schema::json_schema_text());
             Ok(EXIT_OK)
         }

@@ -209,3 +209,81 @@ pub fn json_schema_text() -> String {
     text.push('\n');
     text
 }
+
+/// The JSON Schema of the accounts file (`--accounts FILE`).
+pub fn accounts_json_schema() -> Value {
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "iam-warden accounts file",
+        "description": "The accounts one iam-warden process manages (--accounts FILE).",
+        "type": "object",
+        "required": ["accounts"],
+        "additionalProperties": false,
+        "properties": {
+            "accounts": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"$ref": "#/definitions/account"}
+            }
+        },
+        "definitions": {
+            "account": {
+                "type": "object",
+                "required": ["name", "id"],
+                "additionalProperties": false,
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z0-9_-]+$",
+                        "description": "Unique in the file: ${account.name}, iam-warden/accounts patterns, ACCOUNT/Kind/name in reports, the account label of /metrics."
+                    },
+                    "id": {
+                        "type": "string",
+                        "pattern": "^[0-9]{12}$",
+                        "description": "The 12-digit account id (quoted). Shards are assigned by it."
+                    },
+                    "roleArn": {
+                        "type": "string",
+                        "pattern": "^arn:[a-z-]+:iam::[0-9]{12}:role/",
+                        "description": "The role assumed from the process's own credentials, in this account. Absent: the process's own credentials reach this account."
+                    },
+                    "externalId": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z0-9+=,.@:/_-]{2,1224}$",
+                        "description": "AssumeRole's ExternalId (the spoke role's trust policy requires it)."
+                    },
+                    "sessionName": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z0-9+=,.@_-]{2,64}$",
+                        "description": "AssumeRole's session name, as CloudTrail shows it (default iam-warden)."
+                    },
+                    "sessionDuration": {
+                        "type": ["string", "integer"],
+                        "description": "Seconds or a duration such as 1h; 15m to 12h."
+                    },
+                    "values": {
+                        "type": "object",
+                        "additionalProperties": {"type": ["string", "number", "boolean"]},
+                        "description": "Values of ${var.NAME} in this account: beat --values, beaten by --var."
+                    },
+                    "valuesFiles": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "Values files of this account, relative to the accounts file; before values."
+                    },
+                    "maxRequestsPerSecond": {
+                        "type": ["integer", "string"],
+                        "description": "This account's pace ceiling (beats --max-requests-per-second; 0: unpaced)."
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// [`accounts_json_schema`] as printed by `iam-warden schema --accounts`.
+pub fn accounts_json_schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&accounts_json_schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}

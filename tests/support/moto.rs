@@ -141,9 +141,9 @@ impl Drop for Moto {
     }
 }
 
-/// A client acting in account `account` of this moto: moto serves any account a role is
-/// assumed into, and keys the answers' account on the assumed credentials.
-pub async fn client_in(endpoint: &str, account: &str) -> aws_sdk_iam::Client {
+/// Credentials of account `account` of this moto (key, secret, session token): moto serves
+/// any account a role is assumed into, and keys the answers' account on the credentials.
+pub async fn assumed_credentials(endpoint: &str, account: &str) -> (String, String, String) {
     let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "tests");
     let sts_config = aws_sdk_sts::Config::builder()
         .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
@@ -160,13 +160,17 @@ pub async fn client_in(endpoint: &str, account: &str) -> aws_sdk_iam::Client {
         .await
         .expect("assume a role in the test account");
     let c = out.credentials().expect("assumed credentials");
-    let assumed = aws_sdk_iam::config::Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_string()),
-        None,
-        "assumed",
-    );
+    (
+        c.access_key_id().to_string(),
+        c.secret_access_key().to_string(),
+        c.session_token().to_string(),
+    )
+}
+
+/// A client acting in account `account` of this moto.
+pub async fn client_in(endpoint: &str, account: &str) -> aws_sdk_iam::Client {
+    let (key, secret, token) = assumed_credentials(endpoint, account).await;
+    let assumed = aws_sdk_iam::config::Credentials::new(key, secret, Some(token), None, "assumed");
     let config = aws_sdk_iam::Config::builder()
         .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
         .region(aws_sdk_iam::config::Region::new("us-east-1"))

@@ -40,6 +40,7 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
     "sessionDuration",
     "values",
     "valuesFiles",
+    "maxRequestsPerSecond",
 ];
 
 /// AssumeRole's bounds on a session (DurationSeconds).
@@ -59,6 +60,8 @@ pub struct AccountSpec {
     pub values: BTreeMap<String, String>,
     /// Values files of this account (relative to the accounts file), before `values`.
     pub values_files: Vec<PathBuf>,
+    /// This account's own pace ceiling (beats `--max-requests-per-second`; 0: unpaced).
+    pub max_rps: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -348,6 +351,16 @@ impl Parser<'_> {
             Some(n) => self.values_files(n, &path.key("valuesFiles")),
             None => Vec::new(),
         };
+        let max_rps = field("maxRequestsPerSecond").and_then(|n| {
+            let key = path.key("maxRequestsPerSecond");
+            let text = self.string(n, &key)?;
+            let parsed = text.parse::<u32>().ok();
+            if parsed.is_none() {
+                let msg = format!("`{text}` is not a number of requests a second (0: unpaced)");
+                self.error(n.line, &key, msg);
+            }
+            parsed
+        });
         if self.diags.len() > before {
             return None;
         }
@@ -363,6 +376,7 @@ impl Parser<'_> {
             role,
             values,
             values_files,
+            max_rps,
         })
     }
 

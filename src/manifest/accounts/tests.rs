@@ -25,6 +25,7 @@ accounts:
     sessionDuration: 2h
     values: {env: prod, replicas: 012}
     valuesFiles: [prod.yaml]
+    maxRequestsPerSecond: 20
   - name: home
     id: 222222222222
 "#,
@@ -43,7 +44,9 @@ accounts:
     // As written: a value reaches IAM exactly so.
     assert_eq!(prod.values["replicas"], "012");
     assert_eq!(prod.values_files, vec![Path::new("/etc/iw/prod.yaml")]);
+    assert_eq!(prod.max_rps, Some(20));
     let home = &a.accounts[1];
+    assert_eq!(home.max_rps, None);
     assert_eq!(home.id, "222222222222");
     assert!(home.role.is_none());
 }
@@ -59,6 +62,7 @@ fn every_error_names_file_line_field_and_what_is_allowed() {
     id: "222222222222"
     roleArn: arn:aws:iam::333333333333:role/x
     sessionDuration: 5m
+    maxRequestsPerSecond: -3
   - id: "444444444444"
     externalId: abc
 "#,
@@ -69,8 +73,9 @@ fn every_error_names_file_line_field_and_what_is_allowed() {
         "/etc/iw/accounts.yaml:5: accounts[1].name: `bad name` is not an account name",
         "/etc/iw/accounts.yaml:7: accounts[1].roleArn: `arn:aws:iam::333333333333:role/x` is in account 333333333333, not this account's id 222222222222",
         "/etc/iw/accounts.yaml:8: accounts[1].sessionDuration: `5m` is not a session duration between 15m and 12h",
-        "/etc/iw/accounts.yaml:9: accounts[2].name: is required",
-        "/etc/iw/accounts.yaml:10: accounts[2].externalId: is only used with roleArn",
+        "/etc/iw/accounts.yaml:9: accounts[1].maxRequestsPerSecond: `-3` is not a number of requests a second",
+        "/etc/iw/accounts.yaml:10: accounts[2].name: is required",
+        "/etc/iw/accounts.yaml:11: accounts[2].externalId: is only used with roleArn",
     ];
     for w in want {
         assert!(e.iter().any(|x| x.starts_with(w)), "missing {w}\nin {e:#?}");

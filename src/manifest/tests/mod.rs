@@ -569,4 +569,5 @@ fn syntax_errors_keep_earlier_errors_and_name_a_line() {
     assert!(errs[0].starts_with("2: a: duplicate key `a`"), "{errs:?}");
 }
 
+mod accounts;
 mod across_files;
