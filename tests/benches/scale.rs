@@ -9,12 +9,14 @@
 //! Figures, not assertions: timing tests flake on shared machines.
 //!
 //! `SCALE_N=10,100` picks the sizes, `SCALE_IDLE_SECS` the idle window (default 60),
-//! `SCALE_PACE=0` skips the pacing profiles (`pacing.rs`). iam-warden runs with default flags,
+//! `SCALE_PACE=0` skips the pacing profiles (`pacing.rs`), `SCALE_ACCOUNTS=0` the many-accounts
+//! profile (`accounts.rs`). iam-warden runs with default flags,
 //! as users run it; the converge is also measured unpaced (`--max-requests-per-second 0`).
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod accounts;
 mod pacing;
 
 use std::fmt::Write as _;
@@ -505,6 +507,22 @@ async fn main() {
     }
     let pacing_table = pacing::table(&profiles);
     println!("{pacing_table}");
+    let accounts_table = if std::env::var("SCALE_ACCOUNTS").as_deref() != Ok("0") {
+        eprintln!("many accounts");
+        let figures = accounts::profile(&moto, idle, |dir, i| {
+            fs::write(dir.join(format!("agent-{i}.yaml")), role_yaml(i)).expect("write");
+        })
+        .await;
+        reset(&moto);
+        format!(
+            "{}\n{}",
+            accounts::table(&figures),
+            accounts::targets(&figures)
+        )
+    } else {
+        "(not measured: SCALE_ACCOUNTS=0)\n".to_string()
+    };
+    println!("{accounts_table}");
     let proxy = Proxy::start(&moto.endpoint);
     let mut rows = Vec::new();
     for n in sizes {
@@ -530,7 +548,13 @@ async fn main() {
          {pacing_table}\n\
          A proxy delays every answer by 100 ms, as IAM's are from a pod; in the second profile it\n\
          also plays an account's IAM rate limit (a bucket of 20 requests refilled at 20 a second,\n\
-         Throttling beyond). The bare client uses the SDK's default retries (3 attempts).\n",
+         Throttling beyond). The bare client uses the SDK's default retries (3 attempts).\n\n\
+         ## Many accounts\n\n\
+         {accounts_table}\n\
+         One moto serves every account (each reached by AssumeRole); the proxy counts each account's\n\
+         requests by the credentials they carry. The no-op resync figure is each account's requests\n\
+         over a minute divided by the resyncs it finished in that minute. The black-holed account's\n\
+         requests are never answered while another account's role is edited by hand.\n",
         date = sh("date -u +%Y-%m-%d"),
         rev = sh("git rev-parse --short HEAD"),
         machine = machine(),

@@ -194,7 +194,9 @@ impl Proxy {
     }
 
     pub fn reset_counts(&self) {
-        self.state.lock().unwrap().actions.clear();
+        let mut s = self.state.lock().unwrap();
+        s.actions.clear();
+        s.account_actions.clear();
     }
 
     /// Answers the next `times` requests for `action` with an IAM error.
