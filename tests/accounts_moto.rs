@@ -112,7 +112,8 @@ impl Bed {
             .roles()
             .iter()
             .map(|r| r.role_name().to_string())
-            .filter(|n| n != "tests")
+            // The test's own reader, and the role Organizations makes in a new member.
+            .filter(|n| n != "tests" && n != "OrganizationAccountAccessRole")
             .collect();
         names.sort();
         names
@@ -496,4 +497,93 @@ async fn the_spoke_bootstrap_makes_an_account_manageable_by_the_hub() {
     let (code, out, err) = bed.cmd("plan", &["--values", values.to_str().unwrap_or("")]);
     assert_eq!(code, 2, "{file}\n{out}{err}");
     assert!(out.contains("qa/Role/app-qa"), "{out}");
+}
+
+/// An organization's members are found through Organizations (moto's), selected by name, and
+/// a member created while the daemon runs is picked up without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_s_members_are_discovered_and_a_new_one_is_picked_up() {
+    let bed = Bed::new(
+        "organization:\n  roleName: OrganizationAccountAccessRole\n  include: [\"team-*\"]\n  exclude: [team-legacy]\n  refreshEvery: 1\n  values: {env: member}\n",
+    );
+    let org = organizations(&bed.moto.endpoint);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .expect("create the organization");
+    let mut ids = Vec::new();
+    for name in ["team-a", "team-b", "team-legacy", "sandbox"] {
+        ids.push(create_account(&org, name).await);
+    }
+    let (code, out, err) = bed.cmd("plan", &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    for want in ["team-a/Role/app-team-a", "team-b/Role/app-team-b"] {
+        assert!(out.contains(want), "`{want}` missing from\n{out}");
+    }
+    assert!(
+        !out.contains("team-legacy/") && !out.contains("sandbox/"),
+        "{out}"
+    );
+
+    let d = bed.daemon(&["--resync-interval", "1s"]);
+    d.wait_ready();
+    assert_eq!(bed.roles(&ids[0]).await, ["app-team-a"]);
+    assert_eq!(bed.roles(&ids[2]).await, Vec::<String>::new(), "excluded");
+    let late = create_account(&org, "team-c").await;
+    support::eventually_within("the new member's role", Duration::from_secs(60), || async {
+        bed.roles(&late).await == ["app-team-c"]
+    })
+    .await;
+    let status = d.status();
+    let names: Vec<&str> = status["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(names, ["team-a", "team-b", "team-c"], "{status}");
+    assert!(d.log().contains("a new account: starting it"));
+}
+
+fn organizations(endpoint: &str) -> aws_sdk_organizations::Client {
+    let creds =
+        aws_sdk_organizations::config::Credentials::new("testing", "testing", None, None, "tests");
+    let config = aws_sdk_organizations::Config::builder()
+        .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
+        .region(aws_sdk_organizations::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .http_client(iam_warden::iam::http_client())
+        .build();
+    aws_sdk_organizations::Client::from_conf(config)
+}
+
+/// A member account named `name`: its id.
+async fn create_account(org: &aws_sdk_organizations::Client, name: &str) -> String {
+    let out = org
+        .create_account()
+        .account_name(name)
+        .email(format!("{name}@example.com"))
+        .send()
+        .await
+        .expect("create an account");
+    let status = out.create_account_status().expect("status");
+    match status.account_id() {
+        Some(id) => id.to_string(),
+        None => {
+            let request = status.id().expect("request id");
+            let described = org
+                .describe_create_account_status()
+                .create_account_request_id(request)
+                .send()
+                .await
+                .expect("describe");
+            described
+                .create_account_status()
+                .and_then(|s| s.account_id())
+                .expect("the new account's id")
+                .to_string()
+        }
+    }
 }

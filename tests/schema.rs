@@ -101,13 +101,19 @@ const COMMITTED_ACCOUNTS: &str = "deploy/schema/iam-warden-accounts.schema.json"
 
 #[test]
 fn the_accounts_schema_has_the_parser_s_fields_and_is_committed() {
-    use iam_warden::manifest::accounts::{ACCOUNT_FIELDS, TOP_FIELDS as ACCOUNTS_TOP};
+    use iam_warden::manifest::accounts::{
+        ACCOUNT_FIELDS, ORGANIZATION_FIELDS, TOP_FIELDS as ACCOUNTS_TOP,
+    };
     use iam_warden::manifest::schema::{accounts_json_schema, accounts_json_schema_text};
     let schema = accounts_json_schema();
     assert_eq!(properties(&schema, ""), set(ACCOUNTS_TOP));
     assert_eq!(
         properties(&schema, "/definitions/account"),
         set(ACCOUNT_FIELDS)
+    );
+    assert_eq!(
+        properties(&schema, "/definitions/organization"),
+        set(ORGANIZATION_FIELDS)
     );
     let out = Command::new(env!("CARGO_BIN_EXE_iam-warden"))
         .args(["schema", "--accounts"])

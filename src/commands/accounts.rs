@@ -7,14 +7,14 @@ use anyhow::Context as _;
 
 use crate::cli::ManifestArgs;
 use crate::iam::{Assume, Reach};
-use crate::manifest::accounts::{AccountSpec, Accounts};
+use crate::manifest::accounts::{AccountSpec, Accounts, Member};
 use crate::manifest::{self, Builtins, Variables};
 
 /// What `--accounts` asks for.
 pub enum Targets {
     /// No accounts file: the caller's account, as without one.
     Caller,
-    Many(Accounts),
+    Many(Box<Accounts>),
     /// The accounts file is invalid: its errors were printed.
     Invalid,
 }
@@ -25,7 +25,7 @@ pub fn targets(args: &ManifestArgs) -> Targets {
         return Targets::Caller;
     };
     match Accounts::load(path) {
-        Ok(accounts) => Targets::Many(accounts),
+        Ok(accounts) => Targets::Many(Box::new(accounts)),
         Err(diags) => {
             for d in &diags {
                 eprintln!("{d}");
@@ -37,6 +37,35 @@ pub fn targets(args: &ManifestArgs) -> Targets {
             Targets::Invalid
         }
     }
+}
+
+/// The members of the file's organization (none without one), listed with the process's own
+/// credentials.
+pub async fn members(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Vec<Member>> {
+    let Some(org) = &accounts.organization else {
+        return Ok(Vec::new());
+    };
+    let found = args
+        .iam
+        .connect()
+        .await
+        .organization_accounts(&org.parents)
+        .await
+        .context("cannot list the accounts of the organization")?;
+    Ok(found
+        .into_iter()
+        .map(|a| Member {
+            id: a.id,
+            name: a.name,
+            partition: a.partition,
+        })
+        .collect())
+}
+
+/// The file's accounts and its organization's members.
+pub async fn expand(args: &ManifestArgs, accounts: Accounts) -> anyhow::Result<Accounts> {
+    let members = members(args, &accounts).await?;
+    Ok(accounts.with_members(&members))
 }
 
 /// The values of `account`: `--values` files, its own files and values, then `--var`; its
@@ -94,7 +123,19 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
     let mut warnings: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let mut declared = Vec::new();
     let mut files = 0;
-    for a in &accounts.accounts {
+    // An organization's members are listed at plan, apply and run time; one placeholder member
+    // stands for them here.
+    let placeholder = accounts.with_members(&[Member {
+        id: "000000000000".into(),
+        name: "organization-member".into(),
+        partition: "aws".into(),
+    }]);
+    let checked: Vec<&AccountSpec> = match accounts.organization {
+        Some(_) => placeholder.accounts.iter().collect(),
+        None => accounts.accounts.iter().collect(),
+    };
+    let all = checked.len();
+    for a in checked {
         let vars = variables(args, a)?;
         let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
             .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
@@ -111,7 +152,6 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
             loaded.state.policies.len(),
         ));
     }
-    let all = accounts.accounts.len();
     let lines = |m: BTreeMap<String, Vec<&str>>| {
         m.into_iter()
             .map(|(line, names)| match names.len() == all {

@@ -28,7 +28,7 @@ pub async fn run(args: &AwsArgs) -> anyhow::Result<u8> {
     match super::accounts::targets(&args.manifests) {
         Targets::Caller => {}
         Targets::Invalid => return Ok(EXIT_FAILED),
-        Targets::Many(accounts) => return run_accounts(args, accounts).await,
+        Targets::Many(accounts) => return run_accounts(args, *accounts).await,
     }
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
@@ -97,6 +97,7 @@ async fn apply_session(
 /// Every account, `--account-concurrency` at once.
 async fn run_accounts(args: &AwsArgs, accounts: Accounts) -> anyhow::Result<u8> {
     let m = &args.manifests;
+    let accounts = super::accounts::expand(m, accounts).await?;
     let checked = super::accounts::check(m, &accounts)?;
     if !checked.errors.is_empty() {
         for e in &checked.errors {

@@ -25,7 +25,7 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
     match super::accounts::targets(&args.manifests) {
         Targets::Caller => {}
         Targets::Invalid => return Ok(EXIT_FAILED),
-        Targets::Many(accounts) => return run_accounts(args, accounts).await,
+        Targets::Many(accounts) => return run_accounts(args, *accounts).await,
     }
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
@@ -105,6 +105,7 @@ fn exit_code<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> u8 {
 /// role cannot be assumed) is reported and fails the run, the others are planned all the same.
 async fn run_accounts(args: &PlanArgs, accounts: Accounts) -> anyhow::Result<u8> {
     let m = &args.manifests;
+    let accounts = super::accounts::expand(m, accounts).await?;
     let checked = super::accounts::check(m, &accounts)?;
     if !checked.errors.is_empty() {
         for e in &checked.errors {

@@ -1,12 +1,16 @@
 //! `iam-warden run DIR`: the daemon, until SIGTERM or SIGINT (exit 0).
 
+use std::sync::Arc;
+
 use super::accounts::Targets;
 use super::session::retry_policy;
 use super::validate::check_owner;
 use super::{EXIT_FAILED, EXIT_OK};
+use crate::cli::ManifestArgs;
 use crate::cli::RunArgs;
-use crate::controller::{self, Config, Target};
+use crate::controller::{self, Config, Discovery, ListTargets, Target};
 use crate::manifest::Variables;
+use crate::manifest::accounts::Accounts;
 
 pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let m = &args.manifests;
@@ -36,6 +40,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
         account: None,
     };
     let many = m.accounts.is_some();
+    let mut discovery = None;
     let targets = match super::accounts::targets(m) {
         Targets::Caller => vec![Target {
             spec: None,
@@ -43,27 +48,55 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
             vars,
         }],
         Targets::Invalid => return Ok(EXIT_FAILED),
-        Targets::Many(accounts) => {
-            let accounts = accounts.sharded(args.shard);
+        Targets::Many(file) => {
+            let shard = args.shard;
+            let members = match super::accounts::members(m, &file).await {
+                Ok(found) => found,
+                Err(e) => {
+                    // Listed again at the next refresh; the file's own accounts start now.
+                    tracing::warn!("{e:#}; starting with the accounts the file lists");
+                    Vec::new()
+                }
+            };
+            let accounts = file.with_members(&members).sharded(shard);
             if accounts.accounts.is_empty() {
                 // A shard may well hold none of few accounts: it idles, healthy and ready.
                 tracing::warn!("no account of the accounts file belongs to this shard");
             }
-            let mut targets = Vec::new();
-            for a in accounts.accounts {
-                // Flags are configuration: an account's values file that cannot be read at
-                // start-up is a mistake to fix now.
-                let vars = super::accounts::variables(m, &a)?;
-                let iam = crate::iam::connect(&super::accounts::reach(m, &a)).await;
-                targets.push(Target {
-                    spec: Some(a),
-                    iam,
-                    vars,
+            discovery = file.organization.as_ref().map(|org| {
+                let (m, file) = (m.clone(), file.clone());
+                let list: ListTargets = Arc::new(move || {
+                    let (m, file) = (m.clone(), file.clone());
+                    Box::pin(async move {
+                        let members = super::accounts::members(&m, &file).await?;
+                        targets_of(&m, file.with_members(&members).sharded(shard)).await
+                    })
                 });
-            }
-            targets
+                Discovery {
+                    every: args.resync_interval * org.refresh_every,
+                    list,
+                }
+            });
+            targets_of(m, accounts).await?
         }
     };
-    controller::run(config, targets, many).await?;
+    controller::run(config, targets, many, discovery).await?;
     Ok(EXIT_OK)
+}
+
+/// A runtime's client and values for each account.
+async fn targets_of(m: &ManifestArgs, accounts: Accounts) -> anyhow::Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    for a in accounts.accounts {
+        // Flags are configuration: an account's values file that cannot be read at start-up
+        // is a mistake to fix now.
+        let vars = super::accounts::variables(m, &a)?;
+        let iam = crate::iam::connect(&super::accounts::reach(m, &a)).await;
+        targets.push(Target {
+            spec: Some(a),
+            iam,
+            vars,
+        });
+    }
+    Ok(targets)
 }

@@ -71,7 +71,7 @@ fn run_accounts(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<u8> 
         .collect();
     let summary = format!(
         "{} in {} ({})",
-        plural(accounts.accounts.len(), "account", "accounts"),
+        plural(checked.declared.len(), "account", "accounts"),
         plural(checked.files, "file", "files"),
         each.join("; ")
     );

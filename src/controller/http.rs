@@ -32,25 +32,35 @@ use super::supervisor::Slot;
 #[derive(Clone)]
 pub struct Health {
     metrics: Metrics,
-    slots: Arc<[Arc<Slot>]>,
+    /// Grows as an organization's new accounts are found.
+    slots: Arc<std::sync::RwLock<Vec<Arc<Slot>>>>,
     /// An accounts file's accounts: endpoints name them (else exactly one account, unnamed).
     many: bool,
 }
 
 impl Health {
-    pub fn new(metrics: Metrics, slots: Vec<Arc<Slot>>, many: bool) -> Health {
+    pub fn new(
+        metrics: Metrics,
+        slots: Arc<std::sync::RwLock<Vec<Arc<Slot>>>>,
+        many: bool,
+    ) -> Health {
         Health {
             metrics,
-            slots: slots.into(),
+            slots,
             many,
         }
     }
 
+    /// Every account's slot, as now.
+    fn slots(&self) -> Vec<Arc<Slot>> {
+        self.slots.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The only account's slot, without an accounts file.
-    fn single(&self) -> Option<&Slot> {
+    fn single(&self) -> Option<Arc<Slot>> {
         match self.many {
             true => None,
-            false => self.slots.first().map(|s| s.as_ref()),
+            false => self.slots().first().cloned(),
         }
     }
 }
@@ -100,7 +110,7 @@ pub async fn serve(
 async fn healthz(Extract(h): Extract<Health>) -> Response {
     // Before its controller exists an account waits for its identity: alive.
     let problems: Vec<String> = h
-        .slots
+        .slots()
         .iter()
         .filter_map(|s| {
             let why = s.controller.get()?.liveness.problem()?;
@@ -136,7 +146,7 @@ async fn readyz(Extract(h): Extract<Health>) -> Response {
             "not ready: waiting to identify the AWS account\n".to_string(),
         ),
     };
-    for c in conditions(slot) {
+    for c in conditions(&slot) {
         body.push_str(&format!("warning: {c}\n"));
     }
     (code, body).into_response()
@@ -169,7 +179,8 @@ fn conditions(slot: &Slot) -> Vec<String> {
 fn readyz_accounts(h: &Health) -> Response {
     let mut waiting = Vec::new();
     let mut lines = Vec::new();
-    for slot in h.slots.iter() {
+    let slots = h.slots();
+    for slot in slots.iter() {
         let name = slot.name().unwrap_or("-");
         match slot.controller.get() {
             Some(c) if !c.ready.load(Ordering::SeqCst) => waiting.push(name),
@@ -184,10 +195,7 @@ fn readyz_accounts(h: &Health) -> Response {
         }
     }
     let (code, head) = match waiting.is_empty() {
-        true => (
-            StatusCode::OK,
-            format!("ready: {} accounts\n", h.slots.len()),
-        ),
+        true => (StatusCode::OK, format!("ready: {} accounts\n", slots.len())),
         false => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -202,7 +210,7 @@ fn readyz_accounts(h: &Health) -> Response {
 /// OpenMetrics to a scraper that asks for it (Prometheus does), the 0.0.4 text format to
 /// anything else; each under its own content type.
 async fn metrics(Extract(h): Extract<Health>, headers: axum::http::HeaderMap) -> Response {
-    for c in h.slots.iter().filter_map(|s| s.controller.get()) {
+    for c in h.slots().iter().filter_map(|s| s.controller.get()) {
         let (depth, oldest) = c.queue.depth();
         c.metrics.queue(depth, oldest);
     }
@@ -234,14 +242,14 @@ async fn metrics(Extract(h): Extract<Health>, headers: axum::http::HeaderMap) ->
 
 async fn status(Extract(h): Extract<Health>) -> Response {
     match h.single() {
-        Some(slot) => Json(account_status(slot)).into_response(),
+        Some(slot) => Json(account_status(&slot)).into_response(),
         None => {
-            let accounts = h.slots.iter().map(|slot| {
+            let accounts = h.slots().into_iter().map(|slot| {
                 (
                     slot.name().unwrap_or_default().to_string(),
                     slot.spec.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
                     super::lock(&slot.unreachable).clone(),
-                    account_status(slot),
+                    account_status(&slot),
                 )
             });
             Json(ManyStatus::new(accounts)).into_response()

@@ -38,7 +38,7 @@ mod wiring;
 mod tests;
 
 pub use generation::Generation;
-pub use supervisor::{Target, run};
+pub use supervisor::{Discovery, ListTargets, Target, run};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -4,6 +4,7 @@
 //! controller, workers, resync and retries. An account never waits for another.
 
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch as signal_watch};
 use tokio::task::JoinHandle;
@@ -44,6 +45,26 @@ impl Slot {
     }
 }
 
+/// Lists the accounts to manage again (an organization's members, say): every account, those
+/// already running included; the new ones are started.
+pub type ListTargets =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, anyhow::Result<Vec<Target>>> + Send + Sync>;
+
+/// Looking for new accounts while running.
+pub struct Discovery {
+    pub every: Duration,
+    pub list: ListTargets,
+}
+
+fn slot_of(target: &Target) -> Arc<Slot> {
+    Arc::new(Slot {
+        spec: target.spec.clone(),
+        aws: Arc::new(AwsHealth::default()),
+        controller: OnceLock::new(),
+        unreachable: Mutex::new(None),
+    })
+}
+
 /// The workers and tasks of one started account, stopped at shutdown.
 struct Running {
     controller: Arc<Controller>,
@@ -69,8 +90,14 @@ impl Fanout {
 
 /// Runs the daemon until SIGTERM or SIGINT; returns when in-flight work has finished (or the
 /// shutdown timeout passed).
-/// `many`: the targets are an accounts file's (maybe none of them, on an idle shard).
-pub async fn run(config: Config, targets: Vec<Target>, many: bool) -> anyhow::Result<()> {
+/// `many`: the targets are an accounts file's (maybe none of them, on an idle shard);
+/// `discovery` finds accounts that join later.
+pub async fn run(
+    config: Config,
+    targets: Vec<Target>,
+    many: bool,
+    discovery: Option<Discovery>,
+) -> anyhow::Result<()> {
     let metrics = match many {
         true => Metrics::of_accounts(),
         false => Metrics::default(),
@@ -85,18 +112,9 @@ pub async fn run(config: Config, targets: Vec<Target>, many: bool) -> anyhow::Re
         "serving /healthz /readyz /metrics /status on http://{}",
         listener.local_addr()?
     );
-    let slots: Vec<Arc<Slot>> = targets
-        .iter()
-        .map(|t| {
-            Arc::new(Slot {
-                spec: t.spec.clone(),
-                aws: Arc::new(AwsHealth::default()),
-                controller: OnceLock::new(),
-                unreachable: Mutex::new(None),
-            })
-        })
-        .collect();
-    let health = http::Health::new(metrics.clone(), slots.clone(), many);
+    let slots: Vec<Arc<Slot>> = targets.iter().map(slot_of).collect();
+    let all_slots = Arc::new(std::sync::RwLock::new(slots.clone()));
+    let health = http::Health::new(metrics.clone(), all_slots.clone(), many);
     let server = tokio::spawn(http::serve(listener, health, stop_rx.clone()));
 
     // One watcher for every account: each reloads DIR with its own values.
@@ -113,29 +131,56 @@ pub async fn run(config: Config, targets: Vec<Target>, many: bool) -> anyhow::Re
     };
 
     let running = Arc::new(Mutex::new(Vec::new()));
-    let starting: Vec<JoinHandle<()>> = targets
-        .into_iter()
-        .zip(slots)
-        .map(|(target, slot)| {
-            let span = match &target.spec {
-                Some(a) => tracing::info_span!("account", account = %a.name),
-                None => tracing::Span::none(),
-            };
-            let start = Start {
-                config: config.clone(),
-                metrics: metrics.clone(),
-                fanout: fanout.clone(),
-                running: running.clone(),
-                stop: stop_rx.clone(),
-            };
-            tokio::spawn(start.account(target, slot).instrument(span))
+    let start = Arc::new(Start {
+        config: config.clone(),
+        metrics: metrics.clone(),
+        fanout: fanout.clone(),
+        running: running.clone(),
+        stop: stop_rx.clone(),
+    });
+    let starting = Arc::new(Mutex::new(Vec::new()));
+    for (target, slot) in targets.into_iter().zip(slots) {
+        lock(&starting).push(start.spawn(target, slot));
+    }
+    let discovering = discovery.map(|d| {
+        let (start, starting, all_slots) = (start.clone(), starting.clone(), all_slots.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(d.every).await;
+                let targets = match (d.list)().await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        warn!("cannot list the accounts again; keeping those running: {e:#}");
+                        continue;
+                    }
+                };
+                for target in targets {
+                    let known = |s: &Arc<Slot>| {
+                        s.spec.as_ref().map(|a| &a.id) == target.spec.as_ref().map(|a| &a.id)
+                    };
+                    let mut slots = all_slots.write().unwrap_or_else(|p| p.into_inner());
+                    if slots.iter().any(known) {
+                        continue;
+                    }
+                    if let Some(a) = &target.spec {
+                        info!(account = %a.name, id = %a.id, "a new account: starting it");
+                    }
+                    let slot = slot_of(&target);
+                    slots.push(slot.clone());
+                    drop(slots);
+                    lock(&starting).push(start.spawn(target, slot));
+                }
+            }
         })
-        .collect();
+    });
 
     let mut stop = stop_rx.clone();
     let _ = stop.wait_for(|s| *s).await;
     info!("stopping: no new work; waiting for in-flight reconciles");
-    for s in &starting {
+    if let Some(d) = &discovering {
+        d.abort();
+    }
+    for s in lock(&starting).iter() {
         s.abort();
     }
     watcher.abort();
@@ -172,16 +217,25 @@ struct Start {
 }
 
 impl Start {
+    fn spawn(self: &Arc<Self>, target: Target, slot: Arc<Slot>) -> JoinHandle<()> {
+        let span = match &target.spec {
+            Some(a) => tracing::info_span!("account", account = %a.name),
+            None => tracing::Span::none(),
+        };
+        let start = Arc::clone(self);
+        tokio::spawn(async move { start.account(target, slot).await }.instrument(span))
+    }
+
     /// Identifies the account (retried until it answers), then starts its controller: the
     /// first pass, workers, retries and triggers.
-    async fn account(self, target: Target, slot: Arc<Slot>) {
+    async fn account(&self, target: Target, slot: Arc<Slot>) {
         let config = Config {
             account: target.spec.clone(),
-            ..self.config
+            ..self.config.clone()
         };
         let metrics = match slot.name() {
             Some(name) => self.metrics.for_account(name),
-            None => self.metrics,
+            None => self.metrics.clone(),
         };
         let metrics = Arc::new(metrics);
         let liveness = Arc::new(Liveness::new(

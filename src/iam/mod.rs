@@ -7,6 +7,7 @@ mod count;
 mod error;
 mod mutate;
 mod observed;
+mod organizations;
 mod pace;
 mod prune;
 mod snapshot;
@@ -25,6 +26,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 pub use count::{RequestCounts, RequestSink};
 pub use error::{ErrorKind, IamError};
 pub use observed::{Account, EntityKind, ObservedPolicy, ObservedRole, PolicyUser, PolicyVersion};
+pub use organizations::OrgAccount;
 pub use pace::{Pace, PaceReading};
 pub use snapshot::Snapshot;
 
@@ -48,6 +50,7 @@ pub type RequestObserver = Arc<dyn Fn(&'static str, Option<&IamError>) + Send + 
 pub struct Iam {
     client: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
+    organizations: aws_sdk_organizations::Client,
     /// The SDK's region: `${aws.region}`.
     region: String,
     observer: Option<RequestObserver>,
@@ -135,9 +138,13 @@ pub async fn connect(reach: &Reach) -> Iam {
     let sts_conf = aws_sdk_sts::config::Builder::from(&conf)
         .interceptor(counting())
         .build();
+    let organizations_conf = aws_sdk_organizations::config::Builder::from(&conf)
+        .interceptor(counting())
+        .build();
     Iam {
         client: aws_sdk_iam::Client::from_conf(iam_conf),
         sts: aws_sdk_sts::Client::from_conf(sts_conf),
+        organizations: aws_sdk_organizations::Client::from_conf(organizations_conf),
         region: conf
             .region()
             .map_or_else(|| "us-east-1".to_string(), ToString::to_string),

@@ -217,16 +217,51 @@ pub fn accounts_json_schema() -> Value {
         "title": "iam-warden accounts file",
         "description": "The accounts one iam-warden process manages (--accounts FILE).",
         "type": "object",
-        "required": ["accounts"],
+        "anyOf": [{"required": ["accounts"]}, {"required": ["organization"]}],
         "additionalProperties": false,
         "properties": {
             "accounts": {
                 "type": "array",
-                "minItems": 1,
                 "items": {"$ref": "#/definitions/account"}
-            }
+            },
+            "organization": {"$ref": "#/definitions/organization"}
         },
         "definitions": {
+            "organization": {
+                "type": "object",
+                "required": ["roleName"],
+                "additionalProperties": false,
+                "description": "The active member accounts of the caller's AWS Organization join the listed accounts (which win by id); listed with the process's own credentials.",
+                "properties": {
+                    "roleName": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z0-9+=,.@_-]+(/[A-Za-z0-9+=,.@_-]+)*$",
+                        "description": "NAME or PATH/NAME of the role assumed in each member account."
+                    },
+                    "include": {
+                        "type": "array", "items": {"type": "string"},
+                        "description": "Member account names or ids (`*`, `?` wildcards); default every member. Names are the organization's, other characters than [A-Za-z0-9_-] made `-`."
+                    },
+                    "exclude": {
+                        "type": "array", "items": {"type": "string"},
+                        "description": "Member account names or ids left out (beat include)."
+                    },
+                    "organizationalUnits": {
+                        "type": "array", "items": {"type": "string", "pattern": "^(ou|r)-[a-z0-9-]+$"},
+                        "description": "Only the members under these OUs or roots, recursively."
+                    },
+                    "refreshEvery": {
+                        "type": ["integer", "string"],
+                        "description": "The organization is listed again every this many resyncs (default 5): new members start without a restart."
+                    },
+                    "externalId": {"$ref": "#/definitions/account/properties/externalId"},
+                    "sessionName": {"$ref": "#/definitions/account/properties/sessionName"},
+                    "sessionDuration": {"$ref": "#/definitions/account/properties/sessionDuration"},
+                    "values": {"$ref": "#/definitions/account/properties/values"},
+                    "valuesFiles": {"$ref": "#/definitions/account/properties/valuesFiles"},
+                    "maxRequestsPerSecond": {"$ref": "#/definitions/account/properties/maxRequestsPerSecond"}
+                }
+            },
             "account": {
                 "type": "object",
                 "required": ["name", "id"],

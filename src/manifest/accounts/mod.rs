@@ -30,7 +30,7 @@ use crate::arn::{Arn, is_account_id};
 use crate::fieldpath::FieldPath;
 use crate::suggest::unknown_field;
 
-pub const TOP_FIELDS: &[&str] = &["accounts"];
+pub const TOP_FIELDS: &[&str] = &["accounts", "organization"];
 pub const ACCOUNT_FIELDS: &[&str] = &[
     "name",
     "id",
@@ -42,6 +42,23 @@ pub const ACCOUNT_FIELDS: &[&str] = &[
     "valuesFiles",
     "maxRequestsPerSecond",
 ];
+
+pub const ORGANIZATION_FIELDS: &[&str] = &[
+    "roleName",
+    "include",
+    "exclude",
+    "organizationalUnits",
+    "refreshEvery",
+    "externalId",
+    "sessionName",
+    "sessionDuration",
+    "values",
+    "valuesFiles",
+    "maxRequestsPerSecond",
+];
+
+/// The organization is listed again every this many resyncs by default.
+pub const DEFAULT_REFRESH_EVERY: u32 = 5;
 
 /// AssumeRole's bounds on a session (DurationSeconds).
 const SESSION_MIN: Duration = Duration::from_secs(900);
@@ -74,10 +91,87 @@ pub struct AssumeRole {
     pub session_duration: Option<Duration>,
 }
 
-/// The accounts of a file, in its order.
+/// The accounts of a file, in its order, and the organization whose members join them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Accounts {
     pub accounts: Vec<AccountSpec>,
+    pub organization: Option<Organization>,
+}
+
+/// `organization:`: every active member account (or those under `parents`), selected by
+/// `selector`, reached by assuming `role_name` in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Organization {
+    /// `NAME` or `PATH/NAME` of the role in each member account.
+    pub role_name: String,
+    pub selector: Selector,
+    /// OU or root ids; empty: the whole organization.
+    pub parents: Vec<String>,
+    /// Listed again every this many resyncs.
+    pub refresh_every: u32,
+    pub shared: Shared,
+}
+
+/// A member account of the organization, as listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub id: String,
+    pub name: String,
+    pub partition: String,
+}
+
+/// How an account is assumed and paced, and its values: what an account and the
+/// organization's members have in common.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Shared {
+    pub session: Session,
+    pub max_rps: Option<u32>,
+    pub values: BTreeMap<String, String>,
+    pub values_files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    pub external_id: Option<String>,
+    pub session_name: Option<String>,
+    pub session_duration: Option<Duration>,
+}
+
+impl Session {
+    fn assume(&self, arn: String, partition: String) -> AssumeRole {
+        AssumeRole {
+            arn,
+            partition,
+            external_id: self.external_id.clone(),
+            session_name: self.session_name.clone(),
+            session_duration: self.session_duration,
+        }
+    }
+}
+
+fn is_account_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// An organization's account name (any text) as an account name: other characters become `-`.
+fn account_name_of(name: &str, id: &str) -> String {
+    let name: String = name
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                true => c,
+                false => '-',
+            },
+        )
+        .collect();
+    let name = name.trim_matches('-');
+    match name.is_empty() {
+        true => id.to_string(),
+        false => name.to_string(),
+    }
 }
 
 impl Accounts {
@@ -101,6 +195,39 @@ impl Accounts {
             true => Ok(accounts),
             false => Err(p.diags),
         }
+    }
+
+    /// The file's accounts, then each member of the organization `members` that it selects and
+    /// the file does not list already (by id); a member whose name another account has is
+    /// named `NAME-ID`.
+    pub fn with_members(&self, members: &[Member]) -> Accounts {
+        let mut out = Accounts {
+            accounts: self.accounts.clone(),
+            organization: None,
+        };
+        let Some(org) = &self.organization else {
+            return out;
+        };
+        for m in members {
+            let name = account_name_of(&m.name, &m.id);
+            if out.accounts.iter().any(|a| a.id == m.id) || !org.selector.selects(&name, &m.id) {
+                continue;
+            }
+            let name = match out.accounts.iter().any(|a| a.name == name) {
+                true => format!("{name}-{}", m.id),
+                false => name,
+            };
+            let arn = format!("arn:{}:iam::{}:role/{}", m.partition, m.id, org.role_name);
+            out.accounts.push(AccountSpec {
+                name,
+                id: m.id.clone(),
+                role: Some(org.shared.session.assume(arn, m.partition.clone())),
+                values: org.shared.values.clone(),
+                values_files: org.shared.values_files.clone(),
+                max_rps: org.shared.max_rps,
+            });
+        }
+        out
     }
 
     /// The accounts `shard` manages.
@@ -163,23 +290,32 @@ impl Parser<'_> {
         let Some(fields) = self.mapping(&root, &top, TOP_FIELDS) else {
             return out;
         };
-        let path = top.key("accounts");
-        let Some(list) = fields.get("accounts") else {
-            self.error(root.line, &path, "is required: a list of accounts");
-            return out;
-        };
-        let Value::Seq(items) = &list.value else {
-            let found = list.type_name();
-            self.error(
-                list.line,
-                &path,
-                format!("must be a list of accounts, not {found}"),
-            );
-            return out;
-        };
-        if items.is_empty() {
-            self.error(list.line, &path, "lists no account");
+        if let Some(node) = fields.get("organization") {
+            out.organization = self.organization(node, &top.key("organization"));
         }
+        let path = top.key("accounts");
+        let items: &[Node] = match fields.get("accounts") {
+            None if fields.contains_key("organization") => &[],
+            None => {
+                let msg = "is required: a list of accounts (or an `organization:` to discover)";
+                self.error(root.line, &path, msg);
+                return out;
+            }
+            Some(list) => match &list.value {
+                Value::Seq(items) => {
+                    if items.is_empty() && !fields.contains_key("organization") {
+                        self.error(list.line, &path, "lists no account");
+                    }
+                    items
+                }
+                _ => {
+                    let found = list.type_name();
+                    let msg = format!("must be a list of accounts, not {found}");
+                    self.error(list.line, &path, msg);
+                    return out;
+                }
+            },
+        };
         for (i, item) in items.iter().enumerate() {
             if let Some(a) = self.account(item, &path.index(i)) {
                 let first = |f: &dyn Fn(&AccountSpec) -> &str| {
@@ -244,10 +380,7 @@ impl Parser<'_> {
         let field = |name: &str| fields.get(name).copied();
         let name = match field("name") {
             Some(n) => self.string(n, &path.key("name")).filter(|name| {
-                let ok = !name.is_empty()
-                    && name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                let ok = is_account_name(name);
                 if !ok {
                     let msg =
                         format!("`{name}` is not an account name (letters, digits, `_`, `-`)");
@@ -278,13 +411,70 @@ impl Parser<'_> {
                 None
             }
         };
-        let text = |p: &mut Self, key: &str| {
-            field(key).and_then(|n| p.string(n, &path.key(key)).map(|s| (s, n.line)))
+        let shared = self.shared(&fields, path);
+        let role = match field("roleArn")
+            .and_then(|n| self.string(n, &path.key("roleArn")).map(|s| (s, n.line)))
+        {
+            Some((arn, line)) => self.role(&arn, line, id.as_deref(), path),
+            None => {
+                for key in ["externalId", "sessionName", "sessionDuration"] {
+                    if fields.contains_key(key) {
+                        let line = node.line_at(&FieldPath::default().key(key));
+                        let msg = "is only used with roleArn (this account is reached with the \
+                                   process's own credentials)";
+                        self.error(line, &path.key(key), msg);
+                    }
+                }
+                None
+            }
         };
-        let role_arn = text(self, "roleArn");
-        let external_id = text(self, "externalId");
-        let session_name = text(self, "sessionName");
-        let duration = field("sessionDuration").and_then(|n| {
+        if self.diags.len() > before {
+            return None;
+        }
+        Some(AccountSpec {
+            name: name?,
+            id: id?,
+            role: role.map(|r| shared.session.assume(r.arn, r.partition)),
+            values: shared.values,
+            values_files: shared.values_files,
+            max_rps: shared.max_rps,
+        })
+    }
+
+    /// What an account and the organization's members share: how to assume the role, the pace
+    /// ceiling, the values.
+    fn shared(&mut self, fields: &BTreeMap<&str, &Node>, path: &FieldPath) -> Shared {
+        let field = |name: &str| fields.get(name).copied();
+        let text = |p: &mut Self, key: &str, ok: fn(&str) -> bool, what: &str| {
+            let n = field(key)?;
+            let value = p.string(n, &path.key(key))?;
+            if !ok(&value) {
+                p.error(n.line, &path.key(key), format!("`{value}` is not {what}"));
+                return None;
+            }
+            Some(value)
+        };
+        let external_id = text(
+            self,
+            "externalId",
+            |v| {
+                (2..=1224).contains(&v.len())
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c))
+            },
+            "an external id (2 to 1224 of letters, digits and +=,.@:/-_)",
+        );
+        let session_name = text(
+            self,
+            "sessionName",
+            |v| {
+                (2..=64).contains(&v.len())
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
+            },
+            "a session name (2 to 64 of letters, digits and +=,.@-_)",
+        );
+        let session_duration = field("sessionDuration").and_then(|n| {
             let key = path.key("sessionDuration");
             let text = self.string(n, &key)?;
             let parsed = match text.parse::<u64>() {
@@ -303,54 +493,6 @@ impl Parser<'_> {
                 }
             }
         });
-        let role = match role_arn {
-            Some((arn, line)) => self.role(&arn, line, id.as_deref(), path),
-            None => {
-                for (key, set) in [
-                    ("externalId", external_id.is_some()),
-                    ("sessionName", session_name.is_some()),
-                    ("sessionDuration", duration.is_some()),
-                ] {
-                    if set {
-                        let line = node.line_at(&FieldPath::default().key(key));
-                        let msg = "is only used with roleArn (this account is reached with the \
-                                   process's own credentials)";
-                        self.error(line, &path.key(key), msg);
-                    }
-                }
-                None
-            }
-        };
-        if let (Some((session, line)), Some(_)) = (&session_name, &role) {
-            let ok = (2..=64).contains(&session.len())
-                && session
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c));
-            if !ok {
-                let msg = format!(
-                    "`{session}` is not a session name (2 to 64 of letters, digits and +=,.@-_)"
-                );
-                self.error(*line, &path.key("sessionName"), msg);
-            }
-        }
-        if let (Some((external, line)), Some(_)) = (&external_id, &role) {
-            let ok = (2..=1224).contains(&external.len())
-                && external
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
-            if !ok {
-                let msg = "is not an external id (2 to 1224 of letters, digits and +=,.@:/-_)";
-                self.error(*line, &path.key("externalId"), msg);
-            }
-        }
-        let values = match field("values") {
-            Some(n) => self.values(n, &path.key("values")),
-            None => BTreeMap::new(),
-        };
-        let values_files = match field("valuesFiles") {
-            Some(n) => self.values_files(n, &path.key("valuesFiles")),
-            None => Vec::new(),
-        };
         let max_rps = field("maxRequestsPerSecond").and_then(|n| {
             let key = path.key("maxRequestsPerSecond");
             let text = self.string(n, &key)?;
@@ -361,22 +503,119 @@ impl Parser<'_> {
             }
             parsed
         });
+        Shared {
+            session: Session {
+                external_id,
+                session_name,
+                session_duration,
+            },
+            max_rps,
+            values: match field("values") {
+                Some(n) => self.values(n, &path.key("values")),
+                None => BTreeMap::new(),
+            },
+            values_files: match field("valuesFiles") {
+                Some(n) => self.values_files(n, &path.key("valuesFiles")),
+                None => Vec::new(),
+            },
+        }
+    }
+
+    fn organization(&mut self, node: &Node, path: &FieldPath) -> Option<Organization> {
+        let fields = self.mapping(node, path, ORGANIZATION_FIELDS)?;
+        let before = self.diags.len();
+        let field = |name: &str| fields.get(name).copied();
+        let role_name = match field("roleName") {
+            Some(n) => self.string(n, &path.key("roleName")).filter(|r| {
+                let ok = !r.is_empty()
+                    && !r.starts_with('/')
+                    && r.split('/').all(|part| {
+                        !part.is_empty()
+                            && part
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c))
+                    });
+                if !ok {
+                    let msg = format!(
+                        "`{r}` is not a role name (NAME or PATH/NAME, such as platform/iam-warden)"
+                    );
+                    self.error(n.line, &path.key("roleName"), msg);
+                }
+                ok
+            }),
+            None => {
+                let msg = "is required: the role to assume in each member account";
+                self.error(node.line, &path.key("roleName"), msg);
+                None
+            }
+        };
+        let list = |p: &mut Self, key: &str| -> Vec<String> {
+            let Some(n) = field(key) else {
+                return Vec::new();
+            };
+            let Value::Seq(items) = &n.value else {
+                let found = n.type_name();
+                p.error(
+                    n.line,
+                    &path.key(key),
+                    format!("must be a list, not {found}"),
+                );
+                return Vec::new();
+            };
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| p.string(item, &path.key(key).index(i)))
+                .collect()
+        };
+        let include = list(self, "include");
+        let exclude = list(self, "exclude");
+        let parents = list(self, "organizationalUnits");
+        let items: Vec<String> = include
+            .iter()
+            .cloned()
+            .chain(exclude.iter().map(|e| format!("!{e}")))
+            .collect();
+        let selector = match items.is_empty() {
+            true => Selector::parse("*"),
+            false => Selector::parse(&items.join(",")),
+        };
+        let selector = match selector {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.error(node.line, path, format!("include/exclude: {e}"));
+                None
+            }
+        };
+        for (i, p) in parents.iter().enumerate() {
+            let ok = (p.starts_with("ou-") || p.starts_with("r-"))
+                && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !ok {
+                let line = node.line_at(&FieldPath::default().key("organizationalUnits").index(i));
+                let msg = format!("`{p}` is not an OU or root id (ou-…, r-…)");
+                self.error(line, &path.key("organizationalUnits").index(i), msg);
+            }
+        }
+        let refresh_every = field("refreshEvery").and_then(|n| {
+            let key = path.key("refreshEvery");
+            let text = self.string(n, &key)?;
+            let parsed = text.parse::<u32>().ok().filter(|n| *n > 0);
+            if parsed.is_none() {
+                let msg = format!("`{text}` is not a number of resyncs (1 or more)");
+                self.error(n.line, &key, msg);
+            }
+            parsed
+        });
+        let shared = self.shared(&fields, path);
         if self.diags.len() > before {
             return None;
         }
-        let role = role.map(|mut r| {
-            r.external_id = external_id.map(|(s, _)| s);
-            r.session_name = session_name.map(|(s, _)| s);
-            r.session_duration = duration;
-            r
-        });
-        Some(AccountSpec {
-            name: name?,
-            id: id?,
-            role,
-            values,
-            values_files,
-            max_rps,
+        Some(Organization {
+            role_name: role_name?,
+            selector: selector?,
+            parents,
+            refresh_every: refresh_every.unwrap_or(DEFAULT_REFRESH_EVERY),
+            shared,
         })
     }
 

@@ -139,3 +139,97 @@ fn a_shard_keeps_only_its_accounts() {
     assert_eq!(seen, ["a", "b", "c"]);
     assert_eq!(a.clone().sharded(None), a);
 }
+
+#[test]
+fn an_organization_entry_is_read_with_its_selection() {
+    let a = parse(
+        r#"
+organization:
+  roleName: platform/iam-warden
+  include: ["prod-*", "1111*"]
+  exclude: [prod-legacy]
+  organizationalUnits: [ou-ab12-cdef3456]
+  externalId: org-secret
+  refreshEvery: 3
+  values: {tier: member}
+accounts:
+  - {name: tooling, id: "999999999999"}
+"#,
+    )
+    .unwrap();
+    let org = a.organization.as_ref().unwrap();
+    assert_eq!(org.role_name, "platform/iam-warden");
+    assert_eq!(org.parents, ["ou-ab12-cdef3456"]);
+    assert_eq!(org.refresh_every, 3);
+    let members = [
+        ("111111111111", "prod-eu", "aws"),
+        ("222222222222", "prod-legacy", "aws"),
+        ("333333333333", "Dev Sandbox", "aws"),
+        ("111100000000", "Dev Sandbox", "aws-cn"),
+        ("999999999999", "tooling-by-org", "aws"),
+    ]
+    .map(|(id, name, partition)| Member {
+        id: id.into(),
+        name: name.into(),
+        partition: partition.into(),
+    });
+    let all = a.with_members(&members);
+    let got: Vec<(&str, &str)> = all
+        .accounts
+        .iter()
+        .map(|x| (x.name.as_str(), x.id.as_str()))
+        .collect();
+    // The file's own entry wins by id; names made from any text; excluded and unselected left.
+    assert_eq!(
+        got,
+        [
+            ("tooling", "999999999999"),
+            ("prod-eu", "111111111111"),
+            ("Dev-Sandbox", "111100000000"),
+        ]
+    );
+    let cn = &all.accounts[2];
+    let role = cn.role.as_ref().unwrap();
+    assert_eq!(
+        role.arn,
+        "arn:aws-cn:iam::111100000000:role/platform/iam-warden"
+    );
+    assert_eq!(role.partition, "aws-cn");
+    assert_eq!(role.external_id.as_deref(), Some("org-secret"));
+    assert_eq!(cn.values["tier"], "member");
+}
+
+#[test]
+fn members_with_one_name_are_told_apart_by_id() {
+    let a = parse("organization: {roleName: iam-warden}\n").unwrap();
+    let members = ["111111111111", "222222222222"].map(|id| Member {
+        id: id.into(),
+        name: "Sandbox".into(),
+        partition: "aws".into(),
+    });
+    let names: Vec<String> = a
+        .with_members(&members)
+        .accounts
+        .into_iter()
+        .map(|x| x.name)
+        .collect();
+    assert_eq!(names, ["Sandbox", "Sandbox-222222222222"]);
+}
+
+#[test]
+fn an_organization_entry_is_checked() {
+    let e = errors(
+        "organization:\n  roleName: /bad/\n  include: prod\n  organizationalUnits: [ab-12]\n  refreshEvery: 0\n  excludes: [x]\n",
+    );
+    for w in [
+        "accounts.yaml:2: organization.roleName: `/bad/` is not a role name",
+        "accounts.yaml:3: organization.include: must be a list, not a string",
+        "accounts.yaml:4: organization.organizationalUnits[0]: `ab-12` is not an OU or root id",
+        "accounts.yaml:5: organization.refreshEvery: `0` is not a number of resyncs",
+        "accounts.yaml:6: organization.excludes: unknown field `excludes`; did you mean `exclude`?",
+    ] {
+        assert!(e.iter().any(|x| x.contains(w)), "missing {w}\nin {e:#?}");
+    }
+    assert!(errors("organization: {}\n")[0].contains("roleName: is required"));
+    assert!(errors("{}\n")[0].contains("or an `organization:` to discover"));
+}
