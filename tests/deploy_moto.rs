@@ -315,6 +315,21 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A directory laid out as a container sees it: each (repository path, path inside) copied.
+fn lay_out(layout: &[(&str, &str)]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("tempdir");
+    for (from, to) in layout {
+        let (from, to) = (repo_root().join(from), root.path().join(to));
+        if from.is_dir() {
+            copy_dir(&from, &to);
+        } else {
+            std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(&from, &to).expect("copy");
+        }
+    }
+    root
+}
+
 /// Runs `container` on moto with the agent manifests where it expects them; the roles must
 /// converge, owned by the configured owner.
 async fn converges(container: Container, layout: &[(&str, &str)]) {
@@ -333,16 +348,7 @@ async fn converges(container: Container, layout: &[(&str, &str)]) {
         .find(|(n, _)| n == "IAM_WARDEN_OWNER")
         .map(|(_, v)| v.clone())
         .expect("the container sets IAM_WARDEN_OWNER");
-    let root = tempfile::tempdir().expect("tempdir");
-    for (from, to) in layout {
-        let (from, to) = (repo_root().join(from), root.path().join(to));
-        if from.is_dir() {
-            copy_dir(&from, &to);
-        } else {
-            std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
-            std::fs::copy(&from, &to).expect("copy");
-        }
-    }
+    let root = lay_out(layout);
     let moto = Moto::start();
     let daemon = container.run(&moto.endpoint, root.path());
     daemon.wait_ready();
@@ -391,8 +397,7 @@ async fn the_kubernetes_deployments_configuration_runs_as_written() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_statefulsets_configuration_splits_the_accounts_between_its_pods() {
     let path = "deploy/kubernetes/overlays/many-accounts/statefulset.yaml";
-    let root = tempfile::tempdir().expect("tempdir");
-    for (from, to) in [
+    let root = lay_out(&[
         ("manifests/agent", "git/current/manifests/agent"),
         (
             "deploy/values.example.yaml",
@@ -402,15 +407,7 @@ async fn the_statefulsets_configuration_splits_the_accounts_between_its_pods() {
             "deploy/accounts.example.yaml",
             "etc/iam-warden/accounts.yaml",
         ),
-    ] {
-        let (from, to) = (repo_root().join(from), root.path().join(to));
-        if from.is_dir() {
-            copy_dir(&from, &to);
-        } else {
-            std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
-            std::fs::copy(&from, &to).expect("copy");
-        }
-    }
+    ]);
     let moto = Moto::start();
     let known = run_env_names();
     let mut managed = Vec::new();

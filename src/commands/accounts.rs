@@ -68,6 +68,27 @@ pub async fn expand(args: &ManifestArgs, accounts: Accounts) -> anyhow::Result<A
     Ok(accounts.with_members(&members))
 }
 
+/// The file's accounts and its organization's members, once every account's expansion of DIR
+/// is valid; otherwise every error is printed and `None` returned (nothing may change anywhere).
+pub async fn expand_valid(
+    args: &ManifestArgs,
+    accounts: Accounts,
+) -> anyhow::Result<Option<Accounts>> {
+    let accounts = expand(args, accounts).await?;
+    let checked = check(args, &accounts)?;
+    if checked.errors.is_empty() {
+        return Ok(Some(accounts));
+    }
+    for e in &checked.errors {
+        eprintln!("{e}");
+    }
+    eprintln!(
+        "invalid manifests: {} errors; nothing was changed",
+        checked.errors.len()
+    );
+    Ok(None)
+}
+
 /// The values of `account`: `--values` files, its own files and values, then `--var`; its
 /// built-ins as far as they are known without a call (the region is the SDK's).
 pub fn variables(args: &ManifestArgs, account: &AccountSpec) -> anyhow::Result<Variables> {
@@ -99,9 +120,9 @@ pub fn reach(args: &ManifestArgs, account: &AccountSpec) -> Reach {
         max_rps: account.max_rps.unwrap_or(own.max_rps),
         assume: account.role.as_ref().map(|r| Assume {
             role_arn: r.arn.clone(),
-            external_id: r.external_id.clone(),
-            session_name: r.session_name.clone(),
-            session_duration: r.session_duration,
+            external_id: r.session.external_id.clone(),
+            session_name: r.session.session_name.clone(),
+            session_duration: r.session.session_duration,
         }),
         ..own
     }

@@ -97,18 +97,9 @@ async fn apply_session(
 /// Every account, `--account-concurrency` at once.
 async fn run_accounts(args: &AwsArgs, accounts: Accounts) -> anyhow::Result<u8> {
     let m = &args.manifests;
-    let accounts = super::accounts::expand(m, accounts).await?;
-    let checked = super::accounts::check(m, &accounts)?;
-    if !checked.errors.is_empty() {
-        for e in &checked.errors {
-            eprintln!("{e}");
-        }
-        eprintln!(
-            "invalid manifests: {} errors; nothing was changed",
-            checked.errors.len()
-        );
+    let Some(accounts) = super::accounts::expand_valid(m, accounts).await? else {
         return Ok(EXIT_FAILED);
-    }
+    };
     let apply_one = |a: AccountSpec| async move {
         let applied = async {
             let Some(mut session) = prepare_in(m, Some(&a)).await? else {

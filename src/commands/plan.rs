@@ -105,18 +105,9 @@ fn exit_code<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> u8 {
 /// role cannot be assumed) is reported and fails the run, the others are planned all the same.
 async fn run_accounts(args: &PlanArgs, accounts: Accounts) -> anyhow::Result<u8> {
     let m = &args.manifests;
-    let accounts = super::accounts::expand(m, accounts).await?;
-    let checked = super::accounts::check(m, &accounts)?;
-    if !checked.errors.is_empty() {
-        for e in &checked.errors {
-            eprintln!("{e}");
-        }
-        eprintln!(
-            "invalid manifests: {} errors; nothing was changed",
-            checked.errors.len()
-        );
+    let Some(accounts) = super::accounts::expand_valid(m, accounts).await? else {
         return Ok(EXIT_FAILED);
-    }
+    };
     let plan_one = |a: AccountSpec| async move {
         let planned = async {
             let Some(mut session) = prepare_in(m, Some(&a)).await? else {

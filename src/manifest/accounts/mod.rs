@@ -86,9 +86,7 @@ pub struct AssumeRole {
     pub arn: String,
     /// The partition of `arn`: the account's ARNs are built in it.
     pub partition: String,
-    pub external_id: Option<String>,
-    pub session_name: Option<String>,
-    pub session_duration: Option<Duration>,
+    pub session: Session,
 }
 
 /// The accounts of a file, in its order, and the organization whose members join them.
@@ -142,9 +140,7 @@ impl Session {
         AssumeRole {
             arn,
             partition,
-            external_id: self.external_id.clone(),
-            session_name: self.session_name.clone(),
-            session_duration: self.session_duration,
+            session: self.clone(),
         }
     }
 }
@@ -646,9 +642,7 @@ impl Parser<'_> {
         Some(AssumeRole {
             arn: arn.to_string(),
             partition: parsed.partition.to_string(),
-            external_id: None,
-            session_name: None,
-            session_duration: None,
+            session: Session::default(),
         })
     }
 

@@ -38,9 +38,12 @@ accounts:
     );
     let role = prod.role.as_ref().unwrap();
     assert_eq!(role.partition, "aws-us-gov");
-    assert_eq!(role.external_id.as_deref(), Some("shared-secret-1"));
-    assert_eq!(role.session_name.as_deref(), Some("iam-warden"));
-    assert_eq!(role.session_duration, Some(Duration::from_secs(7200)));
+    assert_eq!(role.session.external_id.as_deref(), Some("shared-secret-1"));
+    assert_eq!(role.session.session_name.as_deref(), Some("iam-warden"));
+    assert_eq!(
+        role.session.session_duration,
+        Some(Duration::from_secs(7200))
+    );
     // As written: a value reaches IAM exactly so.
     assert_eq!(prod.values["replicas"], "012");
     assert_eq!(prod.values_files, vec![Path::new("/etc/iw/prod.yaml")]);
@@ -195,7 +198,7 @@ accounts:
         "arn:aws-cn:iam::111100000000:role/platform/iam-warden"
     );
     assert_eq!(role.partition, "aws-cn");
-    assert_eq!(role.external_id.as_deref(), Some("org-secret"));
+    assert_eq!(role.session.external_id.as_deref(), Some("org-secret"));
     assert_eq!(cn.values["tier"], "member");
 }
 
