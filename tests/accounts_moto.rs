@@ -253,6 +253,21 @@ async fn prune_in_one_account_never_touches_another() {
         "dev's own is kept"
     );
     assert_eq!(bed.roles(HOME).await, ["app-home"]);
+
+    // Every manifest for prod alone: dev and home hold nothing declared, which is no empty
+    // DIR: what iam-warden owns there goes; what another owner holds stays.
+    let prod_only = MANIFESTS.replace(
+        "  name: app-${account.name}\n",
+        "  name: app-${account.name}\n  annotations: {iam-warden/accounts: prod}\n",
+    );
+    std::fs::write(bed.path("m/app.yaml"), prod_only).expect("write");
+    for _ in 0..2 {
+        let (code, out, err) = bed.cmd("apply", &["--prune", "--prune-after", "0s"]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    assert_eq!(bed.roles(PROD).await, ["app-prod", "prod-only"]);
+    assert_eq!(bed.roles(DEV).await, ["prod-only"], "someone else's stays");
+    assert_eq!(bed.roles(HOME).await, Vec::<String>::new());
 }
 
 #[test]
@@ -287,6 +302,18 @@ fn validate_checks_every_account_and_names_the_one_that_fails() {
         1,
         "one line per error: {out}"
     );
+
+    // A selector that no account matches is worth a warning: `--prune` would delete what it
+    // held.
+    let typo = MANIFESTS.replace("\"prod*,!prod-legacy\"", "\"prdo\"");
+    std::fs::write(dir.join("m/app.yaml"), typo).expect("manifests");
+    let (code, out, err) = validate(&dir.join("accounts.yaml"));
+    assert!(
+        out.contains("warning: ") && out.contains("app.yaml:15: metadata.annotations.iam-warden/accounts: `prdo` selects none of the accounts (home, prod, dev, qa); did you mean `prod`?"),
+        "{out}"
+    );
+    assert_eq!(code, Some(1), "still invalid for qa: {out}{err}");
+    std::fs::write(dir.join("m/app.yaml"), MANIFESTS).expect("manifests");
 
     std::fs::write(dir.join("bad.yaml"), "accounts:\n  - name: prod\n    id: 1111\n    roleArn: arn:aws:iam::111111111111:role/x\n    externalID: x\n").expect("write");
     let (code, out, err) = validate(&dir.join("bad.yaml"));
@@ -586,4 +613,75 @@ async fn create_account(org: &aws_sdk_organizations::Client, name: &str) -> Stri
                 .to_string()
         }
     }
+}
+
+#[test]
+fn a_shard_without_an_accounts_file_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = warden_on("http://127.0.0.1:9");
+    cmd.arg("run")
+        .arg(dir.path())
+        .args(["--shard", "0/2", "--listen", "127.0.0.1:0"]);
+    let (out, stdout, stderr) = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("--shard splits the accounts of --accounts FILE"),
+        "{stderr}"
+    );
+}
+
+/// An account added to the file while the daemon runs starts at SIGHUP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_added_to_the_file_starts_at_sighup() {
+    let bed = Bed::new(&accounts("hub-7f3a", ""));
+    let d = bed.daemon(&["--resync-interval", "60s"]);
+    d.wait_ready();
+    let qa = "444444444444";
+    let file = accounts(
+        "hub-7f3a",
+        &format!(
+            "  - {{name: qa, id: \"{qa}\", roleArn: \"arn:aws:iam::{qa}:role/w\", values: {{env: qa}}}}\n"
+        ),
+    );
+    std::fs::write(bed.path("accounts.yaml"), file).expect("accounts");
+    d.signal("HUP");
+    support::eventually_within("qa's role", Duration::from_secs(30), || async {
+        bed.roles(qa).await == ["app-qa"]
+    })
+    .await;
+    assert_eq!(bed.tag(qa, "app-qa", "env").await.as_deref(), Some("qa"));
+}
+
+/// Credentials that come to reach another account than the one they were identified as (moto
+/// replaced by one that does not know the assumed keys, which then act in its default account)
+/// must not make iam-warden prune there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_of_another_account_than_identified_changes_nothing() {
+    let file = format!(
+        "accounts:\n  - {{name: prod, id: \"{PROD}\", roleArn: \"{}\", externalId: hub-7f3a, values: {{env: p}}}}\n",
+        spoke(PROD)
+    );
+    let bed = Bed::new(&file);
+    let d = bed.daemon(&["--resync-interval", "1s", "--prune", "--prune-after", "0s"]);
+    d.wait_ready();
+    assert_eq!(bed.roles(PROD).await, ["app-prod", "prod-only"]);
+    // Another IAM behind the same endpoint: it maps the daemon's assumed keys to its default
+    // account, which holds a role owned by this owner that no manifest declares.
+    let other = Moto::start();
+    let home = support::moto::client_for(&other.endpoint).await;
+    home.create_role()
+        .role_name("bystander")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
+        .tags(support::fixtures::tag("iam-warden/owner", "default"))
+        .send()
+        .await
+        .expect("bystander");
+    bed.proxy.set_upstream(&other.endpoint);
+    support::eventually_within("the refusal", Duration::from_secs(30), || async {
+        d.log()
+            .contains("IAM answered with a resource of another account")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(get_role(&home, "bystander").await.is_some(), "{}", d.log());
 }

@@ -76,6 +76,13 @@ pub async fn expand_valid(
 ) -> anyhow::Result<Option<Accounts>> {
     let accounts = expand(args, accounts).await?;
     let checked = check(args, &accounts)?;
+    for w in checked
+        .warnings
+        .iter()
+        .filter(|w| w.contains("selects none"))
+    {
+        eprintln!("{w}");
+    }
     if checked.errors.is_empty() {
         return Ok(Some(accounts));
     }
@@ -83,8 +90,8 @@ pub async fn expand_valid(
         eprintln!("{e}");
     }
     eprintln!(
-        "invalid manifests: {} errors; nothing was changed",
-        checked.errors.len()
+        "invalid manifests: {}; nothing was changed",
+        super::validate::plural(checked.errors.len(), "error", "errors")
     );
     Ok(None)
 }
@@ -144,6 +151,9 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
     let mut warnings: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let mut declared = Vec::new();
     let mut files = 0;
+    // Documents each account left to others: one no account takes is a mistake (a typo that
+    // `--prune` would turn into deletions).
+    let mut left: BTreeMap<(std::path::PathBuf, usize), (String, usize)> = BTreeMap::new();
     // An organization's members are listed at plan, apply and run time; one placeholder member
     // stands for them here.
     let placeholder = accounts.with_members(&[Member {
@@ -156,11 +166,14 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
         None => accounts.accounts.iter().collect(),
     };
     let all = checked.len();
-    for a in checked {
+    for a in &checked {
         let vars = variables(args, a)?;
         let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
             .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
         files = loaded.files;
+        for (file, line, selector) in loaded.elsewhere {
+            left.entry((file, line)).or_insert((selector, 0)).1 += 1;
+        }
         for d in &loaded.diagnostics {
             errors.entry(d.to_string()).or_default().push(&a.name);
         }
@@ -173,18 +186,50 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
             loaded.state.policies.len(),
         ));
     }
-    let lines = |m: BTreeMap<String, Vec<&str>>| {
-        m.into_iter()
-            .map(|(line, names)| match names.len() == all {
-                true => line,
-                false => format!("{line} (in account {})", names.join(", ")),
-            })
-            .collect()
-    };
+    let names: Vec<&str> = checked.iter().map(|a| a.name.as_str()).collect();
+    let errors: Vec<String> = lines_of(errors, all);
+    let mut warnings = lines_of(warnings, all);
+    // A warning, not an error: one DIR may serve several accounts files (a hub per
+    // environment), each selecting its own.
+    for ((file, line), (selector, n)) in left {
+        // An organization's members are not known to `validate`: its placeholder selects
+        // nothing by name.
+        if n == all && accounts.organization.is_none() {
+            warnings.push(format!(
+                "warning: {}:{line}: metadata.annotations.{}: `{selector}` selects none of the \
+                 accounts ({}){}",
+                file.display(),
+                crate::manifest::ACCOUNTS_ANNOTATION,
+                names.join(", "),
+                hint(&selector, &names)
+            ));
+        }
+    }
     Ok(Checked {
-        errors: lines(errors),
-        warnings: lines(warnings),
+        errors,
+        warnings,
         declared,
         files,
     })
+}
+
+/// "; did you mean `prod`?" for an item of `selector` that is close to an account's name.
+fn hint(selector: &str, names: &[&str]) -> String {
+    selector
+        .split(',')
+        .map(|i| i.trim().trim_start_matches('!').trim())
+        .filter(|i| !i.contains(['*', '?']) && !names.contains(i))
+        .find_map(|i| crate::suggest::closest(i, names))
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+/// One line per distinct message, with the accounts it holds in unless all `all` of them.
+fn lines_of(m: BTreeMap<String, Vec<&str>>, all: usize) -> Vec<String> {
+    m.into_iter()
+        .map(|(line, names)| match names.len() == all {
+            true => line,
+            false => format!("{line} (in account {})", names.join(", ")),
+        })
+        .collect()
 }

@@ -150,9 +150,9 @@ async fn run_accounts(args: &PlanArgs, accounts: Accounts) -> anyhow::Result<u8>
                 }
             }
             println!(
-                "Plan: {} in {} accounts.",
+                "Plan: {} in {}.",
                 render::totals(&all, failures),
-                results.len()
+                super::validate::plural(results.len(), "account", "accounts")
             );
         }
         OutputFormat::Json => {

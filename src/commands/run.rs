@@ -10,7 +10,7 @@ use crate::cli::ManifestArgs;
 use crate::cli::RunArgs;
 use crate::controller::{self, Config, Discovery, ListTargets, Target};
 use crate::manifest::Variables;
-use crate::manifest::accounts::Accounts;
+use crate::manifest::accounts::{Accounts, DEFAULT_REFRESH_EVERY};
 
 pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let m = &args.manifests;
@@ -40,6 +40,10 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
         account: None,
     };
     let many = m.accounts.is_some();
+    if args.shard.is_some() && !many {
+        // N replicas on one account, each thinking it holds a shard, would all write and prune.
+        anyhow::bail!("--shard splits the accounts of --accounts FILE; give the accounts file too");
+    }
     let mut discovery = None;
     let targets = match super::accounts::targets(m) {
         Targets::Caller => vec![Target {
@@ -63,19 +67,27 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
                 // A shard may well hold none of few accounts: it idles, healthy and ready.
                 tracing::warn!("no account of the accounts file belongs to this shard");
             }
-            discovery = file.organization.as_ref().map(|org| {
-                let (m, file) = (m.clone(), file.clone());
-                let list: ListTargets = Arc::new(move || {
-                    let (m, file) = (m.clone(), file.clone());
-                    Box::pin(async move {
-                        let members = super::accounts::members(&m, &file).await?;
-                        targets_of(&m, file.with_members(&members).sharded(shard)).await
-                    })
-                });
-                Discovery {
-                    every: args.resync_interval * org.refresh_every,
-                    list,
-                }
+            // The file (and its organization) is read again every few resyncs and at SIGHUP:
+            // a new account starts without a restart.
+            let every = file
+                .organization
+                .as_ref()
+                .map_or(DEFAULT_REFRESH_EVERY, |o| o.refresh_every);
+            let (m2, path) = (m.clone(), m.accounts.clone().unwrap_or_default());
+            let list: ListTargets = Arc::new(move || {
+                let (m, path) = (m2.clone(), path.clone());
+                Box::pin(async move {
+                    let file = Accounts::load(&path).map_err(|diags| {
+                        let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
+                        anyhow::anyhow!("invalid accounts file: {}", lines.join("; "))
+                    })?;
+                    let members = super::accounts::members(&m, &file).await?;
+                    targets_of(&m, file.with_members(&members).sharded(shard)).await
+                })
+            });
+            discovery = Some(Discovery {
+                every: args.resync_interval * every,
+                list,
             });
             targets_of(m, accounts).await?
         }

@@ -15,6 +15,8 @@ pub struct Session {
     pub ctx: Context,
     pub retry: RetryPolicy,
     pub files: usize,
+    /// Documents DIR holds for other accounts of the accounts file.
+    pub elsewhere: usize,
     /// On a terminal, a progress bar for a long run.
     pub progress: super::progress::Bar,
 }
@@ -93,6 +95,7 @@ pub async fn prepare_in(
         ctx,
         retry: retry_policy(args),
         files: loaded.files,
+        elsewhere: loaded.elsewhere.len(),
         progress: super::progress::Bar::for_terminal(args.log_format),
     }))
 }
@@ -154,7 +157,8 @@ pub async fn prune_plans(
     if !args.prune {
         return Ok(Vec::new());
     }
-    if session.files == 0 || session.desired.is_empty() {
+    // An account that no manifest selects is not an empty DIR: what it holds may go.
+    if session.files == 0 || (session.desired.is_empty() && session.elsewhere == 0) {
         anyhow::bail!(
             "--prune refused: {} declares no resource (no manifest file, or only empty ones), which would delete every resource owned by `{}`",
             args.dir.display(),

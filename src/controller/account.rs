@@ -31,6 +31,8 @@ pub struct AccountRuntime {
     pub resyncing: AtomicBool,
     /// The last resync could not read the account in bulk (said once, not every interval).
     pub bulk_failing: AtomicBool,
+    /// The last snapshot held another account's resources (said once).
+    pub foreign: AtomicBool,
 }
 
 impl AccountRuntime {
@@ -43,6 +45,7 @@ impl AccountRuntime {
             prune_refused: Mutex::new(None),
             resyncing: AtomicBool::new(false),
             bulk_failing: AtomicBool::new(false),
+            foreign: AtomicBool::new(false),
         }
     }
 }

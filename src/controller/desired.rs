@@ -54,6 +54,8 @@ struct FileState {
     /// Shared with the parse cache.
     last_good: Arc<Vec<Resource>>,
     errors: Vec<Diagnostic>,
+    /// Documents of the last good read that are for other accounts.
+    elsewhere: usize,
 }
 
 /// What a reload changed.
@@ -86,6 +88,11 @@ impl DesiredStore {
     /// Manifest files read by the last successful reload.
     pub fn file_count(&self) -> usize {
         self.files.len()
+    }
+
+    /// Documents DIR holds for other accounts of the accounts file.
+    pub fn elsewhere_count(&self) -> usize {
+        self.files.values().map(|f| f.elsewhere).sum()
     }
 
     pub fn get(&self, key: &Key) -> Option<Resource> {
@@ -129,11 +136,15 @@ impl DesiredStore {
                 FileState {
                     last_good: report.resources,
                     errors: Vec::new(),
+                    elsewhere: report.elsewhere.len(),
                 }
             } else {
+                let (last_good, elsewhere) =
+                    previous.map_or_else(Default::default, |p| (p.last_good, p.elsewhere));
                 FileState {
-                    last_good: previous.map(|p| p.last_good).unwrap_or_default(),
+                    last_good,
                     errors: report.diagnostics,
+                    elsewhere,
                 }
             };
             files.insert(report.path, state);
@@ -474,6 +485,7 @@ mod tests {
                 &sub,
                 "cannot read directory: Permission denied",
             )],
+            elsewhere: Vec::new(),
         };
         let b = manifest::load_file(&d.path().join("b.yaml"), &Variables::default());
         let r = store.update(vec![b.clone(), unreadable]);

@@ -34,7 +34,8 @@ impl Controller {
         let snapshot = match reconcile::retrying(&retry, Eventual::No, || self.acct.iam.snapshot())
             .await
         {
-            Ok(s) => s,
+            Ok(s) if self.is_ours(&s) => s,
+            Ok(_) => return,
             Err(e) => {
                 debug!(error = %e, "no snapshot for the first pass; each resource is observed on its own");
                 return;

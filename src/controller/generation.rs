@@ -18,6 +18,9 @@ pub struct Generation {
     pub errors: Vec<Diagnostic>,
     /// Manifest files read.
     pub files: usize,
+    /// Documents DIR holds for other accounts: an account no manifest selects is not an empty
+    /// DIR (its resources may be pruned).
+    pub elsewhere: usize,
 }
 
 impl Generation {
@@ -127,6 +130,7 @@ impl Controller {
             state: store.shared_state(),
             errors: store.errors(),
             files: store.file_count(),
+            elsewhere: store.elsewhere_count(),
         });
         *self.generation.write().unwrap_or_else(|p| p.into_inner()) = generation.clone();
         drop(loader);

@@ -178,6 +178,7 @@ fn conditions(slot: &Slot) -> Vec<String> {
 /// not a reason to hold the others' readiness: it is retried meanwhile.
 fn readyz_accounts(h: &Health) -> Response {
     let mut waiting = Vec::new();
+    let mut unreachable = 0;
     let mut lines = Vec::new();
     let slots = h.slots();
     for slot in slots.iter() {
@@ -186,7 +187,10 @@ fn readyz_accounts(h: &Health) -> Response {
             Some(c) if !c.ready.load(Ordering::SeqCst) => waiting.push(name),
             Some(_) => {}
             None => match super::lock(&slot.unreachable).clone() {
-                Some(why) => lines.push(format!("warning: account {name}: {why}\n")),
+                Some(why) => {
+                    unreachable += 1;
+                    lines.push(format!("warning: account {name}: {why}\n"));
+                }
                 None => waiting.push(name),
             },
         }
@@ -195,7 +199,17 @@ fn readyz_accounts(h: &Health) -> Response {
         }
     }
     let (code, head) = match waiting.is_empty() {
-        true => (StatusCode::OK, format!("ready: {} accounts\n", slots.len())),
+        true => (
+            StatusCode::OK,
+            match unreachable {
+                0 => format!("ready: {} of {} accounts\n", slots.len(), slots.len()),
+                n => format!(
+                    "ready: {} of {} accounts ({n} unreachable, retried)\n",
+                    slots.len() - n,
+                    slots.len()
+                ),
+            },
+        ),
         false => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(

@@ -159,6 +159,7 @@ impl Controller {
                 ctx,
                 errors: Vec::new(),
                 files: 0,
+                elsewhere: 0,
             })),
             queue: WorkQueue::new(),
             metrics,

@@ -20,14 +20,15 @@ use crate::reconcile::{Executor, Finding, ResourcePlan, fill_policy_users};
 
 impl Controller {
     /// Pruning is on, and nothing suggests the manifests are incomplete: no invalid file, and
-    /// at least one resource declared (an empty or unmounted DIR, or one whose files are empty,
-    /// must never delete everything).
+    /// at least one resource declared, in this account or another (an empty or unmounted DIR,
+    /// or one whose files are empty, must never delete everything).
     pub(super) fn may_prune(&self) -> bool {
         if !self.config.prune || self.config.observe_only {
             return false;
         }
         let generation = self.generation();
-        generation.files > 0 && generation.errors.is_empty() && !generation.state.is_empty()
+        let declared = !generation.state.is_empty() || generation.elsewhere > 0;
+        generation.files > 0 && generation.errors.is_empty() && declared
     }
 
     /// Owned resources in the snapshot that no manifest declares (ignoring case), decided by

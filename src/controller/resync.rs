@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::desired::Key;
 use super::{Controller, Generation, lock};
@@ -31,6 +31,28 @@ impl Controller {
     /// every declared resource; what differs (or is not known to be in sync) is queued, except
     /// a key that failed and waits for its own retry. Without a snapshot, everything is queued
     /// and each reconcile observes for itself; while AWS is unreachable, nothing is.
+    /// Whether every ARN of `snapshot` is in this controller's account; said once when not.
+    pub(super) fn is_ours(&self, snapshot: &crate::iam::Snapshot) -> bool {
+        let account = &self.generation().ctx.account.id;
+        match snapshot.arn_outside(account) {
+            None => {
+                self.acct.foreign.store(false, Ordering::SeqCst);
+                true
+            }
+            Some(arn) => {
+                if !self.acct.foreign.swap(true, Ordering::SeqCst) {
+                    error!(
+                        arn,
+                        "IAM answered with a resource of another account than {account}: the \
+                         credentials no longer reach this account; nothing is changed from this \
+                         read"
+                    );
+                }
+                false
+            }
+        }
+    }
+
     pub async fn resync(&self) {
         if self.acct.resyncing.swap(true, Ordering::SeqCst) {
             return;
@@ -47,6 +69,7 @@ impl Controller {
         let generation = self.generation();
         let keys = generation.keys();
         let read_account = match self.acct.iam.snapshot().await {
+            Ok(snapshot) if !self.is_ours(&snapshot) => false,
             Ok(snapshot) => {
                 self.acct.known.refresh(&snapshot);
                 if self.acct.bulk_failing.swap(false, Ordering::SeqCst) {

@@ -50,7 +50,7 @@ impl Slot {
 pub type ListTargets =
     Arc<dyn Fn() -> futures::future::BoxFuture<'static, anyhow::Result<Vec<Target>>> + Send + Sync>;
 
-/// Looking for new accounts while running.
+/// Looking for new accounts while running: every `every`, and at SIGHUP.
 pub struct Discovery {
     pub every: Duration,
     pub list: ListTargets,
@@ -145,8 +145,19 @@ pub async fn run(
     let discovering = discovery.map(|d| {
         let (start, starting, all_slots) = (start.clone(), starting.clone(), all_slots.clone());
         tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut hup = signal(SignalKind::hangup()).ok();
             loop {
-                tokio::time::sleep(d.every).await;
+                let hup_recv = async {
+                    match hup.as_mut() {
+                        Some(h) => h.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = tokio::time::sleep(d.every) => {}
+                    _ = hup_recv => info!("SIGHUP: reading the accounts again"),
+                }
                 let targets = match (d.list)().await {
                     Ok(t) => t,
                     Err(e) => {

@@ -40,6 +40,18 @@ impl Snapshot {
         self.policies.get(&name.to_lowercase())
     }
 
+    /// An ARN of a role or policy in another account than `account`: the credentials reach
+    /// some other account than the one they were identified as (they never should; when they
+    /// do, nothing may be written, least of all pruned, from this snapshot).
+    pub fn arn_outside(&self, account: &str) -> Option<&str> {
+        let foreign = |arn: &&str| crate::arn::Arn::parse(arn).is_ok_and(|a| a.account != account);
+        self.roles
+            .values()
+            .map(|r| r.arn.as_str())
+            .chain(self.policies.values().map(|p| p.arn.as_str()))
+            .find(foreign)
+    }
+
     pub fn roles(&self) -> impl Iterator<Item = &ObservedRole> {
         self.roles.values()
     }
@@ -258,6 +270,30 @@ mod tests {
             .policy_version_list(version("v1", false, 1))
             .policy_version_list(version("v2", true, 2))
             .build()
+    }
+
+    #[test]
+    fn a_resource_of_another_account_is_found() {
+        let page = |role: RoleDetail| {
+            Page::builder()
+                .role_detail_list(role)
+                .policies(policy_detail("p"))
+                .is_truncated(false)
+                .build()
+        };
+        let ours = fold(&[page(role_detail("a"))], &[]).unwrap();
+        assert_eq!(ours.arn_outside("123456789012"), None);
+        assert_eq!(
+            ours.arn_outside("111111111111"),
+            Some("arn:aws:iam::123456789012:role/a")
+        );
+        let mut stray = role_detail("b");
+        stray.arn = Some("arn:aws:iam::999999999999:role/b".into());
+        let mixed = fold(&[page(stray)], &[]).unwrap();
+        assert_eq!(
+            mixed.arn_outside("123456789012"),
+            Some("arn:aws:iam::999999999999:role/b")
+        );
     }
 
     #[test]

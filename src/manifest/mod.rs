@@ -66,6 +66,8 @@ pub struct FileReport {
     /// Shared: the daemon's parse cache and its last good state hold the same list.
     pub resources: Arc<Vec<Resource>>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Documents left for other accounts by their `iam-warden/accounts`: (its line, its value).
+    pub elsewhere: Vec<(usize, String)>,
 }
 
 impl FileReport {
@@ -107,6 +109,7 @@ fn load_text(
         path: path.to_path_buf(),
         resources: Arc::default(),
         diagnostics: Vec::new(),
+        elsewhere: Vec::new(),
     };
     let mut resources = Vec::new();
     let text = match text {
@@ -124,6 +127,10 @@ fn load_text(
             break;
         }
         let Some(root) = doc.root else { continue };
+        if let Some(left) = decode::left_for_other_accounts(&root, vars) {
+            report.elsewhere.push(left);
+            continue;
+        }
         let (resource, diags) = decode::decode_document(path, root, vars, guardrails);
         resources.extend(resource);
         report.diagnostics.extend(diags);
@@ -302,6 +309,7 @@ pub fn load_dir_cached(
         diagnostics: vec![Diagnostic::file(&path, why.to_string())],
         path,
         resources: Arc::default(),
+        elsewhere: Vec::new(),
     }));
     reports.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Some(reports))
@@ -401,6 +409,8 @@ pub struct Loaded {
     pub state: DesiredState,
     pub diagnostics: Vec<Diagnostic>,
     pub files: usize,
+    /// Documents left for other accounts: (file, line, their `iam-warden/accounts`).
+    pub elsewhere: Vec<(PathBuf, usize, String)>,
 }
 
 /// Loads `dir` and assembles it; any diagnostic means the state must not be acted on.
@@ -420,6 +430,14 @@ pub fn load_guarded(
         .flat_map(|r| r.diagnostics.iter().cloned())
         .collect();
     let files = reports.len();
+    let elsewhere = reports
+        .iter()
+        .flat_map(|r| {
+            r.elsewhere
+                .iter()
+                .map(|(line, selector)| (r.path.clone(), *line, selector.clone()))
+        })
+        .collect();
     // The resources move into the state: one copy of 10,000 roles, not two.
     let (state, cross) = assemble(
         reports
@@ -431,5 +449,6 @@ pub fn load_guarded(
         state,
         diagnostics,
         files,
+        elsewhere,
     })
 }

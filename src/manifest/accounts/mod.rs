@@ -173,9 +173,10 @@ fn account_name_of(name: &str, id: &str) -> String {
 impl Accounts {
     /// Reads and checks `path`: every error, or the accounts.
     pub fn load(path: &Path) -> Result<Accounts, Vec<Diagnostic>> {
-        match std::fs::read_to_string(path) {
+        // Bounded like a manifest file: `/dev/zero` given by mistake must not fill memory.
+        match super::files::read(path) {
             Ok(text) => Accounts::parse(path, &text),
-            Err(e) => Err(vec![Diagnostic::file(path, format!("cannot read: {e}"))]),
+            Err(e) => Err(vec![Diagnostic::file(path, e)]),
         }
     }
 

@@ -49,15 +49,28 @@ pub fn decode_document(
     vars: &Variables,
     guardrails: &dyn super::ResourceRules,
 ) -> (Option<Resource>, Vec<Diagnostic>) {
-    if !applies_here(&root, vars) {
-        return (None, Vec::new());
-    }
     let mut d = Decoder {
         file,
         vars,
         diags: Vec::new(),
         unresolved: Vec::new(),
     };
+    if let Some((text, line)) = accounts_annotation(&root) {
+        if has_reference(text) {
+            // Which accounts a manifest is for is decided before any value of an account is
+            // known: a variable here would select by one account's value for all of them.
+            let path = FieldPath::default()
+                .key("metadata")
+                .key("annotations")
+                .key(ACCOUNTS_ANNOTATION);
+            d.error(
+                line,
+                &path,
+                "holds a variable; name the accounts here as written (names or ids, `*`, `!`)",
+            );
+            return (None, d.diags);
+        }
+    }
     d.resolve_vars(&mut root, &FieldPath::default(), vars);
     let resource = d.document(&root);
     if let Some(r) = &resource {
@@ -75,25 +88,31 @@ pub fn decode_document(
     }
 }
 
-/// Whether the document is for this account: its `iam-warden/accounts` selects it (read before
-/// any variable is resolved, so that a value only some accounts define is not an error in the
-/// others). A malformed selector applies, so that decoding reports it.
-fn applies_here(root: &Node, vars: &Variables) -> bool {
+/// The line and selector of a document that is not for this account: its `iam-warden/accounts` does
+/// not select it (read before any variable is resolved, so that a value only some accounts
+/// define is not an error in the others). `None`: decode it (a malformed selector included,
+/// so that decoding reports it).
+pub fn left_for_other_accounts(root: &Node, vars: &Variables) -> Option<(usize, String)> {
+    let (text, line) = accounts_annotation(root)?;
+    let selector = super::accounts::Selector::parse(text).ok()?;
+    (!vars.selects(&selector)).then(|| (line, text.to_string()))
+}
+
+/// The raw `iam-warden/accounts` of a document, and its line.
+fn accounts_annotation(root: &Node) -> Option<(&str, usize)> {
     let mut node = root;
     for key in ["metadata", "annotations", ACCOUNTS_ANNOTATION] {
         let Value::Map(entries) = &node.value else {
-            return true;
+            return None;
         };
-        match entries.iter().find(|(k, _)| k.name == key) {
-            Some((_, next)) => node = next,
-            None => return true,
-        }
+        node = entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(_, v)| v)?;
     }
     match &node.value {
-        Value::Scalar { text, .. } => {
-            super::accounts::Selector::parse(text).map_or(true, |s| vars.selects(&s))
-        }
-        _ => true,
+        Value::Scalar { text, .. } => Some((text, node.line)),
+        _ => None,
     }
 }
 

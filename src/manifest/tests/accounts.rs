@@ -120,3 +120,31 @@ fn a_malformed_selector_is_an_error_at_the_annotation() {
     );
     assert_eq!(line, 6);
 }
+
+#[test]
+fn a_variable_in_the_accounts_annotation_is_an_error() {
+    let mut vars = in_account("prod", "111111111111");
+    vars.set("sel", "prod");
+    let text = role("r", "").replace(
+        "  name: r\n",
+        "  name: r\n  annotations:\n    iam-warden/accounts: \"${var.sel}\"\n",
+    );
+    let report = load_text_with(&text, &vars);
+    assert!(report.resources.is_empty());
+    let [d] = report.diagnostics.as_slice() else {
+        panic!("{:#?}", report.diagnostics)
+    };
+    assert_eq!(d.line, Some(6));
+    assert_eq!(
+        d.path.to_string(),
+        "metadata.annotations.iam-warden/accounts"
+    );
+    assert!(d.message.contains("holds a variable"), "{}", d.message);
+}
+
+#[test]
+fn a_document_for_other_accounts_is_reported_as_such() {
+    let report = selected("dev", &in_account("prod", "111111111111"));
+    assert!(report.resources.is_empty() && report.diagnostics.is_empty());
+    assert_eq!(report.elsewhere, [(5, "dev".to_string())]);
+}
