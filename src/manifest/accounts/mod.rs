@@ -318,9 +318,20 @@ impl Parser<'_> {
                 let first = |f: &dyn Fn(&AccountSpec) -> &str| {
                     out.accounts.iter().position(|b| f(b) == f(&a))
                 };
-                if let Some(j) = first(&|b| b.name.as_str()) {
+                // Names that differ only in case would be told apart by selectors, not by people.
+                let same_name = out
+                    .accounts
+                    .iter()
+                    .position(|b| b.name.eq_ignore_ascii_case(&a.name));
+                if let Some(j) = same_name {
                     let line = item.line_at(&FieldPath::default().key("name"));
-                    let msg = format!("account name `{}` is already accounts[{j}]'s", a.name);
+                    let msg = match out.accounts[j].name == a.name {
+                        true => format!("account name `{}` is already accounts[{j}]'s", a.name),
+                        false => format!(
+                            "account name `{}` differs from accounts[{j}]'s `{}` only in case",
+                            a.name, out.accounts[j].name
+                        ),
+                    };
                     self.error(line, &path.index(i).key("name"), msg);
                 } else if let Some(j) = first(&|b| b.id.as_str()) {
                     let line = item.line_at(&FieldPath::default().key("id"));

@@ -93,6 +93,7 @@ fn names_and_ids_are_unique() {
   - {name: a, id: "111111111111"}
   - {name: a, id: "222222222222"}
   - {name: b, id: "111111111111"}
+  - {name: A, id: "333333333333"}
 "#,
     );
     assert_eq!(
@@ -100,6 +101,7 @@ fn names_and_ids_are_unique() {
         [
             "/etc/iw/accounts.yaml:3: accounts[1].name: account name `a` is already accounts[0]'s",
             "/etc/iw/accounts.yaml:4: accounts[2].id: account id 111111111111 is already accounts[0]'s",
+            "/etc/iw/accounts.yaml:5: accounts[3].name: account name `A` differs from accounts[0]'s `a` only in case",
         ]
     );
 }
