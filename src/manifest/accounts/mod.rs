@@ -210,7 +210,11 @@ impl Accounts {
             if out.accounts.iter().any(|a| a.id == m.id) || !org.selector.selects(&name, &m.id) {
                 continue;
             }
-            let name = match out.accounts.iter().any(|a| a.name == name) {
+            let name = match out
+                .accounts
+                .iter()
+                .any(|a| a.name.eq_ignore_ascii_case(&name))
+            {
                 true => format!("{name}-{}", m.id),
                 false => name,
             };
