@@ -91,7 +91,7 @@ pub async fn expand_valid(
     }
     eprintln!(
         "invalid manifests: {}; nothing was changed",
-        super::validate::plural(checked.errors.len(), "error", "errors")
+        super::report::plural(checked.errors.len(), "error", "errors")
     );
     Ok(None)
 }
@@ -177,7 +177,7 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
         for d in &loaded.diagnostics {
             errors.entry(d.to_string()).or_default().push(&a.name);
         }
-        for w in super::validate::located_warnings(&loaded.state) {
+        for w in super::report::located_warnings(&loaded.state) {
             warnings.entry(w.to_string()).or_default().push(&a.name);
         }
         declared.push((

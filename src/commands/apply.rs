@@ -145,7 +145,7 @@ async fn run_accounts(args: &AwsArgs, accounts: Accounts) -> anyhow::Result<u8> 
     }
     println!(
         "Apply: {changed} resources changed ({writes} changes), {failed} failed, {conflicts} in conflict, in {} ({accounts_failed} not applied: see above).",
-        super::validate::plural(count, "account", "accounts")
+        super::report::plural(count, "account", "accounts")
     );
     Ok(if failed == 0 && conflicts == 0 && accounts_failed == 0 {
         EXIT_OK

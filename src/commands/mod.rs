@@ -5,6 +5,7 @@ mod apply;
 mod import;
 mod plan;
 mod progress;
+mod report;
 mod run;
 mod session;
 mod validate;

@@ -6,8 +6,8 @@ use futures::StreamExt;
 use tracing::Instrument;
 
 use super::accounts::Targets;
+use super::report::located_warnings;
 use super::session::{Session, prepare, prepare_in, prune_plans};
-use super::validate::located_warnings;
 use super::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK};
 use crate::cli::{OutputFormat, PlanArgs};
 use crate::manifest::accounts::{AccountSpec, Accounts};
@@ -152,7 +152,7 @@ async fn run_accounts(args: &PlanArgs, accounts: Accounts) -> anyhow::Result<u8>
             println!(
                 "Plan: {} in {}.",
                 render::totals(&all, failures),
-                super::validate::plural(results.len(), "account", "accounts")
+                super::report::plural(results.len(), "account", "accounts")
             );
         }
         OutputFormat::Json => {

@@ -4,10 +4,10 @@
 use anyhow::Context;
 
 use super::accounts::Targets;
+use super::report::{located_warnings, plural};
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::cli::ManifestArgs;
 use crate::manifest::accounts::Accounts;
-use crate::manifest::danger;
 use crate::manifest::{self, Variables, limits};
 
 pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
@@ -87,21 +87,10 @@ fn run_accounts(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<u8> 
     }
 }
 
-/// The dangerous grants of `state`, each at the line of its field.
-pub fn located_warnings(state: &manifest::DesiredState) -> Vec<danger::Warning> {
-    let mut warnings = danger::warnings(state);
-    danger::locate(&mut warnings);
-    warnings
-}
-
 /// The owner value becomes a tag value on everything iam-warden creates.
 pub fn check_owner(owner: &str) -> anyhow::Result<()> {
     if owner.is_empty() {
         anyhow::bail!("--owner must not be empty");
     }
     limits::tag_value(owner).map_err(|e| anyhow::anyhow!("--owner `{owner}`: {e}"))
-}
-
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }

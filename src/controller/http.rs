@@ -24,8 +24,8 @@ use tokio::sync::watch;
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 use super::metrics::Metrics;
+use super::slot::Slot;
 use super::status::{ManyStatus, StatusBody, bounded_file_errors};
-use super::supervisor::Slot;
 
 /// What the endpoints read: every account's slot, its controller attached once the account is
 /// known; before that the account is alive but not ready.

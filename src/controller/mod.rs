@@ -29,6 +29,7 @@ pub mod queue;
 mod reconcile_key;
 mod resync;
 mod retries;
+mod slot;
 pub mod status;
 mod supervisor;
 mod watch;

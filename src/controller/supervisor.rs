@@ -3,15 +3,15 @@
 //! (retried with backoff: an account that cannot be assumed is its own condition), its
 //! controller, workers, resync and retries. An account never waits for another.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch as signal_watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, warn};
 
-use super::conditions::AwsHealth;
 use super::metrics::Metrics;
+use super::slot::Slot;
 use super::wiring::{
     account_with_retry, handle_signals, log_first_pass, reload_off_the_runtime, triggers, work,
 };
@@ -29,22 +29,6 @@ pub struct Target {
     pub vars: Variables,
 }
 
-/// What the endpoints know of one account: set up from the start, its controller attached once
-/// the account is identified.
-pub struct Slot {
-    pub spec: Option<AccountSpec>,
-    pub aws: Arc<AwsHealth>,
-    pub controller: OnceLock<Arc<Controller>>,
-    /// Why the account cannot be identified (its role cannot be assumed, …), while it cannot.
-    pub unreachable: Mutex<Option<String>>,
-}
-
-impl Slot {
-    pub fn name(&self) -> Option<&str> {
-        self.spec.as_ref().map(|s| s.name.as_str())
-    }
-}
-
 /// Lists the accounts to manage again (an organization's members, say): every account, those
 /// already running included; the new ones are started.
 pub type ListTargets =
@@ -57,12 +41,7 @@ pub struct Discovery {
 }
 
 fn slot_of(target: &Target) -> Arc<Slot> {
-    Arc::new(Slot {
-        spec: target.spec.clone(),
-        aws: Arc::new(AwsHealth::default()),
-        controller: OnceLock::new(),
-        unreachable: Mutex::new(None),
-    })
+    Slot::new(target.spec.clone())
 }
 
 /// The workers and tasks of one started account, stopped at shutdown.

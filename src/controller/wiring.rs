@@ -12,7 +12,7 @@ use tracing::{Instrument, debug, error, info, warn};
 
 use super::desired::Key;
 use super::queue::WorkQueue;
-use super::supervisor::Slot;
+use super::slot::Slot;
 use super::{Controller, lock, panic_message};
 use crate::iam::{Account, Iam};
 use crate::reconcile::failure_delay;
