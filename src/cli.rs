@@ -412,6 +412,7 @@ impl IamArgs {
                 operation: self.operation_timeout,
             },
             assume: None,
+            account_id: None,
         }
     }
 

@@ -62,25 +62,15 @@ pub async fn members(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result
         .collect())
 }
 
-/// The file's accounts and its organization's members.
-pub async fn expand(args: &ManifestArgs, accounts: Accounts) -> anyhow::Result<Accounts> {
-    let members = members(args, &accounts).await?;
-    Ok(accounts.with_members(&members))
-}
-
 /// The file's accounts and its organization's members, once every account's expansion of DIR
 /// is valid; otherwise every error is printed and `None` returned (nothing may change anywhere).
 pub async fn expand_valid(
     args: &ManifestArgs,
     accounts: Accounts,
 ) -> anyhow::Result<Option<Accounts>> {
-    let accounts = expand(args, accounts).await?;
+    let accounts = accounts.with_members(&members(args, &accounts).await?);
     let checked = check(args, &accounts)?;
-    for w in checked
-        .warnings
-        .iter()
-        .filter(|w| w.contains("selects none"))
-    {
+    for w in &checked.unselected {
         eprintln!("{w}");
     }
     if checked.errors.is_empty() {
@@ -99,38 +89,35 @@ pub async fn expand_valid(
 /// The values of `account`: `--values` files, its own files and values, then `--var`; its
 /// built-ins as far as they are known without a call (the region is the SDK's).
 pub fn variables(args: &ManifestArgs, account: &AccountSpec) -> anyhow::Result<Variables> {
-    let files: Vec<_> = args
-        .values
-        .iter()
-        .chain(&account.values_files)
-        .cloned()
-        .collect();
-    let vars = Variables::load_layers(&files, &account.values, &args.vars)
+    let vars = account
+        .variables(&args.values, &args.vars)
         .with_context(|| format!("account {}", account.name))?;
     let placeholder = Builtins::placeholder();
-    Ok(vars
-        .for_account(&account.name, &account.id)
-        .with_builtins(Builtins {
-            account_id: account.id.clone(),
-            partition: account
-                .role
-                .as_ref()
-                .map_or(placeholder.partition, |r| r.partition.clone()),
-            region: placeholder.region,
-        }))
+    Ok(vars.with_builtins(Builtins {
+        account_id: account.id.clone(),
+        partition: account
+            .role
+            .as_ref()
+            .map_or(placeholder.partition, |r| r.partition.clone()),
+        region: placeholder.region,
+    }))
 }
 
 /// How to reach `account` with these flags.
 pub fn reach(args: &ManifestArgs, account: &AccountSpec) -> Reach {
     let own = args.iam.reach();
     Reach {
-        max_rps: account.max_rps.unwrap_or(own.max_rps),
-        assume: account.role.as_ref().map(|r| Assume {
-            role_arn: r.arn.clone(),
-            external_id: r.session.external_id.clone(),
-            session_name: r.session.session_name.clone(),
-            session_duration: r.session.session_duration,
+        max_rps: account.shared.max_rps.unwrap_or(own.max_rps),
+        assume: account.role.as_ref().map(|r| {
+            let session = &account.shared.session;
+            Assume {
+                role_arn: r.arn.clone(),
+                external_id: session.external_id.clone(),
+                session_name: session.session_name.clone(),
+                session_duration: session.session_duration,
+            }
         }),
+        account_id: Some(account.id.clone()),
         ..own
     }
 }
@@ -139,7 +126,10 @@ pub fn reach(args: &ManifestArgs, account: &AccountSpec) -> Reach {
 /// holds in, unless all), and how much each valid account declares.
 pub struct Checked {
     pub errors: Vec<String>,
+    /// Dangerous grants.
     pub warnings: Vec<String>,
+    /// Manifests whose `iam-warden/accounts` selects none of the accounts.
+    pub unselected: Vec<String>,
     /// Per account: (name, roles, policies).
     pub declared: Vec<(String, usize, usize)>,
     pub files: usize,
@@ -188,14 +178,14 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
     }
     let names: Vec<&str> = checked.iter().map(|a| a.name.as_str()).collect();
     let errors: Vec<String> = lines_of(errors, all);
-    let mut warnings = lines_of(warnings, all);
     // A warning, not an error: one DIR may serve several accounts files (a hub per
     // environment), each selecting its own.
+    let mut unselected = Vec::new();
     for ((file, line), (selector, n)) in left {
         // An organization's members are not known to `validate`: its placeholder selects
         // nothing by name.
         if n == all && accounts.organization.is_none() {
-            warnings.push(format!(
+            unselected.push(format!(
                 "warning: {}:{line}: metadata.annotations.{}: `{selector}` selects none of the \
                  accounts ({}){}",
                 file.display(),
@@ -207,7 +197,8 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
     }
     Ok(Checked {
         errors,
-        warnings,
+        warnings: lines_of(warnings, all),
+        unselected,
         declared,
         files,
     })

@@ -56,19 +56,10 @@ pub async fn prepare_in(
         Some(a) => crate::iam::connect(&super::accounts::reach(args, a)).await,
         None => args.iam.connect().await,
     };
-    let expected = account;
     let account = iam
         .account()
         .await
         .context("cannot identify the AWS account")?;
-    if let Some(a) = expected.filter(|a| a.id != account.id) {
-        anyhow::bail!(
-            "the credentials of account {} reach account {}, not its id {}",
-            a.name,
-            account.id,
-            a.id
-        );
-    }
     // That load stands unless a manifest read a built-in (`${aws.account_id}`, …): it is then
     // loaded again with the caller's identity.
     let loaded = if vars.builtins_read() {
@@ -157,8 +148,11 @@ pub async fn prune_plans(
     if !args.prune {
         return Ok(Vec::new());
     }
-    // An account that no manifest selects is not an empty DIR: what it holds may go.
-    if session.files == 0 || (session.desired.is_empty() && session.elsewhere == 0) {
+    if reconcile::prune::declares_nothing(
+        session.files,
+        !session.desired.is_empty(),
+        session.elsewhere,
+    ) {
         anyhow::bail!(
             "--prune refused: {} declares no resource (no manifest file, or only empty ones), which would delete every resource owned by `{}`",
             args.dir.display(),

@@ -55,7 +55,7 @@ fn run_accounts(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<u8> 
     for e in &checked.errors {
         println!("{e}");
     }
-    for w in &checked.warnings {
+    for w in checked.warnings.iter().chain(&checked.unselected) {
         println!("{w}");
     }
     let each: Vec<String> = checked

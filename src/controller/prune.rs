@@ -27,8 +27,12 @@ impl Controller {
             return false;
         }
         let generation = self.generation();
-        let declared = !generation.state.is_empty() || generation.elsewhere > 0;
-        generation.files > 0 && generation.errors.is_empty() && declared
+        let nothing = prune::declares_nothing(
+            generation.files,
+            !generation.state.is_empty(),
+            generation.elsewhere,
+        );
+        generation.errors.is_empty() && !nothing
     }
 
     /// Owned resources in the snapshot that no manifest declares (ignoring case), decided by

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch as signal_watch};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, error, info, warn};
+use tracing::{Instrument, info, warn};
 
 use super::metrics::Metrics;
 use super::slot::Slot;
@@ -251,15 +251,6 @@ impl Start {
         let Some(account) = account_with_retry(&iam, self.stop.clone(), &slot).await else {
             return;
         };
-        if let Some(spec) = target.spec.as_ref().filter(|s| s.id != account.id) {
-            let why = format!(
-                "its credentials reach account {}, not its id {}: nothing is managed there",
-                account.id, spec.id
-            );
-            error!("account {}: {why}", spec.name);
-            *lock(&slot.unreachable) = Some(why);
-            return;
-        }
         let vars = target
             .vars
             .with_builtins(crate::manifest::Builtins::new(&account, iam.region()));

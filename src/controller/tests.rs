@@ -49,6 +49,7 @@ async fn offline(dir: &std::path::Path) -> Arc<Controller> {
             operation: Duration::from_secs(1),
         },
         assume: None,
+        account_id: None,
     })
     .await;
     let account = Account {

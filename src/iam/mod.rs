@@ -60,6 +60,8 @@ pub struct Iam {
     pace: Option<Arc<Pace>>,
     /// The role this client assumes, named in its credentials failures.
     assumed: Option<Arc<str>>,
+    /// The account it must reach (see [`Reach::account_id`]).
+    account_id: Option<Arc<str>>,
 }
 
 /// How long a request may take: connecting, one attempt, and a whole call with its retries.
@@ -81,6 +83,9 @@ pub struct Reach {
     pub timeouts: Timeouts,
     /// A role to assume from the process's own credentials; `None`: those credentials.
     pub assume: Option<Assume>,
+    /// The account these credentials must reach (an accounts file's id): identifying any
+    /// other is an error.
+    pub account_id: Option<String>,
 }
 
 /// AssumeRole into another account. The SDK refreshes the session before it expires.
@@ -155,6 +160,7 @@ pub async fn connect(reach: &Reach) -> Iam {
             .assume
             .as_ref()
             .map(|a| Arc::from(a.role_arn.as_str())),
+        account_id: reach.account_id.as_deref().map(Arc::from),
     }
 }
 
@@ -382,9 +388,26 @@ impl Iam {
         })
     }
 
+    /// The caller's account, which must be the one this client was made for, if any.
+    pub async fn account(&self) -> Result<Account, IamError> {
+        let account = self.caller_account().await?;
+        match &self.account_id {
+            Some(id) if **id != account.id => Err(IamError {
+                operation: "GetCallerIdentity",
+                kind: ErrorKind::AccessDenied,
+                code: None,
+                message: format!(
+                    "the credentials reach account {}, not {id}: nothing is managed there",
+                    account.id
+                ),
+            }),
+            _ => Ok(account),
+        }
+    }
+
     /// The caller's account, from STS; failing that (an IAM-only endpoint, say), from IAM's
     /// GetUser, which answers for user credentials.
-    pub async fn account(&self) -> Result<Account, IamError> {
+    async fn caller_account(&self) -> Result<Account, IamError> {
         let out = self.paced(self.sts.get_caller_identity().send()).await;
         let timed_out = matches!(&out, Err(aws_sdk_sts::error::SdkError::TimeoutError(_)));
         let sts_error = match self.done("GetCallerIdentity", out) {

@@ -45,8 +45,8 @@ fn active(a: &Account) -> Option<OrgAccount> {
         name: a.name().unwrap_or_default().to_string(),
         partition: a
             .arn()
-            .and_then(|arn| arn.split(':').nth(1))
-            .unwrap_or("aws")
+            .and_then(|arn| crate::arn::Arn::parse(arn).ok())
+            .map_or("aws", |arn| arn.partition)
             .to_string(),
     })
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 pub use diagnostic::Diagnostic;
 pub use files::FilesError;
 pub use model::*;
-pub use vars::{ACCOUNT_BUILTINS, AccountScope, BUILTINS, Builtins, Variables, VarsError};
+pub use vars::{ACCOUNT_BUILTINS, BUILTINS, Builtins, Variables, VarsError};
 
 /// The field names the decoder accepts, per level (read-only; the schema is tested against them).
 pub mod fields {

@@ -179,11 +179,6 @@ impl Variables {
         self
     }
 
-    /// The account of the accounts file these values are for.
-    pub fn account(&self) -> Option<&AccountScope> {
-        self.account.as_ref()
-    }
-
     /// Whether a manifest restricted to `selector` applies here. Without an accounts file the
     /// caller's account id is matched (a built-in read).
     pub fn selects(&self, selector: &super::accounts::Selector) -> bool {
@@ -257,15 +252,18 @@ impl Variables {
 
 /// The account of the accounts file that a load is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccountScope {
+struct AccountScope {
     pub name: String,
     pub id: String,
 }
 
-fn is_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+/// Letters, digits, `_` and `-`: a variable's name, and an account's.
+pub(super) fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(is_name_char)
+}
+
+pub(super) fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
 /// Whether `text` refers to any of our variables (and so becomes a string once substituted).

@@ -24,6 +24,7 @@ use std::time::Duration;
 pub use select::Selector;
 pub use shard::{Shard, shard_of};
 
+use super::vars::{is_name, is_name_char};
 use super::yaml::{self, Node, Value};
 use super::{Diagnostic, Variables, VarsError};
 use crate::arn::{Arn, is_account_id};
@@ -71,22 +72,17 @@ pub struct AccountSpec {
     pub name: String,
     /// Twelve digits.
     pub id: String,
-    /// Assumed from the process's own credentials; `None`: those credentials themselves.
-    pub role: Option<AssumeRole>,
-    /// Values for `${var.NAME}` in this account, beating `--values` (`--var` beats them).
-    pub values: BTreeMap<String, String>,
-    /// Values files of this account (relative to the accounts file), before `values`.
-    pub values_files: Vec<PathBuf>,
-    /// This account's own pace ceiling (beats `--max-requests-per-second`; 0: unpaced).
-    pub max_rps: Option<u32>,
+    /// Assumed from the process's own credentials (with `shared.session`); `None`: those
+    /// credentials themselves.
+    pub role: Option<RoleArn>,
+    pub shared: Shared,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AssumeRole {
+pub struct RoleArn {
     pub arn: String,
     /// The partition of `arn`: the account's ARNs are built in it.
     pub partition: String,
-    pub session: Session,
 }
 
 /// The accounts of a file, in its order, and the organization whose members join them.
@@ -122,9 +118,13 @@ pub struct Member {
 /// organization's members have in common.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Shared {
+    /// How the role is assumed (unused without one).
     pub session: Session,
+    /// The pace ceiling (beats `--max-requests-per-second`; 0: unpaced).
     pub max_rps: Option<u32>,
+    /// Values for `${var.NAME}`, beating `--values` (`--var` beats them).
     pub values: BTreeMap<String, String>,
+    /// Values files (relative to the accounts file), before `values`.
     pub values_files: Vec<PathBuf>,
 }
 
@@ -135,33 +135,11 @@ pub struct Session {
     pub session_duration: Option<Duration>,
 }
 
-impl Session {
-    fn assume(&self, arn: String, partition: String) -> AssumeRole {
-        AssumeRole {
-            arn,
-            partition,
-            session: self.clone(),
-        }
-    }
-}
-
-fn is_account_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
 /// An organization's account name (any text) as an account name: other characters become `-`.
 fn account_name_of(name: &str, id: &str) -> String {
     let name: String = name
         .chars()
-        .map(
-            |c| match c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                true => c,
-                false => '-',
-            },
-        )
+        .map(|c| if is_name_char(c) { c } else { '-' })
         .collect();
     let name = name.trim_matches('-');
     match name.is_empty() {
@@ -222,10 +200,11 @@ impl Accounts {
             out.accounts.push(AccountSpec {
                 name,
                 id: m.id.clone(),
-                role: Some(org.shared.session.assume(arn, m.partition.clone())),
-                values: org.shared.values.clone(),
-                values_files: org.shared.values_files.clone(),
-                max_rps: org.shared.max_rps,
+                role: Some(RoleArn {
+                    arn,
+                    partition: m.partition.clone(),
+                }),
+                shared: org.shared.clone(),
             });
         }
         out
@@ -248,9 +227,15 @@ impl AccountSpec {
         values: &[PathBuf],
         assignments: &[String],
     ) -> Result<Variables, VarsError> {
-        let files: Vec<PathBuf> = values.iter().chain(&self.values_files).cloned().collect();
-        Ok(Variables::load_layers(&files, &self.values, assignments)?
-            .for_account(&self.name, &self.id))
+        let files: Vec<PathBuf> = values
+            .iter()
+            .chain(&self.shared.values_files)
+            .cloned()
+            .collect();
+        Ok(
+            Variables::load_layers(&files, &self.shared.values, assignments)?
+                .for_account(&self.name, &self.id),
+        )
     }
 }
 
@@ -392,7 +377,7 @@ impl Parser<'_> {
         let field = |name: &str| fields.get(name).copied();
         let name = match field("name") {
             Some(n) => self.string(n, &path.key("name")).filter(|name| {
-                let ok = is_account_name(name);
+                let ok = is_name(name);
                 if !ok {
                     let msg =
                         format!("`{name}` is not an account name (letters, digits, `_`, `-`)");
@@ -446,10 +431,8 @@ impl Parser<'_> {
         Some(AccountSpec {
             name: name?,
             id: id?,
-            role: role.map(|r| shared.session.assume(r.arn, r.partition)),
-            values: shared.values,
-            values_files: shared.values_files,
-            max_rps: shared.max_rps,
+            role,
+            shared,
         })
     }
 
@@ -637,7 +620,7 @@ impl Parser<'_> {
         line: usize,
         id: Option<&str>,
         path: &FieldPath,
-    ) -> Option<AssumeRole> {
+    ) -> Option<RoleArn> {
         let key = path.key("roleArn");
         let parsed = Arn::parse(arn)
             .ok()
@@ -655,10 +638,9 @@ impl Parser<'_> {
             self.error(line, &key, msg);
             return None;
         }
-        Some(AssumeRole {
+        Some(RoleArn {
             arn: arn.to_string(),
             partition: parsed.partition.to_string(),
-            session: Session::default(),
         })
     }
 
@@ -675,12 +657,7 @@ impl Parser<'_> {
         };
         for (key, value) in entries {
             let at = path.key(&key.name);
-            let name_ok = !key.name.is_empty()
-                && key
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !name_ok {
+            if !is_name(&key.name) {
                 self.error(
                     key.line,
                     &at,

@@ -38,18 +38,27 @@ accounts:
     );
     let role = prod.role.as_ref().unwrap();
     assert_eq!(role.partition, "aws-us-gov");
-    assert_eq!(role.session.external_id.as_deref(), Some("shared-secret-1"));
-    assert_eq!(role.session.session_name.as_deref(), Some("iam-warden"));
     assert_eq!(
-        role.session.session_duration,
+        prod.shared.session.external_id.as_deref(),
+        Some("shared-secret-1")
+    );
+    assert_eq!(
+        prod.shared.session.session_name.as_deref(),
+        Some("iam-warden")
+    );
+    assert_eq!(
+        prod.shared.session.session_duration,
         Some(Duration::from_secs(7200))
     );
     // As written: a value reaches IAM exactly so.
-    assert_eq!(prod.values["replicas"], "012");
-    assert_eq!(prod.values_files, vec![Path::new("/etc/iw/prod.yaml")]);
-    assert_eq!(prod.max_rps, Some(20));
+    assert_eq!(prod.shared.values["replicas"], "012");
+    assert_eq!(
+        prod.shared.values_files,
+        vec![Path::new("/etc/iw/prod.yaml")]
+    );
+    assert_eq!(prod.shared.max_rps, Some(20));
     let home = &a.accounts[1];
-    assert_eq!(home.max_rps, None);
+    assert_eq!(home.shared.max_rps, None);
     assert_eq!(home.id, "222222222222");
     assert!(home.role.is_none());
 }
@@ -200,8 +209,8 @@ accounts:
         "arn:aws-cn:iam::111100000000:role/platform/iam-warden"
     );
     assert_eq!(role.partition, "aws-cn");
-    assert_eq!(role.session.external_id.as_deref(), Some("org-secret"));
-    assert_eq!(cn.values["tier"], "member");
+    assert_eq!(cn.shared.session.external_id.as_deref(), Some("org-secret"));
+    assert_eq!(cn.shared.values["tier"], "member");
 }
 
 #[test]

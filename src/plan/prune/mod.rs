@@ -94,6 +94,13 @@ impl PruneDecision {
     }
 }
 
+/// Whether DIR, as loaded, declares nothing at all: no manifest file, or nothing declared
+/// in this account nor left by a selector for another. An empty or unmounted DIR must never
+/// prune everything; an account that no manifest selects may be pruned.
+pub fn declares_nothing(files: usize, declares_here: bool, for_other_accounts: usize) -> bool {
+    files == 0 || (!declares_here && for_other_accounts == 0)
+}
+
 /// Every role of `snapshot`, and every customer-managed policy no manifest declares whose tags
 /// `policy_tags` holds (the snapshot lacks policy tags; one without is not a candidate this
 /// pass): what may be an undeclared owned resource, for [`undeclared_owned`].

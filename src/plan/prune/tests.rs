@@ -557,3 +557,15 @@ fn users_are_read_only_where_they_can_stop_a_deletion() {
         &immediate
     ));
 }
+
+#[test]
+fn only_a_dir_that_declares_nothing_for_any_account_refuses_pruning() {
+    // No manifest file at all: an empty or unmounted DIR.
+    assert!(declares_nothing(0, false, 0));
+    assert!(declares_nothing(0, false, 3));
+    // Files, but nothing declared anywhere (only empty documents).
+    assert!(declares_nothing(2, false, 0));
+    // Something declared here, or for other accounts only (this one is selected by none).
+    assert!(!declares_nothing(2, true, 0));
+    assert!(!declares_nothing(2, false, 1));
+}
