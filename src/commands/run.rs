@@ -8,9 +8,9 @@ use super::validate::check_owner;
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::cli::ManifestArgs;
 use crate::cli::RunArgs;
-use crate::controller::{self, Config, Discovery, ListTargets, Target};
+use crate::controller::{self, Config, Discovery, ListAccounts, MakeTarget, Target};
 use crate::manifest::Variables;
-use crate::manifest::accounts::{Accounts, DEFAULT_REFRESH_EVERY};
+use crate::manifest::accounts::{AccountSpec, Accounts, DEFAULT_REFRESH_EVERY};
 
 pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let m = &args.manifests;
@@ -74,7 +74,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
                 .as_ref()
                 .map_or(DEFAULT_REFRESH_EVERY, |o| o.refresh_every);
             let (m2, path) = (m.clone(), m.accounts.clone().unwrap_or_default());
-            let list: ListTargets = Arc::new(move || {
+            let list: ListAccounts = Arc::new(move || {
                 let (m, path) = (m2.clone(), path.clone());
                 Box::pin(async move {
                     let file = Accounts::load(&path).map_err(|diags| {
@@ -82,33 +82,38 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
                         anyhow::anyhow!("invalid accounts file: {}", lines.join("; "))
                     })?;
                     let members = super::accounts::members(&m, &file).await?;
-                    targets_of(&m, file.with_members(&members).sharded(shard)).await
+                    Ok(file.with_members(&members).sharded(shard).accounts)
                 })
+            });
+            let m3 = m.clone();
+            let target: MakeTarget = Arc::new(move |a| {
+                let m = m3.clone();
+                Box::pin(async move { target_of(&m, a).await })
             });
             discovery = Some(Discovery {
                 every: args.resync_interval * every,
                 list,
+                target,
             });
-            targets_of(m, accounts).await?
+            let mut targets = Vec::new();
+            for a in accounts.accounts {
+                targets.push(target_of(m, a).await?);
+            }
+            targets
         }
     };
     controller::run(config, targets, many, discovery).await?;
     Ok(EXIT_OK)
 }
 
-/// A runtime's client and values for each account.
-async fn targets_of(m: &ManifestArgs, accounts: Accounts) -> anyhow::Result<Vec<Target>> {
-    let mut targets = Vec::new();
-    for a in accounts.accounts {
-        // Flags are configuration: an account's values file that cannot be read at start-up
-        // is a mistake to fix now.
-        let vars = super::accounts::variables(m, &a)?;
-        let iam = crate::iam::connect(&super::accounts::reach(m, &a)).await;
-        targets.push(Target {
-            spec: Some(a),
-            iam,
-            vars,
-        });
-    }
-    Ok(targets)
+/// An account's client and values. At start-up an account's values file that cannot be read
+/// is a mistake to fix now (flags are configuration); later, that account does not start.
+async fn target_of(m: &ManifestArgs, a: AccountSpec) -> anyhow::Result<Target> {
+    let vars = super::accounts::variables(m, &a)?;
+    let iam = crate::iam::connect(&super::accounts::reach(m, &a)).await;
+    Ok(Target {
+        spec: Some(a),
+        iam,
+        vars,
+    })
 }

@@ -39,7 +39,7 @@ mod wiring;
 mod tests;
 
 pub use generation::Generation;
-pub use supervisor::{Discovery, ListTargets, Target, run};
+pub use supervisor::{Discovery, ListAccounts, MakeTarget, Target, run};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -30,14 +30,24 @@ pub struct Target {
 }
 
 /// Lists the accounts to manage again (an organization's members, say): every account, those
-/// already running included; the new ones are started.
-pub type ListTargets =
-    Arc<dyn Fn() -> futures::future::BoxFuture<'static, anyhow::Result<Vec<Target>>> + Send + Sync>;
+/// already running included.
+pub type ListAccounts = Arc<
+    dyn Fn() -> futures::future::BoxFuture<'static, anyhow::Result<Vec<AccountSpec>>> + Send + Sync,
+>;
 
-/// Looking for new accounts while running: every `every`, and at SIGHUP.
+/// Makes the client and values of a new account.
+pub type MakeTarget = Arc<
+    dyn Fn(AccountSpec) -> futures::future::BoxFuture<'static, anyhow::Result<Target>>
+        + Send
+        + Sync,
+>;
+
+/// Looking for new accounts while running: every `every`, and at SIGHUP. Only an account not
+/// running yet gets a client.
 pub struct Discovery {
     pub every: Duration,
-    pub list: ListTargets,
+    pub list: ListAccounts,
+    pub target: MakeTarget,
 }
 
 fn slot_of(target: &Target) -> Arc<Slot> {
@@ -137,27 +147,37 @@ pub async fn run(
                     () = tokio::time::sleep(d.every) => {}
                     _ = hup_recv => info!("SIGHUP: reading the accounts again"),
                 }
-                let targets = match (d.list)().await {
-                    Ok(t) => t,
+                let accounts = match (d.list)().await {
+                    Ok(a) => a,
                     Err(e) => {
                         warn!("cannot list the accounts again; keeping those running: {e:#}");
                         continue;
                     }
                 };
-                for target in targets {
-                    let known = |s: &Arc<Slot>| {
-                        s.spec.as_ref().map(|a| &a.id) == target.spec.as_ref().map(|a| &a.id)
-                    };
-                    let mut slots = all_slots.write().unwrap_or_else(|p| p.into_inner());
-                    if slots.iter().any(known) {
+                for spec in accounts {
+                    let running = |s: &Arc<Slot>| s.spec.as_ref().is_some_and(|a| a.id == spec.id);
+                    if all_slots
+                        .read()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .iter()
+                        .any(running)
+                    {
                         continue;
                     }
-                    if let Some(a) = &target.spec {
-                        info!(account = %a.name, id = %a.id, "a new account: starting it");
-                    }
+                    let (name, id) = (spec.name.clone(), spec.id.clone());
+                    let target = match (d.target)(spec).await {
+                        Ok(t) => t,
+                        Err(e) => {
+                            warn!(account = %name, "cannot start a new account: {e:#}");
+                            continue;
+                        }
+                    };
+                    info!(account = %name, %id, "a new account: starting it");
                     let slot = slot_of(&target);
-                    slots.push(slot.clone());
-                    drop(slots);
+                    all_slots
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(slot.clone());
                     lock(&starting).push(start.spawn(target, slot));
                 }
             }
