@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use support::daemon::{Daemon, wait_for};
-use support::moto::{Moto, assumed_credentials, client_in, get_role};
+use support::moto::{Moto, assumed_credentials, client_in, get_role, role_owned_by};
 use support::proxy::Proxy;
 use support::{run, warden_on};
 
@@ -204,7 +204,11 @@ async fn apply_converges_every_account_with_its_own_manifests_and_values() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_that_cannot_be_assumed_fails_alone() {
-    let bed = Bed::new(&accounts("wrong-id", ""));
+    // `stray` claims an id that the process's own credentials do not reach.
+    let bed = Bed::new(&accounts(
+        "wrong-id",
+        "  - {name: stray, id: \"999999999999\", values: {env: s}}\n",
+    ));
     let (code, out, err) = bed.cmd("apply", &[]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
@@ -216,9 +220,15 @@ async fn an_account_that_cannot_be_assumed_fails_alone() {
         out.contains("AccessDenied") || out.contains("not authorized"),
         "{out}"
     );
+    assert!(
+        out.contains("cannot apply account stray")
+            && out.contains(&format!("reach account {HOME}, not 999999999999")),
+        "{out}"
+    );
     assert_eq!(bed.roles(PROD).await, Vec::<String>::new());
+    assert_eq!(bed.roles("999999999999").await, Vec::<String>::new());
     assert_eq!(bed.roles(DEV).await, ["app-dev"]);
-    assert_eq!(bed.roles(HOME).await, ["app-home"]);
+    assert_eq!(bed.roles(HOME).await, ["app-home"], "not app-stray");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,14 +238,7 @@ async fn prune_in_one_account_never_touches_another() {
     assert_eq!(code, 0, "{out}{err}");
     // prod-only now belongs to no account; the same name made by hand in dev stays owned by
     // nobody there, and home's is owned by someone else.
-    let dev = bed.iam(DEV).await;
-    dev.create_role()
-        .role_name("prod-only")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
-        .tags(support::fixtures::tag("iam-warden/owner", "someone-else"))
-        .send()
-        .await
-        .expect("role by hand in dev");
+    role_owned_by(&bed.iam(DEV).await, "prod-only", "someone-else").await;
     let text = std::fs::read_to_string(bed.path("m/app.yaml")).expect("read");
     std::fs::write(
         bed.path("m/app.yaml"),
@@ -414,6 +417,17 @@ async fn the_daemon_corrects_each_account_whatever_another_suffers() {
     assert_eq!(d.get("/healthz").0, 200, "{}", d.get("/healthz").1);
     bed.proxy.release_account(PROD);
     eprintln!("dev corrected in {dev_took:?} while prod was throttled");
+
+    // The spoke role trusts the hub at last: the account, retried with backoff, comes up.
+    bed.proxy.allow_assume(&spoke(BROKEN));
+    support::eventually_within("broken's role", Duration::from_secs(60), || async {
+        bed.roles(BROKEN).await == ["app-broken"]
+    })
+    .await;
+    support::eventually_within("all ready", Duration::from_secs(30), || async {
+        d.get("/readyz").1.starts_with("ready: 4 of 4 accounts")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -650,6 +664,22 @@ async fn an_account_added_to_the_file_starts_at_sighup() {
     })
     .await;
     assert_eq!(bed.tag(qa, "app-qa", "env").await.as_deref(), Some("qa"));
+
+    // A broken accounts file at the next SIGHUP: every account keeps running.
+    std::fs::write(bed.path("accounts.yaml"), "accounts: [\n").expect("accounts");
+    d.signal("HUP");
+    support::eventually_within("the warning", Duration::from_secs(30), || async {
+        d.log()
+            .contains("cannot list the accounts again; keeping those running")
+    })
+    .await;
+    bed.set_tag(qa, "app-qa", "env", "edited").await;
+    d.signal("HUP");
+    support::eventually_within("qa still corrected", Duration::from_secs(30), || async {
+        bed.tag(qa, "app-qa", "env").await.as_deref() == Some("qa")
+    })
+    .await;
+    assert_eq!(d.get("/readyz").0, 200);
 }
 
 /// Credentials that come to reach another account than the one they were identified as (moto
@@ -669,13 +699,7 @@ async fn a_read_of_another_account_than_identified_changes_nothing() {
     // account, which holds a role owned by this owner that no manifest declares.
     let other = Moto::start();
     let home = support::moto::client_for(&other.endpoint).await;
-    home.create_role()
-        .role_name("bystander")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#)
-        .tags(support::fixtures::tag("iam-warden/owner", "default"))
-        .send()
-        .await
-        .expect("bystander");
+    role_owned_by(&home, "bystander", "default").await;
     bed.proxy.set_upstream(&other.endpoint);
     support::eventually_within("the refusal", Duration::from_secs(30), || async {
         d.log()

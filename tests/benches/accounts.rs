@@ -127,30 +127,14 @@ pub async fn profile(moto: &Moto, idle: Duration, write: impl Fn(&Path, usize)) 
     proxy.hold_account(&id(0));
     let iam = client_in(&moto.endpoint, &id(1)).await;
     let role = "scale-task-role-0";
+    let want = super::description(&iam, role).await;
     iam.update_role()
         .role_name(role)
         .description("edited by hand")
         .send()
         .await
         .expect("UpdateRole");
-    let started = Instant::now();
-    loop {
-        let out = iam
-            .get_role()
-            .role_name(role)
-            .send()
-            .await
-            .expect("GetRole");
-        if out.role().and_then(|r| r.description()) != Some("edited by hand") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "drift never corrected"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    f.drift_beside_black_hole = started.elapsed();
+    f.drift_beside_black_hole = super::until_description(&iam, role, &want).await;
     proxy.release_account(&id(0));
     daemon.kill();
     f

@@ -69,12 +69,7 @@ impl Moto {
 
 pub async fn client_for(endpoint: &str) -> aws_sdk_iam::Client {
     // Set-up and checks must not fail a test on moto's occasional 500 under load.
-    client_with(
-        endpoint,
-        aws_sdk_iam::config::retry::RetryConfig::standard()
-            .with_max_attempts(8)
-            .with_initial_backoff(std::time::Duration::from_millis(50)),
-    )
+    client_with(endpoint, patient())
 }
 
 /// A client of `endpoint` with test credentials and the given retries.
@@ -83,6 +78,15 @@ pub fn client_with(
     retry: aws_sdk_iam::config::retry::RetryConfig,
 ) -> aws_sdk_iam::Client {
     let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "tests");
+    client_as(endpoint, creds, retry)
+}
+
+/// A client of `endpoint` with `creds` and the given retries.
+fn client_as(
+    endpoint: &str,
+    creds: aws_sdk_iam::config::Credentials,
+    retry: aws_sdk_iam::config::retry::RetryConfig,
+) -> aws_sdk_iam::Client {
     let config = aws_sdk_iam::Config::builder()
         .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
         .region(aws_sdk_iam::config::Region::new("us-east-1"))
@@ -92,6 +96,25 @@ pub fn client_with(
         .retry_config(retry)
         .build();
     aws_sdk_iam::Client::from_conf(config)
+}
+
+/// Retries that ride out moto's occasional 500 under load.
+fn patient() -> aws_sdk_iam::config::retry::RetryConfig {
+    aws_sdk_iam::config::retry::RetryConfig::standard()
+        .with_max_attempts(8)
+        .with_initial_backoff(std::time::Duration::from_millis(50))
+}
+
+/// Makes `name`, trusting EC2, tagged as owned by `owner`: a role another writer made.
+pub async fn role_owned_by(iam: &aws_sdk_iam::Client, name: &str, owner: &str) {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust)
+        .tags(super::fixtures::tag("iam-warden/owner", owner))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("role {name} by hand: {e:?}"));
 }
 
 /// Creates `count` roles `PREFIX-0`, `PREFIX-1`, … trusting EC2, a few at a time, as set-up:
@@ -171,17 +194,5 @@ pub async fn assumed_credentials(endpoint: &str, account: &str) -> (String, Stri
 pub async fn client_in(endpoint: &str, account: &str) -> aws_sdk_iam::Client {
     let (key, secret, token) = assumed_credentials(endpoint, account).await;
     let assumed = aws_sdk_iam::config::Credentials::new(key, secret, Some(token), None, "assumed");
-    let config = aws_sdk_iam::Config::builder()
-        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-        .region(aws_sdk_iam::config::Region::new("us-east-1"))
-        .credentials_provider(assumed)
-        .endpoint_url(endpoint)
-        .http_client(iam_warden::iam::http_client())
-        .retry_config(
-            aws_sdk_iam::config::retry::RetryConfig::standard()
-                .with_max_attempts(8)
-                .with_initial_backoff(std::time::Duration::from_millis(50)),
-        )
-        .build();
-    aws_sdk_iam::Client::from_conf(config)
+    client_as(endpoint, assumed, patient())
 }

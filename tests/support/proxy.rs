@@ -137,6 +137,11 @@ impl Proxy {
             .insert(role_arn.into());
     }
 
+    /// AssumeRole of `role_arn` is answered again.
+    pub fn allow_assume(&self, role_arn: &str) {
+        self.state.lock().unwrap().denied_roles.remove(role_arn);
+    }
+
     /// Account `id`'s requests (those signed with keys an AssumeRole into it returned) are
     /// throttled beyond `per_second`.
     pub fn limit_account_rate(&self, id: &str, per_second: u32) {
