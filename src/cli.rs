@@ -39,6 +39,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Print the JSON Schema of the manifest kinds (Role, Policy) for editors and CI.
     Schema(SchemaArgs),
+    /// Print every manifest of DIR in iam-warden's own shape (ACK's objects rewritten).
+    Convert(ConvertArgs),
 }
 
 /// Flags of every command that reads manifests.
@@ -279,6 +281,17 @@ pub struct PlanArgs {
     /// Print the plan as text (a diff) or JSON.
     #[arg(long, value_enum, env = "IAM_WARDEN_OUTPUT", default_value = "text")]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ConvertArgs {
+    /// Directory of manifests, read recursively (*.yaml, *.yml; dot-entries skipped).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Write each file to the same path below this directory instead of printing.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

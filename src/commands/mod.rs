@@ -2,6 +2,7 @@
 
 mod accounts;
 mod apply;
+mod convert;
 mod import;
 mod plan;
 mod progress;
@@ -53,6 +54,7 @@ pub fn main() -> ExitCode {
             telemetry::init(crate::cli::LogFormat::Text, "warn", None);
             runtime().and_then(|rt| rt.block_on(import::run(&args)))
         }
+        Command::Convert(args) => convert::run(&args),
         Command::Schema(args) if args.accounts => {
             print!("{}", crate::manifest::schema::accounts_json_schema_text());
             Ok(EXIT_OK)

@@ -6,6 +6,7 @@
 //! editors. Nothing here talks to AWS.
 
 pub mod accounts;
+pub mod ack;
 pub mod danger;
 mod decode;
 mod diagnostic;
@@ -127,11 +128,38 @@ fn load_text(
             break;
         }
         let Some(root) = doc.root else { continue };
+        let (root, ack) = if ack::is_ack(&root) {
+            match ack::to_native(&root) {
+                Ok(mut native) => (std::mem::replace(&mut native.node, root), Some(native)),
+                Err(problems) => {
+                    report
+                        .diagnostics
+                        .extend(problems.into_iter().map(|(line, field, message)| Diagnostic {
+                            file: path.to_path_buf(),
+                            line: Some(line),
+                            path: field,
+                            message,
+                        }));
+                    continue;
+                }
+            }
+        } else {
+            (root, None)
+        };
         if let Some(left) = decode::left_for_other_accounts(&root, vars) {
             report.elsewhere.push(left);
             continue;
         }
-        let (resource, diags) = decode::decode_document(path, root, vars, guardrails);
+        let (mut resource, mut diags) = decode::decode_document(path, root, vars, guardrails);
+        if let Some(native) = ack {
+            // Errors name ACK's fields, as the file has them.
+            for d in &mut diags {
+                d.path = native.ack_path(&d.path);
+            }
+            if let Some(r) = &mut resource {
+                r.origin_mut().alias = native.k8s_name;
+            }
+        }
         resources.extend(resource);
         report.diagnostics.extend(diags);
     }
@@ -359,9 +387,39 @@ pub fn assemble(resources: impl IntoIterator<Item = Resource>) -> (DesiredState,
             }
         }
     }
+    resolve_aliases(&mut state);
     diags.extend(dangling_refs(&state));
     diags.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     (state, diags)
+}
+
+/// ACK objects refer to each other by Kubernetes name (`metadata.name`), which need not be
+/// the IAM name: a `{ref: NAME}` that names no declared policy but one policy's Kubernetes
+/// name means that policy.
+fn resolve_aliases(state: &mut DesiredState) {
+    let aliases: BTreeMap<String, String> = state
+        .policies
+        .values()
+        .filter_map(|p| Some((p.origin.alias.clone()?, p.name.clone())))
+        .collect();
+    if aliases.is_empty() {
+        return;
+    }
+    let names: Vec<String> = state.policies.values().map(|p| p.name.to_lowercase()).collect();
+    let resolve = |r: &mut PolicyRef| {
+        if let PolicyRef::Ref(name) = r {
+            if !names.contains(&name.to_lowercase()) {
+                if let Some(iam) = aliases.get(name.as_str()) {
+                    *name = iam.clone();
+                }
+            }
+        }
+    };
+    for role in state.roles.values_mut() {
+        role.managed_policies.iter_mut().for_each(resolve);
+        role.permissions_boundary.iter_mut().for_each(resolve);
+        role.managed_policies.sort();
+    }
 }
 
 fn dangling_refs(state: &DesiredState) -> Vec<Diagnostic> {

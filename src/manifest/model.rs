@@ -55,6 +55,9 @@ impl fmt::Display for Kind {
 pub struct Origin {
     pub file: PathBuf,
     pub line: usize,
+    /// The name other ACK objects refer to it by (its Kubernetes `metadata.name`), when that
+    /// is not its IAM name.
+    pub alias: Option<String>,
 }
 
 impl fmt::Display for Origin {
@@ -146,6 +149,13 @@ impl Resource {
         match self {
             Resource::Role(r) => &r.origin,
             Resource::Policy(p) => &p.origin,
+        }
+    }
+
+    pub fn origin_mut(&mut self) -> &mut Origin {
+        match self {
+            Resource::Role(r) => &mut r.origin,
+            Resource::Policy(p) => &mut p.origin,
         }
     }
 }

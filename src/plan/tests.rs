@@ -41,7 +41,7 @@ fn desired_role() -> DesiredRole {
         annotations: BTreeMap::new(),
         origin: Origin {
             file: PathBuf::from("a.yaml"),
-            line: 1,
+            line: 1, alias: None,
         },
     }
 }
@@ -56,7 +56,7 @@ fn desired_policy() -> DesiredPolicy {
         annotations: BTreeMap::new(),
         origin: Origin {
             file: PathBuf::from("p.yaml"),
-            line: 1,
+            line: 1, alias: None,
         },
     }
 }

@@ -349,6 +349,7 @@ impl Decoder<'_> {
         let origin = Origin {
             file: self.file.to_path_buf(),
             line: root.line,
+            alias: None,
         };
         match kind? {
             Kind::Role => self
