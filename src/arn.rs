@@ -126,6 +126,14 @@ impl Account {
         format!("arn:{}:iam::{}:policy{path}{name}", self.partition, self.id)
     }
 
+    /// `arn:aws:iam::ACCOUNT:instance-profile/PATH/NAME`.
+    pub fn instance_profile_arn(&self, path: &str, name: &str) -> String {
+        format!(
+            "arn:{}:iam::{}:instance-profile{path}{name}",
+            self.partition, self.id
+        )
+    }
+
     /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
     pub fn role_arn(&self, path: &str, name: &str) -> String {
         format!("arn:{}:iam::{}:role{path}{name}", self.partition, self.id)

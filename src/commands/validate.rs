@@ -27,8 +27,13 @@ pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
     for w in &located_warnings(&loaded.state) {
         println!("{w}");
     }
+    // Kinds added later are named only when declared: the first line stays as it was.
+    let profiles = match loaded.state.instance_profiles.len() {
+        0 => String::new(),
+        n => format!(", {}", plural(n, "instance profile", "instance profiles")),
+    };
     let resources = format!(
-        "{}, {} in {}",
+        "{}, {}{profiles} in {}",
         plural(loaded.state.roles.len(), "role", "roles"),
         plural(loaded.state.policies.len(), "policy", "policies"),
         plural(loaded.files, "file", "files"),

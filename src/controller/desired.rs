@@ -191,10 +191,16 @@ pub fn get(state: &DesiredState, key: &Key) -> Option<Resource> {
     match key.kind {
         Kind::Role => state.roles.get(&key.name).cloned().map(Resource::Role),
         Kind::Policy => state.policies.get(&key.name).cloned().map(Resource::Policy),
+        Kind::InstanceProfile => state
+            .instance_profiles
+            .get(&key.name)
+            .cloned()
+            .map(Resource::InstanceProfile),
     }
 }
 
-/// Every key of `state`, policies first: roles attach them.
+/// Every key of `state`, policies first (roles attach them), instance profiles last (they
+/// hold roles).
 pub fn keys(state: &DesiredState) -> Vec<Key> {
     let policies = state
         .policies
@@ -202,6 +208,12 @@ pub fn keys(state: &DesiredState) -> Vec<Key> {
         .map(|n| Key::new(Kind::Policy, n.clone()));
     policies
         .chain(state.roles.keys().map(|n| Key::new(Kind::Role, n.clone())))
+        .chain(
+            state
+                .instance_profiles
+                .keys()
+                .map(|n| Key::new(Kind::InstanceProfile, n.clone())),
+        )
         .collect()
 }
 
@@ -221,6 +233,14 @@ fn restore(state: &mut DesiredState, previous: &DesiredState, key: &Key) {
             }
             None => {
                 state.policies.remove(&key.name);
+            }
+        },
+        Kind::InstanceProfile => match previous.instance_profiles.get(&key.name) {
+            Some(p) => {
+                state.instance_profiles.insert(key.name.clone(), p.clone());
+            }
+            None => {
+                state.instance_profiles.remove(&key.name);
             }
         },
     }
@@ -256,6 +276,13 @@ fn changed_keys(old: &DesiredState, new: &DesiredState) -> Vec<Key> {
         &mut out,
     );
     diff(Kind::Role, &old.roles, &new.roles, same_role, &mut out);
+    diff(
+        Kind::InstanceProfile,
+        &old.instance_profiles,
+        &new.instance_profiles,
+        same_instance_profile,
+        &mut out,
+    );
     out
 }
 
@@ -300,6 +327,17 @@ pub fn fingerprint(r: &Resource) -> u64 {
             ("policy", name, path, description, tags, annotations).hash(&mut h);
             document.to_json().hash(&mut h);
         }
+        Resource::InstanceProfile(profile) => {
+            let manifest::DesiredInstanceProfile {
+                name,
+                path,
+                role,
+                tags,
+                annotations,
+                origin: _,
+            } = profile;
+            ("instance-profile", name, path, role, tags, annotations).hash(&mut h);
+        }
     }
     h.finish()
 }
@@ -327,6 +365,25 @@ fn same_role(a: &manifest::DesiredRole, b: &manifest::DesiredRole) -> bool {
         && *assume_role_policy == b.assume_role_policy
         && *managed_policies == b.managed_policies
         && *inline_policies == b.inline_policies
+        && *tags == b.tags
+        && *annotations == b.annotations
+}
+
+fn same_instance_profile(
+    a: &manifest::DesiredInstanceProfile,
+    b: &manifest::DesiredInstanceProfile,
+) -> bool {
+    let manifest::DesiredInstanceProfile {
+        name,
+        path,
+        role,
+        tags,
+        annotations,
+        origin: _,
+    } = a;
+    *name == b.name
+        && *path == b.path
+        && *role == b.role
         && *tags == b.tags
         && *annotations == b.annotations
 }

@@ -61,9 +61,12 @@ impl Controller {
             // (which queue what differs). Every write reads them fresh first.
             let policy_tags = match &resource {
                 Resource::Policy(p) => Some(ctx.policy_tags_wanted(p)),
-                Resource::Role(_) => None,
+                Resource::Role(_) | Resource::InstanceProfile(_) => None,
             };
-            let plan = reconcile::plan_one(&ctx, &resource, &snapshot, policy_tags);
+            // An instance profile is not in the snapshot: it stays queued, observed alone.
+            let Some(plan) = reconcile::plan_one(&ctx, &resource, &snapshot, policy_tags) else {
+                continue;
+            };
             if plan.changes.is_empty() && plan.findings.is_empty() {
                 settled.push((key, resource, plan.arn));
             } else if let Resource::Role(role) = &resource {

@@ -37,6 +37,7 @@ impl Generation {
         match key.kind {
             Kind::Role => self.state.roles.contains_key(&key.name),
             Kind::Policy => self.state.policies.contains_key(&key.name),
+            Kind::InstanceProfile => self.state.instance_profiles.contains_key(&key.name),
         }
     }
 }

@@ -136,6 +136,7 @@ impl Controller {
         let declared = match key.kind {
             Kind::Role => generation.state.role(&key.name).is_some(),
             Kind::Policy => generation.state.policy(&key.name).is_some(),
+            Kind::InstanceProfile => generation.state.instance_profile(&key.name).is_some(),
         };
         if declared {
             self.pruned(key);
@@ -162,6 +163,12 @@ impl Controller {
                     .await
                     .map(|p| p.map(|p| (p.arn, p.tags)))
             }
+            Kind::InstanceProfile => self
+                .acct
+                .iam
+                .observe_instance_profile(&key.name)
+                .await
+                .map(|p| p.map(|p| (p.arn, p.tags))),
         };
         let (arn, tags) = match observed {
             Ok(Some(found)) => found,

@@ -187,9 +187,10 @@ impl Controller {
                 },
                 None => None,
             },
-            Resource::Role(_) => None,
+            Resource::Role(_) | Resource::InstanceProfile(_) => None,
         };
-        let plan = reconcile::plan_one(ctx, &resource, snapshot, policy_tags);
-        !plan.changes.is_empty() || !plan.findings.is_empty()
+        // Not in the snapshot (an instance profile): a reconcile observes it.
+        reconcile::plan_one(ctx, &resource, snapshot, policy_tags)
+            .is_none_or(|plan| !plan.changes.is_empty() || !plan.findings.is_empty())
     }
 }

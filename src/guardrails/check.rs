@@ -20,6 +20,7 @@ pub fn check(guardrails: &Guardrails, resource: &Resource) -> Vec<(FieldPath, St
         match resource {
             Resource::Role(role) => v.role(rules, role),
             Resource::Policy(policy) => v.policy(rules, policy),
+            Resource::InstanceProfile(profile) => v.path(rules, &profile.path),
         }
     }
     out

@@ -5,6 +5,7 @@
 
 mod count;
 mod error;
+mod instance_profile;
 mod mutate;
 mod observed;
 mod organizations;
@@ -25,6 +26,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 
 pub use count::{RequestCounts, RequestSink};
 pub use error::{ErrorKind, IamError};
+pub use instance_profile::ObservedInstanceProfile;
 pub use observed::{Account, EntityKind, ObservedPolicy, ObservedRole, PolicyUser, PolicyVersion};
 pub use organizations::OrgAccount;
 pub use pace::{Pace, PaceReading};
@@ -230,6 +232,7 @@ macro_rules! pages_of {
 
 pages_of!(
     aws_sdk_iam::operation::list_roles::ListRolesOutput,
+    aws_sdk_iam::operation::list_instance_profiles::ListInstanceProfilesOutput,
     aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput,
     aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput,
     aws_sdk_iam::operation::list_policies::ListPoliciesOutput,

@@ -9,7 +9,7 @@ use super::{EntityKind, ErrorKind, Iam, IamError, PAGE_SIZE, PolicyUser, tags_of
 
 /// Refuses a deletion when the resource, as read just now, is no longer ours: its owner tag
 /// changed or went between the decision and the delete.
-fn still_ours(
+pub(super) fn still_ours(
     tags: &BTreeMap<String, String>,
     ours: &(dyn Fn(&BTreeMap<String, String>) -> bool + Sync),
     what: &str,
@@ -27,7 +27,7 @@ fn still_ours(
 }
 
 /// A removal whose target is already gone has done its job.
-fn gone_ok(result: Result<(), IamError>) -> Result<(), IamError> {
+pub(super) fn gone_ok(result: Result<(), IamError>) -> Result<(), IamError> {
     match result {
         Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
         other => other,

@@ -7,7 +7,9 @@
 use crate::fieldpath::{FieldPath, Seg};
 use crate::suggest::unknown_field;
 
-use super::model::{ACCOUNTS_ANNOTATION, ADOPT_ANNOTATION, API_VERSION, MODE_ANNOTATION, PRUNE_ANNOTATION};
+use super::model::{
+    ACCOUNTS_ANNOTATION, ADOPT_ANNOTATION, API_VERSION, MODE_ANNOTATION, PRUNE_ANNOTATION,
+};
 use super::yaml::{Key, Node, Value};
 
 pub const ACK_API_VERSION: &str = "iam.services.k8s.aws/v1alpha1";
@@ -89,7 +91,12 @@ impl Native {
             .filter(|(from, _)| native.0.starts_with(&from.0))
             .max_by_key(|(from, _)| from.0.len());
         match best {
-            Some((from, to)) => FieldPath(to.0.iter().chain(&native.0[from.0.len()..]).cloned().collect()),
+            Some((from, to)) => FieldPath(
+                to.0.iter()
+                    .chain(&native.0[from.0.len()..])
+                    .cloned()
+                    .collect(),
+            ),
             None => native.clone(),
         }
     }
@@ -165,15 +172,32 @@ impl Translator {
 
     /// The entries of a mapping, each unknown one reported (any is known when `allowed` is
     /// empty).
-    fn fields<'n>(&mut self, node: &'n Node, at: &FieldPath, allowed: &[&str]) -> Option<&'n [(Key, Node)]> {
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        at: &FieldPath,
+        allowed: &[&str],
+    ) -> Option<&'n [(Key, Node)]> {
         let Value::Map(entries) = &node.value else {
-            let what = if allowed.is_empty() { String::new() } else { format!(" ({})", allowed.join(", ")) };
-            self.problem(node.line, at.clone(), format!("must be a mapping{what}, not {}", node.type_name()));
+            let what = if allowed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", allowed.join(", "))
+            };
+            self.problem(
+                node.line,
+                at.clone(),
+                format!("must be a mapping{what}, not {}", node.type_name()),
+            );
             return None;
         };
         for (key, _) in entries {
             if !allowed.is_empty() && !allowed.contains(&key.name.as_str()) {
-                self.problem(key.line, at.key(key.name.as_str()), unknown_field(&key.name, allowed));
+                self.problem(
+                    key.line,
+                    at.key(key.name.as_str()),
+                    unknown_field(&key.name, allowed),
+                );
             }
         }
         Some(entries)
@@ -183,7 +207,11 @@ impl Translator {
         match text(node) {
             Some(t) if !matches!(node.value, Value::Seq(_) | Value::Map(_)) => Some(t.to_string()),
             _ => {
-                self.problem(node.line, at.clone(), format!("must be a string, not {}", node.type_name()));
+                self.problem(
+                    node.line,
+                    at.clone(),
+                    format!("must be a string, not {}", node.type_name()),
+                );
                 None
             }
         }
@@ -192,13 +220,26 @@ impl Translator {
     fn object(&mut self, root: &Node) -> Option<Node> {
         let top = FieldPath::default();
         let entries = self.fields(root, &top, TOP_FIELDS)?;
-        let get = |name: &str| entries.iter().find(|(k, _)| k.name == name).map(|(_, v)| v).filter(|v| !v.is_null());
+        let get = |name: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.name == name)
+                .map(|(_, v)| v)
+                .filter(|v| !v.is_null())
+        };
         let kind_node = get("kind");
         let kind = match kind_node.and_then(text) {
             Some(k) if KINDS.contains(&k) => Some(k.to_string()),
             Some(k) => {
                 let line = kind_node.map_or(root.line, |n| n.line);
-                self.problem(line, top.key("kind"), format!("unknown kind `{k}` of {ACK_API_VERSION} (allowed: {})", KINDS.join(", ")));
+                self.problem(
+                    line,
+                    top.key("kind"),
+                    format!(
+                        "unknown kind `{k}` of {ACK_API_VERSION} (allowed: {})",
+                        KINDS.join(", ")
+                    ),
+                );
                 None
             }
             None => {
@@ -212,7 +253,13 @@ impl Translator {
         };
         let meta_path = top.key("metadata");
         let meta_entries = self.fields(meta, &meta_path, METADATA_FIELDS)?;
-        let meta_get = |name: &str| meta_entries.iter().find(|(k, _)| k.name == name).map(|(_, v)| v).filter(|v| !v.is_null());
+        let meta_get = |name: &str| {
+            meta_entries
+                .iter()
+                .find(|(k, _)| k.name == name)
+                .map(|(_, v)| v)
+                .filter(|v| !v.is_null())
+        };
         let k8s_name = match meta_get("name") {
             Some(n) => self.string(n, &meta_path.key("name")),
             None => {
@@ -223,7 +270,13 @@ impl Translator {
         let annotations = meta_get("annotations");
         let kind = kind?;
         let spec = get("spec");
-        let annotations = self.annotations(annotations, &meta_path.key("annotations"), spec, meta.line, &kind);
+        let annotations = self.annotations(
+            annotations,
+            &meta_path.key("annotations"),
+            spec,
+            meta.line,
+            &kind,
+        );
         let spec_path = top.key("spec");
         let Some(spec) = spec else {
             return None;
@@ -239,7 +292,11 @@ impl Translator {
         if iam_name != k8s_name {
             self.k8s_name = Some(k8s_name);
         }
-        let mut meta_out = vec![entry("name", name_line, Node::scalar(name_line, iam_name, false))];
+        let mut meta_out = vec![entry(
+            "name",
+            name_line,
+            Node::scalar(name_line, iam_name, false),
+        )];
         if let Some(a) = annotations? {
             meta_out.push(entry("annotations", a.line, a));
         }
@@ -248,7 +305,11 @@ impl Translator {
         Some(map(
             root.line,
             vec![
-                entry("apiVersion", api_line, Node::scalar(api_line, API_VERSION, false)),
+                entry(
+                    "apiVersion",
+                    api_line,
+                    Node::scalar(api_line, API_VERSION, false),
+                ),
                 entry("kind", kind_line, Node::scalar(kind_line, kind, false)),
                 entry("metadata", meta.line, map(meta.line, meta_out)),
                 entry("spec", spec.line, native_spec?),
@@ -278,7 +339,9 @@ impl Translator {
                 out.push((key.clone(), value.clone()));
                 continue;
             }
-            let Some(v) = self.string(value, &p) else { continue };
+            let Some(v) = self.string(value, &p) else {
+                continue;
+            };
             let mapped = match key.name.as_str() {
                 ADOPTION_POLICY => match v.as_str() {
                     "adopt" | "adopt-or-create" => {
@@ -286,7 +349,11 @@ impl Translator {
                         Some((ADOPT_ANNOTATION, "true"))
                     }
                     _ => {
-                        self.problem(value.line, p.clone(), format!("must be \"adopt\" or \"adopt-or-create\", not `{v}`"));
+                        self.problem(
+                            value.line,
+                            p.clone(),
+                            format!("must be \"adopt\" or \"adopt-or-create\", not `{v}`"),
+                        );
                         None
                     }
                 },
@@ -298,7 +365,11 @@ impl Translator {
                     "retain" => Some((PRUNE_ANNOTATION, "never")),
                     "delete" => Some((PRUNE_ANNOTATION, "allowed")),
                     _ => {
-                        self.problem(value.line, p.clone(), format!("must be \"retain\" or \"delete\", not `{v}`"));
+                        self.problem(
+                            value.line,
+                            p.clone(),
+                            format!("must be \"retain\" or \"delete\", not `{v}`"),
+                        );
                         None
                     }
                 },
@@ -306,27 +377,47 @@ impl Translator {
                     "true" => Some((MODE_ANNOTATION, "observe")),
                     "false" => Some((MODE_ANNOTATION, "enforce")),
                     _ => {
-                        self.problem(value.line, p.clone(), format!("must be \"true\" or \"false\", not `{v}`"));
+                        self.problem(
+                            value.line,
+                            p.clone(),
+                            format!("must be \"true\" or \"false\", not `{v}`"),
+                        );
                         None
                     }
                 },
                 OWNER_ACCOUNT => {
                     if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
-                        out.push(entry(ACCOUNTS_ANNOTATION, key.line, Node::scalar(value.line, v, false)));
+                        out.push(entry(
+                            ACCOUNTS_ANNOTATION,
+                            key.line,
+                            Node::scalar(value.line, v, false),
+                        ));
                     } else {
-                        self.problem(value.line, p.clone(), format!("must be a 12-digit account id, not `{v}`"));
+                        self.problem(
+                            value.line,
+                            p.clone(),
+                            format!("must be a 12-digit account id, not `{v}`"),
+                        );
                     }
                     None
                 }
                 REGION => None,
                 other => {
-                    self.problem(key.line, p.clone(), format!("{} (iam-warden cannot honour it, so it is not ignored)", unknown_field(other, ANNOTATIONS)));
+                    self.problem(
+                        key.line,
+                        p.clone(),
+                        format!(
+                            "{} (iam-warden cannot honour it, so it is not ignored)",
+                            unknown_field(other, ANNOTATIONS)
+                        ),
+                    );
                     None
                 }
             };
             if let Some((name, to)) = mapped {
                 out.push(entry(name, key.line, Node::scalar(value.line, to, false)));
-                self.renames.push((path(&["metadata", "annotations", name]), p.clone()));
+                self.renames
+                    .push((path(&["metadata", "annotations", name]), p.clone()));
             }
         }
         if spec.is_none() {
@@ -341,7 +432,14 @@ impl Translator {
         // `iam-warden/mode`) must not disagree; the native decoder sees a duplicate key.
         for (i, (key, _)) in out.iter().enumerate() {
             if out[..i].iter().any(|(k, _)| k.name == key.name) {
-                self.problem(key.line, at.key(key.name.as_str()), format!("`{}` is set twice (once through an ACK annotation)", key.name));
+                self.problem(
+                    key.line,
+                    at.key(key.name.as_str()),
+                    format!(
+                        "`{}` is set twice (once through an ACK annotation)",
+                        key.name
+                    ),
+                );
             }
         }
         Some((!out.is_empty()).then(|| map(node.map_or(meta_line, |n| n.line), out)))
@@ -349,20 +447,45 @@ impl Translator {
 
     /// `services.k8s.aws/adoption-fields: '{"name": "..."}'`: with a spec, it must name the
     /// resource the spec names (iam-warden finds a resource by its name).
-    fn adoption_fields(&mut self, v: &str, line: usize, at: &FieldPath, spec: Option<&Node>, kind: &str) {
-        let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(v) else {
-            self.problem(line, at.clone(), "must be a JSON object such as {\"name\": \"NAME\"}");
+    fn adoption_fields(
+        &mut self,
+        v: &str,
+        line: usize,
+        at: &FieldPath,
+        spec: Option<&Node>,
+        kind: &str,
+    ) {
+        let Ok(serde_json::Value::Object(fields)) = serde_json::from_str::<serde_json::Value>(v)
+        else {
+            self.problem(
+                line,
+                at.clone(),
+                "must be a JSON object such as {\"name\": \"NAME\"}",
+            );
             return;
         };
-        let id_field = if kind == "OpenIDConnectProvider" { "url" } else { "name" };
+        let id_field = if kind == "OpenIDConnectProvider" {
+            "url"
+        } else {
+            "name"
+        };
         let declared = spec.and_then(|s| field(s, id_field)).and_then(text);
         for (k, value) in &fields {
             let named = value.as_str().unwrap_or_default();
             let agrees = match k.as_str() {
                 "name" | "url" => declared.is_none_or(|d| d == named),
-                "arn" => declared.is_none_or(|d| named.rsplit('/').next() == Some(d) || named.ends_with(d.trim_start_matches("https://"))),
+                "arn" => declared.is_none_or(|d| {
+                    named.rsplit('/').next() == Some(d)
+                        || named.ends_with(d.trim_start_matches("https://"))
+                }),
                 _ => {
-                    self.problem(line, at.clone(), format!("names `{k}`; iam-warden finds a resource by its {id_field} (or arn)"));
+                    self.problem(
+                        line,
+                        at.clone(),
+                        format!(
+                            "names `{k}`; iam-warden finds a resource by its {id_field} (or arn)"
+                        ),
+                    );
                     continue;
                 }
             };
@@ -373,10 +496,21 @@ impl Translator {
     }
 
     /// `spec.name`, the IAM name, required.
-    fn iam_name(&mut self, entries: &[(Key, Node)], spec: &Node, at: &FieldPath) -> Option<(String, usize)> {
-        match entries.iter().find(|(k, _)| k.name == "name").map(|(_, v)| v).filter(|v| !v.is_null()) {
+    fn iam_name(
+        &mut self,
+        entries: &[(Key, Node)],
+        spec: &Node,
+        at: &FieldPath,
+    ) -> Option<(String, usize)> {
+        match entries
+            .iter()
+            .find(|(k, _)| k.name == "name")
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
+        {
             Some(n) => {
-                self.renames.push((path(&["metadata", "name"]), at.key("name")));
+                self.renames
+                    .push((path(&["metadata", "name"]), at.key("name")));
                 self.string(n, &at.key("name")).map(|s| (s, n.line))
             }
             None => {
@@ -387,7 +521,14 @@ impl Translator {
     }
 
     /// Copies `from` as native `to`, recording the rename.
-    fn carry(&mut self, out: &mut Vec<(Key, Node)>, entries: &[(Key, Node)], at: &FieldPath, from: &str, to: &str) {
+    fn carry(
+        &mut self,
+        out: &mut Vec<(Key, Node)>,
+        entries: &[(Key, Node)],
+        at: &FieldPath,
+        from: &str,
+        to: &str,
+    ) {
         if let Some((key, value)) = entries.iter().find(|(k, _)| k.name == from) {
             out.push(entry(to, key.line, value.clone()));
             if from != to {
@@ -398,31 +539,57 @@ impl Translator {
 
     /// `tags: [{key, value}]` as a mapping.
     fn tags(&mut self, out: &mut Vec<(Key, Node)>, entries: &[(Key, Node)], at: &FieldPath) {
-        let Some((key, node)) = entries.iter().find(|(k, _)| k.name == "tags") else { return };
+        let Some((key, node)) = entries.iter().find(|(k, _)| k.name == "tags") else {
+            return;
+        };
         let at = at.key("tags");
         if node.is_null() {
             return;
         }
         let Value::Seq(items) = &node.value else {
-            self.problem(node.line, at, format!("must be a list of {{key, value}}, not {}", node.type_name()));
+            self.problem(
+                node.line,
+                at,
+                format!("must be a list of {{key, value}}, not {}", node.type_name()),
+            );
             return;
         };
         let mut tags: Vec<(Key, Node)> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let p = at.index(i);
-            let Some(fields) = self.fields(item, &p, &["key", "value"]) else { continue };
-            let get = |n: &str| fields.iter().find(|(k, _)| k.name == n).map(|(_, v)| v).filter(|v| !v.is_null());
+            let Some(fields) = self.fields(item, &p, &["key", "value"]) else {
+                continue;
+            };
+            let get = |n: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k.name == n)
+                    .map(|(_, v)| v)
+                    .filter(|v| !v.is_null())
+            };
             let Some(k) = get("key") else {
                 self.problem(item.line, p.key("key"), "is required");
                 continue;
             };
-            let Some(name) = self.string(k, &p.key("key")) else { continue };
+            let Some(name) = self.string(k, &p.key("key")) else {
+                continue;
+            };
             if let Some((first, _)) = tags.iter().find(|(t, _)| t.name == name) {
-                self.problem(k.line, p.key("key"), format!("tag `{name}` is listed twice (first on line {})", first.line));
+                self.problem(
+                    k.line,
+                    p.key("key"),
+                    format!(
+                        "tag `{name}` is listed twice (first on line {})",
+                        first.line
+                    ),
+                );
                 continue;
             }
-            let value = get("value").cloned().unwrap_or_else(|| Node::scalar(item.line, "", false));
-            self.renames.push((path(&["spec", "tags", &name]), p.clone()));
+            let value = get("value")
+                .cloned()
+                .unwrap_or_else(|| Node::scalar(item.line, "", false));
+            self.renames
+                .push((path(&["spec", "tags", &name]), p.clone()));
             tags.push(entry(&name, k.line, value));
         }
         out.push(entry("tags", key.line, map(node.line, tags)));
@@ -443,12 +610,22 @@ impl Translator {
         };
         let name = self.string(name, &from_path.key("name"))?;
         self.renames.push((native.clone(), at.clone()));
-        self.renames.push((native.key("ref"), from_path.key("name")));
-        Some(map(node.line, vec![entry("ref", from.line, Node::scalar(from.line, name, false))]))
+        self.renames
+            .push((native.key("ref"), from_path.key("name")));
+        Some(map(
+            node.line,
+            vec![entry(
+                "ref",
+                from.line,
+                Node::scalar(from.line, name, false),
+            )],
+        ))
     }
 
     fn role(&mut self, spec: &Node, at: &FieldPath) -> (Option<(String, usize)>, Option<Node>) {
-        let Some(entries) = self.fields(spec, at, ROLE_FIELDS) else { return (None, None) };
+        let Some(entries) = self.fields(spec, at, ROLE_FIELDS) else {
+            return (None, None);
+        };
         let name = self.iam_name(entries, spec, at);
         let mut out = Vec::new();
         for (from, to) in [
@@ -460,12 +637,31 @@ impl Translator {
         ] {
             self.carry(&mut out, entries, at, from, to);
         }
-        let get = |n: &str| entries.iter().find(|(k, _)| k.name == n).filter(|(_, v)| !v.is_null());
+        let get = |n: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.name == n)
+                .filter(|(_, v)| !v.is_null())
+        };
         match (get("permissionsBoundary"), get("permissionsBoundaryRef")) {
-            (Some(_), Some((key, _))) => self.problem(key.line, at.key("permissionsBoundaryRef"), "permissionsBoundary and permissionsBoundaryRef are both set; give one"),
-            (Some(_), None) => self.carry(&mut out, entries, at, "permissionsBoundary", "permissionsBoundary"),
+            (Some(_), Some((key, _))) => self.problem(
+                key.line,
+                at.key("permissionsBoundaryRef"),
+                "permissionsBoundary and permissionsBoundaryRef are both set; give one",
+            ),
+            (Some(_), None) => self.carry(
+                &mut out,
+                entries,
+                at,
+                "permissionsBoundary",
+                "permissionsBoundary",
+            ),
             (None, Some((key, node))) => {
-                if let Some(r) = self.reference(node, &at.key("permissionsBoundaryRef"), path(&["spec", "permissionsBoundary"])) {
+                if let Some(r) = self.reference(
+                    node,
+                    &at.key("permissionsBoundaryRef"),
+                    path(&["spec", "permissionsBoundary"]),
+                ) {
                     out.push(entry("permissionsBoundary", key.line, r));
                 }
             }
@@ -478,11 +674,18 @@ impl Translator {
             match &node.value {
                 Value::Seq(items) => {
                     for (i, item) in items.iter().enumerate() {
-                        self.renames.push((path(&["spec", "managedPolicies"]).index(managed.len()), at.key("policies").index(i)));
+                        self.renames.push((
+                            path(&["spec", "managedPolicies"]).index(managed.len()),
+                            at.key("policies").index(i),
+                        ));
                         managed.push(item.clone());
                     }
                 }
-                _ => self.problem(node.line, at.key("policies"), format!("must be a list of policy ARNs, not {}", node.type_name())),
+                _ => self.problem(
+                    node.line,
+                    at.key("policies"),
+                    format!("must be a list of policy ARNs, not {}", node.type_name()),
+                ),
             }
         }
         if let Some((key, node)) = get("policyRefs") {
@@ -491,40 +694,77 @@ impl Translator {
                 Value::Seq(items) => {
                     for (i, item) in items.iter().enumerate() {
                         let native = path(&["spec", "managedPolicies"]).index(managed.len());
-                        if let Some(r) = self.reference(item, &at.key("policyRefs").index(i), native) {
+                        if let Some(r) =
+                            self.reference(item, &at.key("policyRefs").index(i), native)
+                        {
                             managed.push(r);
                         }
                     }
                 }
-                _ => self.problem(node.line, at.key("policyRefs"), format!("must be a list of {{from: {{name}}}}, not {}", node.type_name())),
+                _ => self.problem(
+                    node.line,
+                    at.key("policyRefs"),
+                    format!(
+                        "must be a list of {{from: {{name}}}}, not {}",
+                        node.type_name()
+                    ),
+                ),
             }
         }
         if let Some(line) = line {
-            out.push(entry("managedPolicies", line, Node { line, value: Value::Seq(managed) }));
+            out.push(entry(
+                "managedPolicies",
+                line,
+                Node {
+                    line,
+                    value: Value::Seq(managed),
+                },
+            ));
         }
         self.tags(&mut out, entries, at);
         (name, Some(map(spec.line, out)))
     }
 
     fn policy(&mut self, spec: &Node, at: &FieldPath) -> (Option<(String, usize)>, Option<Node>) {
-        let Some(entries) = self.fields(spec, at, POLICY_FIELDS) else { return (None, None) };
+        let Some(entries) = self.fields(spec, at, POLICY_FIELDS) else {
+            return (None, None);
+        };
         let name = self.iam_name(entries, spec, at);
         let mut out = Vec::new();
-        for (from, to) in [("path", "path"), ("description", "description"), ("policyDocument", "document")] {
+        for (from, to) in [
+            ("path", "path"),
+            ("description", "description"),
+            ("policyDocument", "document"),
+        ] {
             self.carry(&mut out, entries, at, from, to);
         }
         self.tags(&mut out, entries, at);
         (name, Some(map(spec.line, out)))
     }
 
-    fn instance_profile(&mut self, spec: &Node, at: &FieldPath) -> (Option<(String, usize)>, Option<Node>) {
-        let Some(entries) = self.fields(spec, at, INSTANCE_PROFILE_FIELDS) else { return (None, None) };
+    fn instance_profile(
+        &mut self,
+        spec: &Node,
+        at: &FieldPath,
+    ) -> (Option<(String, usize)>, Option<Node>) {
+        let Some(entries) = self.fields(spec, at, INSTANCE_PROFILE_FIELDS) else {
+            return (None, None);
+        };
         let name = self.iam_name(entries, spec, at);
         let mut out = Vec::new();
         self.carry(&mut out, entries, at, "path", "path");
-        let get = |n: &str| entries.iter().find(|(k, _)| k.name == n).filter(|(_, v)| !v.is_null());
+        let get = |n: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.name == n)
+                .filter(|(_, v)| !v.is_null())
+        };
         match (get("role"), get("roleRef")) {
-            (Some(_), Some((key, _))) => self.problem(key.line, at.key("roleRef"), "role and roleRef are both set; give one"),
+            (Some(_), Some((key, _))) => self.problem(
+                key.line,
+                at.key("roleRef"),
+                "role and roleRef are both set; give one",
+            ),
             (Some(_), None) => self.carry(&mut out, entries, at, "role", "role"),
             (None, Some((key, node))) => {
                 if let Some(r) = self.reference(node, &at.key("roleRef"), path(&["spec", "role"])) {
@@ -538,15 +778,26 @@ impl Translator {
     }
 
     /// IAM identifies a provider by its url; its name is the object's `metadata.name`.
-    fn oidc_provider(&mut self, spec: &Node, at: &FieldPath, k8s_name: Option<&str>) -> (Option<(String, usize)>, Option<Node>) {
-        let Some(entries) = self.fields(spec, at, OIDC_FIELDS) else { return (None, None) };
+    fn oidc_provider(
+        &mut self,
+        spec: &Node,
+        at: &FieldPath,
+        k8s_name: Option<&str>,
+    ) -> (Option<(String, usize)>, Option<Node>) {
+        let Some(entries) = self.fields(spec, at, OIDC_FIELDS) else {
+            return (None, None);
+        };
         let mut out = Vec::new();
         for f in ["url", "clientIDs", "thumbprints"] {
             self.carry(&mut out, entries, at, f, f);
         }
         self.tags(&mut out, entries, at);
-        self.renames.push((path(&["metadata", "name"]), path(&["metadata", "name"])));
-        (k8s_name.map(|n| (n.to_string(), spec.line)), Some(map(spec.line, out)))
+        self.renames
+            .push((path(&["metadata", "name"]), path(&["metadata", "name"])));
+        (
+            k8s_name.map(|n| (n.to_string(), spec.line)),
+            Some(map(spec.line, out)),
+        )
     }
 }
 
@@ -604,16 +855,26 @@ pub fn resolve_refs(docs: &mut [serde_json::Value], aliases: &[(String, String, 
         })
         .collect();
     let fix = |kind: &str, r: &mut Json| {
-        let Some(Json::String(name)) = r.get_mut("ref") else { return };
-        if names.iter().any(|(k, n)| k == kind && *n == name.to_lowercase()) {
+        let Some(Json::String(name)) = r.get_mut("ref") else {
+            return;
+        };
+        if names
+            .iter()
+            .any(|(k, n)| k == kind && *n == name.to_lowercase())
+        {
             return;
         }
-        if let Some((_, _, iam)) = aliases.iter().find(|(k, alias, _)| k == kind && alias == name) {
+        if let Some((_, _, iam)) = aliases
+            .iter()
+            .find(|(k, alias, _)| k == kind && alias == name)
+        {
             *name = iam.clone();
         }
     };
     for doc in docs.iter_mut() {
-        let Some(spec) = doc.get_mut("spec").and_then(Json::as_object_mut) else { continue };
+        let Some(spec) = doc.get_mut("spec").and_then(Json::as_object_mut) else {
+            continue;
+        };
         if let Some(Json::Array(items)) = spec.get_mut("managedPolicies") {
             items.iter_mut().for_each(|r| fix("Policy", r));
         }

@@ -9,6 +9,7 @@ use super::model::{OWNER_TAG, RESERVED_TAGS};
 
 pub const ROLE_NAME_MAX: usize = 64;
 pub const POLICY_NAME_MAX: usize = 128;
+pub const INSTANCE_PROFILE_NAME_MAX: usize = 128;
 pub const PATH_MAX: usize = 512;
 pub const DESCRIPTION_MAX: usize = 1000;
 pub const MAX_SESSION_MIN: i64 = 3600;

@@ -31,7 +31,9 @@ pub use vars::{ACCOUNT_BUILTINS, BUILTINS, Builtins, Variables, VarsError};
 
 /// The field names the decoder accepts, per level (read-only; the schema is tested against them).
 pub mod fields {
-    pub use super::decode::{METADATA_FIELDS, POLICY_FIELDS, ROLE_FIELDS, TOP_FIELDS};
+    pub use super::decode::{
+        INSTANCE_PROFILE_FIELDS, METADATA_FIELDS, POLICY_FIELDS, ROLE_FIELDS, TOP_FIELDS,
+    };
 }
 
 use crate::fieldpath::FieldPath;
@@ -132,14 +134,14 @@ fn load_text(
             match ack::to_native(&root) {
                 Ok(mut native) => (std::mem::replace(&mut native.node, root), Some(native)),
                 Err(problems) => {
-                    report
-                        .diagnostics
-                        .extend(problems.into_iter().map(|(line, field, message)| Diagnostic {
+                    report.diagnostics.extend(problems.into_iter().map(
+                        |(line, field, message)| Diagnostic {
                             file: path.to_path_buf(),
                             line: Some(line),
                             path: field,
                             message,
-                        }));
+                        },
+                    ));
                     continue;
                 }
             }
@@ -385,6 +387,11 @@ pub fn assemble(resources: impl IntoIterator<Item = Resource>) -> (DesiredState,
             Resource::Policy(policy) => {
                 state.policies.insert(policy.name.clone(), policy);
             }
+            Resource::InstanceProfile(profile) => {
+                state
+                    .instance_profiles
+                    .insert(profile.name.clone(), profile);
+            }
         }
     }
     resolve_aliases(&mut state);
@@ -402,10 +409,11 @@ fn resolve_aliases(state: &mut DesiredState) {
         .values()
         .filter_map(|p| Some((p.origin.alias.clone()?, p.name.clone())))
         .collect();
-    if aliases.is_empty() {
-        return;
-    }
-    let names: Vec<String> = state.policies.values().map(|p| p.name.to_lowercase()).collect();
+    let names: Vec<String> = state
+        .policies
+        .values()
+        .map(|p| p.name.to_lowercase())
+        .collect();
     let resolve = |r: &mut PolicyRef| {
         if let PolicyRef::Ref(name) = r {
             if !names.contains(&name.to_lowercase()) {
@@ -419,6 +427,24 @@ fn resolve_aliases(state: &mut DesiredState) {
         role.managed_policies.iter_mut().for_each(resolve);
         role.permissions_boundary.iter_mut().for_each(resolve);
         role.managed_policies.sort();
+    }
+    let roles: BTreeMap<String, String> = state
+        .roles
+        .values()
+        .filter_map(|r| Some((r.origin.alias.clone()?, r.name.clone())))
+        .collect();
+    for profile in state.instance_profiles.values_mut() {
+        if let Some(RoleRef::Ref(name)) = &mut profile.role {
+            if !state
+                .roles
+                .values()
+                .any(|r| r.name.eq_ignore_ascii_case(name))
+            {
+                if let Some(iam) = roles.get(name.as_str()) {
+                    *name = iam.clone();
+                }
+            }
+        }
     }
 }
 
@@ -447,6 +473,25 @@ fn dangling_refs(state: &DesiredState) -> Vec<Diagnostic> {
                         ),
                     });
                 }
+            }
+        }
+    }
+    for profile in state.instance_profiles.values() {
+        if let Some(RoleRef::Ref(name)) = &profile.role {
+            if state.role(name).is_none() {
+                let names: Vec<&str> = state.roles.keys().map(String::as_str).collect();
+                let declared = match names.is_empty() {
+                    true => String::new(),
+                    false => format!(" (declared: {})", names.join(", ")),
+                };
+                diags.push(Diagnostic {
+                    file: profile.origin.file.clone(),
+                    line: Some(profile.origin.line),
+                    path: FieldPath::default().key("spec").key("role"),
+                    message: format!(
+                        "{{ref: {name}}} names a Role that no manifest declares{declared}"
+                    ),
+                });
             }
         }
     }

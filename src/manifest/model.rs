@@ -31,15 +31,18 @@ pub const DEFAULT_MAX_SESSION: i32 = 3600;
 pub enum Kind {
     Policy,
     Role,
+    /// Applied after roles, whose names it holds.
+    InstanceProfile,
 }
 
 impl Kind {
-    pub const NAMES: &'static [&'static str] = &["Role", "Policy"];
+    pub const NAMES: &'static [&'static str] = &["Role", "Policy", "InstanceProfile"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Role => "Role",
             Kind::Policy => "Policy",
+            Kind::InstanceProfile => "InstanceProfile",
         }
     }
 }
@@ -124,10 +127,38 @@ pub struct DesiredPolicy {
     pub origin: Origin,
 }
 
+/// A role named as it is, or by `{ref: NAME}`: a `Role` of the same desired state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RoleRef {
+    Name(String),
+    Ref(String),
+}
+
+impl RoleRef {
+    /// The role's IAM name.
+    pub fn name(&self) -> &str {
+        match self {
+            RoleRef::Name(n) | RoleRef::Ref(n) => n,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredInstanceProfile {
+    pub name: String,
+    pub path: String,
+    /// IAM allows one role per instance profile; none is a valid state.
+    pub role: Option<RoleRef>,
+    pub tags: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub origin: Origin,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Resource {
     Role(DesiredRole),
     Policy(DesiredPolicy),
+    InstanceProfile(DesiredInstanceProfile),
 }
 
 impl Resource {
@@ -135,6 +166,7 @@ impl Resource {
         match self {
             Resource::Role(_) => Kind::Role,
             Resource::Policy(_) => Kind::Policy,
+            Resource::InstanceProfile(_) => Kind::InstanceProfile,
         }
     }
 
@@ -142,6 +174,7 @@ impl Resource {
         match self {
             Resource::Role(r) => &r.name,
             Resource::Policy(p) => &p.name,
+            Resource::InstanceProfile(p) => &p.name,
         }
     }
 
@@ -149,6 +182,7 @@ impl Resource {
         match self {
             Resource::Role(r) => &r.origin,
             Resource::Policy(p) => &p.origin,
+            Resource::InstanceProfile(p) => &p.origin,
         }
     }
 
@@ -156,6 +190,15 @@ impl Resource {
         match self {
             Resource::Role(r) => &mut r.origin,
             Resource::Policy(p) => &mut p.origin,
+            Resource::InstanceProfile(p) => &mut p.origin,
+        }
+    }
+
+    pub fn annotations(&self) -> &BTreeMap<String, String> {
+        match self {
+            Resource::Role(r) => &r.annotations,
+            Resource::Policy(p) => &p.annotations,
+            Resource::InstanceProfile(p) => &p.annotations,
         }
     }
 }
@@ -187,12 +230,27 @@ pub fn observe_only(annotations: &BTreeMap<String, String>) -> bool {
 pub struct DesiredState {
     pub roles: BTreeMap<String, DesiredRole>,
     pub policies: BTreeMap<String, DesiredPolicy>,
+    pub instance_profiles: BTreeMap<String, DesiredInstanceProfile>,
 }
 
 impl DesiredState {
     /// Declares nothing at all: a directory in this state must never prune.
     pub fn is_empty(&self) -> bool {
-        self.roles.is_empty() && self.policies.is_empty()
+        self.roles.is_empty() && self.policies.is_empty() && self.instance_profiles.is_empty()
+    }
+
+    /// How many resources it declares.
+    pub fn len(&self) -> usize {
+        self.roles.len() + self.policies.len() + self.instance_profiles.len()
+    }
+
+    /// The instance profile IAM would find by `name` (names ignore case).
+    pub fn instance_profile(&self, name: &str) -> Option<&DesiredInstanceProfile> {
+        self.instance_profiles.get(name).or_else(|| {
+            self.instance_profiles
+                .values()
+                .find(|p| p.name.eq_ignore_ascii_case(name))
+        })
     }
 
     /// The role IAM would find by `name` (names ignore case).

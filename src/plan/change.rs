@@ -70,16 +70,32 @@ pub enum Change {
     RemoveTags {
         keys: BTreeMap<String, String>,
     },
+    CreateInstanceProfile {
+        path: String,
+        tags: BTreeMap<String, String>,
+    },
+    /// IAM holds one role per instance profile: a swap removes the old role first.
+    AddRoleToInstanceProfile {
+        role: String,
+    },
+    RemoveRoleFromInstanceProfile {
+        role: String,
+    },
     /// Pruning: an owned resource that no manifest declares any more.
     DeleteRole,
     DeletePolicy,
+    DeleteInstanceProfile,
 }
 
 impl Change {
     /// The field a change corrects: the label of the drift metric.
     pub fn field(&self) -> &'static str {
         match self {
-            Change::CreateRole { .. } | Change::CreatePolicy { .. } => "create",
+            Change::CreateRole { .. }
+            | Change::CreatePolicy { .. }
+            | Change::CreateInstanceProfile { .. } => "create",
+            Change::AddRoleToInstanceProfile { .. }
+            | Change::RemoveRoleFromInstanceProfile { .. } => "role",
             Change::UpdateAssumeRolePolicy { .. } => "assumeRolePolicy",
             Change::UpdateRole { .. } => "descriptionOrMaxSession",
             Change::PutPermissionsBoundary { .. } | Change::DeletePermissionsBoundary { .. } => {
@@ -91,14 +107,16 @@ impl Change {
             }
             Change::CreatePolicyVersion { .. } => "document",
             Change::SetTags { .. } | Change::RemoveTags { .. } => "tags",
-            Change::DeleteRole | Change::DeletePolicy => "delete",
+            Change::DeleteRole | Change::DeletePolicy | Change::DeleteInstanceProfile => "delete",
         }
     }
 
     pub fn is_create(&self) -> bool {
         matches!(
             self,
-            Change::CreateRole { .. } | Change::CreatePolicy { .. }
+            Change::CreateRole { .. }
+                | Change::CreatePolicy { .. }
+                | Change::CreateInstanceProfile { .. }
         )
     }
 }

@@ -67,6 +67,14 @@ pub fn summary(change: &Change) -> String {
         Change::RemoveTags { keys: removed } => format!("remove tags {}", keys(removed)),
         Change::DeleteRole => "delete role (no manifest declares it; --prune)".into(),
         Change::DeletePolicy => "delete policy (no manifest declares it; --prune)".into(),
+        Change::CreateInstanceProfile { path, .. } => {
+            format!("create instance profile at path {path}")
+        }
+        Change::AddRoleToInstanceProfile { role } => format!("add role {role}"),
+        Change::RemoveRoleFromInstanceProfile { role } => format!("remove role {role}"),
+        Change::DeleteInstanceProfile => {
+            "delete instance profile (no manifest declares it; --prune)".into()
+        }
     }
 }
 
@@ -247,8 +255,18 @@ fn change_text(out: &mut String, change: &Change) {
                 let _ = writeln!(out, "  - tags.{k}: {v:?}");
             }
         }
-        Change::DeleteRole | Change::DeletePolicy => {
+        Change::DeleteRole | Change::DeletePolicy | Change::DeleteInstanceProfile => {
             let _ = writeln!(out, "  - {}", summary(change));
+        }
+        Change::CreateInstanceProfile { path, tags } => {
+            let _ = writeln!(out, "  + create instance profile (path {path})");
+            tag_lines(out, tags);
+        }
+        Change::AddRoleToInstanceProfile { role } => {
+            let _ = writeln!(out, "  + role: {role}");
+        }
+        Change::RemoveRoleFromInstanceProfile { role } => {
+            let _ = writeln!(out, "  - role: {role}");
         }
     }
 }

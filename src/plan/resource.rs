@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::change::{Change, Finding, ResourcePlan};
-use crate::iam::{Account, ObservedPolicy, ObservedRole};
+use crate::iam::{Account, ObservedInstanceProfile, ObservedPolicy, ObservedRole};
 use crate::manifest::{
-    DesiredPolicy, DesiredRole, DesiredState, Kind, OWNER_TAG, PRUNE_ANNOTATION, PolicyRef, adopts,
-    never_pruned, observe_only,
+    DesiredInstanceProfile, DesiredPolicy, DesiredRole, DesiredState, Kind, OWNER_TAG,
+    PRUNE_ANNOTATION, PolicyRef, adopts, never_pruned, observe_only,
 };
 use crate::policy::glob;
 
@@ -252,6 +252,67 @@ pub fn plan_policy(
             before: o.document.clone(),
             after: desired.document.clone(),
         });
+    }
+    plan
+}
+
+/// An instance profile: its one role (removed before another is added, as IAM holds one),
+/// its tags as an exact set; its path cannot change in place.
+pub fn plan_instance_profile(
+    ctx: &Context,
+    desired: &DesiredInstanceProfile,
+    observed: Option<&ObservedInstanceProfile>,
+) -> ResourcePlan {
+    let mut plan = ResourcePlan {
+        kind: Kind::InstanceProfile,
+        name: desired.name.clone(),
+        arn: Some(
+            ctx.account
+                .instance_profile_arn(&desired.path, &desired.name),
+        ),
+        changes: Vec::new(),
+        findings: Vec::new(),
+        observe_only: observe_only(&desired.annotations),
+    };
+    let role = desired.role.as_ref().map(|r| r.name().to_string());
+    let Some(o) = observed else {
+        plan.changes.push(Change::CreateInstanceProfile {
+            path: desired.path.clone(),
+            tags: ctx.tags_with_owner(&desired.tags, &desired.annotations),
+        });
+        plan.changes
+            .extend(role.map(|role| Change::AddRoleToInstanceProfile { role }));
+        return plan;
+    };
+    plan.arn = Some(o.arn.clone());
+    plan.findings
+        .extend(ownership(ctx, &o.tags, &desired.annotations));
+    if o.path != desired.path {
+        plan.findings.push(Finding::Immutable {
+            field: "path",
+            observed: o.path.clone(),
+            desired: desired.path.clone(),
+        });
+    }
+    if !plan.findings.is_empty() {
+        return plan;
+    }
+    plan.changes.extend(tag_changes(
+        ctx,
+        &desired.tags,
+        &desired.annotations,
+        &o.tags,
+    ));
+    // Role names ignore case, as IAM's do.
+    let holds = |name: &str| o.roles.iter().any(|r| r.eq_ignore_ascii_case(name));
+    for held in &o.roles {
+        if role.as_ref().is_none_or(|r| !r.eq_ignore_ascii_case(held)) {
+            plan.changes
+                .push(Change::RemoveRoleFromInstanceProfile { role: held.clone() });
+        }
+    }
+    if let Some(role) = role.filter(|r| !holds(r)) {
+        plan.changes.push(Change::AddRoleToInstanceProfile { role });
     }
     plan
 }

@@ -41,7 +41,8 @@ fn desired_role() -> DesiredRole {
         annotations: BTreeMap::new(),
         origin: Origin {
             file: PathBuf::from("a.yaml"),
-            line: 1, alias: None,
+            line: 1,
+            alias: None,
         },
     }
 }
@@ -56,7 +57,8 @@ fn desired_policy() -> DesiredPolicy {
         annotations: BTreeMap::new(),
         origin: Origin {
             file: PathBuf::from("p.yaml"),
-            line: 1, alias: None,
+            line: 1,
+            alias: None,
         },
     }
 }

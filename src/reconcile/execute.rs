@@ -191,7 +191,48 @@ impl Executor<'_> {
             Change::SetTags { tags, .. } => match plan.kind {
                 Kind::Role => self.retrying(|| iam.tag_role(name, tags)).await,
                 Kind::Policy => self.retrying(|| iam.tag_policy(arn, tags)).await,
+                Kind::InstanceProfile => {
+                    self.retrying(|| iam.tag_instance_profile(name, tags)).await
+                }
             },
+            Change::CreateInstanceProfile { path, tags } => {
+                let create = || async {
+                    match iam.create_instance_profile(name, path, tags).await {
+                        Err(e) if e.kind == ErrorKind::AlreadyExists => {
+                            self.created_by_us(Kind::InstanceProfile, name, arn, e)
+                                .await
+                        }
+                        other => other,
+                    }
+                };
+                self.retrying(create).await
+            }
+            Change::AddRoleToInstanceProfile { role } => {
+                let add = || async {
+                    match iam.add_role_to_instance_profile(name, role).await {
+                        // The answer to an earlier try was lost and the role is in: done.
+                        // IAM refuses a second role with LimitExceeded.
+                        Err(e) if e.kind != ErrorKind::Throttled => {
+                            let holds =
+                                iam.observe_instance_profile(name).await?.is_some_and(|p| {
+                                    p.roles.iter().any(|r| r.eq_ignore_ascii_case(role))
+                                });
+                            if holds { Ok(()) } else { Err(e) }
+                        }
+                        other => other,
+                    }
+                };
+                self.retrying(add).await
+            }
+            Change::RemoveRoleFromInstanceProfile { role } => {
+                self.removing(|| iam.remove_role_from_instance_profile(name, role))
+                    .await
+            }
+            Change::DeleteInstanceProfile => {
+                let ours = |tags: &_| self.owns(tags);
+                self.retrying(|| iam.delete_instance_profile_completely(name, &ours))
+                    .await
+            }
             // Ownership is judged again on the tags read just before the delete.
             Change::DeleteRole => {
                 let ours = |tags: &_| self.owns(tags);
@@ -208,6 +249,10 @@ impl Executor<'_> {
                 match plan.kind {
                     Kind::Role => self.removing(|| iam.untag_role(name, &keys)).await,
                     Kind::Policy => self.removing(|| iam.untag_policy(arn, &keys)).await,
+                    Kind::InstanceProfile => {
+                        self.removing(|| iam.untag_instance_profile(name, &keys))
+                            .await
+                    }
                 }
             }
         }
@@ -225,6 +270,11 @@ impl Executor<'_> {
         let tags = match kind {
             Kind::Role => self.iam.observe_role(name).await?.map(|r| r.tags),
             Kind::Policy => self.iam.observe_policy(arn).await?.map(|p| p.tags),
+            Kind::InstanceProfile => self
+                .iam
+                .observe_instance_profile(name)
+                .await?
+                .map(|p| p.tags),
         };
         let Some(tags) = tags else {
             // It exists, yet cannot be read: IAM's propagation after a create whose answer was

@@ -10,8 +10,8 @@ mod retry;
 use futures::stream::{self, StreamExt};
 
 pub use crate::plan::{
-    Change, Context, Finding, ResourcePlan, ResourceState, plan_policy, plan_role, prune, render,
-    tag_value,
+    Change, Context, Finding, ResourcePlan, ResourceState, plan_instance_profile, plan_policy,
+    plan_role, prune, render, tag_value,
 };
 pub use execute::Executor;
 pub use observe::{Observation, observe_and_plan, observe_one, plan_one};
@@ -207,6 +207,9 @@ pub async fn apply_all(
             .count(),
     );
     let executor = &Reporting { executor, progress };
+    let (profiles, plans): (Vec<_>, Vec<_>) = plans
+        .into_iter()
+        .partition(|p| p.kind == Kind::InstanceProfile);
     let (policies, roles): (Vec<_>, Vec<_>) =
         plans.into_iter().partition(|p| p.kind == Kind::Policy);
     apply_together(executor, policies, &mut report).await;
@@ -237,6 +240,28 @@ pub async fn apply_all(
         })
         .collect();
     apply_together(executor, follow_ups, &mut report).await;
+    // Instance profiles hold roles: after them, and not while the role they hold failed.
+    let mut ready = Vec::new();
+    for plan in profiles {
+        let role = desired
+            .instance_profile(&plan.name)
+            .and_then(|p| p.role.as_ref());
+        let failed = role.is_some_and(|r| {
+            report
+                .failures
+                .iter()
+                .any(|f| f.kind == Kind::Role && f.name.eq_ignore_ascii_case(r.name()))
+        });
+        match (failed, role) {
+            (true, Some(r)) => report.failures.push(Failure {
+                kind: Kind::InstanceProfile,
+                name: plan.name.clone(),
+                error: format!("not attempted: its role {} failed", r.name()),
+            }),
+            _ => ready.push(plan),
+        }
+    }
+    apply_together(executor, ready, &mut report).await;
     // Deleting a role detaches what it uses: roles go first.
     let (roles, policies): (Vec<_>, Vec<_>) = prune.into_iter().partition(|p| p.kind == Kind::Role);
     apply_together(executor, roles, &mut report).await;

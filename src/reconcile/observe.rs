@@ -19,7 +19,7 @@ use super::retry::{Eventual, RetryPolicy, retrying};
 use super::{Change, Failure, ResourcePlan};
 use crate::iam::{AccountCounts, ErrorKind, Iam, IamError, PAGE_SIZE, Snapshot};
 use crate::manifest::{DesiredState, PolicyRef, Resource};
-use crate::plan::{Context, plan_policy, plan_role};
+use crate::plan::{Context, plan_instance_profile, plan_policy, plan_role};
 
 /// Observations run this many at a time.
 const OBSERVE_CONCURRENCY: usize = 8;
@@ -150,6 +150,13 @@ fn resources(desired: &DesiredState) -> impl Iterator<Item = Resource> + '_ {
         .cloned()
         .map(Resource::Policy)
         .chain(desired.roles.values().cloned().map(Resource::Role))
+        .chain(
+            desired
+                .instance_profiles
+                .values()
+                .cloned()
+                .map(Resource::InstanceProfile),
+        )
 }
 
 fn failure(resource: &Resource, e: &IamError) -> Failure {
@@ -204,7 +211,10 @@ async fn plan_from_snapshot(
                 }
                 _ => None,
             };
-            Ok(plan_one(ctx, &r, snapshot, tags))
+            match plan_one(ctx, &r, snapshot, tags) {
+                Some(plan) => Ok(plan),
+                None => observe_one(iam, ctx, &r, retry).await,
+            }
         })
         .buffered(OBSERVE_CONCURRENCY)
         .collect()
@@ -215,18 +225,20 @@ async fn plan_from_snapshot(
 fn snapshot_policy_arn(snapshot: &Snapshot, resource: &Resource) -> Option<String> {
     match resource {
         Resource::Policy(p) => snapshot.policy(&p.name).map(|o| o.arn.clone()),
-        Resource::Role(_) => None,
+        Resource::Role(_) | Resource::InstanceProfile(_) => None,
     }
 }
 
 /// Plans one resource from a snapshot; a policy's tags, which the snapshot lacks, are given.
+/// `None` for an instance profile, which the snapshot does not hold: observe it on its own
+/// ([`observe_one`], one GetInstanceProfile, which also answers its tags).
 pub fn plan_one(
     ctx: &Context,
     resource: &Resource,
     snapshot: &Snapshot,
     policy_tags: Option<BTreeMap<String, String>>,
-) -> ResourcePlan {
-    match resource {
+) -> Option<ResourcePlan> {
+    Some(match resource {
         Resource::Role(role) => plan_role(ctx, role, snapshot.role(&role.name)),
         Resource::Policy(policy) => {
             let observed = snapshot.policy(&policy.name).cloned().map(|mut o| {
@@ -235,7 +247,8 @@ pub fn plan_one(
             });
             plan_policy(ctx, policy, observed.as_ref())
         }
-    }
+        Resource::InstanceProfile(_) => return None,
+    })
 }
 
 async fn per_resource(
@@ -245,7 +258,7 @@ async fn per_resource(
     retry: &RetryPolicy,
     progress: &dyn Progress,
 ) -> (Vec<ResourcePlan>, Vec<Failure>) {
-    progress.stage("observing", desired.policies.len() + desired.roles.len());
+    progress.stage("observing", desired.len());
     let observe = |resources: Vec<Resource>, ctx: Context| async move {
         let results: Vec<Result<ResourcePlan, Failure>> = stream::iter(resources)
             .map(|r| {
@@ -283,6 +296,7 @@ async fn per_resource(
         .map(Resource::Role)
         .collect();
     let (mut role_plans, mut role_failures) = observe(roles, ctx.clone()).await;
+    let profile_ctx = ctx.clone();
     // A role that GetRole did not find may be there under a name differing in case (an
     // endpoint's GetRole may mind case; moto's does): one listing for all of them.
     let missing: Vec<Resource> = role_plans
@@ -311,6 +325,15 @@ async fn per_resource(
     }
     plans.extend(role_plans);
     failures.extend(role_failures);
+    let profiles: Vec<Resource> = desired
+        .instance_profiles
+        .values()
+        .cloned()
+        .map(Resource::InstanceProfile)
+        .collect();
+    let (profile_plans, profile_failures) = observe(profiles, profile_ctx).await;
+    plans.extend(profile_plans);
+    failures.extend(profile_failures);
     (plans, failures)
 }
 
@@ -356,6 +379,14 @@ pub async fn observe_one(
                 }
             }
             Ok(plan_role(ctx, r, observed.as_ref()))
+        }
+        Resource::InstanceProfile(p) => {
+            let observed = retrying(retry, Eventual::No, || {
+                iam.observe_instance_profile(&p.name)
+            })
+            .await
+            .map_err(fail)?;
+            Ok(plan_instance_profile(ctx, p, observed.as_ref()))
         }
     }
 }

@@ -10,8 +10,9 @@ use std::path::Path;
 use super::diagnostic::Diagnostic;
 use super::limits;
 use super::model::{
-    ACCOUNTS_ANNOTATION, ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, DesiredPolicy,
-    DesiredRole, Kind, MODE_ANNOTATION, Origin, PRUNE_ANNOTATION, Resource,
+    ACCOUNTS_ANNOTATION, ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION,
+    DesiredInstanceProfile, DesiredPolicy, DesiredRole, Kind, MODE_ANNOTATION, Origin,
+    PRUNE_ANNOTATION, Resource, RoleRef,
 };
 use super::vars::{Variables, has_reference, substitute};
 use super::yaml::{CoreScalar, Key, Node, Value, core_scalar};
@@ -34,6 +35,7 @@ pub const ROLE_FIELDS: &[&str] = &[
     "tags",
 ];
 pub const POLICY_FIELDS: &[&str] = &["path", "description", "document", "tags"];
+pub const INSTANCE_PROFILE_FIELDS: &[&str] = &["path", "role", "tags"];
 /// iam-warden's own annotations; any other `iam-warden/…` key is a mistake.
 const ANNOTATIONS: &[&str] = &[
     ADOPT_ANNOTATION,
@@ -358,6 +360,9 @@ impl Decoder<'_> {
             Kind::Policy => self
                 .policy(spec, &spec_path, name, annotations, origin)
                 .map(Resource::Policy),
+            Kind::InstanceProfile => self
+                .instance_profile(spec, &spec_path, name, annotations, origin)
+                .map(Resource::InstanceProfile),
         }
     }
 
@@ -368,6 +373,7 @@ impl Decoder<'_> {
         match text.as_str() {
             "Role" => Some(Kind::Role),
             "Policy" => Some(Kind::Policy),
+            "InstanceProfile" => Some(Kind::InstanceProfile),
             other => {
                 let hint = closest(other, Kind::NAMES)
                     .map(|c| format!("; did you mean `{c}`?"))
@@ -375,7 +381,10 @@ impl Decoder<'_> {
                 self.error(
                     node.line,
                     &path,
-                    format!("unknown kind `{other}`{hint} (allowed: Role, Policy)"),
+                    format!(
+                        "unknown kind `{other}`{hint} (allowed: {})",
+                        Kind::NAMES.join(", ")
+                    ),
                 );
                 None
             }
@@ -403,6 +412,7 @@ impl Decoder<'_> {
             let max = match kind {
                 Kind::Role => limits::ROLE_NAME_MAX,
                 Kind::Policy => limits::POLICY_NAME_MAX,
+                Kind::InstanceProfile => limits::INSTANCE_PROFILE_NAME_MAX,
             };
             self.check(node.line, &name_path, limits::name(name, max));
         }
@@ -612,6 +622,66 @@ impl Decoder<'_> {
             annotations,
             origin,
         })
+    }
+}
+
+impl Decoder<'_> {
+    fn instance_profile(
+        &mut self,
+        spec: &Node,
+        path: &FieldPath,
+        name: String,
+        annotations: BTreeMap<String, String>,
+        origin: Origin,
+    ) -> Option<DesiredInstanceProfile> {
+        let fields = self.mapping(spec, path, INSTANCE_PROFILE_FIELDS)?;
+        let profile_path = self.common_path(&fields, path);
+        let role = match fields.get("role") {
+            None => Some(None),
+            Some(node) => self.role_ref(node, &path.key("role")).map(Some),
+        };
+        let tags = fields
+            .get("tags")
+            .map(|n| self.tags(n, &path.key("tags")))
+            .unwrap_or_default();
+        Some(DesiredInstanceProfile {
+            name,
+            path: profile_path?,
+            role: role?,
+            tags,
+            annotations,
+            origin,
+        })
+    }
+
+    /// A role's name, or `{ref: NAME}`.
+    fn role_ref(&mut self, node: &Node, path: &FieldPath) -> Option<RoleRef> {
+        let (name_node, p, make): (&Node, FieldPath, fn(String) -> RoleRef) = match &node.value {
+            Value::Map(_) => {
+                let fields = self.mapping(node, path, &["ref"])?;
+                (
+                    self.required(&fields, path, "ref")?,
+                    path.key("ref"),
+                    RoleRef::Ref,
+                )
+            }
+            Value::Scalar { .. } => (node, path.clone(), RoleRef::Name),
+            Value::Seq(_) => {
+                self.error(
+                    node.line,
+                    path,
+                    "must be one role's name or {ref: NAME}, not a list (IAM allows one role per instance profile)",
+                );
+                return None;
+            }
+        };
+        let name = self.string(name_node, &p)?;
+        self.check(
+            name_node.line,
+            &p,
+            limits::name(&name, limits::ROLE_NAME_MAX),
+        )
+        .then(|| make(name))
     }
 }
 

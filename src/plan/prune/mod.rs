@@ -149,6 +149,7 @@ pub fn undeclared_owned(
         .filter(|c| match c.kind {
             Kind::Role => desired.role(&c.name).is_none(),
             Kind::Policy => desired.policy(&c.name).is_none(),
+            Kind::InstanceProfile => desired.instance_profile(&c.name).is_none(),
         })
         .filter(|c| allowed(&c.arn))
         .collect()
@@ -233,14 +234,18 @@ fn delete(kind: Kind) -> Change {
     match kind {
         Kind::Role => Change::DeleteRole,
         Kind::Policy => Change::DeletePolicy,
+        Kind::InstanceProfile => Change::DeleteInstanceProfile,
     }
 }
 
 /// Whether `plan` deletes its resource.
 pub fn deletes(plan: &ResourcePlan) -> bool {
-    plan.changes
-        .iter()
-        .any(|c| matches!(c, Change::DeleteRole | Change::DeletePolicy))
+    plan.changes.iter().any(|c| {
+        matches!(
+            c,
+            Change::DeleteRole | Change::DeletePolicy | Change::DeleteInstanceProfile
+        )
+    })
 }
 
 /// Every candidate decided, roles first. A role counts as gone for a policy's users only if

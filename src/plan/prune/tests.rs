@@ -473,7 +473,8 @@ fn candidates_are_owned_undeclared_and_inside_the_allowed_paths() {
         annotations: BTreeMap::new(),
         origin: Origin {
             file: "a.yaml".into(),
-            line: 1, alias: None,
+            line: 1,
+            alias: None,
         },
     };
     desired.roles.insert(declared.name.clone(), declared);
