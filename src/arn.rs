@@ -134,6 +134,15 @@ impl Account {
         )
     }
 
+    /// `arn:aws:iam::ACCOUNT:oidc-provider/HOST/PATH` of the provider for issuer `url`.
+    pub fn oidc_provider_arn(&self, url: &str) -> String {
+        let host_path = url.strip_prefix("https://").unwrap_or(url);
+        format!(
+            "arn:{}:iam::{}:oidc-provider/{host_path}",
+            self.partition, self.id
+        )
+    }
+
     /// `arn:aws:iam::ACCOUNT:role/PATH/NAME`.
     pub fn role_arn(&self, path: &str, name: &str) -> String {
         format!("arn:{}:iam::{}:role{path}{name}", self.partition, self.id)

@@ -188,6 +188,16 @@ pub struct ManifestArgs {
     )]
     pub allowed_trust_accounts: Vec<String>,
 
+    /// Guardrail: OpenIDConnectProvider urls must match one of these (IAM wildcards, e.g.
+    /// `https://oidc.eks.*.amazonaws.com/id/*`). Repeatable.
+    #[arg(
+        long = "allowed-oidc-provider-url",
+        value_name = "URL",
+        env = "IAM_WARDEN_ALLOWED_OIDC_PROVIDER_URL",
+        value_delimiter = ','
+    )]
+    pub allowed_oidc_provider_urls: Vec<String>,
+
     /// Guardrails as a YAML file (the same rules, camelCase), applied with the flags: the
     /// stricter wins.
     #[arg(
@@ -229,6 +239,7 @@ impl ManifestArgs {
             deny_actions: self.deny_actions.clone(),
             deny_trust_principals: self.deny_trust_principals.clone(),
             allowed_trust_accounts: self.allowed_trust_accounts.clone(),
+            allowed_oidc_provider_urls: self.allowed_oidc_provider_urls.clone(),
         };
         Guardrails::load(flags, self.guardrails_file.as_deref())
     }

@@ -28,10 +28,23 @@ pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
         println!("{w}");
     }
     // Kinds added later are named only when declared: the first line stays as it was.
-    let profiles = match loaded.state.instance_profiles.len() {
-        0 => String::new(),
-        n => format!(", {}", plural(n, "instance profile", "instance profiles")),
-    };
+    let mut profiles = String::new();
+    for (n, one, many) in [
+        (
+            loaded.state.instance_profiles.len(),
+            "instance profile",
+            "instance profiles",
+        ),
+        (
+            loaded.state.oidc_providers.len(),
+            "OIDC provider",
+            "OIDC providers",
+        ),
+    ] {
+        if n > 0 {
+            profiles.push_str(&format!(", {}", plural(n, one, many)));
+        }
+    }
     let resources = format!(
         "{}, {}{profiles} in {}",
         plural(loaded.state.roles.len(), "role", "roles"),

@@ -196,17 +196,27 @@ pub fn get(state: &DesiredState, key: &Key) -> Option<Resource> {
             .get(&key.name)
             .cloned()
             .map(Resource::InstanceProfile),
+        Kind::OpenIDConnectProvider => state
+            .oidc_providers
+            .get(&key.name)
+            .cloned()
+            .map(Resource::OpenIDConnectProvider),
     }
 }
 
-/// Every key of `state`, policies first (roles attach them), instance profiles last (they
-/// hold roles).
+/// Every key of `state`: OIDC providers and policies first (roles trust and attach them),
+/// instance profiles last (they hold roles).
 pub fn keys(state: &DesiredState) -> Vec<Key> {
+    let providers = state
+        .oidc_providers
+        .keys()
+        .map(|n| Key::new(Kind::OpenIDConnectProvider, n.clone()));
     let policies = state
         .policies
         .keys()
         .map(|n| Key::new(Kind::Policy, n.clone()));
-    policies
+    providers
+        .chain(policies)
         .chain(state.roles.keys().map(|n| Key::new(Kind::Role, n.clone())))
         .chain(
             state
@@ -241,6 +251,14 @@ fn restore(state: &mut DesiredState, previous: &DesiredState, key: &Key) {
             }
             None => {
                 state.instance_profiles.remove(&key.name);
+            }
+        },
+        Kind::OpenIDConnectProvider => match previous.oidc_providers.get(&key.name) {
+            Some(p) => {
+                state.oidc_providers.insert(key.name.clone(), p.clone());
+            }
+            None => {
+                state.oidc_providers.remove(&key.name);
             }
         },
     }
@@ -281,6 +299,13 @@ fn changed_keys(old: &DesiredState, new: &DesiredState) -> Vec<Key> {
         &old.instance_profiles,
         &new.instance_profiles,
         same_instance_profile,
+        &mut out,
+    );
+    diff(
+        Kind::OpenIDConnectProvider,
+        &old.oidc_providers,
+        &new.oidc_providers,
+        same_oidc_provider,
         &mut out,
     );
     out
@@ -338,6 +363,19 @@ pub fn fingerprint(r: &Resource) -> u64 {
             } = profile;
             ("instance-profile", name, path, role, tags, annotations).hash(&mut h);
         }
+        Resource::OpenIDConnectProvider(provider) => {
+            let manifest::DesiredOidcProvider {
+                name,
+                url,
+                client_ids,
+                thumbprints,
+                tags,
+                annotations,
+                origin: _,
+            } = provider;
+            ("oidc-provider", name, url, client_ids, thumbprints).hash(&mut h);
+            (tags, annotations).hash(&mut h);
+        }
     }
     h.finish()
 }
@@ -384,6 +422,27 @@ fn same_instance_profile(
     *name == b.name
         && *path == b.path
         && *role == b.role
+        && *tags == b.tags
+        && *annotations == b.annotations
+}
+
+fn same_oidc_provider(
+    a: &manifest::DesiredOidcProvider,
+    b: &manifest::DesiredOidcProvider,
+) -> bool {
+    let manifest::DesiredOidcProvider {
+        name,
+        url,
+        client_ids,
+        thumbprints,
+        tags,
+        annotations,
+        origin: _,
+    } = a;
+    *name == b.name
+        && *url == b.url
+        && *client_ids == b.client_ids
+        && *thumbprints == b.thumbprints
         && *tags == b.tags
         && *annotations == b.annotations
 }

@@ -61,7 +61,7 @@ impl Controller {
             // (which queue what differs). Every write reads them fresh first.
             let policy_tags = match &resource {
                 Resource::Policy(p) => Some(ctx.policy_tags_wanted(p)),
-                Resource::Role(_) | Resource::InstanceProfile(_) => None,
+                _ => None,
             };
             // An instance profile is not in the snapshot: it stays queued, observed alone.
             let Some(plan) = reconcile::plan_one(&ctx, &resource, &snapshot, policy_tags) else {

@@ -38,6 +38,7 @@ impl Generation {
             Kind::Role => self.state.roles.contains_key(&key.name),
             Kind::Policy => self.state.policies.contains_key(&key.name),
             Kind::InstanceProfile => self.state.instance_profiles.contains_key(&key.name),
+            Kind::OpenIDConnectProvider => self.state.oidc_providers.contains_key(&key.name),
         }
     }
 }

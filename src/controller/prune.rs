@@ -46,12 +46,28 @@ impl Controller {
         snapshot: &Snapshot,
         tags: &PolicyTags,
     ) -> Vec<Key> {
-        let listed = prune::listed_in(snapshot, &generation.state, tags);
+        let mut listed = prune::listed_in(snapshot, &generation.state, tags);
+        match crate::reconcile::other_kinds(
+            &self.acct.iam,
+            &self.in_place_retry(),
+            &generation.state,
+        )
+        .await
+        {
+            Ok(more) => listed.extend(more),
+            Err(e) => {
+                // Nothing is deleted on a listing not read: the next resync tries again.
+                warn!(error = %e, "cannot list the instance profiles and OIDC providers to prune");
+                lock(&self.acct.keys).set_prune_due(&Default::default());
+                return Vec::new();
+            }
+        }
         let guardrails = &self.config.guardrails;
         let mut owned =
             prune::undeclared_owned(&generation.state, &self.config.owner, listed, |a| {
                 guardrails.allows_arn(a)
             });
+        prune::fill_provider_users(Some(snapshot), &mut owned);
         let now = SystemTime::now();
         let (owner, settings) = (&self.config.owner, &self.config.prune_settings);
         if let Err(e) = self.facts_of(&mut owned, now).await {
@@ -70,7 +86,7 @@ impl Controller {
         let mut to_write = Vec::new();
         for (c, plan) in owned.iter().zip(&decision.plans) {
             let key = Key::new(c.kind, c.name.clone());
-            if c.kind == Kind::Policy {
+            if matches!(c.kind, Kind::Policy | Kind::OpenIDConnectProvider) {
                 self.with_record(&key, |r| r.prune_arn = Some(c.arn.clone()));
             }
             self.note_kept(&key, plan);
@@ -137,6 +153,12 @@ impl Controller {
             Kind::Role => generation.state.role(&key.name).is_some(),
             Kind::Policy => generation.state.policy(&key.name).is_some(),
             Kind::InstanceProfile => generation.state.instance_profile(&key.name).is_some(),
+            // Pruned providers are keyed by their url (IAM's name for them).
+            Kind::OpenIDConnectProvider => generation
+                .state
+                .oidc_providers
+                .values()
+                .any(|p| p.host_path().eq_ignore_ascii_case(&key.name)),
         };
         if declared {
             self.pruned(key);
@@ -169,6 +191,19 @@ impl Controller {
                 .observe_instance_profile(&key.name)
                 .await
                 .map(|p| p.map(|p| (p.arn, p.tags))),
+            Kind::OpenIDConnectProvider => {
+                let arn = lock(&self.acct.keys)
+                    .get(key)
+                    .and_then(|r| r.prune_arn.clone());
+                let Some(arn) = arn else {
+                    return;
+                };
+                self.acct
+                    .iam
+                    .observe_oidc_provider(&arn)
+                    .await
+                    .map(|p| p.map(|p| (p.arn, p.tags)))
+            }
         };
         let (arn, tags) = match observed {
             Ok(Some(found)) => found,

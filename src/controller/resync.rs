@@ -187,7 +187,7 @@ impl Controller {
                 },
                 None => None,
             },
-            Resource::Role(_) | Resource::InstanceProfile(_) => None,
+            _ => None,
         };
         // Not in the snapshot (an instance profile): a reconcile observes it.
         reconcile::plan_one(ctx, &resource, snapshot, policy_tags)

@@ -21,6 +21,23 @@ pub fn check(guardrails: &Guardrails, resource: &Resource) -> Vec<(FieldPath, St
             Resource::Role(role) => v.role(rules, role),
             Resource::Policy(policy) => v.policy(rules, policy),
             Resource::InstanceProfile(profile) => v.path(rules, &profile.path),
+            Resource::OpenIDConnectProvider(provider) => {
+                let allowed = &rules.allowed_oidc_provider_urls;
+                if !allowed.is_empty()
+                    && !allowed
+                        .iter()
+                        .any(|p| glob::matches(p, &provider.url, false))
+                {
+                    v.add(
+                        spec().key("url"),
+                        format!(
+                            "`{}` is not an allowed OIDC provider url ({})",
+                            provider.url,
+                            allowed.join(", ")
+                        ),
+                    );
+                }
+            }
         }
     }
     out

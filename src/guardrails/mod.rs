@@ -33,6 +33,9 @@ pub struct Rules {
     /// Trust policies name accounts only from this list (empty: any).
     #[serde(default)]
     pub allowed_trust_accounts: Vec<String>,
+    /// OpenIDConnectProvider urls match one of these (IAM wildcards; empty: any).
+    #[serde(default)]
+    pub allowed_oidc_provider_urls: Vec<String>,
 }
 
 /// The fields of a guardrails file.
@@ -42,6 +45,7 @@ const FIELDS: &[&str] = &[
     "denyActions",
     "denyTrustPrincipals",
     "allowedTrustAccounts",
+    "allowedOidcProviderUrls",
 ];
 
 impl Rules {

@@ -10,6 +10,53 @@ use super::model::{OWNER_TAG, RESERVED_TAGS};
 pub const ROLE_NAME_MAX: usize = 64;
 pub const POLICY_NAME_MAX: usize = 128;
 pub const INSTANCE_PROFILE_NAME_MAX: usize = 128;
+/// A manifest name for an OIDC provider (IAM has none; refs and messages use it).
+pub const OIDC_PROVIDER_NAME_MAX: usize = 128;
+pub const OIDC_CLIENT_IDS_MAX: usize = 100;
+pub const OIDC_THUMBPRINTS_MAX: usize = 5;
+
+/// An OIDC issuer url as IAM takes it: `https://`, a host, at most 255 characters, no query
+/// or fragment.
+pub fn oidc_url(url: &str) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Err(format!(
+            "must start with https:// (IAM trusts only https issuers), not `{url}`"
+        ));
+    };
+    if url.len() > 255 {
+        return Err(format!("is {} characters; IAM allows 255", url.len()));
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("`{url}` has no host"));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(format!("`{url}` must not hold a query or fragment"));
+    }
+    if rest.ends_with('/') {
+        return Err(format!(
+            "`{url}` ends with `/`; write the issuer as its tokens' `iss` says (no trailing slash)"
+        ));
+    }
+    Ok(())
+}
+
+/// A certificate thumbprint: 40 hex digits (SHA-1).
+pub fn thumbprint(t: &str) -> Result<(), String> {
+    if t.len() == 40 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(format!("`{t}` is not a thumbprint (40 hex digits)"))
+    }
+}
+
+/// An audience (client id): 1 to 255 characters.
+pub fn client_id(id: &str) -> Result<(), String> {
+    match id.chars().count() {
+        1..=255 => Ok(()),
+        n => Err(format!("a client id is 1 to 255 characters, not {n}")),
+    }
+}
 pub const PATH_MAX: usize = 512;
 pub const DESCRIPTION_MAX: usize = 1000;
 pub const MAX_SESSION_MIN: i64 = 3600;

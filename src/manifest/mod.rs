@@ -32,7 +32,8 @@ pub use vars::{ACCOUNT_BUILTINS, BUILTINS, Builtins, Variables, VarsError};
 /// The field names the decoder accepts, per level (read-only; the schema is tested against them).
 pub mod fields {
     pub use super::decode::{
-        INSTANCE_PROFILE_FIELDS, METADATA_FIELDS, POLICY_FIELDS, ROLE_FIELDS, TOP_FIELDS,
+        INSTANCE_PROFILE_FIELDS, METADATA_FIELDS, OIDC_PROVIDER_FIELDS, POLICY_FIELDS, ROLE_FIELDS,
+        TOP_FIELDS,
     };
 }
 
@@ -392,6 +393,27 @@ pub fn assemble(resources: impl IntoIterator<Item = Resource>) -> (DesiredState,
                     .instance_profiles
                     .insert(profile.name.clone(), profile);
             }
+            Resource::OpenIDConnectProvider(provider) => {
+                // IAM identifies a provider by its url: two manifests for one url are one
+                // provider declared twice.
+                let twin = state
+                    .oidc_providers
+                    .values()
+                    .find(|p| p.host_path().eq_ignore_ascii_case(provider.host_path()));
+                if let Some(first) = twin {
+                    diags.push(Diagnostic {
+                        file: provider.origin.file.clone(),
+                        line: Some(provider.origin.line),
+                        path: FieldPath::default().key("spec").key("url"),
+                        message: format!(
+                            "OpenIDConnectProvider `{}` has the url of `{}` (at {}): IAM holds one provider per url",
+                            provider.name, first.name, first.origin
+                        ),
+                    });
+                    continue;
+                }
+                state.oidc_providers.insert(provider.name.clone(), provider);
+            }
         }
     }
     resolve_aliases(&mut state);
@@ -473,6 +495,25 @@ fn dangling_refs(state: &DesiredState) -> Vec<Diagnostic> {
                         ),
                     });
                 }
+            }
+        }
+    }
+    for role in state.roles.values() {
+        for name in role.provider_refs() {
+            if state.oidc_provider(&name).is_none() {
+                let names: Vec<&str> = state.oidc_providers.keys().map(String::as_str).collect();
+                let declared = match names.is_empty() {
+                    true => String::new(),
+                    false => format!(" (declared: {})", names.join(", ")),
+                };
+                diags.push(Diagnostic {
+                    file: role.origin.file.clone(),
+                    line: Some(role.origin.line),
+                    path: FieldPath::default().key("spec").key("assumeRolePolicy"),
+                    message: format!(
+                        "Federated: {{ref: {name}}} names an OpenIDConnectProvider that no manifest declares{declared}"
+                    ),
+                });
             }
         }
     }

@@ -33,18 +33,33 @@ pub enum Kind {
     Role,
     /// Applied after roles, whose names it holds.
     InstanceProfile,
+    /// Applied before roles, whose trust policies may name it.
+    OpenIDConnectProvider,
 }
 
 impl Kind {
-    pub const NAMES: &'static [&'static str] = &["Role", "Policy", "InstanceProfile"];
+    pub const NAMES: &'static [&'static str] =
+        &["Role", "Policy", "InstanceProfile", "OpenIDConnectProvider"];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Role => "Role",
             Kind::Policy => "Policy",
             Kind::InstanceProfile => "InstanceProfile",
+            Kind::OpenIDConnectProvider => "OpenIDConnectProvider",
         }
     }
+}
+
+/// How `Federated: {ref: NAME}` stands in a trust policy until the provider's ARN is known
+/// (the planner knows the account): a string no ARN can be.
+pub fn provider_ref_marker(name: &str) -> String {
+    format!("{{ref: {name}}}")
+}
+
+/// The provider name a [`provider_ref_marker`] holds.
+pub fn provider_ref_name(text: &str) -> Option<&str> {
+    text.strip_prefix("{ref: ")?.strip_suffix('}')
 }
 
 impl fmt::Display for Kind {
@@ -114,6 +129,57 @@ impl DesiredRole {
                 PolicyRef::Arn(_) => None,
             })
     }
+
+    /// The declared OIDC providers its trust policy names by `Federated: {ref: NAME}`.
+    pub fn provider_refs(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for_federated(&mut self.assume_role_policy.value().clone(), &mut |v| {
+            if let Some(name) = v.as_str().and_then(provider_ref_name) {
+                out.push(name.to_string());
+            }
+        });
+        out
+    }
+
+    /// Its trust policy with each `Federated: {ref: NAME}` the ARN `arn_of` gives (left as it
+    /// is where `arn_of` has none).
+    pub fn trust_with_providers(&self, arn_of: impl Fn(&str) -> Option<String>) -> PolicyDocument {
+        let mut value = self.assume_role_policy.value().clone();
+        let mut changed = false;
+        for_federated(&mut value, &mut |v| {
+            if let Some(arn) = v.as_str().and_then(provider_ref_name).and_then(&arn_of) {
+                *v = serde_json::Value::String(arn);
+                changed = true;
+            }
+        });
+        match changed {
+            true => PolicyDocument::from_value(value)
+                .unwrap_or_else(|_| self.assume_role_policy.clone()),
+            false => self.assume_role_policy.clone(),
+        }
+    }
+}
+
+/// Calls `each` on every value of `Statement[*].Principal.Federated` (each item of a list).
+pub fn for_federated(doc: &mut serde_json::Value, each: &mut dyn FnMut(&mut serde_json::Value)) {
+    use serde_json::Value;
+    let statements: Vec<&mut Value> = match doc.get_mut("Statement") {
+        Some(Value::Array(items)) => items.iter_mut().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => return,
+    };
+    for statement in statements {
+        let Some(federated) = statement
+            .get_mut("Principal")
+            .and_then(|p| p.get_mut("Federated"))
+        else {
+            continue;
+        };
+        match federated {
+            Value::Array(items) => items.iter_mut().for_each(&mut *each),
+            one => each(one),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -154,11 +220,35 @@ pub struct DesiredInstanceProfile {
     pub origin: Origin,
 }
 
+/// An OpenID Connect identity provider (EKS IRSA, GitHub Actions, …). IAM identifies it by
+/// its url; `name` is for refs and messages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredOidcProvider {
+    pub name: String,
+    /// As written, `https://…`; IAM keeps it without the scheme.
+    pub url: String,
+    /// The exact set.
+    pub client_ids: std::collections::BTreeSet<String>,
+    /// `None`: whatever IAM holds is fine (IAM fills them in). Lowercase hex.
+    pub thumbprints: Option<std::collections::BTreeSet<String>>,
+    pub tags: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub origin: Origin,
+}
+
+impl DesiredOidcProvider {
+    /// The url as IAM keeps it (and builds the ARN from): without `https://`.
+    pub fn host_path(&self) -> &str {
+        self.url.strip_prefix("https://").unwrap_or(&self.url)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Resource {
     Role(DesiredRole),
     Policy(DesiredPolicy),
     InstanceProfile(DesiredInstanceProfile),
+    OpenIDConnectProvider(DesiredOidcProvider),
 }
 
 impl Resource {
@@ -167,6 +257,7 @@ impl Resource {
             Resource::Role(_) => Kind::Role,
             Resource::Policy(_) => Kind::Policy,
             Resource::InstanceProfile(_) => Kind::InstanceProfile,
+            Resource::OpenIDConnectProvider(_) => Kind::OpenIDConnectProvider,
         }
     }
 
@@ -175,6 +266,7 @@ impl Resource {
             Resource::Role(r) => &r.name,
             Resource::Policy(p) => &p.name,
             Resource::InstanceProfile(p) => &p.name,
+            Resource::OpenIDConnectProvider(p) => &p.name,
         }
     }
 
@@ -183,6 +275,7 @@ impl Resource {
             Resource::Role(r) => &r.origin,
             Resource::Policy(p) => &p.origin,
             Resource::InstanceProfile(p) => &p.origin,
+            Resource::OpenIDConnectProvider(p) => &p.origin,
         }
     }
 
@@ -191,6 +284,7 @@ impl Resource {
             Resource::Role(r) => &mut r.origin,
             Resource::Policy(p) => &mut p.origin,
             Resource::InstanceProfile(p) => &mut p.origin,
+            Resource::OpenIDConnectProvider(p) => &mut p.origin,
         }
     }
 
@@ -199,6 +293,7 @@ impl Resource {
             Resource::Role(r) => &r.annotations,
             Resource::Policy(p) => &p.annotations,
             Resource::InstanceProfile(p) => &p.annotations,
+            Resource::OpenIDConnectProvider(p) => &p.annotations,
         }
     }
 }
@@ -231,17 +326,30 @@ pub struct DesiredState {
     pub roles: BTreeMap<String, DesiredRole>,
     pub policies: BTreeMap<String, DesiredPolicy>,
     pub instance_profiles: BTreeMap<String, DesiredInstanceProfile>,
+    pub oidc_providers: BTreeMap<String, DesiredOidcProvider>,
 }
 
 impl DesiredState {
     /// Declares nothing at all: a directory in this state must never prune.
     pub fn is_empty(&self) -> bool {
-        self.roles.is_empty() && self.policies.is_empty() && self.instance_profiles.is_empty()
+        self.len() == 0
     }
 
     /// How many resources it declares.
     pub fn len(&self) -> usize {
-        self.roles.len() + self.policies.len() + self.instance_profiles.len()
+        self.roles.len()
+            + self.policies.len()
+            + self.instance_profiles.len()
+            + self.oidc_providers.len()
+    }
+
+    /// The OIDC provider declared as `name` (names ignore case, like every other).
+    pub fn oidc_provider(&self, name: &str) -> Option<&DesiredOidcProvider> {
+        self.oidc_providers.get(name).or_else(|| {
+            self.oidc_providers
+                .values()
+                .find(|p| p.name.eq_ignore_ascii_case(name))
+        })
     }
 
     /// The instance profile IAM would find by `name` (names ignore case).

@@ -81,10 +81,28 @@ pub enum Change {
     RemoveRoleFromInstanceProfile {
         role: String,
     },
+    CreateOpenIDConnectProvider {
+        url: String,
+        client_ids: std::collections::BTreeSet<String>,
+        /// `None`: IAM fills them in.
+        thumbprints: Option<std::collections::BTreeSet<String>>,
+        tags: BTreeMap<String, String>,
+    },
+    AddClientId {
+        client_id: String,
+    },
+    RemoveClientId {
+        client_id: String,
+    },
+    UpdateThumbprints {
+        before: std::collections::BTreeSet<String>,
+        after: std::collections::BTreeSet<String>,
+    },
     /// Pruning: an owned resource that no manifest declares any more.
     DeleteRole,
     DeletePolicy,
     DeleteInstanceProfile,
+    DeleteOpenIDConnectProvider,
 }
 
 impl Change {
@@ -93,7 +111,10 @@ impl Change {
         match self {
             Change::CreateRole { .. }
             | Change::CreatePolicy { .. }
-            | Change::CreateInstanceProfile { .. } => "create",
+            | Change::CreateInstanceProfile { .. }
+            | Change::CreateOpenIDConnectProvider { .. } => "create",
+            Change::AddClientId { .. } | Change::RemoveClientId { .. } => "clientIDs",
+            Change::UpdateThumbprints { .. } => "thumbprints",
             Change::AddRoleToInstanceProfile { .. }
             | Change::RemoveRoleFromInstanceProfile { .. } => "role",
             Change::UpdateAssumeRolePolicy { .. } => "assumeRolePolicy",
@@ -107,7 +128,10 @@ impl Change {
             }
             Change::CreatePolicyVersion { .. } => "document",
             Change::SetTags { .. } | Change::RemoveTags { .. } => "tags",
-            Change::DeleteRole | Change::DeletePolicy | Change::DeleteInstanceProfile => "delete",
+            Change::DeleteRole
+            | Change::DeletePolicy
+            | Change::DeleteInstanceProfile
+            | Change::DeleteOpenIDConnectProvider => "delete",
         }
     }
 
@@ -117,6 +141,7 @@ impl Change {
             Change::CreateRole { .. }
                 | Change::CreatePolicy { .. }
                 | Change::CreateInstanceProfile { .. }
+                | Change::CreateOpenIDConnectProvider { .. }
         )
     }
 }

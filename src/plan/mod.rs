@@ -16,4 +16,6 @@ mod tests;
 
 pub use blocking::{PolicyVerdict, blocked_by, blocking_policy};
 pub use change::{Change, Finding, ResourcePlan, ResourceState};
-pub use resource::{Context, plan_instance_profile, plan_policy, plan_role, tag_value};
+pub use resource::{
+    Context, plan_instance_profile, plan_oidc_provider, plan_policy, plan_role, tag_value,
+};

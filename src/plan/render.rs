@@ -75,7 +75,18 @@ pub fn summary(change: &Change) -> String {
         Change::DeleteInstanceProfile => {
             "delete instance profile (no manifest declares it; --prune)".into()
         }
+        Change::CreateOpenIDConnectProvider { url, .. } => format!("create OIDC provider {url}"),
+        Change::AddClientId { client_id } => format!("add client id {client_id}"),
+        Change::RemoveClientId { client_id } => format!("remove client id {client_id}"),
+        Change::UpdateThumbprints { after, .. } => format!("thumbprints -> {}", list(after)),
+        Change::DeleteOpenIDConnectProvider => {
+            "delete OIDC provider (no manifest declares it; --prune)".into()
+        }
     }
+}
+
+fn list(items: &std::collections::BTreeSet<String>) -> String {
+    items.iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
 fn keys(map: &BTreeMap<String, String>) -> String {
@@ -255,8 +266,40 @@ fn change_text(out: &mut String, change: &Change) {
                 let _ = writeln!(out, "  - tags.{k}: {v:?}");
             }
         }
-        Change::DeleteRole | Change::DeletePolicy | Change::DeleteInstanceProfile => {
+        Change::DeleteRole
+        | Change::DeletePolicy
+        | Change::DeleteInstanceProfile
+        | Change::DeleteOpenIDConnectProvider => {
             let _ = writeln!(out, "  - {}", summary(change));
+        }
+        Change::CreateOpenIDConnectProvider {
+            url,
+            client_ids,
+            thumbprints,
+            tags,
+        } => {
+            let _ = writeln!(out, "  + create OIDC provider {url}");
+            let _ = writeln!(out, "      clientIDs: {}", list(client_ids));
+            match thumbprints {
+                Some(t) => writeln!(out, "      thumbprints: {}", list(t)),
+                None => writeln!(out, "      thumbprints: (IAM's own)"),
+            }
+            .ok();
+            tag_lines(out, tags);
+        }
+        Change::AddClientId { client_id } => {
+            let _ = writeln!(out, "  + clientIDs: {client_id}");
+        }
+        Change::RemoveClientId { client_id } => {
+            let _ = writeln!(out, "  - clientIDs: {client_id}");
+        }
+        Change::UpdateThumbprints { before, after } => {
+            let _ = writeln!(
+                out,
+                "  ~ thumbprints: [{}] -> [{}]",
+                list(before),
+                list(after)
+            );
         }
         Change::CreateInstanceProfile { path, tags } => {
             let _ = writeln!(out, "  + create instance profile (path {path})");

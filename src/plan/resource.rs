@@ -6,10 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::change::{Change, Finding, ResourcePlan};
-use crate::iam::{Account, ObservedInstanceProfile, ObservedPolicy, ObservedRole};
+use crate::iam::{
+    Account, ObservedInstanceProfile, ObservedOidcProvider, ObservedPolicy, ObservedRole,
+};
 use crate::manifest::{
-    DesiredInstanceProfile, DesiredPolicy, DesiredRole, DesiredState, Kind, OWNER_TAG,
-    PRUNE_ANNOTATION, PolicyRef, adopts, never_pruned, observe_only,
+    DesiredInstanceProfile, DesiredOidcProvider, DesiredPolicy, DesiredRole, DesiredState, Kind,
+    OWNER_TAG, PRUNE_ANNOTATION, PolicyRef, adopts, never_pruned, observe_only,
 };
 use crate::policy::glob;
 
@@ -28,6 +30,9 @@ pub struct Context {
     /// The name IAM has for roles, by lowercased name, as a listing saw them: a role that
     /// GetRole does not find by its manifest's name is looked up here (empty: not known).
     pub role_names: BTreeMap<String, String>,
+    /// ARN of each declared OIDC provider, by lowercased name: what `Federated: {ref: NAME}`
+    /// resolves to.
+    pub provider_arns: BTreeMap<String, String>,
 }
 
 impl Context {
@@ -48,7 +53,17 @@ impl Context {
                 .map(|p| (p.name.to_lowercase(), account.policy_arn(&p.path, &p.name)))
                 .collect(),
             role_names: BTreeMap::new(),
+            provider_arns: desired
+                .oidc_providers
+                .values()
+                .map(|p| (p.name.to_lowercase(), account.oidc_provider_arn(&p.url)))
+                .collect(),
         }
+    }
+
+    /// The trust policy `role` should have: each `Federated: {ref: NAME}` the provider's ARN.
+    pub fn trust_policy(&self, role: &DesiredRole) -> crate::policy::PolicyDocument {
+        role.trust_with_providers(|name| self.provider_arns.get(&name.to_lowercase()).cloned())
     }
 
     /// The same context, knowing the name IAM has for these roles (from a listing).
@@ -317,6 +332,66 @@ pub fn plan_instance_profile(
     plan
 }
 
+/// An OIDC provider, found by its url: client ids and tags as exact sets, thumbprints when
+/// the manifest lists them (otherwise IAM's are never drift).
+pub fn plan_oidc_provider(
+    ctx: &Context,
+    desired: &DesiredOidcProvider,
+    observed: Option<&ObservedOidcProvider>,
+) -> ResourcePlan {
+    let mut plan = ResourcePlan {
+        kind: Kind::OpenIDConnectProvider,
+        name: desired.name.clone(),
+        arn: Some(ctx.account.oidc_provider_arn(&desired.url)),
+        changes: Vec::new(),
+        findings: Vec::new(),
+        observe_only: observe_only(&desired.annotations),
+    };
+    let Some(o) = observed else {
+        plan.changes.push(Change::CreateOpenIDConnectProvider {
+            url: desired.url.clone(),
+            client_ids: desired.client_ids.clone(),
+            thumbprints: desired.thumbprints.clone(),
+            tags: ctx.tags_with_owner(&desired.tags, &desired.annotations),
+        });
+        return plan;
+    };
+    plan.arn = Some(o.arn.clone());
+    plan.findings
+        .extend(ownership(ctx, &o.tags, &desired.annotations));
+    if !plan.findings.is_empty() {
+        return plan;
+    }
+    plan.changes.extend(tag_changes(
+        ctx,
+        &desired.tags,
+        &desired.annotations,
+        &o.tags,
+    ));
+    // Removals first: IAM holds 100 client ids at most.
+    for id in o.client_ids.difference(&desired.client_ids) {
+        plan.changes.push(Change::RemoveClientId {
+            client_id: id.clone(),
+        });
+    }
+    for id in desired.client_ids.difference(&o.client_ids) {
+        plan.changes.push(Change::AddClientId {
+            client_id: id.clone(),
+        });
+    }
+    if let Some(wanted) = desired
+        .thumbprints
+        .as_ref()
+        .filter(|t| **t != o.thumbprints)
+    {
+        plan.changes.push(Change::UpdateThumbprints {
+            before: o.thumbprints.clone(),
+            after: wanted.clone(),
+        });
+    }
+    plan
+}
+
 /// IAM keeps 5 versions at most: the oldest non-default one makes room for the new one.
 fn version_to_delete(o: &ObservedPolicy) -> Option<String> {
     if o.versions.len() < 5 {
@@ -350,6 +425,7 @@ pub fn plan_role(
         .permissions_boundary
         .as_ref()
         .map(|b| ctx.resolve(b));
+    let trust = ctx.trust_policy(desired);
     let managed: BTreeSet<String> = desired
         .managed_policies
         .iter()
@@ -373,7 +449,7 @@ pub fn plan_role(
             path: desired.path.clone(),
             description: desired.description.clone(),
             max_session_duration: desired.max_session_duration,
-            assume_role_policy: desired.assume_role_policy.clone(),
+            assume_role_policy: trust.clone(),
             permissions_boundary: boundary,
             tags: ctx.tags_with_owner(&desired.tags, &desired.annotations),
         });
@@ -409,13 +485,10 @@ pub fn plan_role(
         &desired.annotations,
         &o.tags,
     ));
-    if !o
-        .assume_role_policy
-        .is_equivalent(&desired.assume_role_policy)
-    {
+    if !o.assume_role_policy.is_equivalent(&trust) {
         plan.changes.push(Change::UpdateAssumeRolePolicy {
             before: o.assume_role_policy.clone(),
-            after: desired.assume_role_policy.clone(),
+            after: trust.clone(),
         });
     }
     if o.description != desired.description

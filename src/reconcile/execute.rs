@@ -194,7 +194,45 @@ impl Executor<'_> {
                 Kind::InstanceProfile => {
                     self.retrying(|| iam.tag_instance_profile(name, tags)).await
                 }
+                Kind::OpenIDConnectProvider => {
+                    self.retrying(|| iam.tag_oidc_provider(arn, tags)).await
+                }
             },
+            Change::CreateOpenIDConnectProvider {
+                url,
+                client_ids,
+                thumbprints,
+                tags,
+            } => {
+                let create = || async {
+                    match iam
+                        .create_oidc_provider(url, client_ids, thumbprints.as_ref(), tags)
+                        .await
+                    {
+                        Err(e) if e.kind == ErrorKind::AlreadyExists => {
+                            self.created_by_us(Kind::OpenIDConnectProvider, name, arn, e)
+                                .await
+                        }
+                        other => other,
+                    }
+                };
+                self.retrying(create).await
+            }
+            // Both are idempotent in IAM: a lost answer is retried as it is.
+            Change::AddClientId { client_id } => {
+                self.retrying(|| iam.add_client_id(arn, client_id)).await
+            }
+            Change::RemoveClientId { client_id } => {
+                self.removing(|| iam.remove_client_id(arn, client_id)).await
+            }
+            Change::UpdateThumbprints { after, .. } => {
+                self.retrying(|| iam.update_thumbprints(arn, after)).await
+            }
+            Change::DeleteOpenIDConnectProvider => {
+                let ours = |tags: &_| self.owns(tags);
+                self.retrying(|| iam.delete_oidc_provider_completely(arn, &ours))
+                    .await
+            }
             Change::CreateInstanceProfile { path, tags } => {
                 let create = || async {
                     match iam.create_instance_profile(name, path, tags).await {
@@ -253,6 +291,9 @@ impl Executor<'_> {
                         self.removing(|| iam.untag_instance_profile(name, &keys))
                             .await
                     }
+                    Kind::OpenIDConnectProvider => {
+                        self.removing(|| iam.untag_oidc_provider(arn, &keys)).await
+                    }
                 }
             }
         }
@@ -275,6 +316,9 @@ impl Executor<'_> {
                 .observe_instance_profile(name)
                 .await?
                 .map(|p| p.tags),
+            Kind::OpenIDConnectProvider => {
+                self.iam.observe_oidc_provider(arn).await?.map(|p| p.tags)
+            }
         };
         let Some(tags) = tags else {
             // It exists, yet cannot be read: IAM's propagation after a create whose answer was

@@ -3,6 +3,7 @@
 //! answers with throttling or eventual consistency (`retry`).
 
 mod execute;
+mod listing;
 mod observe;
 pub mod progress;
 mod retry;
@@ -10,10 +11,11 @@ mod retry;
 use futures::stream::{self, StreamExt};
 
 pub use crate::plan::{
-    Change, Context, Finding, ResourcePlan, ResourceState, plan_instance_profile, plan_policy,
-    plan_role, prune, render, tag_value,
+    Change, Context, Finding, ResourcePlan, ResourceState, plan_instance_profile,
+    plan_oidc_provider, plan_policy, plan_role, prune, render, tag_value,
 };
 pub use execute::Executor;
+pub use listing::other_kinds;
 pub use observe::{Observation, observe_and_plan, observe_one, plan_one};
 pub use progress::{Progress, Silent};
 pub use retry::{Eventual, RetryPolicy, failure_delay, retrying};
@@ -125,8 +127,11 @@ pub async fn observe_prune(
             all
         }
     };
+    let mut listed = listed;
+    listed.extend(other_kinds(iam, retry, desired).await?);
     let now = std::time::SystemTime::now();
     let mut owned = prune::undeclared_owned(desired, owner, listed, allowed);
+    prune::fill_provider_users(snapshot, &mut owned);
     let role_users = snapshot.map(Snapshot::role_users).unwrap_or_default();
     fill_policy_users(
         iam,
@@ -210,15 +215,19 @@ pub async fn apply_all(
     let (profiles, plans): (Vec<_>, Vec<_>) = plans
         .into_iter()
         .partition(|p| p.kind == Kind::InstanceProfile);
-    let (policies, roles): (Vec<_>, Vec<_>) =
-        plans.into_iter().partition(|p| p.kind == Kind::Policy);
+    // Providers and policies first: roles trust and attach them.
+    let (policies, roles): (Vec<_>, Vec<_>) = plans
+        .into_iter()
+        .partition(|p| matches!(p.kind, Kind::Policy | Kind::OpenIDConnectProvider));
     apply_together(executor, policies, &mut report).await;
     let mut roles = order::roles_after_their_principals(desired, roles);
     let follow_ups = order::defer_trust_of_roles_not_yet_created(&mut roles);
     for wave in order::waves(desired, roles) {
         let mut ready = Vec::new();
         for plan in wave {
-            match blocking_policy(desired, &plan, &report) {
+            match blocking_policy(desired, &plan, &report)
+                .or_else(|| failed_provider(desired, &plan, &report))
+            {
                 Some(why) => report.failures.push(Failure {
                     kind: Kind::Role,
                     name: plan.name.clone(),
@@ -262,8 +271,11 @@ pub async fn apply_all(
         }
     }
     apply_together(executor, ready, &mut report).await;
-    // Deleting a role detaches what it uses: roles go first.
-    let (roles, policies): (Vec<_>, Vec<_>) = prune.into_iter().partition(|p| p.kind == Kind::Role);
+    // Deleting a role detaches what it uses: instance profiles (which hold roles) and roles go
+    // first, then the policies and providers they used.
+    let (roles, policies): (Vec<_>, Vec<_>) = prune
+        .into_iter()
+        .partition(|p| matches!(p.kind, Kind::Role | Kind::InstanceProfile));
     apply_together(executor, roles, &mut report).await;
     apply_together(executor, policies, &mut report).await;
     report
@@ -327,6 +339,23 @@ fn blocking_policy(
         } else {
             None
         }
+    })
+}
+
+/// The declared OIDC provider a role's trust policy names that this apply failed to create or
+/// correct: the role would name a provider that is not there.
+fn failed_provider(
+    desired: &DesiredState,
+    plan: &ResourcePlan,
+    report: &ApplyReport,
+) -> Option<String> {
+    let role = desired.role(&plan.name)?;
+    role.provider_refs().into_iter().find_map(|name| {
+        report
+            .failures
+            .iter()
+            .any(|f| f.kind == Kind::OpenIDConnectProvider && f.name.eq_ignore_ascii_case(&name))
+            .then(|| format!("its OIDC provider {name} failed"))
     })
 }
 

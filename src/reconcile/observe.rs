@@ -19,7 +19,7 @@ use super::retry::{Eventual, RetryPolicy, retrying};
 use super::{Change, Failure, ResourcePlan};
 use crate::iam::{AccountCounts, ErrorKind, Iam, IamError, PAGE_SIZE, Snapshot};
 use crate::manifest::{DesiredState, PolicyRef, Resource};
-use crate::plan::{Context, plan_instance_profile, plan_policy, plan_role};
+use crate::plan::{Context, plan_instance_profile, plan_oidc_provider, plan_policy, plan_role};
 
 /// Observations run this many at a time.
 const OBSERVE_CONCURRENCY: usize = 8;
@@ -145,10 +145,11 @@ async fn per_resource_is_cheaper(iam: &Iam, desired: &DesiredState) -> bool {
 
 fn resources(desired: &DesiredState) -> impl Iterator<Item = Resource> + '_ {
     desired
-        .policies
+        .oidc_providers
         .values()
         .cloned()
-        .map(Resource::Policy)
+        .map(Resource::OpenIDConnectProvider)
+        .chain(desired.policies.values().cloned().map(Resource::Policy))
         .chain(desired.roles.values().cloned().map(Resource::Role))
         .chain(
             desired
@@ -225,7 +226,7 @@ async fn plan_from_snapshot(
 fn snapshot_policy_arn(snapshot: &Snapshot, resource: &Resource) -> Option<String> {
     match resource {
         Resource::Policy(p) => snapshot.policy(&p.name).map(|o| o.arn.clone()),
-        Resource::Role(_) | Resource::InstanceProfile(_) => None,
+        _ => None,
     }
 }
 
@@ -247,7 +248,7 @@ pub fn plan_one(
             });
             plan_policy(ctx, policy, observed.as_ref())
         }
-        Resource::InstanceProfile(_) => return None,
+        Resource::InstanceProfile(_) | Resource::OpenIDConnectProvider(_) => return None,
     })
 }
 
@@ -274,12 +275,13 @@ async fn per_resource(
             .await;
         split(results)
     };
-    // Policies first: roles' refs resolve to the ARNs they were found at.
+    // Providers and policies first: roles' refs resolve to the ARNs they were found at.
     let policies: Vec<Resource> = desired
-        .policies
+        .oidc_providers
         .values()
         .cloned()
-        .map(Resource::Policy)
+        .map(Resource::OpenIDConnectProvider)
+        .chain(desired.policies.values().cloned().map(Resource::Policy))
         .collect();
     let (mut plans, mut failures) = observe(policies, ctx.clone()).await;
     let found: Vec<(String, String)> = plans
@@ -387,6 +389,13 @@ pub async fn observe_one(
             .await
             .map_err(fail)?;
             Ok(plan_instance_profile(ctx, p, observed.as_ref()))
+        }
+        Resource::OpenIDConnectProvider(p) => {
+            let arn = ctx.account.oidc_provider_arn(&p.url);
+            let observed = retrying(retry, Eventual::No, || iam.observe_oidc_provider(&arn))
+                .await
+                .map_err(fail)?;
+            Ok(plan_oidc_provider(ctx, p, observed.as_ref()))
         }
     }
 }

@@ -162,11 +162,20 @@ impl Decoder<'_> {
                 if !self.numbers_as_written(node, path) {
                     return None;
                 }
-                PolicyDocument::from_value(Node::to_json(node))
+                let mut value = Node::to_json(node);
+                if kind == PolicyKind::Trust {
+                    self.provider_refs(node.line, path, &mut value)?;
+                }
+                PolicyDocument::from_value(value)
             }
             Value::Scalar { text, .. } if !node.is_null() => {
                 match self.json_document(node.line, path, text) {
-                    Some(value) => PolicyDocument::from_value(value),
+                    Some(mut value) => {
+                        if kind == PolicyKind::Trust {
+                            self.provider_refs(node.line, path, &mut value)?;
+                        }
+                        PolicyDocument::from_value(value)
+                    }
                     None => return None,
                 }
             }
@@ -200,6 +209,29 @@ impl Decoder<'_> {
             self.error(line, &path.join(&e.path), e.message.clone());
         }
         errors.is_empty().then_some(doc)
+    }
+
+    /// `Federated: {ref: NAME}` in a trust policy: a declared OIDC provider, its ARN filled in
+    /// by the planner (which knows the account). Anything else shaped as a mapping there is
+    /// left to the grammar, which refuses it.
+    fn provider_refs(&mut self, line: usize, path: &FieldPath, value: &mut Json) -> Option<()> {
+        let mut bad = Vec::new();
+        crate::manifest::model::for_federated(value, &mut |v| {
+            let Json::Object(fields) = v else { return };
+            match (fields.len(), fields.get("ref")) {
+                (1, Some(Json::String(name))) => {
+                    if limits::name(name, limits::POLICY_NAME_MAX).is_err() {
+                        bad.push(format!("{{ref: {name}}} must name an OpenIDConnectProvider manifest"));
+                    }
+                    *v = Json::String(crate::manifest::model::provider_ref_marker(name));
+                }
+                _ => bad.push("a Federated principal is an ARN string or {ref: NAME} of an OpenIDConnectProvider manifest".to_string()),
+            }
+        });
+        for message in &bad {
+            self.error(line, path, message.clone());
+        }
+        bad.is_empty().then_some(())
     }
 
     /// A document written as a string of JSON: parsed first, then variables are substituted

@@ -11,8 +11,8 @@ use super::diagnostic::Diagnostic;
 use super::limits;
 use super::model::{
     ACCOUNTS_ANNOTATION, ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION,
-    DesiredInstanceProfile, DesiredPolicy, DesiredRole, Kind, MODE_ANNOTATION, Origin,
-    PRUNE_ANNOTATION, Resource, RoleRef,
+    DesiredInstanceProfile, DesiredOidcProvider, DesiredPolicy, DesiredRole, Kind, MODE_ANNOTATION,
+    Origin, PRUNE_ANNOTATION, Resource, RoleRef,
 };
 use super::vars::{Variables, has_reference, substitute};
 use super::yaml::{CoreScalar, Key, Node, Value, core_scalar};
@@ -36,6 +36,7 @@ pub const ROLE_FIELDS: &[&str] = &[
 ];
 pub const POLICY_FIELDS: &[&str] = &["path", "description", "document", "tags"];
 pub const INSTANCE_PROFILE_FIELDS: &[&str] = &["path", "role", "tags"];
+pub const OIDC_PROVIDER_FIELDS: &[&str] = &["url", "clientIDs", "thumbprints", "tags"];
 /// iam-warden's own annotations; any other `iam-warden/…` key is a mistake.
 const ANNOTATIONS: &[&str] = &[
     ADOPT_ANNOTATION,
@@ -363,6 +364,9 @@ impl Decoder<'_> {
             Kind::InstanceProfile => self
                 .instance_profile(spec, &spec_path, name, annotations, origin)
                 .map(Resource::InstanceProfile),
+            Kind::OpenIDConnectProvider => self
+                .oidc_provider(spec, &spec_path, name, annotations, origin)
+                .map(Resource::OpenIDConnectProvider),
         }
     }
 
@@ -374,6 +378,7 @@ impl Decoder<'_> {
             "Role" => Some(Kind::Role),
             "Policy" => Some(Kind::Policy),
             "InstanceProfile" => Some(Kind::InstanceProfile),
+            "OpenIDConnectProvider" => Some(Kind::OpenIDConnectProvider),
             other => {
                 let hint = closest(other, Kind::NAMES)
                     .map(|c| format!("; did you mean `{c}`?"))
@@ -413,6 +418,7 @@ impl Decoder<'_> {
                 Kind::Role => limits::ROLE_NAME_MAX,
                 Kind::Policy => limits::POLICY_NAME_MAX,
                 Kind::InstanceProfile => limits::INSTANCE_PROFILE_NAME_MAX,
+                Kind::OpenIDConnectProvider => limits::OIDC_PROVIDER_NAME_MAX,
             };
             self.check(node.line, &name_path, limits::name(name, max));
         }
@@ -652,6 +658,98 @@ impl Decoder<'_> {
             annotations,
             origin,
         })
+    }
+
+    fn oidc_provider(
+        &mut self,
+        spec: &Node,
+        path: &FieldPath,
+        name: String,
+        annotations: BTreeMap<String, String>,
+        origin: Origin,
+    ) -> Option<DesiredOidcProvider> {
+        let fields = self.mapping(spec, path, OIDC_PROVIDER_FIELDS)?;
+        let url = self.required(&fields, path, "url").and_then(|node| {
+            let p = path.key("url");
+            let url = self.string(node, &p)?;
+            self.check(node.line, &p, limits::oidc_url(&url))
+                .then_some(url)
+        });
+        let client_ids = match fields.get("clientIDs") {
+            None => Some(Default::default()),
+            Some(node) => self.string_set(
+                node,
+                &path.key("clientIDs"),
+                limits::OIDC_CLIENT_IDS_MAX,
+                limits::client_id,
+            ),
+        };
+        let thumbprints = match fields.get("thumbprints") {
+            None => Some(None),
+            Some(node) => self
+                .string_set(
+                    node,
+                    &path.key("thumbprints"),
+                    limits::OIDC_THUMBPRINTS_MAX,
+                    limits::thumbprint,
+                )
+                // IAM compares thumbprints as hex: case is not a difference.
+                .map(|set| Some(set.into_iter().map(|t| t.to_ascii_lowercase()).collect())),
+        };
+        let tags = fields
+            .get("tags")
+            .map(|n| self.tags(n, &path.key("tags")))
+            .unwrap_or_default();
+        Some(DesiredOidcProvider {
+            name,
+            url: url?,
+            client_ids: client_ids?,
+            thumbprints: thumbprints?,
+            tags,
+            annotations,
+            origin,
+        })
+    }
+
+    /// A list of distinct strings, at most `max`, each checked by `valid`.
+    fn string_set(
+        &mut self,
+        node: &Node,
+        path: &FieldPath,
+        max: usize,
+        valid: fn(&str) -> Result<(), String>,
+    ) -> Option<std::collections::BTreeSet<String>> {
+        let Value::Seq(items) = &node.value else {
+            self.error(
+                node.line,
+                path,
+                format!("must be a list of strings, not {}", node.type_name()),
+            );
+            return None;
+        };
+        let mut out = std::collections::BTreeSet::new();
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let p = path.index(i);
+            let Some(text) = self.string(item, &p) else {
+                ok = false;
+                continue;
+            };
+            ok &= self.check(item.line, &p, valid(&text));
+            if !out.insert(text.clone()) {
+                self.error(item.line, &p, format!("`{text}` is listed twice"));
+                ok = false;
+            }
+        }
+        if items.len() > max {
+            self.error(
+                node.line,
+                path,
+                format!("{} listed; IAM allows at most {max}", items.len()),
+            );
+            ok = false;
+        }
+        ok.then_some(out)
     }
 
     /// A role's name, or `{ref: NAME}`.

@@ -127,6 +127,37 @@ pub fn listed_in(
     roles.chain(policies).collect()
 }
 
+/// Each OIDC provider candidate's users: the roles in `snapshot` whose trust policy names it
+/// as `Federated` (a role trusting a deleted provider could no longer be assumed). Without a
+/// snapshot nobody's trust is known, so providers are left out of `candidates` altogether.
+pub fn fill_provider_users(snapshot: Option<&Snapshot>, candidates: &mut Vec<Candidate>) {
+    let Some(snapshot) = snapshot else {
+        candidates.retain(|c| c.kind != Kind::OpenIDConnectProvider);
+        return;
+    };
+    let mut trusted: Vec<(String, String)> = Vec::new();
+    for role in snapshot.roles() {
+        let mut doc = role.assume_role_policy.value().clone();
+        crate::manifest::for_federated(&mut doc, &mut |v| {
+            if let Some(arn) = v.as_str() {
+                trusted.push((arn.to_string(), role.name.clone()));
+            }
+        });
+    }
+    for c in candidates.iter_mut() {
+        if c.kind == Kind::OpenIDConnectProvider {
+            for (arn, role) in &trusted {
+                if *arn == c.arn {
+                    PolicyUser::add_to(
+                        &mut c.used_by,
+                        PolicyUser::new(EntityKind::Role, role, false),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Whether who uses `c` can change what happens to it now: a policy that would be deleted
 /// if nothing used it. Only for those are the users read (two requests a policy).
 pub fn users_matter(c: &Candidate, owner: &str, now: SystemTime, settings: &PruneSettings) -> bool {
@@ -147,9 +178,22 @@ pub fn undeclared_owned(
         .into_iter()
         .filter(|c| tag_value(&c.tags, OWNER_TAG).is_some_and(|o| o == owner))
         .filter(|c| match c.kind {
-            Kind::Role => desired.role(&c.name).is_none(),
+            // A role a declared instance profile holds is still wanted, declared or not.
+            Kind::Role => {
+                desired.role(&c.name).is_none()
+                    && !desired.instance_profiles.values().any(|p| {
+                        p.role
+                            .as_ref()
+                            .is_some_and(|r| r.name().eq_ignore_ascii_case(&c.name))
+                    })
+            }
             Kind::Policy => desired.policy(&c.name).is_none(),
             Kind::InstanceProfile => desired.instance_profile(&c.name).is_none(),
+            // A provider is known by its ARN (its url), not by a manifest's name.
+            Kind::OpenIDConnectProvider => !desired.oidc_providers.values().any(|p| {
+                c.arn
+                    .ends_with(&format!(":oidc-provider/{}", p.host_path()))
+            }),
         })
         .filter(|c| allowed(&c.arn))
         .collect()
@@ -235,6 +279,7 @@ fn delete(kind: Kind) -> Change {
         Kind::Role => Change::DeleteRole,
         Kind::Policy => Change::DeletePolicy,
         Kind::InstanceProfile => Change::DeleteInstanceProfile,
+        Kind::OpenIDConnectProvider => Change::DeleteOpenIDConnectProvider,
     }
 }
 
@@ -243,7 +288,10 @@ pub fn deletes(plan: &ResourcePlan) -> bool {
     plan.changes.iter().any(|c| {
         matches!(
             c,
-            Change::DeleteRole | Change::DeletePolicy | Change::DeleteInstanceProfile
+            Change::DeleteRole
+                | Change::DeletePolicy
+                | Change::DeleteInstanceProfile
+                | Change::DeleteOpenIDConnectProvider
         )
     })
 }

@@ -14,6 +14,8 @@ fn arn(kind: Kind, name: &str) -> String {
     let kind = match kind {
         Kind::Role => "role",
         Kind::Policy => "policy",
+        Kind::InstanceProfile => "instance-profile",
+        Kind::OpenIDConnectProvider => "oidc-provider",
     };
     format!("arn:aws:iam::123456789012:{kind}/{name}")
 }
