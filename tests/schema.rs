@@ -6,7 +6,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use iam_warden::manifest::fields::{METADATA_FIELDS, POLICY_FIELDS, ROLE_FIELDS, TOP_FIELDS};
+use iam_warden::manifest::fields::{
+    INSTANCE_PROFILE_FIELDS, METADATA_FIELDS, OIDC_PROVIDER_FIELDS, POLICY_FIELDS, ROLE_FIELDS,
+    TOP_FIELDS,
+};
 use iam_warden::manifest::schema::{json_schema, json_schema_text};
 use serde_json::Value;
 
@@ -42,6 +45,8 @@ fn the_schema_has_exactly_the_fields_the_decoder_accepts() {
         ("/definitions/metadata", METADATA_FIELDS),
         ("/definitions/roleSpec", ROLE_FIELDS),
         ("/definitions/policySpec", POLICY_FIELDS),
+        ("/definitions/instanceProfileSpec", INSTANCE_PROFILE_FIELDS),
+        ("/definitions/oidcProviderSpec", OIDC_PROVIDER_FIELDS),
     ] {
         assert_eq!(
             properties(&schema, pointer),
@@ -75,7 +80,15 @@ fn each_kind_is_checked_against_its_own_spec() {
         rules,
         [
             ("Role".into(), "#/definitions/roleSpec".into()),
-            ("Policy".into(), "#/definitions/policySpec".into())
+            ("Policy".into(), "#/definitions/policySpec".into()),
+            (
+                "InstanceProfile".into(),
+                "#/definitions/instanceProfileSpec".into()
+            ),
+            (
+                "OpenIDConnectProvider".into(),
+                "#/definitions/oidcProviderSpec".into()
+            )
         ]
     );
 }

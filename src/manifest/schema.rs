@@ -19,13 +19,13 @@ pub fn json_schema() -> Value {
     json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "iam-warden manifest",
-        "description": "One YAML document: a Role or a customer-managed Policy that iam-warden keeps equal to this manifest.",
+        "description": "One YAML document: a Role, a customer-managed Policy, an InstanceProfile or an OpenIDConnectProvider that iam-warden keeps equal to this manifest.",
         "type": "object",
         "required": ["apiVersion", "kind", "metadata", "spec"],
         "additionalProperties": false,
         "properties": {
             "apiVersion": {"const": API_VERSION},
-            "kind": {"enum": ["Role", "Policy"]},
+            "kind": {"enum": ["Role", "Policy", "InstanceProfile", "OpenIDConnectProvider"]},
             "metadata": {"$ref": "#/definitions/metadata"},
             "spec": {"type": "object"}
         },
@@ -37,6 +37,14 @@ pub fn json_schema() -> Value {
             {
                 "if": {"properties": {"kind": {"const": "Policy"}}, "required": ["kind"]},
                 "then": {"properties": {"spec": {"$ref": "#/definitions/policySpec"}}}
+            },
+            {
+                "if": {"properties": {"kind": {"const": "InstanceProfile"}}, "required": ["kind"]},
+                "then": {"properties": {"spec": {"$ref": "#/definitions/instanceProfileSpec"}}}
+            },
+            {
+                "if": {"properties": {"kind": {"const": "OpenIDConnectProvider"}}, "required": ["kind"]},
+                "then": {"properties": {"spec": {"$ref": "#/definitions/oidcProviderSpec"}}}
             }
         ],
         "definitions": {
@@ -195,6 +203,53 @@ pub fn json_schema() -> Value {
                         "description": "IAM cannot change a policy's description in place."
                     },
                     "document": {"$ref": "#/definitions/policyDocument"},
+                    "tags": {"$ref": "#/definitions/tags"}
+                }
+            },
+            "instanceProfileSpec": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "path": {"$ref": "#/definitions/path"},
+                    "role": {
+                        "description": "The one role it holds (IAM allows one): a role's name, or {ref: NAME} naming a Role manifest. Absent: none.",
+                        "oneOf": [
+                            {"type": "string", "minLength": 1},
+                            {
+                                "type": "object",
+                                "required": ["ref"],
+                                "additionalProperties": false,
+                                "properties": {"ref": {"type": "string", "minLength": 1}}
+                            }
+                        ]
+                    },
+                    "tags": {"$ref": "#/definitions/tags"}
+                }
+            },
+            "oidcProviderSpec": {
+                "type": "object",
+                "required": ["url"],
+                "additionalProperties": false,
+                "properties": {
+                    "url": {
+                        "type": "string",
+                        "description": "The issuer, https://…; IAM identifies the provider by it (the ARN is built from it) and cannot change it.",
+                        "pattern": "^(https://[^?#]+[^/?#]|.*\\$\\{var\\.[^}]+\\}.*)$"
+                    },
+                    "clientIDs": {
+                        "type": "array",
+                        "description": "The exact set of audiences (at most 100), e.g. sts.amazonaws.com.",
+                        "maxItems": 100,
+                        "uniqueItems": true,
+                        "items": {"type": "string", "minLength": 1, "maxLength": 255}
+                    },
+                    "thumbprints": {
+                        "type": "array",
+                        "description": "Server certificate thumbprints (40 hex digits, at most 5). Absent: whatever IAM holds is fine.",
+                        "maxItems": 5,
+                        "uniqueItems": true,
+                        "items": {"type": "string"}
+                    },
                     "tags": {"$ref": "#/definitions/tags"}
                 }
             }
