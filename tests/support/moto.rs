@@ -20,6 +20,11 @@ pub fn moto_server_path() -> PathBuf {
     repo_root().join(".venv/bin/moto_server")
 }
 
+/// moto's server with the IAM operations it lacks added (ours: tests/support/moto_ext.py).
+pub fn moto_ext_path() -> PathBuf {
+    repo_root().join("tests/support/moto_ext.py")
+}
+
 impl Moto {
     pub fn start() -> Moto {
         let bin = moto_server_path();
@@ -28,7 +33,9 @@ impl Moto {
             "moto is not installed: run `scripts/test-env` first (expected {})",
             bin.display()
         );
-        let mut child = Command::new(&bin)
+        let python = repo_root().join(".venv/bin/python");
+        let mut child = Command::new(&python)
+            .arg(moto_ext_path())
             .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
