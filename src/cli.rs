@@ -384,6 +384,16 @@ pub struct ImportArgs {
     #[arg(long = "policy", value_name = "ARN")]
     pub policies: Vec<String>,
 
+    /// Name of an instance profile to import too (repeatable); one holding an imported role
+    /// gets `{ref: ROLE}`.
+    #[arg(long = "instance-profile", value_name = "NAME")]
+    pub instance_profiles: Vec<String>,
+
+    /// ARN of an OIDC provider to import too (repeatable); imported roles that trust it get
+    /// `Federated: {ref: NAME}`.
+    #[arg(long = "oidc-provider", value_name = "ARN")]
+    pub oidc_providers: Vec<String>,
+
     /// Write one file per resource into DIR instead of printing.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -90,19 +90,20 @@ async fn profile(iam: &Client, name: &str) -> Option<aws_sdk_iam::types::Instanc
 }
 
 async fn profile_roles(iam: &Client, name: &str) -> Vec<String> {
-    let p = profile(iam, name).await.expect("the instance profile exists");
-    p.roles().iter().map(|r| r.role_name().to_string()).collect()
+    let p = profile(iam, name)
+        .await
+        .expect("the instance profile exists");
+    p.roles()
+        .iter()
+        .map(|r| r.role_name().to_string())
+        .collect()
 }
 
 /// (client ids, thumbprints, tags) of a provider; `None` when it does not exist.
 async fn provider(
     iam: &Client,
     arn: &str,
-) -> Option<(
-    BTreeSet<String>,
-    BTreeSet<String>,
-    BTreeMap<String, String>,
-)> {
+) -> Option<(BTreeSet<String>, BTreeSet<String>, BTreeMap<String, String>)> {
     match iam
         .get_open_id_connect_provider()
         .open_id_connect_provider_arn(arn)
@@ -233,7 +234,13 @@ async fn a_profile_at_another_path_is_reported_and_left_alone() {
         .create_instance_profile()
         .instance_profile_name("web")
         .path("/elsewhere/")
-        .tags(Tag::builder().key("iam-warden/owner").value("default").build().unwrap())
+        .tags(
+            Tag::builder()
+                .key("iam-warden/owner")
+                .value("default")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -243,7 +250,10 @@ async fn a_profile_at_another_path_is_reported_and_left_alone() {
     let _ = bed.apply();
     let p = profile(&bed.iam, "web").await.unwrap();
     assert_eq!(p.path(), "/elsewhere/");
-    assert!(p.roles().is_empty(), "a profile in conflict must not be written");
+    assert!(
+        p.roles().is_empty(),
+        "a profile in conflict must not be written"
+    );
 }
 
 #[tokio::test]
@@ -253,7 +263,11 @@ async fn every_field_of_a_provider_that_drifts_is_put_back_and_the_role_trusts_i
     let arn = provider_arn("token.actions.example.com");
     let (ids, thumbs, t) = provider(&bed.iam, &arn).await.unwrap();
     assert_eq!(ids, set(&["sts.amazonaws.com", "ci-audience"]));
-    assert_eq!(thumbs, set(&[THUMB_A]), "thumbprints reach IAM as hex, lowercase");
+    assert_eq!(
+        thumbs,
+        set(&[THUMB_A]),
+        "thumbprints reach IAM as hex, lowercase"
+    );
     assert_eq!(t, owned(&[("team", "ci")]));
     let role = bed.role("ci-deploy").await;
     let trust = PolicyDocument::from_iam(role.assume_role_policy_document().unwrap()).unwrap();
@@ -365,7 +379,7 @@ async fn a_profile_and_a_provider_nobody_owns_are_left_alone_until_a_manifest_ad
 
 #[tokio::test]
 async fn prune_deletes_an_undeclared_profile_and_provider_but_keeps_a_provider_a_role_still_trusts()
- {
+{
     let bed = Bed::new(&[("app.yaml", PROFILE), ("ci.yaml", PROVIDER)], &[]).await;
     bed.converge();
     // A second provider, trusted only by a role iam-warden does not manage.
@@ -404,7 +418,11 @@ spec:
     bed.write("other.yaml", "");
     bed.write(
         "keep.yaml",
-        &PROFILE.split("---").next().unwrap().replace("web-role", "keeper"),
+        &PROFILE
+            .split("---")
+            .next()
+            .unwrap()
+            .replace("web-role", "keeper"),
     );
     let (code, out) = bed.run_with("apply", &["--prune", "--prune-after", "0s"]);
     // A resource kept because it is still used fails the apply, as a policy's does.
@@ -536,7 +554,8 @@ fn a_federated_ref_to_a_provider_nobody_declares_is_an_error() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
         stdout.contains("spec.assumeRolePolicy")
-            && stdout.contains("{ref: ci} names an OpenIDConnectProvider that no manifest declares"),
+            && stdout
+                .contains("{ref: ci} names an OpenIDConnectProvider that no manifest declares"),
         "{stdout}"
     );
 }

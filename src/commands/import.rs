@@ -7,12 +7,21 @@ use anyhow::Context as _;
 
 use super::EXIT_OK;
 use crate::cli::ImportArgs;
-use crate::import::{policy_manifest, role_manifest, to_yaml};
+use crate::import::{
+    instance_profile_manifest, oidc_provider_manifest, policy_manifest, provider_name,
+    role_manifest, to_yaml, with_provider_refs,
+};
 use crate::reconcile::{Eventual, RetryPolicy, retrying};
 
 pub async fn run(args: &ImportArgs) -> anyhow::Result<u8> {
-    if args.names.is_empty() && args.policies.is_empty() {
-        anyhow::bail!("name at least one role, or a policy with --policy ARN");
+    if args.names.is_empty()
+        && args.policies.is_empty()
+        && args.instance_profiles.is_empty()
+        && args.oidc_providers.is_empty()
+    {
+        anyhow::bail!(
+            "name at least one role, or a resource with --policy ARN, --instance-profile NAME or --oidc-provider ARN"
+        );
     }
     let iam = args.iam.connect().await;
     // Reads are retried under throttling and 5xx, as in every command.
@@ -26,11 +35,32 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<u8> {
         refs.insert(policy.arn.clone(), policy.name.clone());
         docs.push((policy.name.clone(), policy_manifest(&policy)));
     }
+    let mut providers = BTreeMap::new();
+    for arn in &args.oidc_providers {
+        let provider = retrying(&retry, Eventual::No, || iam.observe_oidc_provider(arn))
+            .await?
+            .with_context(|| format!("no OIDC provider {arn}"))?;
+        let name = provider_name(&provider);
+        providers.insert(provider.arn.clone(), name.clone());
+        docs.push((name, oidc_provider_manifest(&provider)));
+    }
+    let mut roles = Vec::new();
     for name in &args.names {
         let role = retrying(&retry, Eventual::No, || iam.observe_role(name))
             .await?
             .with_context(|| format!("no role named {name}"))?;
-        docs.push((role.name.clone(), role_manifest(&role, &refs)));
+        roles.push(role.name.clone());
+        let manifest = with_provider_refs(role_manifest(&role, &refs), &providers);
+        docs.push((role.name.clone(), manifest));
+    }
+    for name in &args.instance_profiles {
+        let profile = retrying(&retry, Eventual::No, || iam.observe_instance_profile(name))
+            .await?
+            .with_context(|| format!("no instance profile named {name}"))?;
+        docs.push((
+            profile.name.clone(),
+            instance_profile_manifest(&profile, &roles),
+        ));
     }
     match &args.out {
         None => print!(

@@ -184,6 +184,16 @@ impl Guardrails {
 
     /// Whether the resource with this ARN lies under the allowed path prefixes.
     pub fn allows_arn(&self, arn: &str) -> bool {
+        // An OIDC provider has no path: its url is what the guardrails judge.
+        if let Some((_, host_path)) = arn.split_once(":oidc-provider/") {
+            let url = format!("https://{host_path}");
+            return self.sources.iter().all(|(_, r)| {
+                r.allowed_oidc_provider_urls.is_empty()
+                    || r.allowed_oidc_provider_urls
+                        .iter()
+                        .any(|p| crate::policy::glob::matches(p, &url, false))
+            });
+        }
         crate::arn::name_and_path(arn).is_some_and(|(_, path)| self.allows_path(&path))
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::iam::{ObservedPolicy, ObservedRole};
+use crate::iam::{ObservedInstanceProfile, ObservedOidcProvider, ObservedPolicy, ObservedRole};
 use crate::manifest::{
     ADOPT_ANNOTATION, API_VERSION, DEFAULT_MAX_SESSION, OWNER_TAG, PRUNE_ANNOTATION, RESERVED_TAGS,
 };
@@ -114,6 +114,104 @@ pub fn policy_manifest(policy: &ObservedPolicy) -> Value {
         "metadata": metadata(&policy.name, &policy.tags),
         "spec": spec,
     })
+}
+
+/// An InstanceProfile manifest; its role becomes `{ref: NAME}` when that role is imported too.
+pub fn instance_profile_manifest(
+    profile: &ObservedInstanceProfile,
+    imported_roles: &[String],
+) -> Value {
+    let mut spec = Map::new();
+    spec.insert("path".into(), profile.path.clone().into());
+    if let Some(role) = profile.roles.first() {
+        let role = match imported_roles.iter().any(|r| r.eq_ignore_ascii_case(role)) {
+            true => json!({ "ref": role }),
+            false => Value::from(role.as_str()),
+        };
+        spec.insert("role".into(), role);
+    }
+    let tags = declared_tags(&profile.tags);
+    if !tags.is_empty() {
+        spec.insert("tags".into(), tags.into());
+    }
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "InstanceProfile",
+        "metadata": metadata(&profile.name, &profile.tags),
+        "spec": spec,
+    })
+}
+
+/// A manifest name for a provider, which IAM names by its url: the host and path, each other
+/// character a `-` (`oidc.eks.us-east-1.amazonaws.com/id/X` -> `oidc.eks.us-east-1.amazonaws.com-id-X`).
+pub fn provider_name(provider: &ObservedOidcProvider) -> String {
+    let name: String = provider
+        .url
+        .trim_start_matches("https://")
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                true => c,
+                false => '-',
+            },
+        )
+        .take(crate::manifest::limits::OIDC_PROVIDER_NAME_MAX)
+        .collect();
+    name
+}
+
+/// An OpenIDConnectProvider manifest, listing IAM's thumbprints (a manifest may drop them to
+/// let IAM keep its own).
+pub fn oidc_provider_manifest(provider: &ObservedOidcProvider) -> Value {
+    let url = format!("https://{}", provider.url.trim_start_matches("https://"));
+    let mut spec = Map::new();
+    spec.insert("url".into(), url.into());
+    spec.insert(
+        "clientIDs".into(),
+        provider
+            .client_ids
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    if !provider.thumbprints.is_empty() {
+        spec.insert(
+            "thumbprints".into(),
+            provider
+                .thumbprints
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+        );
+    }
+    let tags = declared_tags(&provider.tags);
+    if !tags.is_empty() {
+        spec.insert("tags".into(), tags.into());
+    }
+    json!({
+        "apiVersion": API_VERSION,
+        "kind": "OpenIDConnectProvider",
+        "metadata": metadata(&provider_name(provider), &provider.tags),
+        "spec": spec,
+    })
+}
+
+/// `role` (a Role manifest) with each `Federated` ARN of an imported provider as
+/// `{ref: NAME}` (`providers`: ARN -> name).
+pub fn with_provider_refs(mut role: Value, providers: &BTreeMap<String, String>) -> Value {
+    if let Some(trust) = role
+        .get_mut("spec")
+        .and_then(|s| s.get_mut("assumeRolePolicy"))
+    {
+        crate::manifest::for_federated(trust, &mut |v| {
+            if let Some(name) = v.as_str().and_then(|arn| providers.get(arn)) {
+                *v = json!({ "ref": name });
+            }
+        });
+    }
+    role
 }
 
 #[cfg(test)]

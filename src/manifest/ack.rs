@@ -45,7 +45,15 @@ const ROLE_FIELDS: &[&str] = &[
 ];
 const POLICY_FIELDS: &[&str] = &["name", "path", "description", "policyDocument", "tags"];
 const INSTANCE_PROFILE_FIELDS: &[&str] = &["name", "path", "role", "roleRef", "tags"];
-const OIDC_FIELDS: &[&str] = &["url", "clientIDs", "thumbprints", "tags"];
+/// `clientIDList` and `thumbprintList` are the names of ACK's releases before the rename.
+const OIDC_FIELDS: &[&str] = &[
+    "url",
+    "clientIDs",
+    "thumbprints",
+    "clientIDList",
+    "thumbprintList",
+    "tags",
+];
 pub const KINDS: &[&str] = &["Role", "Policy", "InstanceProfile", "OpenIDConnectProvider"];
 
 const ADOPTION_POLICY: &str = "services.k8s.aws/adoption-policy";
@@ -232,13 +240,15 @@ impl Translator {
             Some(k) if KINDS.contains(&k) => Some(k.to_string()),
             Some(k) => {
                 let line = kind_node.map_or(root.line, |n| n.line);
+                // ACK's iam-controller has these too; iam-warden does not manage them.
+                let what = match ["User", "Group", "ServiceLinkedRole"].contains(&k) {
+                    true => format!("ACK's kind `{k}` is not one iam-warden manages"),
+                    false => format!("unknown kind `{k}` of {ACK_API_VERSION}"),
+                };
                 self.problem(
                     line,
                     top.key("kind"),
-                    format!(
-                        "unknown kind `{k}` of {ACK_API_VERSION} (allowed: {})",
-                        KINDS.join(", ")
-                    ),
+                    format!("{what} (allowed: {})", KINDS.join(", ")),
                 );
                 None
             }
@@ -278,9 +288,7 @@ impl Translator {
             &kind,
         );
         let spec_path = top.key("spec");
-        let Some(spec) = spec else {
-            return None;
-        };
+        let spec = spec?;
         let (iam_name, native_spec) = match kind.as_str() {
             "Role" => self.role(spec, &spec_path),
             "Policy" => self.policy(spec, &spec_path),
@@ -788,8 +796,21 @@ impl Translator {
             return (None, None);
         };
         let mut out = Vec::new();
-        for f in ["url", "clientIDs", "thumbprints"] {
-            self.carry(&mut out, entries, at, f, f);
+        self.carry(&mut out, entries, at, "url", "url");
+        for (now, before) in [
+            ("clientIDs", "clientIDList"),
+            ("thumbprints", "thumbprintList"),
+        ] {
+            let has = |n: &str| entries.iter().find(|(k, _)| k.name == n);
+            match (has(now), has(before)) {
+                (Some(_), Some((key, _))) => self.problem(
+                    key.line,
+                    at.key(before),
+                    format!("{now} and {before} (its older name) are both set; give one"),
+                ),
+                (_, Some(_)) => self.carry(&mut out, entries, at, before, now),
+                _ => self.carry(&mut out, entries, at, now, now),
+            }
         }
         self.tags(&mut out, entries, at);
         self.renames

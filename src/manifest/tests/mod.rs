@@ -570,4 +570,6 @@ fn syntax_errors_keep_earlier_errors_and_name_a_line() {
 }
 
 mod accounts;
+mod ack;
 mod across_files;
+mod kinds;
