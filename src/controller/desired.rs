@@ -228,39 +228,29 @@ pub fn keys(state: &DesiredState) -> Vec<Key> {
 }
 
 fn restore(state: &mut DesiredState, previous: &DesiredState, key: &Key) {
-    match key.kind {
-        Kind::Role => match previous.roles.get(&key.name) {
+    /// `name` in `to` as it is in `from`: there or not.
+    fn copy<T: Clone>(to: &mut BTreeMap<String, T>, from: &BTreeMap<String, T>, name: &str) {
+        match from.get(name) {
             Some(r) => {
-                state.roles.insert(key.name.clone(), r.clone());
+                to.insert(name.to_string(), r.clone());
             }
             None => {
-                state.roles.remove(&key.name);
+                to.remove(name);
             }
-        },
-        Kind::Policy => match previous.policies.get(&key.name) {
-            Some(p) => {
-                state.policies.insert(key.name.clone(), p.clone());
-            }
-            None => {
-                state.policies.remove(&key.name);
-            }
-        },
-        Kind::InstanceProfile => match previous.instance_profiles.get(&key.name) {
-            Some(p) => {
-                state.instance_profiles.insert(key.name.clone(), p.clone());
-            }
-            None => {
-                state.instance_profiles.remove(&key.name);
-            }
-        },
-        Kind::OpenIDConnectProvider => match previous.oidc_providers.get(&key.name) {
-            Some(p) => {
-                state.oidc_providers.insert(key.name.clone(), p.clone());
-            }
-            None => {
-                state.oidc_providers.remove(&key.name);
-            }
-        },
+        }
+    }
+    let name = key.name.as_str();
+    match key.kind {
+        Kind::Role => copy(&mut state.roles, &previous.roles, name),
+        Kind::Policy => copy(&mut state.policies, &previous.policies, name),
+        Kind::InstanceProfile => copy(
+            &mut state.instance_profiles,
+            &previous.instance_profiles,
+            name,
+        ),
+        Kind::OpenIDConnectProvider => {
+            copy(&mut state.oidc_providers, &previous.oidc_providers, name)
+        }
     }
 }
 

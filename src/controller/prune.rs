@@ -165,45 +165,29 @@ impl Controller {
             return;
         }
         let retry = self.in_place_retry();
-        let observed = match key.kind {
-            Kind::Role => self
-                .acct
-                .iam
+        // Policies and providers are read by the ARN the resync listed them at.
+        let listed_arn = lock(&self.acct.keys)
+            .get(key)
+            .and_then(|r| r.prune_arn.clone());
+        let iam = &self.acct.iam;
+        let observed = match (key.kind, listed_arn) {
+            (Kind::Role, _) => iam
                 .observe_role(&key.name)
                 .await
                 .map(|r| r.map(|r| (r.arn, r.tags))),
-            Kind::Policy => {
-                let arn = lock(&self.acct.keys)
-                    .get(key)
-                    .and_then(|r| r.prune_arn.clone());
-                let Some(arn) = arn else {
-                    return;
-                };
-                self.acct
-                    .iam
-                    .observe_policy(&arn)
-                    .await
-                    .map(|p| p.map(|p| (p.arn, p.tags)))
-            }
-            Kind::InstanceProfile => self
-                .acct
-                .iam
+            (Kind::InstanceProfile, _) => iam
                 .observe_instance_profile(&key.name)
                 .await
                 .map(|p| p.map(|p| (p.arn, p.tags))),
-            Kind::OpenIDConnectProvider => {
-                let arn = lock(&self.acct.keys)
-                    .get(key)
-                    .and_then(|r| r.prune_arn.clone());
-                let Some(arn) = arn else {
-                    return;
-                };
-                self.acct
-                    .iam
-                    .observe_oidc_provider(&arn)
-                    .await
-                    .map(|p| p.map(|p| (p.arn, p.tags)))
-            }
+            (Kind::Policy, Some(arn)) => iam
+                .observe_policy(&arn)
+                .await
+                .map(|p| p.map(|p| (p.arn, p.tags))),
+            (Kind::OpenIDConnectProvider, Some(arn)) => iam
+                .observe_oidc_provider(&arn)
+                .await
+                .map(|p| p.map(|p| (p.arn, p.tags))),
+            (Kind::Policy | Kind::OpenIDConnectProvider, None) => return,
         };
         let (arn, tags) = match observed {
             Ok(Some(found)) => found,

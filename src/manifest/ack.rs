@@ -603,6 +603,39 @@ impl Translator {
         out.push(entry("tags", key.line, map(node.line, tags)));
     }
 
+    /// ACK's `FIELD` (a value) or `FIELDRef` (`{from: {name}}`), one at most, as native `FIELD`.
+    fn value_or_ref(
+        &mut self,
+        out: &mut Vec<(Key, Node)>,
+        entries: &[(Key, Node)],
+        at: &FieldPath,
+        field: &str,
+    ) {
+        let reference = format!("{field}Ref");
+        let get = |n: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.name == n)
+                .filter(|(_, v)| !v.is_null())
+        };
+        match (get(field), get(&reference)) {
+            (Some(_), Some((key, _))) => self.problem(
+                key.line,
+                at.key(reference.as_str()),
+                format!("{field} and {reference} are both set; give one"),
+            ),
+            (Some(_), None) => self.carry(out, entries, at, field, field),
+            (None, Some((key, node))) => {
+                if let Some(r) =
+                    self.reference(node, &at.key(reference.as_str()), path(&["spec", field]))
+                {
+                    out.push(entry(field, key.line, r));
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
     /// `{from: {name, namespace}}` as `{ref: NAME}`.
     fn reference(&mut self, node: &Node, at: &FieldPath, native: FieldPath) -> Option<Node> {
         let fields = self.fields(node, at, &["from"])?;
@@ -651,30 +684,7 @@ impl Translator {
                 .find(|(k, _)| k.name == n)
                 .filter(|(_, v)| !v.is_null())
         };
-        match (get("permissionsBoundary"), get("permissionsBoundaryRef")) {
-            (Some(_), Some((key, _))) => self.problem(
-                key.line,
-                at.key("permissionsBoundaryRef"),
-                "permissionsBoundary and permissionsBoundaryRef are both set; give one",
-            ),
-            (Some(_), None) => self.carry(
-                &mut out,
-                entries,
-                at,
-                "permissionsBoundary",
-                "permissionsBoundary",
-            ),
-            (None, Some((key, node))) => {
-                if let Some(r) = self.reference(
-                    node,
-                    &at.key("permissionsBoundaryRef"),
-                    path(&["spec", "permissionsBoundary"]),
-                ) {
-                    out.push(entry("permissionsBoundary", key.line, r));
-                }
-            }
-            (None, None) => {}
-        }
+        self.value_or_ref(&mut out, entries, at, "permissionsBoundary");
         let mut managed = Vec::new();
         let mut line = None;
         if let Some((key, node)) = get("policies") {
@@ -761,26 +771,7 @@ impl Translator {
         let name = self.iam_name(entries, spec, at);
         let mut out = Vec::new();
         self.carry(&mut out, entries, at, "path", "path");
-        let get = |n: &str| {
-            entries
-                .iter()
-                .find(|(k, _)| k.name == n)
-                .filter(|(_, v)| !v.is_null())
-        };
-        match (get("role"), get("roleRef")) {
-            (Some(_), Some((key, _))) => self.problem(
-                key.line,
-                at.key("roleRef"),
-                "role and roleRef are both set; give one",
-            ),
-            (Some(_), None) => self.carry(&mut out, entries, at, "role", "role"),
-            (None, Some((key, node))) => {
-                if let Some(r) = self.reference(node, &at.key("roleRef"), path(&["spec", "role"])) {
-                    out.push(entry("role", key.line, r));
-                }
-            }
-            (None, None) => {}
-        }
+        self.value_or_ref(&mut out, entries, at, "role");
         self.tags(&mut out, entries, at);
         (name, Some(map(spec.line, out)))
     }

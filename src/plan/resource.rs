@@ -215,6 +215,45 @@ fn tag_changes(
     changes
 }
 
+/// What every kind's plan of a resource that exists starts from.
+struct Existing<'a> {
+    arn: &'a str,
+    tags: &'a BTreeMap<String, String>,
+    /// (field, observed, desired) of the fields IAM cannot change in place.
+    immutable: &'a [(&'static str, &'a String, &'a String)],
+}
+
+impl Existing<'_> {
+    /// Records the resource's ARN, and whether it is ours and its immutable fields agree;
+    /// when they do, adds the tag changes (first: when adopting, the owner tag is the first
+    /// thing written) and says the plan may go on.
+    fn may_change(
+        &self,
+        ctx: &Context,
+        plan: &mut ResourcePlan,
+        tags: &BTreeMap<String, String>,
+        annotations: &BTreeMap<String, String>,
+    ) -> bool {
+        plan.arn = Some(self.arn.to_string());
+        plan.findings.extend(ownership(ctx, self.tags, annotations));
+        for (field, observed, desired) in self.immutable {
+            if observed != desired {
+                plan.findings.push(Finding::Immutable {
+                    field,
+                    observed: (*observed).clone(),
+                    desired: (*desired).clone(),
+                });
+            }
+        }
+        if !plan.findings.is_empty() {
+            return false;
+        }
+        plan.changes
+            .extend(tag_changes(ctx, tags, annotations, self.tags));
+        true
+    }
+}
+
 pub fn plan_policy(
     ctx: &Context,
     desired: &DesiredPolicy,
@@ -237,30 +276,17 @@ pub fn plan_policy(
         });
         return plan;
     };
-    plan.arn = Some(o.arn.clone());
-    plan.findings
-        .extend(ownership(ctx, &o.tags, &desired.annotations));
-    for (field, observed, desired) in [
-        ("path", &o.path, &desired.path),
-        ("description", &o.description, &desired.description),
-    ] {
-        if observed != desired {
-            plan.findings.push(Finding::Immutable {
-                field,
-                observed: observed.clone(),
-                desired: desired.clone(),
-            });
-        }
-    }
-    if !plan.findings.is_empty() {
+    let existing = Existing {
+        arn: &o.arn,
+        tags: &o.tags,
+        immutable: &[
+            ("path", &o.path, &desired.path),
+            ("description", &o.description, &desired.description),
+        ],
+    };
+    if !existing.may_change(ctx, &mut plan, &desired.tags, &desired.annotations) {
         return plan;
     }
-    plan.changes.extend(tag_changes(
-        ctx,
-        &desired.tags,
-        &desired.annotations,
-        &o.tags,
-    ));
     if !o.document.is_equivalent(&desired.document) {
         plan.changes.push(Change::CreatePolicyVersion {
             delete_first: version_to_delete(o),
@@ -299,25 +325,14 @@ pub fn plan_instance_profile(
             .extend(role.map(|role| Change::AddRoleToInstanceProfile { role }));
         return plan;
     };
-    plan.arn = Some(o.arn.clone());
-    plan.findings
-        .extend(ownership(ctx, &o.tags, &desired.annotations));
-    if o.path != desired.path {
-        plan.findings.push(Finding::Immutable {
-            field: "path",
-            observed: o.path.clone(),
-            desired: desired.path.clone(),
-        });
-    }
-    if !plan.findings.is_empty() {
+    let existing = Existing {
+        arn: &o.arn,
+        tags: &o.tags,
+        immutable: &[("path", &o.path, &desired.path)],
+    };
+    if !existing.may_change(ctx, &mut plan, &desired.tags, &desired.annotations) {
         return plan;
     }
-    plan.changes.extend(tag_changes(
-        ctx,
-        &desired.tags,
-        &desired.annotations,
-        &o.tags,
-    ));
     // Role names ignore case, as IAM's do.
     let holds = |name: &str| o.roles.iter().any(|r| r.eq_ignore_ascii_case(name));
     for held in &o.roles {
@@ -356,18 +371,14 @@ pub fn plan_oidc_provider(
         });
         return plan;
     };
-    plan.arn = Some(o.arn.clone());
-    plan.findings
-        .extend(ownership(ctx, &o.tags, &desired.annotations));
-    if !plan.findings.is_empty() {
+    let existing = Existing {
+        arn: &o.arn,
+        tags: &o.tags,
+        immutable: &[],
+    };
+    if !existing.may_change(ctx, &mut plan, &desired.tags, &desired.annotations) {
         return plan;
     }
-    plan.changes.extend(tag_changes(
-        ctx,
-        &desired.tags,
-        &desired.annotations,
-        &o.tags,
-    ));
     // Removals first: IAM holds 100 client ids at most.
     for id in o.client_ids.difference(&desired.client_ids) {
         plan.changes.push(Change::RemoveClientId {
@@ -465,26 +476,14 @@ pub fn plan_role(
         }
         return plan;
     };
-    plan.arn = Some(o.arn.clone());
-    plan.findings
-        .extend(ownership(ctx, &o.tags, &desired.annotations));
-    if o.path != desired.path {
-        plan.findings.push(Finding::Immutable {
-            field: "path",
-            observed: o.path.clone(),
-            desired: desired.path.clone(),
-        });
-    }
-    if !plan.findings.is_empty() {
+    let existing = Existing {
+        arn: &o.arn,
+        tags: &o.tags,
+        immutable: &[("path", &o.path, &desired.path)],
+    };
+    if !existing.may_change(ctx, &mut plan, &desired.tags, &desired.annotations) {
         return plan;
     }
-    // Tags first: when adopting, the owner tag is the first thing written.
-    plan.changes.extend(tag_changes(
-        ctx,
-        &desired.tags,
-        &desired.annotations,
-        &o.tags,
-    ));
     if !o.assume_role_policy.is_equivalent(&trust) {
         plan.changes.push(Change::UpdateAssumeRolePolicy {
             before: o.assume_role_policy.clone(),

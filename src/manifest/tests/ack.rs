@@ -34,15 +34,6 @@ status:
   conditions: []
 "#;
 
-fn only(text: &str) -> Resource {
-    let report = load_text(text);
-    assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
-    match report.resources.as_slice() {
-        [r] => r.clone(),
-        other => panic!("expected one resource, got {other:?}"),
-    }
-}
-
 #[test]
 fn an_ack_role_becomes_the_role_it_describes() {
     let Resource::Role(r) = only(ACK_ROLE) else {

@@ -14,15 +14,6 @@ fn provider(spec: &str) -> String {
     )
 }
 
-fn only(text: &str) -> Resource {
-    let report = load_text(text);
-    assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
-    match report.resources.as_slice() {
-        [r] => r.clone(),
-        other => panic!("expected one resource, got {other:?}"),
-    }
-}
-
 #[test]
 fn an_instance_profile_holds_one_role_by_name_or_by_ref() {
     let Resource::InstanceProfile(p) = only(&profile("  role: web-role\n  tags: {team: web}\n"))

@@ -69,6 +69,16 @@ fn one_error(text: &str, path: &str, needle: &str) -> usize {
     d.line.unwrap_or(0)
 }
 
+/// The one resource `text` declares; it must be valid.
+fn only(text: &str) -> Resource {
+    let report = load_text(text);
+    assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
+    match report.resources.as_slice() {
+        [r] => r.clone(),
+        other => panic!("expected one resource, got {other:?}"),
+    }
+}
+
 fn only_role(text: &str) -> DesiredRole {
     let report = load_text(text);
     assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
