@@ -179,14 +179,14 @@ impl Variables {
         self
     }
 
-    /// Whether a manifest restricted to `selector` applies here. Without an accounts file the
-    /// caller's account id is matched (a built-in read).
-    pub fn selects(&self, selector: &super::accounts::Selector) -> bool {
+    /// The (name, id) an `iam-warden/accounts` selector is matched against here. Without an
+    /// accounts file: no name, and the caller's account id (a built-in read).
+    pub fn selected_as(&self) -> (&str, &str) {
         match &self.account {
-            Some(a) => selector.selects(&a.name, &a.id),
+            Some(a) => (&a.name, &a.id),
             None => {
                 self.builtins_read.store(true, Ordering::Relaxed);
-                selector.selects("", &self.builtins.account_id)
+                ("", &self.builtins.account_id)
             }
         }
     }

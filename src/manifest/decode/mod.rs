@@ -98,7 +98,8 @@ pub fn decode_document(
 pub fn left_for_other_accounts(root: &Node, vars: &Variables) -> Option<(usize, String)> {
     let (text, line) = accounts_annotation(root)?;
     let selector = super::accounts::Selector::parse(text).ok()?;
-    (!vars.selects(&selector)).then(|| (line, text.to_string()))
+    let (name, id) = vars.selected_as();
+    (!selector.selects(name, id)).then(|| (line, text.to_string()))
 }
 
 /// The raw `iam-warden/accounts` of a document, and its line.
