@@ -559,3 +559,106 @@ fn a_federated_ref_to_a_provider_nobody_declares_is_an_error() {
         "{stdout}"
     );
 }
+
+/// Role `ec2-r{i}`, instance profile `ec2-p{i}` holding it, and provider `https://idp{i}.example.com`.
+fn trio(i: usize) -> String {
+    format!(
+        r#"apiVersion: iamwarden/v1alpha1
+kind: Role
+metadata: {{name: ec2-r{i}}}
+spec:
+  assumeRolePolicy:
+    Version: "2012-10-17"
+    Statement: [{{Effect: Allow, Principal: {{Service: ec2.amazonaws.com}}, Action: "sts:AssumeRole"}}]
+---
+apiVersion: iamwarden/v1alpha1
+kind: InstanceProfile
+metadata: {{name: ec2-p{i}}}
+spec:
+  role: {{ref: ec2-r{i}}}
+  tags: {{index: "{i}"}}
+---
+apiVersion: iamwarden/v1alpha1
+kind: OpenIDConnectProvider
+metadata: {{name: idp{i}}}
+spec:
+  url: https://idp{i}.example.com
+  clientIDs: [sts.amazonaws.com, app-{i}]
+  tags: {{index: "{i}"}}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_in_the_middle_of_creating_profiles_and_providers_loses_nothing() {
+    const TRIOS: usize = 8;
+    let bed = Bed::new(&[], &[]).await;
+    for i in 0..TRIOS {
+        bed.write(&format!("trio-{i}.yaml"), &trio(i));
+    }
+    // Every write is held on its way (and still carried out when the daemon dies meanwhile),
+    // so each kill falls in the middle of the work.
+    for action in [
+        "CreateRole",
+        "CreateInstanceProfile",
+        "AddRoleToInstanceProfile",
+        "CreateOpenIDConnectProvider",
+    ] {
+        bed.proxy
+            .delay(action, usize::MAX, Duration::from_millis(150));
+    }
+    let args = ["--resync-interval", "1s"];
+    let mut interrupted = 0;
+    for moment in [350, 700, 1100] {
+        let d = bed.daemon(bed.dir.path(), &args);
+        std::thread::sleep(Duration::from_millis(moment));
+        d.kill();
+        std::thread::sleep(Duration::from_millis(200));
+        if bed.plan().0 != 0 {
+            interrupted += 1;
+        }
+    }
+    assert!(
+        interrupted >= 2,
+        "only {interrupted} kills interrupted work"
+    );
+    let d = bed.daemon(bed.dir.path(), &args);
+    wait_for(
+        "in sync after the last restart",
+        Duration::from_secs(90),
+        || bed.plan().0 == 0,
+    );
+    for i in 0..TRIOS {
+        let name = format!("ec2-p{i}");
+        assert_eq!(
+            profile_roles(&bed.iam, &name).await,
+            [format!("ec2-r{i}")],
+            "{name} holds its role once"
+        );
+        let p = profile(&bed.iam, &name).await.unwrap();
+        let index = i.to_string();
+        assert_eq!(tags(p.tags()), owned(&[("index", &index)]), "{name}");
+        let arn = provider_arn(&format!("idp{i}.example.com"));
+        let (ids, _, t) = provider(&bed.iam, &arn).await.expect("provider created");
+        assert_eq!(
+            ids,
+            set(&["sts.amazonaws.com", &format!("app-{i}")]),
+            "{arn}"
+        );
+        assert_eq!(t, owned(&[("index", &index)]), "{arn}");
+    }
+    let listed = bed.iam.list_instance_profiles().send().await.unwrap();
+    assert_eq!(
+        listed.instance_profiles().len(),
+        TRIOS,
+        "no profile made twice"
+    );
+    let providers = bed
+        .iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(providers.open_id_connect_provider_list().len(), TRIOS);
+    assert!(d.terminate(Duration::from_secs(10)) == Some(0));
+}
