@@ -662,3 +662,36 @@ async fn sigkill_in_the_middle_of_creating_profiles_and_providers_loses_nothing(
     assert_eq!(providers.open_id_connect_provider_list().len(), TRIOS);
     assert!(d.terminate(Duration::from_secs(10)) == Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_no_op_resync_reads_each_profile_and_provider_once_and_writes_nothing() {
+    const TRIOS: usize = 3;
+    let bed = Bed::new(&[], &[]).await;
+    for i in 0..TRIOS {
+        bed.write(&format!("trio-{i}.yaml"), &trio(i));
+    }
+    bed.converge();
+    let d = bed.daemon(bed.dir.path(), &["--resync-interval", "1s"]);
+    wait_for("ready", Duration::from_secs(60), || {
+        d.get("/readyz").0 == 200
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    bed.proxy.reset_counts();
+    std::thread::sleep(Duration::from_millis(4500));
+    let wire = bed.proxy.actions();
+    assert_eq!(bed.proxy.writes(), Vec::<String>::new(), "{}", d.log());
+    // One bulk read per resync for the roles; the kinds it does not hold, one read each.
+    let resyncs = bed.proxy.count("GetAccountAuthorizationDetails");
+    assert!(resyncs >= 2, "{wire:?}");
+    for action in ["GetInstanceProfile", "GetOpenIDConnectProvider"] {
+        let reads = bed.proxy.count(action);
+        assert!(
+            reads <= TRIOS * (resyncs + 1),
+            "{action}: {reads} reads in {resyncs} resyncs: {wire:?}"
+        );
+    }
+    // Without --prune nothing is listed.
+    assert_eq!(bed.proxy.count("ListInstanceProfiles"), 0, "{wire:?}");
+    assert_eq!(bed.proxy.count("ListOpenIDConnectProviders"), 0, "{wire:?}");
+    assert!(d.terminate(Duration::from_secs(10)) == Some(0));
+}
