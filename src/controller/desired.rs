@@ -605,6 +605,25 @@ mod tests {
     }
 
     #[test]
+    fn a_new_file_declaring_a_known_providers_url_takes_nothing_over() {
+        let provider = |name: &str, client: &str| {
+            format!("apiVersion: iamwarden/v1alpha1\nkind: OpenIDConnectProvider\nmetadata: {{name: {name}}}\nspec:\n  url: https://idp.example.com\n  clientIDs: [{client}]\n")
+        };
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("b.yaml"), provider("mine", "sts.amazonaws.com")).unwrap();
+        let mut store = DesiredStore::default();
+        reload(&mut store, d.path());
+        // The intruder sorts first, and names another provider for the same url.
+        fs::write(d.path().join("a.yaml"), provider("intruder", "hijack")).unwrap();
+        let r = reload(&mut store, d.path());
+        let providers = &store.state().oidc_providers;
+        assert_eq!(providers.keys().collect::<Vec<_>>(), ["mine"]);
+        assert!(providers["mine"].client_ids.contains("sts.amazonaws.com"));
+        assert_eq!(r.changed, vec![]);
+        assert_eq!(r.new_errors.len(), 2);
+    }
+
+    #[test]
     fn a_duplicate_in_a_new_file_keeps_the_previous_desired_state() {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("b.yaml"), role("a", "original")).unwrap();

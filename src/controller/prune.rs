@@ -158,7 +158,7 @@ impl Controller {
                 .state
                 .oidc_providers
                 .values()
-                .any(|p| p.host_path().eq_ignore_ascii_case(&key.name)),
+                .any(|p| p.host_path() == key.name),
         };
         if declared {
             self.pruned(key);

@@ -4,10 +4,12 @@
 //! `iam.services.k8s.aws/v1alpha1`). The rewrite keeps every node's line, and records where
 //! each native field came from, so an error found in the native shape names ACK's field.
 
+use std::collections::BTreeMap;
+
 use crate::fieldpath::{FieldPath, Seg};
 use crate::suggest::unknown_field;
 
-use super::model::{
+use super::model::{K8sName, 
     ACCOUNTS_ANNOTATION, ADOPT_ANNOTATION, API_VERSION, MODE_ANNOTATION, PRUNE_ANNOTATION,
 };
 use super::yaml::{Key, Node, Value};
@@ -84,9 +86,8 @@ pub fn is_ack(root: &Node) -> bool {
 #[derive(Debug)]
 pub struct Native {
     pub node: Node,
-    /// The Kubernetes name (`metadata.name`) that other ACK objects refer to it by, when it is
-    /// not the IAM name.
-    pub k8s_name: Option<String>,
+    /// Its Kubernetes identity, which other ACK objects refer to it by.
+    pub k8s: K8sName,
     renames: Vec<(FieldPath, FieldPath)>,
 }
 
@@ -117,10 +118,10 @@ pub type Problem = (usize, FieldPath, String);
 pub fn to_native(root: &Node) -> Result<Native, Vec<Problem>> {
     let mut t = Translator::default();
     let native = t.object(root);
-    match native {
-        Some(node) if t.problems.is_empty() => Ok(Native {
+    match (native, t.k8s) {
+        (Some(node), Some(k8s)) if t.problems.is_empty() => Ok(Native {
             node,
-            k8s_name: t.k8s_name,
+            k8s,
             renames: t.renames,
         }),
         _ => Err(t.problems),
@@ -170,7 +171,9 @@ fn map(line: usize, entries: Vec<(Key, Node)>) -> Node {
 struct Translator {
     problems: Vec<Problem>,
     renames: Vec<(FieldPath, FieldPath)>,
-    k8s_name: Option<String>,
+    /// The object's namespace, read before its spec: refs resolve within it.
+    namespace: String,
+    k8s: Option<K8sName>,
 }
 
 impl Translator {
@@ -277,6 +280,9 @@ impl Translator {
                 None
             }
         };
+        if let Some(n) = meta_get("namespace") {
+            self.namespace = self.string(n, &meta_path.key("namespace")).unwrap_or_default();
+        }
         let annotations = meta_get("annotations");
         let kind = kind?;
         let spec = get("spec");
@@ -295,11 +301,11 @@ impl Translator {
             "InstanceProfile" => self.instance_profile(spec, &spec_path),
             _ => self.oidc_provider(spec, &spec_path, k8s_name.as_deref()),
         };
-        let k8s_name = k8s_name?;
+        self.k8s = Some(K8sName {
+            namespace: self.namespace.clone(),
+            name: k8s_name?,
+        });
         let (iam_name, name_line) = iam_name?;
-        if iam_name != k8s_name {
-            self.k8s_name = Some(k8s_name);
-        }
         let mut meta_out = vec![entry(
             "name",
             name_line,
@@ -650,6 +656,21 @@ impl Translator {
             return None;
         };
         let name = self.string(name, &from_path.key("name"))?;
+        if let Some((_, ns)) = inner.iter().find(|(k, _)| k.name == "namespace") {
+            let ns_path = from_path.key("namespace");
+            let ns = self.string(ns, &ns_path)?;
+            if ns != self.namespace {
+                self.problem(
+                    from.line,
+                    ns_path,
+                    format!(
+                        "names namespace `{ns}`; iam-warden resolves a ref within the object's own namespace (`{}`)",
+                        self.namespace
+                    ),
+                );
+                return None;
+            }
+        }
         self.renames.push((native.clone(), at.clone()));
         self.renames
             .push((native.key("ref"), from_path.key("name")));
@@ -816,7 +837,7 @@ impl Translator {
 /// One document in the native shape as JSON, for `iam-warden convert`: an ACK object rewritten
 /// (its policy documents given as JSON strings become mappings, unless they hold a number,
 /// which a mapping could not keep exactly as written), any other document as it is.
-pub fn native_json(root: &Node) -> Result<(serde_json::Value, Option<String>), Vec<Problem>> {
+pub fn native_json(root: &Node) -> Result<(serde_json::Value, Option<K8sName>), Vec<Problem>> {
     if !is_ack(root) {
         return Ok((root.to_json(), None));
     }
@@ -832,7 +853,7 @@ pub fn native_json(root: &Node) -> Result<(serde_json::Value, Option<String>), V
             inline.values_mut().for_each(expand);
         }
     }
-    Ok((json, native.k8s_name))
+    Ok((json, Some(native.k8s)))
 }
 
 fn expand(doc: &mut serde_json::Value) {
@@ -853,37 +874,60 @@ fn expand(doc: &mut serde_json::Value) {
     }
 }
 
-/// Rewrites `{ref: NAME}` that names an object by its Kubernetes name into the IAM name, as
-/// loading does (see `resolve_aliases`): `aliases` maps (kind, Kubernetes name) to IAM name.
-pub fn resolve_refs(docs: &mut [serde_json::Value], aliases: &[(String, String, String)]) {
+/// ACK objects by Kubernetes identity: what an ACK ref (`{from: {name}}`, always a
+/// Kubernetes name, within the referring object's namespace) means.
+#[derive(Debug, Default)]
+pub struct K8sIndex {
+    /// (kind, namespace, Kubernetes name) -> IAM name.
+    objects: BTreeMap<(String, String, String), String>,
+}
+
+impl K8sIndex {
+    /// Adds an object; the IAM name of another object of the same kind, namespace and name if
+    /// there is one (which is two declarations of one Kubernetes object).
+    pub fn insert(&mut self, kind: &str, k8s: &K8sName, iam: &str) -> Option<String> {
+        let key = (kind.to_string(), k8s.namespace.clone(), k8s.name.clone());
+        match self.objects.get(&key) {
+            Some(first) => Some(first.clone()),
+            None => {
+                self.objects.insert(key, iam.to_string());
+                None
+            }
+        }
+    }
+
+    /// The IAM name of the `kind` object that a ref to `name` from an ACK object in `namespace`
+    /// means; `None` when no ACK object has that name there (the name is then an IAM name).
+    pub fn resolve(&self, kind: &str, namespace: &str, name: &str) -> Option<&str> {
+        self.objects
+            .get(&(kind.to_string(), namespace.to_string(), name.to_string()))
+            .map(String::as_str)
+    }
+}
+
+/// Rewrites the refs of converted ACK objects (`docs`, each with its Kubernetes identity) from
+/// Kubernetes names into IAM names, as loading resolves them.
+pub fn resolve_refs(docs: &mut [(serde_json::Value, Option<K8sName>)]) {
     use serde_json::Value as Json;
-    let names: Vec<(String, String)> = docs
-        .iter()
-        .filter_map(|d| {
-            Some((
-                d.get("kind")?.as_str()?.to_string(),
-                d.get("metadata")?.get("name")?.as_str()?.to_lowercase(),
-            ))
-        })
-        .collect();
-    let fix = |kind: &str, r: &mut Json| {
-        let Some(Json::String(name)) = r.get_mut("ref") else {
-            return;
+    let mut index = K8sIndex::default();
+    for (doc, k8s) in docs.iter() {
+        let kind = doc.get("kind").and_then(Json::as_str);
+        let iam = doc.get("metadata").and_then(|m| m.get("name")).and_then(Json::as_str);
+        if let (Some(kind), Some(iam), Some(k8s)) = (kind, iam, k8s) {
+            index.insert(kind, k8s, iam);
+        }
+    }
+    for (doc, k8s) in docs.iter_mut() {
+        let Some(namespace) = k8s.as_ref().map(|k| k.namespace.as_str()) else {
+            continue;
         };
-        if names
-            .iter()
-            .any(|(k, n)| k == kind && *n == name.to_lowercase())
-        {
-            return;
-        }
-        if let Some((_, _, iam)) = aliases
-            .iter()
-            .find(|(k, alias, _)| k == kind && alias == name)
-        {
-            *name = iam.clone();
-        }
-    };
-    for doc in docs.iter_mut() {
+        let fix = |kind: &str, r: &mut Json| {
+            if let Some(Json::String(name)) = r.get_mut("ref") {
+                if let Some(iam) = index.resolve(kind, namespace, name) {
+                    *name = iam.to_string();
+                }
+            }
+        };
         let Some(spec) = doc.get_mut("spec").and_then(Json::as_object_mut) else {
             continue;
         };

@@ -179,7 +179,7 @@ mod tests {
         crate::manifest::Origin {
             file: "m.yaml".into(),
             line,
-            alias: None,
+            k8s: None,
         }
     }
 

@@ -160,7 +160,7 @@ fn load_text(
                 d.path = native.ack_path(&d.path);
             }
             if let Some(r) = &mut resource {
-                r.origin_mut().alias = native.k8s_name;
+                r.origin_mut().k8s = Some(native.k8s);
             }
         }
         resources.extend(resource);
@@ -394,80 +394,103 @@ pub fn assemble(resources: impl IntoIterator<Item = Resource>) -> (DesiredState,
                     .insert(profile.name.clone(), profile);
             }
             Resource::OpenIDConnectProvider(provider) => {
-                // IAM identifies a provider by its url: two manifests for one url are one
-                // provider declared twice.
-                let twin = state
-                    .oidc_providers
-                    .values()
-                    .find(|p| p.host_path().eq_ignore_ascii_case(provider.host_path()));
-                if let Some(first) = twin {
-                    diags.push(Diagnostic {
-                        file: provider.origin.file.clone(),
-                        line: Some(provider.origin.line),
-                        path: FieldPath::default().key("spec").key("url"),
-                        message: format!(
-                            "OpenIDConnectProvider `{}` has the url of `{}` (at {}): IAM holds one provider per url",
-                            provider.name, first.name, first.origin
-                        ),
-                    });
-                    continue;
-                }
                 state.oidc_providers.insert(provider.name.clone(), provider);
             }
         }
     }
-    resolve_aliases(&mut state);
+    diags.extend(one_provider_per_url(&mut state));
+    diags.extend(resolve_k8s_refs(&mut state));
     diags.extend(dangling_refs(&state));
     diags.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     (state, diags)
 }
 
-/// ACK objects refer to each other by Kubernetes name (`metadata.name`), which need not be
-/// the IAM name: a `{ref: NAME}` that names no declared policy but one policy's Kubernetes
-/// name means that policy.
-fn resolve_aliases(state: &mut DesiredState) {
-    let aliases: BTreeMap<String, String> = state
+/// IAM identifies a provider by its url (as written: IAM keeps it so): two manifests for one
+/// url are one provider declared twice. Neither is used, and both files are named, so that
+/// neither a new file nor an old one can take the provider over (the daemon keeps what each
+/// file declared before).
+fn one_provider_per_url(state: &mut DesiredState) -> Vec<Diagnostic> {
+    let mut by_url: BTreeMap<&str, Vec<&DesiredOidcProvider>> = BTreeMap::new();
+    for p in state.oidc_providers.values() {
+        by_url.entry(p.host_path()).or_default().push(p);
+    }
+    let mut diags = Vec::new();
+    let mut twins = Vec::new();
+    for same in by_url.values().filter(|s| s.len() > 1) {
+        for p in same {
+            let others: Vec<String> = same
+                .iter()
+                .filter(|o| o.name != p.name)
+                .map(|o| format!("`{}` at {}", o.name, o.origin))
+                .collect();
+            diags.push(Diagnostic {
+                file: p.origin.file.clone(),
+                line: Some(p.origin.line),
+                path: FieldPath::default().key("spec").key("url"),
+                message: format!(
+                    "OpenIDConnectProvider `{}` has the url of {}: IAM holds one provider per url",
+                    p.name,
+                    others.join(", ")
+                ),
+            });
+            twins.push(p.name.clone());
+        }
+    }
+    for name in twins {
+        state.oidc_providers.remove(&name);
+    }
+    diags
+}
+
+/// ACK objects refer to each other by Kubernetes name (`metadata.name`, within the referring
+/// object's namespace), which need not be the IAM name: an ACK object's `{ref: NAME}` means
+/// the ACK object of that name there, and only failing one, a declared IAM name. Two ACK
+/// objects of one kind, namespace and name are an error.
+fn resolve_k8s_refs(state: &mut DesiredState) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let mut index = ack::K8sIndex::default();
+    let objects = state
         .policies
         .values()
-        .filter_map(|p| Some((p.origin.alias.clone()?, p.name.clone())))
-        .collect();
-    let names: Vec<String> = state
-        .policies
-        .values()
-        .map(|p| p.name.to_lowercase())
-        .collect();
-    let resolve = |r: &mut PolicyRef| {
-        if let PolicyRef::Ref(name) = r {
-            if !names.contains(&name.to_lowercase()) {
-                if let Some(iam) = aliases.get(name.as_str()) {
-                    *name = iam.clone();
+        .map(|p| ("Policy", &p.name, &p.origin))
+        .chain(state.roles.values().map(|r| ("Role", &r.name, &r.origin)));
+    for (kind, iam, origin) in objects {
+        let Some(k8s) = &origin.k8s else { continue };
+        if let Some(first) = index.insert(kind, k8s, iam) {
+            diags.push(Diagnostic {
+                file: origin.file.clone(),
+                line: Some(origin.line),
+                path: FieldPath::default().key("metadata").key("name"),
+                message: format!(
+                    "ACK {kind} `{}` in namespace `{}` is declared twice (also as `{first}`)",
+                    k8s.name, k8s.namespace
+                ),
+            });
+        }
+    }
+    let namespace = |o: &Origin| o.k8s.as_ref().map(|k| k.namespace.clone());
+    for role in state.roles.values_mut() {
+        let Some(ns) = namespace(&role.origin) else { continue };
+        let resolve = |r: &mut PolicyRef| {
+            if let PolicyRef::Ref(name) = r {
+                if let Some(iam) = index.resolve("Policy", &ns, name) {
+                    *name = iam.to_string();
                 }
             }
-        }
-    };
-    for role in state.roles.values_mut() {
+        };
         role.managed_policies.iter_mut().for_each(resolve);
         role.permissions_boundary.iter_mut().for_each(resolve);
         role.managed_policies.sort();
     }
-    let roles: BTreeMap<String, String> = state
-        .roles
-        .values()
-        .filter_map(|r| Some((r.origin.alias.clone()?, r.name.clone())))
-        .collect();
     for profile in state.instance_profiles.values_mut() {
+        let Some(ns) = namespace(&profile.origin) else { continue };
         if let Some(RoleRef::Ref(name)) = &mut profile.role {
-            if !state
-                .roles
-                .values()
-                .any(|r| r.name.eq_ignore_ascii_case(name))
-            {
-                if let Some(iam) = roles.get(name.as_str()) {
-                    *name = iam.clone();
-                }
+            if let Some(iam) = index.resolve("Role", &ns, name) {
+                *name = iam.to_string();
             }
         }
     }
+    diags
 }
 
 fn dangling_refs(state: &DesiredState) -> Vec<Diagnostic> {

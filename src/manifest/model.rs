@@ -73,9 +73,15 @@ impl fmt::Display for Kind {
 pub struct Origin {
     pub file: PathBuf,
     pub line: usize,
-    /// The name other ACK objects refer to it by (its Kubernetes `metadata.name`), when that
-    /// is not its IAM name.
-    pub alias: Option<String>,
+    /// An ACK object's Kubernetes identity, which other ACK objects refer to it by.
+    pub k8s: Option<K8sName>,
+}
+
+/// A Kubernetes object's namespace (empty when the manifest names none) and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct K8sName {
+    pub namespace: String,
+    pub name: String,
 }
 
 impl fmt::Display for Origin {

@@ -230,7 +230,7 @@ mod tests {
             inline_policies: BTreeMap::new(),
             tags: BTreeMap::new(),
             annotations: BTreeMap::new(),
-            origin: Origin { file: "r.yaml".into(), line: 1 , alias: None},
+            origin: Origin { file: "r.yaml".into(), line: 1 , k8s: None},
         }
     }
 

@@ -42,7 +42,7 @@ fn desired_role() -> DesiredRole {
         origin: Origin {
             file: PathBuf::from("a.yaml"),
             line: 1,
-            alias: None,
+            k8s: None,
         },
     }
 }
@@ -58,7 +58,7 @@ fn desired_policy() -> DesiredPolicy {
         origin: Origin {
             file: PathBuf::from("p.yaml"),
             line: 1,
-            alias: None,
+            k8s: None,
         },
     }
 }

@@ -353,7 +353,7 @@ impl Decoder<'_> {
         let origin = Origin {
             file: self.file.to_path_buf(),
             line: root.line,
-            alias: None,
+            k8s: None,
         };
         match kind? {
             Kind::Role => self

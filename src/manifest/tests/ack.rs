@@ -40,7 +40,13 @@ fn an_ack_role_becomes_the_role_it_describes() {
         panic!()
     };
     assert_eq!(r.name, "RealRole", "spec.name is the IAM name");
-    assert_eq!(r.origin.alias.as_deref(), Some("k8s-role"));
+    assert_eq!(
+        r.origin.k8s,
+        Some(K8sName {
+            namespace: "team-a".into(),
+            name: "k8s-role".into()
+        })
+    );
     assert_eq!(
         (
             r.path.as_str(),
@@ -73,10 +79,10 @@ fn an_ack_role_becomes_the_role_it_describes() {
 fn refs_by_kubernetes_name_resolve_to_the_iam_names() {
     let policy = |k8s: &str, iam: &str| {
         format!(
-            "apiVersion: iam.services.k8s.aws/v1alpha1\nkind: Policy\nmetadata: {{name: {k8s}}}\nspec:\n  name: {iam}\n  policyDocument: '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"*\"}}]}}'\n"
+            "apiVersion: iam.services.k8s.aws/v1alpha1\nkind: Policy\nmetadata: {{name: {k8s}, namespace: team-a}}\nspec:\n  name: {iam}\n  policyDocument: '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\",\"Resource\":\"*\"}}]}}'\n"
         )
     };
-    let profile = "apiVersion: iam.services.k8s.aws/v1alpha1\nkind: InstanceProfile\nmetadata: {name: k8s-profile}\nspec:\n  name: RealProfile\n  roleRef: {from: {name: k8s-role}}\n";
+    let profile = "apiVersion: iam.services.k8s.aws/v1alpha1\nkind: InstanceProfile\nmetadata: {name: k8s-profile, namespace: team-a}\nspec:\n  name: RealProfile\n  roleRef: {from: {name: k8s-role}}\n";
     let text = format!(
         "{ACK_ROLE}---\n{}---\n{}---\n{profile}",
         policy("k8s-policy", "RealPolicy"),
@@ -99,6 +105,41 @@ fn refs_by_kubernetes_name_resolve_to_the_iam_names() {
         state.instance_profile("RealProfile").unwrap().role,
         Some(RoleRef::Ref("RealRole".into()))
     );
+}
+
+#[test]
+fn an_ack_ref_means_the_kubernetes_name_in_its_own_namespace_first() {
+    let role = |ns: &str, k8s: &str, iam: &str| {
+        format!("apiVersion: iam.services.k8s.aws/v1alpha1\nkind: Role\nmetadata: {{name: {k8s}, namespace: {ns}}}\nspec:\n  name: {iam}\n  assumeRolePolicyDocument: '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"Service\":\"ec2.amazonaws.com\"}},\"Action\":\"sts:AssumeRole\"}}]}}'\n")
+    };
+    let profile = |ns: &str| {
+        format!("apiVersion: iam.services.k8s.aws/v1alpha1\nkind: InstanceProfile\nmetadata: {{name: p-{ns}, namespace: {ns}}}\nspec:\n  name: p-{ns}\n  roleRef: {{from: {{name: web}}}}\n")
+    };
+    // `web` is a role's Kubernetes name in team-a and team-b, and another role's IAM name.
+    let text = [
+        role("team-a", "web", "a-web"),
+        role("team-b", "web", "b-web"),
+        role("team-a", "other", "web"),
+        profile("team-a"),
+        profile("team-b"),
+    ]
+    .join("---\n");
+    let report = load_text(&text);
+    assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
+    let (state, diags) = assemble(report.resources.iter().cloned());
+    assert!(diags.is_empty(), "{diags:#?}");
+    let role_of = |p: &str| state.instance_profile(p).unwrap().role.clone();
+    assert_eq!(role_of("p-team-a"), Some(RoleRef::Ref("a-web".into())));
+    assert_eq!(role_of("p-team-b"), Some(RoleRef::Ref("b-web".into())));
+    // A ref into another namespace is not resolved silently.
+    let across = profile("team-a").replace("{name: web}", "{name: web, namespace: team-b}");
+    one_error(&across, "spec.roleRef.from.namespace", "own namespace");
+    // One Kubernetes object declared twice is an error.
+    let twice = [role("team-a", "web", "a-web"), role("team-a", "web", "a-web2")].join("---\n");
+    let report = load_text(&twice);
+    let (_, diags) = assemble(report.resources.iter().cloned());
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert!(diags[0].message.contains("declared twice"), "{diags:#?}");
 }
 
 #[test]
@@ -156,7 +197,7 @@ fn what_ack_has_and_iam_warden_cannot_honour_is_an_error_never_dropped() {
         ),
         (
             "  namespace: team-a\n",
-            "  generateName: x-\n",
+            "  namespace: team-a\n  generateName: x-\n",
             "metadata.generateName",
             "unknown field",
         ),
@@ -210,7 +251,7 @@ fn an_ack_provider_is_named_by_its_object_and_keeps_its_thumbprints_optional() {
         panic!()
     };
     assert_eq!((p.name.as_str(), p.thumbprints.clone()), ("eks", None));
-    assert_eq!(p.origin.alias, None);
+    assert_eq!(p.origin.k8s.map(|k| k.name).as_deref(), Some("eks"));
 }
 
 #[test]

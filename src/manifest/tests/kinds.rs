@@ -131,12 +131,21 @@ fn a_provider_refuses_what_iam_refuses() {
 fn two_providers_with_one_url_are_one_provider_declared_twice() {
     let a = provider("  url: https://x.example.com\n");
     let b = a.replace("name: eks", "name: other");
-    let (_, diags) = assemble([only(&a), only(&b)]);
-    assert_eq!(diags.len(), 1, "{diags:#?}");
+    let (state, diags) = assemble([only(&a), only(&b)]);
+    // Both are named and neither is used: no manifest can take over another's provider.
+    assert_eq!(diags.len(), 2, "{diags:#?}");
     assert!(
-        diags[0].message.contains("IAM holds one provider per url"),
+        diags
+            .iter()
+            .all(|d| d.message.contains("IAM holds one provider per url")),
         "{diags:#?}"
     );
+    assert!(state.oidc_providers.is_empty());
+    // IAM keeps a url as written: another case in the host is another provider.
+    let c = a.replace("x.example.com", "X.example.com").replace("name: eks", "name: upper");
+    let (state, diags) = assemble([only(&a), only(&c)]);
+    assert!(diags.is_empty(), "{diags:#?}");
+    assert_eq!(state.oidc_providers.len(), 2);
 }
 
 #[test]

@@ -476,7 +476,7 @@ fn candidates_are_owned_undeclared_and_inside_the_allowed_paths() {
         origin: Origin {
             file: "a.yaml".into(),
             line: 1,
-            alias: None,
+            k8s: None,
         },
     };
     desired.roles.insert(declared.name.clone(), declared);
