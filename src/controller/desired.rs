@@ -607,10 +607,16 @@ mod tests {
     #[test]
     fn a_new_file_declaring_a_known_providers_url_takes_nothing_over() {
         let provider = |name: &str, client: &str| {
-            format!("apiVersion: iamwarden/v1alpha1\nkind: OpenIDConnectProvider\nmetadata: {{name: {name}}}\nspec:\n  url: https://idp.example.com\n  clientIDs: [{client}]\n")
+            format!(
+                "apiVersion: iamwarden/v1alpha1\nkind: OpenIDConnectProvider\nmetadata: {{name: {name}}}\nspec:\n  url: https://idp.example.com\n  clientIDs: [{client}]\n"
+            )
         };
         let d = tempfile::tempdir().unwrap();
-        fs::write(d.path().join("b.yaml"), provider("mine", "sts.amazonaws.com")).unwrap();
+        fs::write(
+            d.path().join("b.yaml"),
+            provider("mine", "sts.amazonaws.com"),
+        )
+        .unwrap();
         let mut store = DesiredStore::default();
         reload(&mut store, d.path());
         // The intruder sorts first, and names another provider for the same url.

@@ -26,7 +26,7 @@ pub fn check(guardrails: &Guardrails, resource: &Resource) -> Vec<(FieldPath, St
                 if !allowed.is_empty()
                     && !allowed
                         .iter()
-                        .any(|p| glob::matches(p, &provider.url, false))
+                        .any(|p| super::issuer_matches(p, &provider.url))
                 {
                     v.add(
                         spec().key("url"),

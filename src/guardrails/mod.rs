@@ -100,6 +100,24 @@ impl Rules {
     }
 }
 
+/// Whether issuer `url` matches `pattern` (IAM wildcards), host and path apart: a wildcard
+/// never crosses from the host into the path, so `https://oidc.eks.*.amazonaws.com/id/*`
+/// cannot match `https://oidc.eks.attacker.example/x.amazonaws.com/id/1`. Hosts ignore case.
+pub fn issuer_matches(pattern: &str, url: &str) -> bool {
+    let split = |u: &str| -> Option<(String, String)> {
+        let rest = u.strip_prefix("https://")?;
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        Some((host.to_string(), path.to_string()))
+    };
+    match (split(pattern), split(url)) {
+        (Some((pattern_host, pattern_path)), Some((host, path))) => {
+            crate::policy::glob::matches(&pattern_host, &host, true)
+                && crate::policy::glob::matches(&pattern_path, &path, false)
+        }
+        _ => false,
+    }
+}
+
 /// Every source's rules; a resource must pass all of them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Guardrails {
@@ -182,17 +200,21 @@ impl Guardrails {
         })
     }
 
+    /// Whether every source allows an OIDC provider with this issuer url.
+    pub fn allows_issuer(&self, url: &str) -> bool {
+        self.sources.iter().all(|(_, r)| {
+            r.allowed_oidc_provider_urls.is_empty()
+                || r.allowed_oidc_provider_urls
+                    .iter()
+                    .any(|p| issuer_matches(p, url))
+        })
+    }
+
     /// Whether the resource with this ARN lies under the allowed path prefixes.
     pub fn allows_arn(&self, arn: &str) -> bool {
         // An OIDC provider has no path: its url is what the guardrails judge.
         if let Some((_, host_path)) = arn.split_once(":oidc-provider/") {
-            let url = format!("https://{host_path}");
-            return self.sources.iter().all(|(_, r)| {
-                r.allowed_oidc_provider_urls.is_empty()
-                    || r.allowed_oidc_provider_urls
-                        .iter()
-                        .any(|p| crate::policy::glob::matches(p, &url, false))
-            });
+            return self.allows_issuer(&format!("https://{host_path}"));
         }
         crate::arn::name_and_path(arn).is_some_and(|(_, path)| self.allows_path(&path))
     }

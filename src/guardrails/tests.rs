@@ -262,3 +262,42 @@ fn a_guardrails_file_with_an_unknown_field_or_a_bad_account_is_refused() {
     };
     assert!(Guardrails::load(flags, None).is_err());
 }
+
+#[test]
+fn an_issuer_url_allow_list_never_lets_a_wildcard_cross_from_host_into_path() {
+    let g = rules("allowedOidcProviderUrls: [\"https://oidc.eks.*.amazonaws.com/id/*\"]\n");
+    let provider = |url: &str| resource(&format!("  url: {url}\n"), "OpenIDConnectProvider");
+    assert!(
+        violations(
+            &g,
+            &provider("https://oidc.eks.eu-west-1.amazonaws.com/id/ABC")
+        )
+        .is_empty()
+    );
+    assert!(
+        violations(
+            &g,
+            &provider("https://OIDC.EKS.eu-west-1.amazonaws.com/id/ABC")
+        )
+        .is_empty(),
+        "hosts ignore case"
+    );
+    for bad in [
+        "https://oidc.eks.attacker.example/x.amazonaws.com/id/1",
+        "https://token.actions.githubusercontent.com",
+        "https://oidc.eks.eu-west-1.amazonaws.com/other/ABC",
+    ] {
+        let v = violations(&g, &provider(bad));
+        assert_eq!(v.len(), 1, "{bad}: {v:?}");
+        assert!(v[0].starts_with("spec.url: "), "{v:?}");
+    }
+    // Prune judges a provider by the same list (it has no path for the path guardrail).
+    assert!(g.allows_arn("arn:aws:iam::1:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X"));
+    assert!(
+        !g.allows_arn(
+            "arn:aws:iam::1:oidc-provider/oidc.eks.attacker.example/x.amazonaws.com/id/1"
+        )
+    );
+    let paths = rules("allowedPathPrefixes: [/agent/]\n");
+    assert!(paths.allows_arn("arn:aws:iam::1:oidc-provider/anything.example.com"));
+}

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use crate::fieldpath::{FieldPath, Seg};
 use crate::suggest::unknown_field;
 
-use super::model::{K8sName, 
-    ACCOUNTS_ANNOTATION, ADOPT_ANNOTATION, API_VERSION, MODE_ANNOTATION, PRUNE_ANNOTATION,
+use super::model::{
+    ACCOUNTS_ANNOTATION, ADOPT_ANNOTATION, API_VERSION, K8sName, MODE_ANNOTATION, PRUNE_ANNOTATION,
 };
 use super::yaml::{Key, Node, Value};
 
@@ -281,7 +281,9 @@ impl Translator {
             }
         };
         if let Some(n) = meta_get("namespace") {
-            self.namespace = self.string(n, &meta_path.key("namespace")).unwrap_or_default();
+            self.namespace = self
+                .string(n, &meta_path.key("namespace"))
+                .unwrap_or_default();
         }
         let annotations = meta_get("annotations");
         let kind = kind?;
@@ -912,7 +914,10 @@ pub fn resolve_refs(docs: &mut [(serde_json::Value, Option<K8sName>)]) {
     let mut index = K8sIndex::default();
     for (doc, k8s) in docs.iter() {
         let kind = doc.get("kind").and_then(Json::as_str);
-        let iam = doc.get("metadata").and_then(|m| m.get("name")).and_then(Json::as_str);
+        let iam = doc
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Json::as_str);
         if let (Some(kind), Some(iam), Some(k8s)) = (kind, iam, k8s) {
             index.insert(kind, k8s, iam);
         }

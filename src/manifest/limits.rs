@@ -30,6 +30,12 @@ pub fn oidc_url(url: &str) -> Result<(), String> {
     if host.is_empty() || host.contains(char::is_whitespace) {
         return Err(format!("`{url}` has no host"));
     }
+    // IAM's documentation: the url should not contain a port; a user name has no place.
+    if host.contains([':', '@']) {
+        return Err(format!(
+            "`{url}` names a port or a user; an issuer url is https://HOST[/PATH]"
+        ));
+    }
     if rest.contains(['?', '#']) {
         return Err(format!("`{url}` must not hold a query or fragment"));
     }

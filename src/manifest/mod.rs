@@ -470,7 +470,9 @@ fn resolve_k8s_refs(state: &mut DesiredState) -> Vec<Diagnostic> {
     }
     let namespace = |o: &Origin| o.k8s.as_ref().map(|k| k.namespace.clone());
     for role in state.roles.values_mut() {
-        let Some(ns) = namespace(&role.origin) else { continue };
+        let Some(ns) = namespace(&role.origin) else {
+            continue;
+        };
         let resolve = |r: &mut PolicyRef| {
             if let PolicyRef::Ref(name) = r {
                 if let Some(iam) = index.resolve("Policy", &ns, name) {
@@ -483,7 +485,9 @@ fn resolve_k8s_refs(state: &mut DesiredState) -> Vec<Diagnostic> {
         role.managed_policies.sort();
     }
     for profile in state.instance_profiles.values_mut() {
-        let Some(ns) = namespace(&profile.origin) else { continue };
+        let Some(ns) = namespace(&profile.origin) else {
+            continue;
+        };
         if let Some(RoleRef::Ref(name)) = &mut profile.role {
             if let Some(iam) = index.resolve("Role", &ns, name) {
                 *name = iam.to_string();

@@ -110,10 +110,14 @@ fn refs_by_kubernetes_name_resolve_to_the_iam_names() {
 #[test]
 fn an_ack_ref_means_the_kubernetes_name_in_its_own_namespace_first() {
     let role = |ns: &str, k8s: &str, iam: &str| {
-        format!("apiVersion: iam.services.k8s.aws/v1alpha1\nkind: Role\nmetadata: {{name: {k8s}, namespace: {ns}}}\nspec:\n  name: {iam}\n  assumeRolePolicyDocument: '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"Service\":\"ec2.amazonaws.com\"}},\"Action\":\"sts:AssumeRole\"}}]}}'\n")
+        format!(
+            "apiVersion: iam.services.k8s.aws/v1alpha1\nkind: Role\nmetadata: {{name: {k8s}, namespace: {ns}}}\nspec:\n  name: {iam}\n  assumeRolePolicyDocument: '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"Service\":\"ec2.amazonaws.com\"}},\"Action\":\"sts:AssumeRole\"}}]}}'\n"
+        )
     };
     let profile = |ns: &str| {
-        format!("apiVersion: iam.services.k8s.aws/v1alpha1\nkind: InstanceProfile\nmetadata: {{name: p-{ns}, namespace: {ns}}}\nspec:\n  name: p-{ns}\n  roleRef: {{from: {{name: web}}}}\n")
+        format!(
+            "apiVersion: iam.services.k8s.aws/v1alpha1\nkind: InstanceProfile\nmetadata: {{name: p-{ns}, namespace: {ns}}}\nspec:\n  name: p-{ns}\n  roleRef: {{from: {{name: web}}}}\n"
+        )
     };
     // `web` is a role's Kubernetes name in team-a and team-b, and another role's IAM name.
     let text = [
@@ -135,7 +139,11 @@ fn an_ack_ref_means_the_kubernetes_name_in_its_own_namespace_first() {
     let across = profile("team-a").replace("{name: web}", "{name: web, namespace: team-b}");
     one_error(&across, "spec.roleRef.from.namespace", "own namespace");
     // One Kubernetes object declared twice is an error.
-    let twice = [role("team-a", "web", "a-web"), role("team-a", "web", "a-web2")].join("---\n");
+    let twice = [
+        role("team-a", "web", "a-web"),
+        role("team-a", "web", "a-web2"),
+    ]
+    .join("---\n");
     let report = load_text(&twice);
     let (_, diags) = assemble(report.resources.iter().cloned());
     assert_eq!(diags.len(), 1, "{diags:#?}");

@@ -93,6 +93,11 @@ fn a_provider_refuses_what_iam_refuses() {
         "trailing slash",
     );
     one_error(
+        &provider("  url: https://x.example.com:8443/id\n"),
+        "spec.url",
+        "port",
+    );
+    one_error(
         &provider("  url: https://x.example.com?a=1\n"),
         "spec.url",
         "query",
@@ -142,7 +147,9 @@ fn two_providers_with_one_url_are_one_provider_declared_twice() {
     );
     assert!(state.oidc_providers.is_empty());
     // IAM keeps a url as written: another case in the host is another provider.
-    let c = a.replace("x.example.com", "X.example.com").replace("name: eks", "name: upper");
+    let c = a
+        .replace("x.example.com", "X.example.com")
+        .replace("name: eks", "name: upper");
     let (state, diags) = assemble([only(&a), only(&c)]);
     assert!(diags.is_empty(), "{diags:#?}");
     assert_eq!(state.oidc_providers.len(), 2);
