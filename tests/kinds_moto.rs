@@ -695,3 +695,31 @@ async fn a_no_op_resync_reads_each_profile_and_provider_once_and_writes_nothing(
     assert_eq!(bed.proxy.count("ListOpenIDConnectProviders"), 0, "{wire:?}");
     assert!(d.terminate(Duration::from_secs(10)) == Some(0));
 }
+
+#[tokio::test]
+async fn apply_holds_back_a_profile_whose_role_failed() {
+    let manifest = PROFILE.replace(
+        "    Statement: [{Effect: Allow, Principal: {Service: ec2.amazonaws.com}, Action: \"sts:AssumeRole\"}]\n",
+        "    Statement: [{Effect: Allow, Principal: {Service: ec2.amazonaws.com}, Action: \"sts:AssumeRole\"}]\n  inlinePolicies:\n    s3: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"s3:GetObject\", Resource: \"*\"}]}\n",
+    );
+    let bed = Bed::new(&[("app.yaml", &manifest)], &[]).await;
+    bed.proxy.fail(
+        "PutRolePolicy",
+        usize::MAX,
+        403,
+        "AccessDenied",
+        "not allowed",
+    );
+    let (code, out) = bed.apply();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "InstanceProfile web: FAILED: not attempted: it needs Role `web-role`, which failed"
+        ),
+        "{out}"
+    );
+    assert!(profile(&bed.iam, "web").await.is_none(), "{out}");
+    bed.proxy.clear_faults();
+    bed.converge();
+    assert_eq!(profile_roles(&bed.iam, "web").await, ["web-role"]);
+}

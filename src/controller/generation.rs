@@ -33,6 +33,18 @@ impl Generation {
         desired::keys(&self.state)
     }
 
+    /// The key of the declared `kind` named `name` (names ignore case).
+    pub fn declared_key(&self, kind: Kind, name: &str) -> Option<Key> {
+        let s = &self.state;
+        let found = match kind {
+            Kind::Policy => s.policy(name).map(|p| &p.name),
+            Kind::Role => s.role(name).map(|r| &r.name),
+            Kind::InstanceProfile => s.instance_profile(name).map(|p| &p.name),
+            Kind::OpenIDConnectProvider => s.oidc_provider(name).map(|p| &p.name),
+        };
+        found.map(|n| Key::new(kind, n.clone()))
+    }
+
     pub fn declares(&self, key: &Key) -> bool {
         match key.kind {
             Kind::Role => self.state.roles.contains_key(&key.name),
@@ -54,21 +66,17 @@ pub(super) struct Loader {
 const MAX_LOGGED_ERRORS: usize = 20;
 
 impl Controller {
-    /// The declared policies role `key` refers to whose last reconcile did not leave them in
-    /// sync (created yet, failed, or not reached).
-    fn policies_not_in_sync(&self, generation: &Generation, key: &Key) -> Vec<Key> {
-        let Some(role) = generation
-            .state
-            .roles
-            .get(&key.name)
-            .filter(|_| key.kind == Kind::Role)
-        else {
+    /// The declared resources `key` needs whose last reconcile did not leave them in sync
+    /// (created yet, failed, or not reached).
+    fn needs_not_in_sync(&self, generation: &Generation, key: &Key) -> Vec<Key> {
+        let Some(resource) = generation.get(key) else {
             return Vec::new();
         };
         let keys = lock(&self.acct.keys);
-        role.policy_refs()
-            .filter_map(|name| generation.state.policy(name))
-            .map(|p| Key::new(Kind::Policy, p.name.clone()))
+        resource
+            .needs()
+            .into_iter()
+            .filter_map(|(kind, name)| generation.declared_key(kind, &name))
             .filter(|k| keys.state_of(k) != Some(ResourceState::InSync))
             .collect()
     }
@@ -147,9 +155,9 @@ impl Controller {
             if generation.declares(&key) {
                 match edit {
                     true => {
-                        // Its declared policies not yet in sync go just ahead of it: the edit
-                        // must not fail on a policy still waiting in the backlog.
-                        let needs = self.policies_not_in_sync(&generation, &key);
+                        // What it needs, not yet in sync, goes just ahead of it: the edit must
+                        // not fail on a policy (or a role, a provider) still in the backlog.
+                        let needs = self.needs_not_in_sync(&generation, &key);
                         self.queue.add_first(key);
                         for policy in needs {
                             self.queue.add_first(policy);

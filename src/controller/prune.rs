@@ -67,7 +67,7 @@ impl Controller {
             prune::undeclared_owned(&generation.state, &self.config.owner, listed, |a| {
                 guardrails.allows_arn(a)
             });
-        prune::fill_provider_users(Some(snapshot), &mut owned);
+        prune::fill_provider_users(Some(snapshot), &generation.state, &mut owned);
         let now = SystemTime::now();
         let (owner, settings) = (&self.config.owner, &self.config.prune_settings);
         if let Err(e) = self.facts_of(&mut owned, now).await {

@@ -96,16 +96,13 @@ impl Controller {
         f(lock(&self.acct.keys).entry(key))
     }
 
-    /// Why a role must wait (see `plan::blocked_by`), from the policies' states.
+    /// Why a resource must wait (see `plan::blocked_by`), from the states of what it needs.
     pub(super) fn blocking_policy(&self, spec: &Resource) -> Option<(PolicyVerdict, String)> {
-        let Resource::Role(role) = spec else {
-            return None;
-        };
         let generation = self.generation();
         let keys = lock(&self.acct.keys);
-        crate::plan::blocked_by(role, |n| {
-            let policy = generation.state.policy(n)?;
-            match keys.state_of(&Key::new(Kind::Policy, policy.name.clone()))? {
+        crate::plan::blocked_by(spec, |kind, n| {
+            let key = generation.declared_key(kind, n)?;
+            match keys.state_of(&key)? {
                 ResourceState::Conflict => Some(PolicyVerdict::Conflict),
                 ResourceState::Error => Some(PolicyVerdict::Failed),
                 _ => None,

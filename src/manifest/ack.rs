@@ -31,6 +31,8 @@ const METADATA_FIELDS: &[&str] = &[
     "creationTimestamp",
     "managedFields",
     "finalizers",
+    "ownerReferences",
+    "deletionGracePeriodSeconds",
 ];
 const ROLE_FIELDS: &[&str] = &[
     "name",
@@ -490,9 +492,13 @@ impl Translator {
             let named = value.as_str().unwrap_or_default();
             let agrees = match k.as_str() {
                 "name" | "url" => declared.is_none_or(|d| d == named),
-                "arn" => declared.is_none_or(|d| {
-                    named.rsplit('/').next() == Some(d)
-                        || named.ends_with(d.trim_start_matches("https://"))
+                // The ARN's resource part must be exactly what the spec names: a provider's
+                // url without its scheme, anything else's name as its last segment.
+                "arn" => declared.is_none_or(|d| match id_field {
+                    "url" => named
+                        .split_once(":oidc-provider/")
+                        .is_some_and(|(_, rest)| rest == d.trim_start_matches("https://")),
+                    _ => named.rsplit('/').next() == Some(d),
                 }),
                 _ => {
                     self.problem(

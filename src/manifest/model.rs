@@ -294,6 +294,27 @@ impl Resource {
         }
     }
 
+    /// The declared resources it refers to by `{ref}`, which must exist before it is written:
+    /// a role's policies and OIDC providers, an instance profile's role.
+    pub fn needs(&self) -> Vec<(Kind, String)> {
+        match self {
+            Resource::Role(r) => r
+                .policy_refs()
+                .map(|n| (Kind::Policy, n.to_string()))
+                .chain(
+                    r.provider_refs()
+                        .into_iter()
+                        .map(|n| (Kind::OpenIDConnectProvider, n)),
+                )
+                .collect(),
+            Resource::InstanceProfile(p) => match &p.role {
+                Some(RoleRef::Ref(n)) => vec![(Kind::Role, n.clone())],
+                _ => Vec::new(),
+            },
+            Resource::Policy(_) | Resource::OpenIDConnectProvider(_) => Vec::new(),
+        }
+    }
+
     pub fn annotations(&self) -> &BTreeMap<String, String> {
         match self {
             Resource::Role(r) => &r.annotations,

@@ -1,39 +1,44 @@
-//! What blocks a role, decided once for `apply` and the daemon: a policy it refers to by
-//! `{ref}` (attached or as its boundary) that failed or is in conflict. Attaching the ARN its
-//! manifest implies could only fail then, or detach the one IAM has.
+//! What blocks a resource, decided once for `apply` and the daemon: a declared resource it
+//! needs that failed or is in conflict. A role needs the policies it refers to by `{ref}`
+//! (attached or as its boundary) and the OIDC providers its trust policy names by `{ref}`; an
+//! instance profile needs the role it holds by `{ref}`. Writing it then could only fail, or
+//! name what IAM does not have.
 
-use crate::manifest::DesiredRole;
+use crate::manifest::{Kind, Resource};
 
-/// How a declared policy fared, as far as a role that needs it is concerned.
+/// How a declared resource fared, as far as one that needs it is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PolicyVerdict {
     Failed,
     Conflict,
 }
 
-/// Why `role` cannot be applied now, if a policy it refers to failed or is in conflict;
-/// `verdict` says how the declared policy of that name (ignoring case) fared.
+/// Why `resource` cannot be applied now, if something it needs failed or is in conflict;
+/// `verdict` says how the declared resource of that kind and name (ignoring case) fared.
 pub fn blocking_policy(
-    role: &DesiredRole,
-    verdict: impl Fn(&str) -> Option<PolicyVerdict>,
+    resource: &Resource,
+    verdict: impl Fn(Kind, &str) -> Option<PolicyVerdict>,
 ) -> Option<String> {
-    blocked_by(role, verdict).map(|(_, why)| why)
+    blocked_by(resource, verdict).map(|(_, why)| why)
 }
 
-/// [`blocking_policy`], with how the blocking policy fared: a role waiting for a policy that
-/// failed is retried with it; one held by a policy in conflict waits for a person.
+/// [`blocking_policy`], with how the blocking resource fared: one waiting for a resource that
+/// failed is retried with it; one held by a resource in conflict waits for a person.
 pub fn blocked_by(
-    role: &DesiredRole,
-    verdict: impl Fn(&str) -> Option<PolicyVerdict>,
+    resource: &Resource,
+    verdict: impl Fn(Kind, &str) -> Option<PolicyVerdict>,
 ) -> Option<(PolicyVerdict, String)> {
-    role.policy_refs().find_map(|n| match verdict(n)? {
-        PolicyVerdict::Failed => Some((
-            PolicyVerdict::Failed,
-            format!("it needs Policy `{n}`, which failed"),
-        )),
-        PolicyVerdict::Conflict => Some((
-            PolicyVerdict::Conflict,
-            format!("it needs Policy `{n}`, which is in conflict"),
-        )),
-    })
+    resource
+        .needs()
+        .into_iter()
+        .find_map(|(kind, n)| match verdict(kind, &n)? {
+            PolicyVerdict::Failed => Some((
+                PolicyVerdict::Failed,
+                format!("it needs {kind} `{n}`, which failed"),
+            )),
+            PolicyVerdict::Conflict => Some((
+                PolicyVerdict::Conflict,
+                format!("it needs {kind} `{n}`, which is in conflict"),
+            )),
+        })
 }

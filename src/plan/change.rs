@@ -135,6 +135,17 @@ impl Change {
         }
     }
 
+    /// Pruning: the resource is deleted.
+    pub fn is_delete(&self) -> bool {
+        matches!(
+            self,
+            Change::DeleteRole
+                | Change::DeletePolicy
+                | Change::DeleteInstanceProfile
+                | Change::DeleteOpenIDConnectProvider
+        )
+    }
+
     pub fn is_create(&self) -> bool {
         matches!(
             self,

@@ -364,10 +364,7 @@ pub fn totals(plans: &[ResourcePlan], failed: usize) -> String {
     let mut conflict = 0;
     let mut observed = 0;
     for p in plans {
-        let deletes = p
-            .changes
-            .iter()
-            .any(|c| matches!(c, Change::DeleteRole | Change::DeletePolicy));
+        let deletes = p.changes.iter().any(Change::is_delete);
         let scheduled = p
             .findings
             .iter()

@@ -131,7 +131,7 @@ pub async fn observe_prune(
     listed.extend(other_kinds(iam, retry, desired).await?);
     let now = std::time::SystemTime::now();
     let mut owned = prune::undeclared_owned(desired, owner, listed, allowed);
-    prune::fill_provider_users(snapshot, &mut owned);
+    prune::fill_provider_users(snapshot, desired, &mut owned);
     let role_users = snapshot.map(Snapshot::role_users).unwrap_or_default();
     fill_policy_users(
         iam,
@@ -223,19 +223,7 @@ pub async fn apply_all(
     let mut roles = order::roles_after_their_principals(desired, roles);
     let follow_ups = order::defer_trust_of_roles_not_yet_created(&mut roles);
     for wave in order::waves(desired, roles) {
-        let mut ready = Vec::new();
-        for plan in wave {
-            match blocking_policy(desired, &plan, &report)
-                .or_else(|| failed_provider(desired, &plan, &report))
-            {
-                Some(why) => report.failures.push(Failure {
-                    kind: Kind::Role,
-                    name: plan.name.clone(),
-                    error: format!("not attempted: {why}"),
-                }),
-                None => ready.push(plan),
-            }
-        }
+        let ready = not_blocked(desired, wave, &mut report);
         apply_together(executor, ready, &mut report).await;
     }
     // Completes trust policies that had to wait for the roles they name.
@@ -250,26 +238,7 @@ pub async fn apply_all(
         .collect();
     apply_together(executor, follow_ups, &mut report).await;
     // Instance profiles hold roles: after them, and not while the role they hold failed.
-    let mut ready = Vec::new();
-    for plan in profiles {
-        let role = desired
-            .instance_profile(&plan.name)
-            .and_then(|p| p.role.as_ref());
-        let failed = role.is_some_and(|r| {
-            report
-                .failures
-                .iter()
-                .any(|f| f.kind == Kind::Role && f.name.eq_ignore_ascii_case(r.name()))
-        });
-        match (failed, role) {
-            (true, Some(r)) => report.failures.push(Failure {
-                kind: Kind::InstanceProfile,
-                name: plan.name.clone(),
-                error: format!("not attempted: its role {} failed", r.name()),
-            }),
-            _ => ready.push(plan),
-        }
-    }
+    let ready = not_blocked(desired, profiles, &mut report);
     apply_together(executor, ready, &mut report).await;
     // Deleting a role detaches what it uses: instance profiles (which hold roles) and roles go
     // first, then the policies and providers they used.
@@ -318,6 +287,26 @@ async fn apply_together(
     }
 }
 
+/// The plans that may go ahead; each blocked one is a failure ("not attempted").
+fn not_blocked(
+    desired: &DesiredState,
+    plans: Vec<ResourcePlan>,
+    report: &mut ApplyReport,
+) -> Vec<ResourcePlan> {
+    let mut ready = Vec::new();
+    for plan in plans {
+        match blocking_policy(desired, &plan, report) {
+            Some(why) => report.failures.push(Failure {
+                kind: plan.kind,
+                name: plan.name.clone(),
+                error: format!("not attempted: {why}"),
+            }),
+            None => ready.push(plan),
+        }
+    }
+    ready
+}
+
 /// Why a role cannot be applied yet (see `plan::blocking_policy`), from what this apply did
 /// with the policies.
 fn blocking_policy(
@@ -325,9 +314,15 @@ fn blocking_policy(
     plan: &ResourcePlan,
     report: &ApplyReport,
 ) -> Option<String> {
-    let role = desired.role(&plan.name)?;
-    crate::plan::blocking_policy(role, |n| {
-        let same = |kind: Kind, name: &str| kind == Kind::Policy && name.eq_ignore_ascii_case(n);
+    let resource = match plan.kind {
+        Kind::Role => crate::manifest::Resource::Role(desired.role(&plan.name)?.clone()),
+        Kind::InstanceProfile => crate::manifest::Resource::InstanceProfile(
+            desired.instance_profile(&plan.name)?.clone(),
+        ),
+        _ => return None,
+    };
+    crate::plan::blocking_policy(&resource, |needed, n| {
+        let same = |kind: Kind, name: &str| kind == needed && name.eq_ignore_ascii_case(n);
         if report.failures.iter().any(|f| same(f.kind, &f.name)) {
             Some(PolicyVerdict::Failed)
         } else if report
@@ -339,23 +334,6 @@ fn blocking_policy(
         } else {
             None
         }
-    })
-}
-
-/// The declared OIDC provider a role's trust policy names that this apply failed to create or
-/// correct: the role would name a provider that is not there.
-fn failed_provider(
-    desired: &DesiredState,
-    plan: &ResourcePlan,
-    report: &ApplyReport,
-) -> Option<String> {
-    let role = desired.role(&plan.name)?;
-    role.provider_refs().into_iter().find_map(|name| {
-        report
-            .failures
-            .iter()
-            .any(|f| f.kind == Kind::OpenIDConnectProvider && f.name.eq_ignore_ascii_case(&name))
-            .then(|| format!("its OIDC provider {name} failed"))
     })
 }
 

@@ -339,7 +339,10 @@ impl Decoder<'_> {
                     self.error(
                         node.line,
                         &api_path,
-                        format!("unsupported apiVersion `{api}` (supported: {API_VERSION})"),
+                        format!(
+                            "unsupported apiVersion `{api}` (supported: {API_VERSION}); ACK's {} is read as well",
+                            super::ack::ACK_API_VERSION
+                        ),
                     );
                 }
             }

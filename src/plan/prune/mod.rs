@@ -128,19 +128,33 @@ pub fn listed_in(
 }
 
 /// Each OIDC provider candidate's users: the roles in `snapshot` whose trust policy names it
-/// as `Federated` (a role trusting a deleted provider could no longer be assumed). Without a
-/// snapshot nobody's trust is known, so providers are left out of `candidates` altogether.
-pub fn fill_provider_users(snapshot: Option<&Snapshot>, candidates: &mut Vec<Candidate>) {
+/// as `Federated` (a role trusting a deleted provider could no longer be assumed), and the
+/// declared roles whose trust will name it once applied. Without a snapshot nobody's trust is
+/// known, so providers are left out of `candidates` altogether.
+pub fn fill_provider_users(
+    snapshot: Option<&Snapshot>,
+    desired: &DesiredState,
+    candidates: &mut Vec<Candidate>,
+) {
     let Some(snapshot) = snapshot else {
         candidates.retain(|c| c.kind != Kind::OpenIDConnectProvider);
         return;
     };
     let mut trusted: Vec<(String, String)> = Vec::new();
-    for role in snapshot.roles() {
-        let mut doc = role.assume_role_policy.value().clone();
+    let trusts = snapshot
+        .roles()
+        .map(|r| (&r.name, &r.assume_role_policy))
+        .chain(
+            desired
+                .roles
+                .values()
+                .map(|r| (&r.name, &r.assume_role_policy)),
+        );
+    for (name, trust) in trusts {
+        let mut doc = trust.value().clone();
         crate::manifest::for_federated(&mut doc, &mut |v| {
             if let Some(arn) = v.as_str() {
-                trusted.push((arn.to_string(), role.name.clone()));
+                trusted.push((arn.to_string(), name.clone()));
             }
         });
     }
@@ -285,15 +299,7 @@ fn delete(kind: Kind) -> Change {
 
 /// Whether `plan` deletes its resource.
 pub fn deletes(plan: &ResourcePlan) -> bool {
-    plan.changes.iter().any(|c| {
-        matches!(
-            c,
-            Change::DeleteRole
-                | Change::DeletePolicy
-                | Change::DeleteInstanceProfile
-                | Change::DeleteOpenIDConnectProvider
-        )
-    })
+    plan.changes.iter().any(Change::is_delete)
 }
 
 /// Every candidate decided, roles first. A role counts as gone for a policy's users only if
