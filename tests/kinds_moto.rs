@@ -723,3 +723,131 @@ async fn apply_holds_back_a_profile_whose_role_failed() {
     bed.converge();
     assert_eq!(profile_roles(&bed.iam, "web").await, ["web-role"]);
 }
+
+#[tokio::test]
+async fn import_writes_manifests_that_adopt_a_hand_made_profile_and_provider() {
+    let bed = Bed::new(&[], &[]).await;
+    let url = "https://token.hand.example.com";
+    let arn = provider_arn("token.hand.example.com");
+    bed.iam
+        .create_open_id_connect_provider()
+        .url(url)
+        .client_id_list("sts.amazonaws.com")
+        .tags(Tag::builder().key("team").value("ci").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Federated":"{arn}"}},"Action":"sts:AssumeRoleWithWebIdentity"}}]}}"#
+    );
+    bed.iam
+        .create_role()
+        .role_name("hand-role")
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap();
+    bed.iam
+        .create_instance_profile()
+        .instance_profile_name("hand-profile")
+        .send()
+        .await
+        .unwrap();
+    bed.iam
+        .add_role_to_instance_profile()
+        .instance_profile_name("hand-profile")
+        .role_name("hand-role")
+        .send()
+        .await
+        .unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let (out, stdout, stderr) = support::run(
+        support::warden_on(&bed.proxy.endpoint)
+            .args(["import", "hand-role", "--instance-profile", "hand-profile"])
+            .args(["--oidc-provider", &arn, "--out"])
+            .arg(out_dir.path()),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let all: String = fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    // The profile holds the imported role by ref, the role trusts the provider by ref.
+    assert!(all.contains("ref: hand-role"), "{all}");
+    assert!(
+        all.contains("Federated:\n") && all.contains("ref: token.hand.example.com"),
+        "{all}"
+    );
+    let plan = |dir: &std::path::Path| {
+        support::run(support::warden_on(&bed.proxy.endpoint).arg("plan").arg(dir))
+    };
+    let (out, stdout, _) = plan(out_dir.path());
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    // Adopting writes only the owner tags.
+    assert!(!stdout.contains("+ create"), "{stdout}");
+    let (out, stdout, stderr) = support::run(
+        support::warden_on(&bed.proxy.endpoint)
+            .arg("apply")
+            .arg(out_dir.path()),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let (out, stdout, _) = plan(out_dir.path());
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        provider(&bed.iam, &arn).await.unwrap().2,
+        owned(&[("team", "ci")])
+    );
+}
+
+#[tokio::test]
+async fn observe_mode_reports_a_drifted_profile_and_provider_and_writes_only_the_prune_record() {
+    let bed = Bed::new(&[("app.yaml", PROFILE), ("ci.yaml", PROVIDER)], &[]).await;
+    bed.converge();
+    let arn = provider_arn("token.actions.example.com");
+    bed.iam
+        .remove_role_from_instance_profile()
+        .instance_profile_name("web")
+        .role_name("web-role")
+        .send()
+        .await
+        .unwrap();
+    bed.iam
+        .remove_client_id_from_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arn)
+        .client_id("ci-audience")
+        .send()
+        .await
+        .unwrap();
+    let observe = |text: &str, name: &str| {
+        text.replace(
+            &format!("metadata: {{name: {name}}}"),
+            &format!("metadata: {{name: {name}, annotations: {{iam-warden/mode: observe}}}}"),
+        )
+    };
+    bed.write("app.yaml", &observe(PROFILE, "web"));
+    bed.write("ci.yaml", &observe(PROVIDER, "ci"));
+    let (code, out) = bed.plan();
+    assert_eq!(code, 2, "the drift is reported:\n{out}");
+    bed.proxy.reset_counts();
+    let (code, out) = bed.apply();
+    assert_eq!(code, 0, "{out}");
+    let writes = bed.proxy.writes();
+    assert!(
+        writes
+            .iter()
+            .all(|w| w == "TagInstanceProfile" || w == "TagOpenIDConnectProvider"),
+        "observe mode writes only its prune record: {writes:?}"
+    );
+    assert!(
+        profile_roles(&bed.iam, "web").await.is_empty(),
+        "not corrected"
+    );
+    let (ids, _, t) = provider(&bed.iam, &arn).await.unwrap();
+    assert_eq!(ids, set(&["sts.amazonaws.com"]), "not corrected");
+    assert_eq!(t.get("iam-warden/prune").map(String::as_str), Some("never"));
+    let p = profile(&bed.iam, "web").await.unwrap();
+    assert_eq!(
+        tags(p.tags()).get("iam-warden/prune").map(String::as_str),
+        Some("never")
+    );
+}
