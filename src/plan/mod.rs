@@ -12,6 +12,8 @@ pub mod render;
 mod resource;
 
 #[cfg(test)]
+mod kinds_tests;
+#[cfg(test)]
 mod tests;
 
 pub use blocking::{PolicyVerdict, blocked_by, blocking_policy};
