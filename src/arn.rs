@@ -113,6 +113,11 @@ pub fn name_and_path(text: &str) -> Option<(&str, String)> {
     Some((arn.name()?, arn.path()?))
 }
 
+/// What an OIDC provider's ARN names: its url without `https://`, as IAM keeps it.
+pub fn oidc_provider_url(arn: &str) -> Option<&str> {
+    arn.split_once(":oidc-provider/").map(|(_, url)| url)
+}
+
 /// The account an ARN belongs to, which makes ARNs of the same partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {

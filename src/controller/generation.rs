@@ -35,14 +35,8 @@ impl Generation {
 
     /// The key of the declared `kind` named `name` (names ignore case).
     pub fn declared_key(&self, kind: Kind, name: &str) -> Option<Key> {
-        let s = &self.state;
-        let found = match kind {
-            Kind::Policy => s.policy(name).map(|p| &p.name),
-            Kind::Role => s.role(name).map(|r| &r.name),
-            Kind::InstanceProfile => s.instance_profile(name).map(|p| &p.name),
-            Kind::OpenIDConnectProvider => s.oidc_provider(name).map(|p| &p.name),
-        };
-        found.map(|n| Key::new(kind, n.clone()))
+        let declared = self.state.declared_name(kind, name)?;
+        Some(Key::new(kind, declared.clone()))
     }
 
     pub fn declares(&self, key: &Key) -> bool {

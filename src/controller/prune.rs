@@ -51,6 +51,7 @@ impl Controller {
             &self.acct.iam,
             &self.in_place_retry(),
             &generation.state,
+            true,
         )
         .await
         {
@@ -150,15 +151,13 @@ impl Controller {
         let generation = self.generation();
         // A manifest renamed only in case still declares it: IAM names ignore case.
         let declared = match key.kind {
-            Kind::Role => generation.state.role(&key.name).is_some(),
-            Kind::Policy => generation.state.policy(&key.name).is_some(),
-            Kind::InstanceProfile => generation.state.instance_profile(&key.name).is_some(),
             // Pruned providers are keyed by their url (IAM's name for them).
             Kind::OpenIDConnectProvider => generation
                 .state
                 .oidc_providers
                 .values()
                 .any(|p| p.host_path() == key.name),
+            kind => generation.state.declared_name(kind, &key.name).is_some(),
         };
         if declared {
             self.pruned(key);

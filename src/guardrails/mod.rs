@@ -213,7 +213,7 @@ impl Guardrails {
     /// Whether the resource with this ARN lies under the allowed path prefixes.
     pub fn allows_arn(&self, arn: &str) -> bool {
         // An OIDC provider has no path: its url is what the guardrails judge.
-        if let Some((_, host_path)) = arn.split_once(":oidc-provider/") {
+        if let Some(host_path) = crate::arn::oidc_provider_url(arn) {
             return self.allows_issuer(&format!("https://{host_path}"));
         }
         crate::arn::name_and_path(arn).is_some_and(|(_, path)| self.allows_path(&path))

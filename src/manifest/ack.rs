@@ -495,9 +495,8 @@ impl Translator {
                 // The ARN's resource part must be exactly what the spec names: a provider's
                 // url without its scheme, anything else's name as its last segment.
                 "arn" => declared.is_none_or(|d| match id_field {
-                    "url" => named
-                        .split_once(":oidc-provider/")
-                        .is_some_and(|(_, rest)| rest == d.trim_start_matches("https://")),
+                    "url" => crate::arn::oidc_provider_url(named)
+                        .is_some_and(|rest| rest == d.trim_start_matches("https://")),
                     _ => named.rsplit('/').next() == Some(d),
                 }),
                 _ => {

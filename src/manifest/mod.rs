@@ -499,8 +499,10 @@ fn resolve_k8s_refs(state: &mut DesiredState) -> Vec<Diagnostic> {
 
 fn dangling_refs(state: &DesiredState) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
+    // (where, the field, the ref as written, the kind it names, its name)
+    let mut refs: Vec<(&Origin, &str, &str, Kind, String)> = Vec::new();
     for role in state.roles.values() {
-        let refs = role
+        let fields = role
             .managed_policies
             .iter()
             .map(|r| ("managedPolicies", r))
@@ -509,69 +511,55 @@ fn dangling_refs(state: &DesiredState) -> Vec<Diagnostic> {
                     .iter()
                     .map(|r| ("permissionsBoundary", r)),
             );
-        for (field, r) in refs {
+        for (field, r) in fields {
             if let PolicyRef::Ref(name) = r {
-                if state.policy(name).is_none() {
-                    diags.push(Diagnostic {
-                        file: role.origin.file.clone(),
-                        line: Some(role.origin.line),
-                        path: FieldPath::default().key("spec").key(field),
-                        message: format!(
-                            "{{ref: {name}}} names a Policy that no manifest declares{}",
-                            known_policies(state)
-                        ),
-                    });
-                }
+                refs.push((&role.origin, field, "", Kind::Policy, name.clone()));
             }
         }
-    }
-    for role in state.roles.values() {
         for name in role.provider_refs() {
-            if state.oidc_provider(&name).is_none() {
-                let names: Vec<&str> = state.oidc_providers.keys().map(String::as_str).collect();
-                let declared = match names.is_empty() {
-                    true => String::new(),
-                    false => format!(" (declared: {})", names.join(", ")),
-                };
-                diags.push(Diagnostic {
-                    file: role.origin.file.clone(),
-                    line: Some(role.origin.line),
-                    path: FieldPath::default().key("spec").key("assumeRolePolicy"),
-                    message: format!(
-                        "Federated: {{ref: {name}}} names an OpenIDConnectProvider that no manifest declares{declared}"
-                    ),
-                });
-            }
+            let (kind, written) = (Kind::OpenIDConnectProvider, "Federated: ");
+            refs.push((&role.origin, "assumeRolePolicy", written, kind, name));
         }
     }
     for profile in state.instance_profiles.values() {
         if let Some(RoleRef::Ref(name)) = &profile.role {
-            if state.role(name).is_none() {
-                let names: Vec<&str> = state.roles.keys().map(String::as_str).collect();
-                let declared = match names.is_empty() {
-                    true => String::new(),
-                    false => format!(" (declared: {})", names.join(", ")),
-                };
-                diags.push(Diagnostic {
-                    file: profile.origin.file.clone(),
-                    line: Some(profile.origin.line),
-                    path: FieldPath::default().key("spec").key("role"),
-                    message: format!(
-                        "{{ref: {name}}} names a Role that no manifest declares{declared}"
-                    ),
-                });
-            }
+            refs.push((&profile.origin, "role", "", Kind::Role, name.clone()));
         }
+    }
+    for (origin, field, written, kind, name) in refs {
+        if state.declared_name(kind, &name).is_some() {
+            continue;
+        }
+        let article = if kind == Kind::OpenIDConnectProvider {
+            "an"
+        } else {
+            "a"
+        };
+        diags.push(Diagnostic {
+            file: origin.file.clone(),
+            line: Some(origin.line),
+            path: FieldPath::default().key("spec").key(field),
+            message: format!(
+                "{written}{{ref: {name}}} names {article} {kind} that no manifest declares{}",
+                declared_of(state, kind)
+            ),
+        });
     }
     diags
 }
 
-fn known_policies(state: &DesiredState) -> String {
-    if state.policies.is_empty() {
-        return String::new();
+/// ` (declared: A, B)`: the names declared of `kind`, if any.
+fn declared_of(state: &DesiredState, kind: Kind) -> String {
+    let names: Vec<&str> = match kind {
+        Kind::Policy => state.policies.keys().map(String::as_str).collect(),
+        Kind::Role => state.roles.keys().map(String::as_str).collect(),
+        Kind::InstanceProfile => state.instance_profiles.keys().map(String::as_str).collect(),
+        Kind::OpenIDConnectProvider => state.oidc_providers.keys().map(String::as_str).collect(),
+    };
+    match names.is_empty() {
+        true => String::new(),
+        false => format!(" (declared: {})", names.join(", ")),
     }
-    let names: Vec<&str> = state.policies.keys().map(String::as_str).collect();
-    format!(" (declared: {})", names.join(", "))
 }
 
 /// The result of loading a whole directory for the one-shot commands.

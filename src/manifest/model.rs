@@ -314,15 +314,6 @@ impl Resource {
             Resource::Policy(_) | Resource::OpenIDConnectProvider(_) => Vec::new(),
         }
     }
-
-    pub fn annotations(&self) -> &BTreeMap<String, String> {
-        match self {
-            Resource::Role(r) => &r.annotations,
-            Resource::Policy(p) => &p.annotations,
-            Resource::InstanceProfile(p) => &p.annotations,
-            Resource::OpenIDConnectProvider(p) => &p.annotations,
-        }
-    }
 }
 
 /// `iam-warden/adopt: "true"`.
@@ -377,6 +368,24 @@ impl DesiredState {
                 .values()
                 .find(|p| p.name.eq_ignore_ascii_case(name))
         })
+    }
+
+    /// The OIDC provider declared for the provider `arn` names: IAM knows a provider by its
+    /// url, kept as written.
+    pub fn oidc_provider_at(&self, arn: &str) -> Option<&DesiredOidcProvider> {
+        let url = crate::arn::oidc_provider_url(arn)?;
+        self.oidc_providers.values().find(|p| p.host_path() == url)
+    }
+
+    /// The name as declared of the `kind` resource IAM would find by `name` (names ignore
+    /// case).
+    pub fn declared_name(&self, kind: Kind, name: &str) -> Option<&String> {
+        match kind {
+            Kind::Policy => self.policy(name).map(|p| &p.name),
+            Kind::Role => self.role(name).map(|r| &r.name),
+            Kind::InstanceProfile => self.instance_profile(name).map(|p| &p.name),
+            Kind::OpenIDConnectProvider => self.oidc_provider(name).map(|p| &p.name),
+        }
     }
 
     /// The instance profile IAM would find by `name` (names ignore case).

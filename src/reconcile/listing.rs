@@ -13,27 +13,27 @@ use crate::plan::prune::Candidate;
 const CONCURRENCY: usize = 8;
 
 /// Undeclared instance profiles and OIDC providers as prune candidates (a provider named by
-/// its url without `https://`, as IAM names it).
+/// its url without `https://`, as IAM names it). Providers only `with_providers`: without a
+/// snapshot of the roles nobody's trust is known, and a provider is never pruned then.
 pub async fn other_kinds(
     iam: &Iam,
     retry: &RetryPolicy,
     desired: &DesiredState,
+    with_providers: bool,
 ) -> Result<Vec<Candidate>, IamError> {
     let profiles: Vec<String> = retrying(retry, Eventual::No, || iam.list_instance_profiles())
         .await?
         .into_iter()
         .filter(|name| desired.instance_profile(name).is_none())
         .collect();
-    let providers: Vec<String> = retrying(retry, Eventual::No, || iam.list_oidc_providers())
-        .await?
-        .into_iter()
-        .filter(|arn| {
-            !desired
-                .oidc_providers
-                .values()
-                .any(|p| arn.ends_with(&format!(":oidc-provider/{}", p.host_path())))
-        })
-        .collect();
+    let providers: Vec<String> = match with_providers {
+        true => retrying(retry, Eventual::No, || iam.list_oidc_providers())
+            .await?
+            .into_iter()
+            .filter(|arn| desired.oidc_provider_at(arn).is_none())
+            .collect(),
+        false => Vec::new(),
+    };
     let read_profiles: Vec<Result<Option<Candidate>, IamError>> = stream::iter(profiles)
         .map(|name| async move {
             let found =
@@ -47,7 +47,7 @@ pub async fn other_kinds(
         .map(|arn| async move {
             let found = retrying(retry, Eventual::No, || iam.observe_oidc_provider(&arn)).await?;
             Ok(found.map(|p| {
-                let name = p.arn.split(":oidc-provider/").nth(1).unwrap_or(&p.url);
+                let name = crate::arn::oidc_provider_url(&p.arn).unwrap_or(&p.url);
                 Candidate::listed(Kind::OpenIDConnectProvider, name, &p.arn, p.tags)
             }))
         })

@@ -128,7 +128,7 @@ pub async fn observe_prune(
         }
     };
     let mut listed = listed;
-    listed.extend(other_kinds(iam, retry, desired).await?);
+    listed.extend(other_kinds(iam, retry, desired, snapshot.is_some()).await?);
     let now = std::time::SystemTime::now();
     let mut owned = prune::undeclared_owned(desired, owner, listed, allowed);
     prune::fill_provider_users(snapshot, desired, &mut owned);

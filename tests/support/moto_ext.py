@@ -1,15 +1,16 @@
 """iam-warden's own additions to moto's IAM server, for the tests.
 
-moto (5.2.5) lacks three IAM operations that iam-warden calls or that its tests check:
-AddClientIDToOpenIDConnectProvider, RemoveClientIDFromOpenIDConnectProvider and
-ListInstanceProfileTags. This file adds them to moto's IAM response handler, following AWS's
+moto (5.2.5) lacks two IAM operations that iam-warden calls and its tests check:
+AddClientIDToOpenIDConnectProvider and RemoveClientIDFromOpenIDConnectProvider (it lacks
+ListInstanceProfileTags too, which iam-warden does not call: GetInstanceProfile answers the
+tags). This file adds them to moto's IAM response handler, following AWS's
 documented behaviour (add and remove are idempotent; an unknown provider is NoSuchEntity), and
 then runs moto's server with the same arguments as `moto_server`. It is ours, not moto's.
 """
 
 import sys
 
-from moto.core.responses import ActionResult, EmptyResult
+from moto.core.responses import EmptyResult
 from moto.iam.responses import IamResponse
 from moto.server import main
 
@@ -32,17 +33,10 @@ def remove_client_id_from_open_id_connect_provider(self):
     return EmptyResult()
 
 
-def list_instance_profile_tags(self):
-    name = self._get_param("InstanceProfileName")
-    profile = self.backend.get_instance_profile(name)
-    return ActionResult({"Tags": list(profile.tags), "IsTruncated": False})
-
-
 IamResponse.add_client_id_to_open_id_connect_provider = add_client_id_to_open_id_connect_provider
 IamResponse.remove_client_id_from_open_id_connect_provider = (
     remove_client_id_from_open_id_connect_provider
 )
-IamResponse.list_instance_profile_tags = list_instance_profile_tags
 
 if __name__ == "__main__":
     sys.exit(main())

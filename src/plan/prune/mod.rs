@@ -201,13 +201,9 @@ pub fn undeclared_owned(
                             .is_some_and(|r| r.name().eq_ignore_ascii_case(&c.name))
                     })
             }
-            Kind::Policy => desired.policy(&c.name).is_none(),
-            Kind::InstanceProfile => desired.instance_profile(&c.name).is_none(),
             // A provider is known by its ARN (its url), not by a manifest's name.
-            Kind::OpenIDConnectProvider => !desired.oidc_providers.values().any(|p| {
-                c.arn
-                    .ends_with(&format!(":oidc-provider/{}", p.host_path()))
-            }),
+            Kind::OpenIDConnectProvider => desired.oidc_provider_at(&c.arn).is_none(),
+            kind => desired.declared_name(kind, &c.name).is_none(),
         })
         .filter(|c| allowed(&c.arn))
         .collect()

@@ -572,3 +572,67 @@ fn only_a_dir_that_declares_nothing_for_any_account_refuses_pruning() {
     assert!(!declares_nothing(2, true, 0));
     assert!(!declares_nothing(2, false, 1));
 }
+
+#[test]
+fn a_provider_is_used_by_a_role_that_trusts_it_now_or_once_applied_and_kept() {
+    use crate::manifest::{DesiredRole, Origin};
+    let provider = arn(Kind::OpenIDConnectProvider, "idp.example.com");
+    let trusting = |federated: &str| {
+        crate::policy::PolicyDocument::from_value(serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", "Principal": {"Federated": federated}}]})).unwrap()
+    };
+    let mut desired = DesiredState::default();
+    desired.roles.insert(
+        "new-role".into(),
+        DesiredRole {
+            name: "new-role".into(),
+            path: "/".into(),
+            description: String::new(),
+            max_session_duration: 3600,
+            permissions_boundary: None,
+            assume_role_policy: trusting(&provider),
+            managed_policies: vec![],
+            inline_policies: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            origin: Origin {
+                file: "a.yaml".into(),
+                line: 1,
+                k8s: None,
+            },
+        },
+    );
+    let candidates = || {
+        vec![
+            Candidate::listed(
+                Kind::OpenIDConnectProvider,
+                "idp.example.com",
+                &provider,
+                BTreeMap::from([(OWNER_TAG.to_string(), OWNER.to_string())]),
+            ),
+            Candidate::listed(
+                Kind::OpenIDConnectProvider,
+                "unused.example.com",
+                &arn(Kind::OpenIDConnectProvider, "unused.example.com"),
+                BTreeMap::from([(OWNER_TAG.to_string(), OWNER.to_string())]),
+            ),
+        ]
+    };
+    // The role does not exist yet: its declared trust is what counts.
+    let mut owned = candidates();
+    fill_provider_users(Some(&crate::iam::Snapshot::default()), &desired, &mut owned);
+    assert_eq!(
+        owned[0].used_by,
+        [PolicyUser::new(EntityKind::Role, "new-role", false)]
+    );
+    assert!(owned[1].used_by.is_empty());
+    let settings = PruneSettings {
+        grace: Duration::ZERO,
+        ..PruneSettings::default()
+    };
+    let decision = decide_all(&owned, OWNER, at(NOW), &settings);
+    assert_eq!(decision.deletions().count(), 1, "{decision:?}");
+    // Without a snapshot nobody's trust is known: no provider is a candidate.
+    let mut owned = candidates();
+    fill_provider_users(None, &desired, &mut owned);
+    assert!(owned.is_empty());
+}
