@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse, validate and resolve variables; no AWS call. Exit 0 valid, 1 invalid.
-    Validate(ManifestArgs),
+    Validate(ValidateArgs),
     /// Show what apply would change. Exit 0 in sync, 2 changes pending, 1 error.
     Plan(PlanArgs),
     /// Converge once and exit. Exit 0 all converged, 1 anything failed.
@@ -128,7 +128,7 @@ pub struct ManifestArgs {
 
     /// Many accounts: a YAML file of the accounts to manage, how to reach each (a role to
     /// assume, with an optional external id) and each one's values. Without it, the account
-    /// of the process's credentials. See the README, "Many accounts".
+    /// of the process's credentials. See docs/accounts.md.
     #[arg(long, value_name = "FILE", env = "IAM_WARDEN_ACCOUNTS")]
     pub accounts: Option<PathBuf>,
 
@@ -272,10 +272,38 @@ pub enum LogFormat {
     Json,
 }
 
+/// What `plan` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// A diff per resource.
     Text,
+    /// Every resource's changes, failures and warnings.
     Json,
+    /// A pull-request comment: summary, table, a diff per resource, findings first.
+    Markdown,
+    /// SARIF 2.1.0 for code scanning: errors, guardrails, dangerous grants and conflicts.
+    Sarif,
+}
+
+/// What `validate` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// One line per error and warning, then a summary.
+    Text,
+    /// `{valid, errors, warnings, summary}`, each finding with file, line, column and rule.
+    Json,
+    /// SARIF 2.1.0 for code scanning.
+    Sarif,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
+
+    /// Print the findings as text, JSON or SARIF.
+    #[arg(long, value_enum, env = "IAM_WARDEN_OUTPUT", default_value = "text")]
+    pub output: ValidateFormat,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -289,7 +317,7 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub manifests: ManifestArgs,
 
-    /// Print the plan as text (a diff) or JSON.
+    /// Print the plan as text (a diff), JSON, Markdown (a pull-request comment) or SARIF.
     #[arg(long, value_enum, env = "IAM_WARDEN_OUTPUT", default_value = "text")]
     pub output: OutputFormat,
 }

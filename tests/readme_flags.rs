@@ -1,6 +1,7 @@
-//! The README's configuration reference (between `<!-- flags:start -->` and
+//! The configuration reference in `docs/configuration.md` (between `<!-- flags:start -->` and
 //! `<!-- flags:end -->`) is generated from the clap definition; this test fails when it is out
-//! of date, printing the fresh text, and rewrites it with `UPDATE_README=1`.
+//! of date, printing the fresh text, and rewrites it with `UPDATE_README=1` (the variable's name
+//! dates from when the reference lived in the README).
 
 use std::collections::BTreeSet;
 
@@ -17,7 +18,20 @@ fn cell(text: &str) -> String {
         .replace('|', "\\|")
 }
 
-/// One table per command, each listing the flags not already in an earlier table.
+/// The commands that read manifests: the flags all four have come first, in one table.
+const MANIFEST_COMMANDS: [&str; 4] = ["validate", "plan", "apply", "run"];
+
+/// A flag is the same flag in two commands when its id and its help are.
+fn identity(arg: &clap::Arg) -> String {
+    let help = arg
+        .get_long_help()
+        .or(arg.get_help())
+        .map(|h| h.to_string());
+    format!("{}\n{}", arg.get_id(), help.unwrap_or_default())
+}
+
+/// A table of the flags shared by every manifest command, then one per command, each listing
+/// the flags not already in an earlier table.
 fn reference() -> String {
     let cli = Cli::command();
     let mut seen = BTreeSet::new();
@@ -25,11 +39,35 @@ fn reference() -> String {
         "Generated from the command line definition by `UPDATE_README=1 cargo test --test \
          readme_flags`. Every flag can be set as the environment variable shown instead.\n",
     );
-    for cmd in cli.get_subcommands() {
+    let of = |name: &str| -> BTreeSet<String> {
+        cli.find_subcommand(name)
+            .map(|c| c.get_arguments().map(identity).collect())
+            .unwrap_or_default()
+    };
+    let shared: BTreeSet<String> = MANIFEST_COMMANDS
+        .iter()
+        .map(|c| of(c))
+        .reduce(|a, b| a.intersection(&b).cloned().collect())
+        .unwrap_or_default();
+    let validate = cli.find_subcommand("validate").expect("validate");
+    let shared_table = (
+        "Shared by `validate`, `plan`, `apply` and `run`".to_string(),
+        validate
+            .get_arguments()
+            .filter(|a| shared.contains(&identity(a)))
+            .collect::<Vec<_>>(),
+    );
+    let tables = std::iter::once(shared_table).chain(cli.get_subcommands().map(|cmd| {
+        (
+            format!("`{}`", cmd.get_name()),
+            cmd.get_arguments().collect::<Vec<_>>(),
+        )
+    }));
+    for (title, args) in tables {
         let mut rows = Vec::new();
-        for arg in cmd.get_arguments() {
+        for arg in args {
             let id = arg.get_id().to_string();
-            if id == "help" || id == "version" || !seen.insert(id) {
+            if id == "help" || id == "version" || !seen.insert(identity(arg)) {
                 continue;
             }
             let name = match arg.get_long() {
@@ -66,11 +104,6 @@ fn reference() -> String {
         if rows.is_empty() {
             continue;
         }
-        let title = if cmd.get_name() == "validate" {
-            "Shared by `validate`, `plan`, `apply` and `run`".to_string()
-        } else {
-            format!("`{}`", cmd.get_name())
-        };
         out.push_str(&format!(
             "\n{title}:\n\n| Flag | Environment | Default | Meaning |\n|---|---|---|---|\n"
         ));
@@ -82,25 +115,28 @@ fn reference() -> String {
     out
 }
 
+/// The page holding the generated reference, relative to the crate's root.
+const PAGE: &str = "docs/configuration.md";
+
 #[test]
-fn the_readmes_configuration_reference_is_up_to_date() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    let readme = std::fs::read_to_string(&path).expect("read README.md");
-    let (Some(start), Some(end)) = (readme.find(START), readme.find(END)) else {
-        panic!("README.md lacks the markers {START} and {END}");
+fn the_configuration_reference_is_up_to_date() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(PAGE);
+    let page = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {PAGE}: {e}"));
+    let (Some(start), Some(end)) = (page.find(START), page.find(END)) else {
+        panic!("{PAGE} lacks the markers {START} and {END}");
     };
     let fresh = format!("{START}\n{}{END}", reference());
-    let current = &readme[start..end + END.len()];
+    let current = &page[start..end + END.len()];
     if current == fresh {
         return;
     }
     if std::env::var_os("UPDATE_README").is_some() {
-        let updated = readme.replace(current, &fresh);
-        std::fs::write(&path, updated).expect("write README.md");
+        let updated = page.replace(current, &fresh);
+        std::fs::write(&path, updated).unwrap_or_else(|e| panic!("write {PAGE}: {e}"));
         return;
     }
     panic!(
-        "README.md's configuration reference is out of date; run \
+        "{PAGE}'s configuration reference is out of date; run \
          `UPDATE_README=1 cargo test --test readme_flags`, or paste:\n{fresh}"
     );
 }

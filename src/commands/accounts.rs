@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 
+use super::findings::{Columns, Finding, Level};
 use crate::cli::ManifestArgs;
 use crate::iam::{Assume, Reach};
 use crate::manifest::accounts::{AccountSpec, Accounts, Member};
@@ -15,27 +16,31 @@ pub enum Targets {
     /// No accounts file: the caller's account, as without one.
     Caller,
     Many(Box<Accounts>),
-    /// The accounts file is invalid: its errors were printed.
-    Invalid,
+    /// The accounts file is invalid: its errors.
+    Invalid(Vec<manifest::Diagnostic>),
 }
 
-/// Reads `--accounts`, printing its errors to stderr.
+impl Targets {
+    /// Prints the errors of an invalid accounts file to stderr.
+    pub fn say_invalid(diags: &[manifest::Diagnostic]) {
+        for d in diags {
+            eprintln!("{d}");
+        }
+        eprintln!(
+            "invalid accounts file: {} errors; nothing was changed",
+            diags.len()
+        );
+    }
+}
+
+/// Reads `--accounts`.
 pub fn targets(args: &ManifestArgs) -> Targets {
     let Some(path) = &args.accounts else {
         return Targets::Caller;
     };
     match Accounts::load(path) {
         Ok(accounts) => Targets::Many(Box::new(accounts)),
-        Err(diags) => {
-            for d in &diags {
-                eprintln!("{d}");
-            }
-            eprintln!(
-                "invalid accounts file: {} errors; nothing was changed",
-                diags.len()
-            );
-            Targets::Invalid
-        }
+        Err(diags) => Targets::Invalid(diags),
     }
 }
 
@@ -125,11 +130,11 @@ pub fn reach(args: &ManifestArgs, account: &AccountSpec) -> Reach {
 /// One line per distinct error of every account's expansion of DIR (with the accounts it
 /// holds in, unless all), and how much each valid account declares.
 pub struct Checked {
-    pub errors: Vec<String>,
+    pub errors: Vec<Finding>,
     /// Dangerous grants.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Finding>,
     /// Manifests whose `iam-warden/accounts` selects none of the accounts.
-    pub unselected: Vec<String>,
+    pub unselected: Vec<Finding>,
     /// Per account: (name, roles, policies).
     pub declared: Vec<(String, usize, usize)>,
     pub files: usize,
@@ -137,8 +142,9 @@ pub struct Checked {
 
 pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked> {
     let guardrails = args.guardrails()?;
-    let mut errors: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    let mut warnings: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let mut errors: BTreeMap<String, (Finding, Vec<&str>)> = BTreeMap::new();
+    let mut warnings: BTreeMap<String, (Finding, Vec<&str>)> = BTreeMap::new();
+    let mut columns = Columns::default();
     let mut declared = Vec::new();
     let mut files = 0;
     // Documents each account left to others: one no account takes is a mistake (a typo that
@@ -165,10 +171,18 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
             left.entry((file, line)).or_insert((selector, 0)).1 += 1;
         }
         for d in &loaded.diagnostics {
-            errors.entry(d.to_string()).or_default().push(&a.name);
+            errors
+                .entry(d.to_string())
+                .or_insert_with(|| (Finding::error(d, &mut columns), Vec::new()))
+                .1
+                .push(&a.name);
         }
         for w in super::report::located_warnings(&loaded.state) {
-            warnings.entry(w.to_string()).or_default().push(&a.name);
+            warnings
+                .entry(w.to_string())
+                .or_insert_with(|| (Finding::warning(&w, &mut columns), Vec::new()))
+                .1
+                .push(&a.name);
         }
         declared.push((
             a.name.clone(),
@@ -177,7 +191,7 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
         ));
     }
     let names: Vec<&str> = checked.iter().map(|a| a.name.as_str()).collect();
-    let errors: Vec<String> = lines_of(errors, all);
+    let errors = in_accounts(errors, all);
     // A warning, not an error: one DIR may serve several accounts files (a hub per
     // environment), each selecting its own.
     let mut unselected = Vec::new();
@@ -185,19 +199,29 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
         // An organization's members are not known to `validate`: its placeholder selects
         // nothing by name.
         if n == all && accounts.organization.is_none() {
-            unselected.push(format!(
-                "warning: {}:{line}: metadata.annotations.{}: `{selector}` selects none of the \
-                 accounts ({}){}",
-                file.display(),
-                crate::manifest::ACCOUNTS_ANNOTATION,
-                names.join(", "),
-                hint(&selector, &names)
-            ));
+            let path = crate::fieldpath::FieldPath::default()
+                .key("metadata")
+                .key("annotations")
+                .key(crate::manifest::ACCOUNTS_ANNOTATION);
+            unselected.push(Finding {
+                rule: crate::manifest::diagnostic::rules::UNSELECTED,
+                level: Level::Warning,
+                column: columns.column(&file, line, &path),
+                file,
+                line: Some(line),
+                path: path.to_string(),
+                message: format!(
+                    "`{selector}` selects none of the accounts ({}){}",
+                    names.join(", "),
+                    hint(&selector, &names)
+                ),
+                accounts: None,
+            });
         }
     }
     Ok(Checked {
         errors,
-        warnings: lines_of(warnings, all),
+        warnings: in_accounts(warnings, all),
         unselected,
         declared,
         files,
@@ -215,12 +239,12 @@ fn hint(selector: &str, names: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// One line per distinct message, with the accounts it holds in unless all `all` of them.
-fn lines_of(m: BTreeMap<String, Vec<&str>>, all: usize) -> Vec<String> {
-    m.into_iter()
-        .map(|(line, names)| match names.len() == all {
-            true => line,
-            false => format!("{line} (in account {})", names.join(", ")),
+/// One finding per distinct message, with the accounts it holds in unless all `all` of them.
+fn in_accounts(m: BTreeMap<String, (Finding, Vec<&str>)>, all: usize) -> Vec<Finding> {
+    m.into_values()
+        .map(|(finding, names)| {
+            let some = (names.len() != all).then(|| names.iter().map(|n| n.to_string()).collect());
+            finding.in_accounts(some)
         })
         .collect()
 }

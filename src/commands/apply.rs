@@ -27,7 +27,10 @@ struct Outcome {
 pub async fn run(args: &AwsArgs) -> anyhow::Result<u8> {
     match super::accounts::targets(&args.manifests) {
         Targets::Caller => {}
-        Targets::Invalid => return Ok(EXIT_FAILED),
+        Targets::Invalid(diags) => {
+            Targets::say_invalid(&diags);
+            return Ok(EXIT_FAILED);
+        }
         Targets::Many(accounts) => return run_accounts(args, *accounts).await,
     }
     let Some(session) = prepare(&args.manifests).await? else {

@@ -3,11 +3,13 @@
 mod accounts;
 mod apply;
 mod convert;
+mod findings;
 mod import;
 mod plan;
 mod progress;
 mod report;
 mod run;
+mod sarif;
 mod session;
 mod validate;
 
@@ -36,7 +38,7 @@ pub fn main() -> ExitCode {
         restore_sigpipe();
     }
     let code = match cli.command {
-        Command::Validate(args) => validate::run(&args),
+        Command::Validate(args) => validate::run(&args.manifests, args.output),
         Command::Plan(args) => {
             telemetry::init(args.manifests.log_format, "warn", args.manifests.log_level);
             runtime().and_then(|rt| rt.block_on(plan::run(&args)))

@@ -6,12 +6,14 @@ use futures::StreamExt;
 use tracing::Instrument;
 
 use super::accounts::Targets;
+use super::findings::{Columns, Finding, Level};
 use super::report::located_warnings;
 use super::session::{Session, prepare, prepare_in, prune_plans};
 use super::{EXIT_CHANGES, EXIT_FAILED, EXIT_OK};
 use crate::cli::{OutputFormat, PlanArgs};
 use crate::manifest::accounts::{AccountSpec, Accounts};
 use crate::manifest::danger::Warning;
+use crate::plan::markdown;
 use crate::reconcile::{Failure, ResourcePlan, ResourceState, render};
 
 /// One account's plan.
@@ -19,19 +21,54 @@ struct Outcome {
     plans: Vec<ResourcePlan>,
     failures: Vec<Failure>,
     warnings: Vec<Warning>,
+    /// Declared resources the account holds in a way iam-warden may not change, at their
+    /// manifests (for SARIF).
+    conflicts: Vec<Finding>,
 }
 
 pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
+    // Markdown and SARIF carry the manifests' own findings: checked first, without any AWS
+    // call, so that invalid manifests are reported in the format asked for.
+    let found = match args.output {
+        OutputFormat::Markdown | OutputFormat::Sarif => {
+            let report = super::validate::check(&args.manifests)?;
+            if !report.errors.is_empty() {
+                let mut all = report.errors;
+                all.extend(report.warnings);
+                match args.output {
+                    OutputFormat::Sarif => print_sarif(&all)?,
+                    _ => print!("{}", markdown::invalid(&callouts(&all))),
+                }
+                return Ok(EXIT_FAILED);
+            }
+            report.warnings
+        }
+        OutputFormat::Text | OutputFormat::Json => Vec::new(),
+    };
     match super::accounts::targets(&args.manifests) {
         Targets::Caller => {}
-        Targets::Invalid => return Ok(EXIT_FAILED),
-        Targets::Many(accounts) => return run_accounts(args, *accounts).await,
+        Targets::Invalid(diags) => {
+            Targets::say_invalid(&diags);
+            return Ok(EXIT_FAILED);
+        }
+        Targets::Many(accounts) => return run_accounts(args, *accounts, found).await,
     }
     let Some(session) = prepare(&args.manifests).await? else {
         return Ok(EXIT_FAILED);
     };
     let outcome = plan_session(&session, args).await?;
     match args.output {
+        OutputFormat::Markdown => {
+            print!(
+                "{}",
+                markdown::comment(&[section(&outcome, None)], &callouts(&found))
+            );
+        }
+        OutputFormat::Sarif => {
+            let mut all = found;
+            all.extend(outcome.conflicts.iter().cloned());
+            print_sarif(&all)?;
+        }
         OutputFormat::Text => {
             print!("{}", text(&outcome, None));
             println!(
@@ -51,12 +88,94 @@ async fn plan_session(session: &Session, args: &PlanArgs) -> anyhow::Result<Outc
     let observed = session.observe(args.manifests.prune).await;
     let mut plans = observed.plans;
     plans.extend(prune_plans(session, &args.manifests, observed.snapshot.as_ref()).await?);
+    let conflicts = conflicts(&plans, &session.desired);
     Ok(Outcome {
         plans,
         failures: observed.failures,
         // Dangerous grants are shown whether or not they change anything: in sync is not safe.
         warnings: located_warnings(&session.desired),
+        conflicts,
     })
+}
+
+/// Each declared resource that is blocked (not owned, an immutable field, another partition),
+/// as a finding at the start of its manifest.
+fn conflicts(plans: &[ResourcePlan], desired: &crate::manifest::DesiredState) -> Vec<Finding> {
+    use crate::plan::Finding as Why;
+    let mut columns = Columns::default();
+    let mut out = Vec::new();
+    for p in plans {
+        let Some(origin) = desired.origin(p.kind, &p.name) else {
+            continue;
+        };
+        for why in p.findings.iter().filter(|f| f.blocks()) {
+            let rule = match why {
+                Why::NotOwned { .. } => super::sarif::conflict::NOT_OWNED,
+                Why::Immutable { .. } => super::sarif::conflict::IMMUTABLE,
+                Why::OtherPartition { .. } => super::sarif::conflict::OTHER_PARTITION,
+                _ => continue,
+            };
+            let path = crate::fieldpath::FieldPath::default();
+            out.push(Finding {
+                rule,
+                level: Level::Error,
+                file: origin.file.clone(),
+                line: Some(origin.line),
+                column: columns.column(&origin.file, origin.line, &path),
+                path: String::new(),
+                message: format!("{} `{}` {why}", p.kind, p.name),
+                accounts: None,
+            });
+        }
+    }
+    out
+}
+
+fn print_sarif(findings: &[Finding]) -> anyhow::Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&super::sarif::log(findings))?
+    );
+    Ok(())
+}
+
+/// Findings as the comment calls them out, at `file:line`.
+fn callouts(findings: &[Finding]) -> Vec<markdown::Callout> {
+    findings
+        .iter()
+        .map(|f| {
+            let mut place = f.file.display().to_string();
+            if let Some(line) = f.line {
+                place.push_str(&format!(":{line}"));
+            }
+            let mut message = match f.path.is_empty() {
+                true => f.message.clone(),
+                false => format!("{}: {}", f.path, f.message),
+            };
+            if let Some(accounts) = &f.accounts {
+                message.push_str(&format!(" (in account {})", accounts.join(", ")));
+            }
+            markdown::Callout {
+                error: f.level == Level::Error,
+                place,
+                message,
+            }
+        })
+        .collect()
+}
+
+/// One account's part of the comment.
+fn section<'a>(o: &'a Outcome, account: Option<&'a AccountSpec>) -> markdown::Section<'a> {
+    let name = account.map(|a| a.name.as_str());
+    markdown::Section {
+        account: account.map(|a| (a.name.as_str(), a.id.as_str())),
+        plans: &o.plans,
+        failures: crate::reconcile::group_failures_in(&o.failures, name)
+            .into_iter()
+            .map(|(who, error)| (who, error.to_string()))
+            .collect(),
+        error: None,
+    }
 }
 
 /// The plan, its failures and its warnings; resources named `ACCOUNT/Kind/name` in `account`.
@@ -103,7 +222,11 @@ fn exit_code<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> u8 {
 
 /// Every account, `--account-concurrency` at once; an account that cannot be planned (its
 /// role cannot be assumed) is reported and fails the run, the others are planned all the same.
-async fn run_accounts(args: &PlanArgs, accounts: Accounts) -> anyhow::Result<u8> {
+async fn run_accounts(
+    args: &PlanArgs,
+    accounts: Accounts,
+    found: Vec<Finding>,
+) -> anyhow::Result<u8> {
     let m = &args.manifests;
     let Some(accounts) = super::accounts::expand_valid(m, accounts).await? else {
         return Ok(EXIT_FAILED);
@@ -154,6 +277,34 @@ async fn run_accounts(args: &PlanArgs, accounts: Accounts) -> anyhow::Result<u8>
                 render::totals(&all, failures),
                 super::report::plural(results.len(), "account", "accounts")
             );
+        }
+        OutputFormat::Markdown => {
+            let sections: Vec<markdown::Section> = results
+                .iter()
+                .map(|(a, r)| match r {
+                    Ok(o) => section(o, Some(a)),
+                    Err(e) => markdown::Section {
+                        account: Some((a.name.as_str(), a.id.as_str())),
+                        plans: &[],
+                        failures: Vec::new(),
+                        error: Some(format!("{e:#}")),
+                    },
+                })
+                .collect();
+            print!("{}", markdown::comment(&sections, &callouts(&found)));
+        }
+        OutputFormat::Sarif => {
+            let mut all = found;
+            for (a, r) in &results {
+                if let Ok(o) = r {
+                    all.extend(
+                        o.conflicts
+                            .iter()
+                            .map(|f| f.clone().in_accounts(Some(vec![a.name.clone()]))),
+                    );
+                }
+            }
+            print_sarif(&all)?;
         }
         OutputFormat::Json => {
             let accounts: Vec<_> = results

@@ -51,7 +51,10 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<u8> {
             iam: m.iam.connect().await,
             vars,
         }],
-        Targets::Invalid => return Ok(EXIT_FAILED),
+        Targets::Invalid(diags) => {
+            Targets::say_invalid(&diags);
+            return Ok(EXIT_FAILED);
+        }
         Targets::Many(file) => {
             let shard = args.shard;
             let members = match super::accounts::members(m, &file).await {

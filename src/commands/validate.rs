@@ -4,29 +4,110 @@
 use anyhow::Context;
 
 use super::accounts::Targets;
+use super::findings::{Columns, Finding};
 use super::report::{located_warnings, plural};
 use super::{EXIT_FAILED, EXIT_OK};
-use crate::cli::ManifestArgs;
+use crate::cli::{ManifestArgs, ValidateFormat};
 use crate::manifest::accounts::Accounts;
 use crate::manifest::{self, Variables, limits};
 
-pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
+/// What validate found, whatever it is printed as.
+pub struct Report {
+    pub errors: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    /// `valid: …` or `invalid: …`, the last line of the text.
+    pub summary: String,
+}
+
+impl Report {
+    fn exit_code(&self) -> u8 {
+        if self.errors.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_FAILED
+        }
+    }
+
+    fn print(&self, format: ValidateFormat) -> anyhow::Result<()> {
+        match format {
+            ValidateFormat::Text => {
+                for f in self.errors.iter().chain(&self.warnings) {
+                    println!("{f}");
+                }
+                println!("{}", self.summary);
+            }
+            ValidateFormat::Json => {
+                let out = serde_json::json!({
+                    "valid": self.errors.is_empty(),
+                    "errors": self.errors,
+                    "warnings": self.warnings,
+                    "summary": self.summary,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
+            ValidateFormat::Sarif => {
+                let all: Vec<Finding> = self.errors.iter().chain(&self.warnings).cloned().collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&super::sarif::log(&all))?
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn run(args: &ManifestArgs, format: ValidateFormat) -> anyhow::Result<u8> {
+    // As text, an invalid accounts file is said on stderr, as every command says it.
+    if format == ValidateFormat::Text
+        && let Targets::Invalid(diags) = super::accounts::targets(args)
+    {
+        Targets::say_invalid(&diags);
+        return Ok(EXIT_FAILED);
+    }
+    let report = check(args)?;
+    report.print(format)?;
+    Ok(report.exit_code())
+}
+
+/// Every error and dangerous grant of DIR (of every account's expansion of it, with an
+/// accounts file), without any AWS call.
+pub fn check(args: &ManifestArgs) -> anyhow::Result<Report> {
     check_owner(&args.owner)?;
     match super::accounts::targets(args) {
         Targets::Caller => {}
-        Targets::Invalid => return Ok(EXIT_FAILED),
-        Targets::Many(accounts) => return run_accounts(args, &accounts),
+        Targets::Invalid(diags) => {
+            let mut columns = Columns::default();
+            let errors: Vec<Finding> = diags
+                .iter()
+                .map(|d| Finding::error(d, &mut columns))
+                .collect();
+            let summary = format!(
+                "invalid: {} in the accounts file",
+                plural(errors.len(), "error", "errors")
+            );
+            return Ok(Report {
+                errors,
+                warnings: Vec::new(),
+                summary,
+            });
+        }
+        Targets::Many(accounts) => return check_accounts(args, &accounts),
     }
     let vars = Variables::load(&args.values, &args.vars)?;
     let guardrails = args.guardrails()?;
     let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
         .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
-    for d in &loaded.diagnostics {
-        println!("{d}");
-    }
-    for w in &located_warnings(&loaded.state) {
-        println!("{w}");
-    }
+    let mut columns = Columns::default();
+    let errors: Vec<Finding> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| Finding::error(d, &mut columns))
+        .collect();
+    let warnings = located_warnings(&loaded.state)
+        .iter()
+        .map(|w| Finding::warning(w, &mut columns))
+        .collect();
     // Kinds added later are named only when declared: the first line stays as it was.
     let mut profiles = String::new();
     for (n, one, many) in [
@@ -51,31 +132,28 @@ pub fn run(args: &ManifestArgs) -> anyhow::Result<u8> {
         plural(loaded.state.policies.len(), "policy", "policies"),
         plural(loaded.files, "file", "files"),
     );
-    if loaded.diagnostics.is_empty() {
-        println!("valid: {resources}");
-        Ok(EXIT_OK)
+    let summary = if loaded.diagnostics.is_empty() {
+        format!("valid: {resources}")
     } else {
         let files: std::collections::BTreeSet<_> =
             loaded.diagnostics.iter().map(|d| &d.file).collect();
-        println!(
+        format!(
             "invalid: {} in {} (valid: {resources})",
             plural(loaded.diagnostics.len(), "error", "errors"),
             plural(files.len(), "file", "files"),
-        );
-        Ok(EXIT_FAILED)
-    }
+        )
+    };
+    Ok(Report {
+        errors,
+        warnings,
+        summary,
+    })
 }
 
 /// Every account's expansion of DIR: each distinct error once, naming the accounts it holds in
 /// unless it holds in all.
-fn run_accounts(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<u8> {
+fn check_accounts(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Report> {
     let checked = super::accounts::check(args, accounts)?;
-    for e in &checked.errors {
-        println!("{e}");
-    }
-    for w in checked.warnings.iter().chain(&checked.unselected) {
-        println!("{w}");
-    }
     let each: Vec<String> = checked
         .declared
         .iter()
@@ -93,16 +171,21 @@ fn run_accounts(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<u8> 
         plural(checked.files, "file", "files"),
         each.join("; ")
     );
-    if checked.errors.is_empty() {
-        println!("valid: {summary}");
-        Ok(EXIT_OK)
+    let summary = if checked.errors.is_empty() {
+        format!("valid: {summary}")
     } else {
-        println!(
+        format!(
             "invalid: {} (checked: {summary})",
             plural(checked.errors.len(), "error", "errors")
-        );
-        Ok(EXIT_FAILED)
-    }
+        )
+    };
+    let mut warnings = checked.warnings;
+    warnings.extend(checked.unselected);
+    Ok(Report {
+        errors: checked.errors,
+        warnings,
+        summary,
+    })
 }
 
 /// The owner value becomes a tag value on everything iam-warden creates.

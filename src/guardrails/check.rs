@@ -10,7 +10,10 @@ use crate::manifest::{DesiredPolicy, DesiredRole, PolicyRef, Resource};
 use crate::policy::glob;
 
 /// Every guardrail `resource` breaks, at the field that breaks it.
-pub fn check(guardrails: &Guardrails, resource: &Resource) -> Vec<(FieldPath, String)> {
+pub fn check(
+    guardrails: &Guardrails,
+    resource: &Resource,
+) -> Vec<(FieldPath, &'static str, String)> {
     let mut out = Vec::new();
     for (source, rules) in &guardrails.sources {
         let mut v = Violations {
@@ -29,6 +32,7 @@ pub fn check(guardrails: &Guardrails, resource: &Resource) -> Vec<(FieldPath, St
                         .any(|p| super::issuer_matches(p, &provider.url))
                 {
                     v.add(
+                        rules::ALLOWED_OIDC_PROVIDER_URL,
                         spec().key("url"),
                         format!(
                             "`{}` is not an allowed OIDC provider url ({})",
@@ -45,7 +49,17 @@ pub fn check(guardrails: &Guardrails, resource: &Resource) -> Vec<(FieldPath, St
 
 struct Violations<'a> {
     source: &'a str,
-    out: &'a mut Vec<(FieldPath, String)>,
+    out: &'a mut Vec<(FieldPath, &'static str, String)>,
+}
+
+/// The rule id of each guardrail (SARIF's `ruleId`): `guardrail/` and its flag's name.
+pub mod rules {
+    pub const REQUIRE_PERMISSIONS_BOUNDARY: &str = "guardrail/require-permissions-boundary";
+    pub const ALLOWED_PATH_PREFIX: &str = "guardrail/allowed-path-prefix";
+    pub const DENY_ACTION: &str = "guardrail/deny-action";
+    pub const DENY_TRUST_PRINCIPAL: &str = "guardrail/deny-trust-principal";
+    pub const ALLOWED_TRUST_ACCOUNT: &str = "guardrail/allowed-trust-account";
+    pub const ALLOWED_OIDC_PROVIDER_URL: &str = "guardrail/allowed-oidc-provider-url";
 }
 
 fn spec() -> FieldPath {
@@ -53,9 +67,12 @@ fn spec() -> FieldPath {
 }
 
 impl Violations<'_> {
-    fn add(&mut self, path: FieldPath, message: String) {
-        self.out
-            .push((path, format!("{message} (guardrail from {})", self.source)));
+    fn add(&mut self, rule: &'static str, path: FieldPath, message: String) {
+        self.out.push((
+            path,
+            rule,
+            format!("{message} (guardrail from {})", self.source),
+        ));
     }
 
     fn role(&mut self, rules: &Rules, role: &DesiredRole) {
@@ -64,10 +81,12 @@ impl Violations<'_> {
             let path = spec().key("permissionsBoundary");
             match &role.permissions_boundary {
                 None => self.add(
+                    rules::REQUIRE_PERMISSIONS_BOUNDARY,
                     path,
                     format!("every role must carry the permissions boundary {required}; this one has none"),
                 ),
                 Some(b) if !is_boundary(b, required) => self.add(
+                    rules::REQUIRE_PERMISSIONS_BOUNDARY,
                     path,
                     format!("every role must carry the permissions boundary {required}, not {b}"),
                 ),
@@ -97,6 +116,7 @@ impl Violations<'_> {
         let allowed = &rules.allowed_path_prefixes;
         if !allowed.is_empty() && !allowed.iter().any(|p| path.starts_with(p.as_str())) {
             self.add(
+                rules::ALLOWED_PATH_PREFIX,
                 spec().key("path"),
                 format!(
                     "`{path}` is outside the allowed paths ({})",
@@ -116,7 +136,7 @@ impl Violations<'_> {
             if let Some(actions) = statement.get("Action") {
                 for (p, action) in strings(&path.key("Action"), actions) {
                     if let Some(pattern) = rules.deny_actions.iter().find(|d| grants(action, d)) {
-                        self.add(p, format!("allows `{action}`, which the guardrail --deny-action `{pattern}` denies"));
+                        self.add(rules::DENY_ACTION, p, format!("allows `{action}`, which the guardrail --deny-action `{pattern}` denies"));
                     }
                 }
             }
@@ -127,6 +147,7 @@ impl Violations<'_> {
                         pattern != "*" && named.iter().any(|n| glob::matches(n, pattern, true));
                     if !excluded {
                         self.add(
+                            rules::DENY_ACTION,
                             path.key("NotAction"),
                             format!("allows every action it does not name, including `{pattern}`, which the guardrail --deny-action `{pattern}` denies"),
                         );
@@ -160,7 +181,7 @@ impl Violations<'_> {
                     .iter()
                     .find(|d| principal_denied(id, d))
                 {
-                    self.add(p.clone(), format!("trusts `{id}`, which the guardrail --deny-trust-principal `{pattern}` denies"));
+                    self.add(rules::DENY_TRUST_PRINCIPAL, p.clone(), format!("trusts `{id}`, which the guardrail --deny-trust-principal `{pattern}` denies"));
                 }
                 let allowed = &rules.allowed_trust_accounts;
                 if allowed.is_empty() || kind == "Service" {
@@ -170,10 +191,12 @@ impl Violations<'_> {
                     Some(account) if allowed.iter().any(|a| a == account) => {}
                     Some("") => {}
                     Some(account) => self.add(
+                        rules::ALLOWED_TRUST_ACCOUNT,
                         p,
                         format!("trusts account `{account}`, outside the allowed trust accounts ({})", allowed.join(", ")),
                     ),
                     None => self.add(
+                        rules::ALLOWED_TRUST_ACCOUNT,
                         p,
                         format!("trusts `{id}`, which is not limited to the allowed trust accounts ({})", allowed.join(", ")),
                     ),

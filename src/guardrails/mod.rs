@@ -12,7 +12,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use check::check;
+pub use check::{check, rules};
 
 /// One source's rules (the flags, or a file).
 #[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
@@ -224,7 +224,7 @@ impl crate::manifest::ResourceRules for Guardrails {
     fn violations(
         &self,
         resource: &crate::manifest::Resource,
-    ) -> Vec<(crate::fieldpath::FieldPath, String)> {
+    ) -> Vec<(crate::fieldpath::FieldPath, &'static str, String)> {
         check::check(self, resource)
     }
 

@@ -51,7 +51,7 @@ fn rules(yaml: &str) -> Guardrails {
 fn violations(g: &Guardrails, r: &Resource) -> Vec<String> {
     check(g, r)
         .into_iter()
-        .map(|(p, m)| format!("{p}: {m}"))
+        .map(|(p, _, m)| format!("{p}: {m}"))
         .collect()
 }
 

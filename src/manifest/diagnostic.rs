@@ -12,6 +12,29 @@ pub struct Diagnostic {
     pub line: Option<usize>,
     pub path: FieldPath,
     pub message: String,
+    /// Which rule it breaks: a stable id for code scanning (SARIF's `ruleId`), one of
+    /// [`rules`] or a guardrail's `guardrail/…`.
+    pub rule: &'static str,
+}
+
+/// The rule ids of errors that are not guardrails. Stable: code scanning tracks findings by
+/// them, so an id is never renamed or reused.
+pub mod rules {
+    /// The file cannot be read as a manifest file (unreadable, too large, a link out of DIR).
+    pub const FILE: &str = "file";
+    /// The YAML itself is malformed.
+    pub const YAML_SYNTAX: &str = "yaml-syntax";
+    /// A field is unknown, missing or malformed, a variable unresolved, or a value breaks one
+    /// of IAM's rules.
+    pub const MANIFEST: &str = "manifest";
+    /// An ACK object iam-warden cannot read as written.
+    pub const ACK: &str = "ack";
+    /// Across documents: a resource declared twice, a `{ref}` to nothing, one url twice.
+    pub const REFERENCE: &str = "reference";
+    /// The accounts file (`--accounts`).
+    pub const ACCOUNTS: &str = "accounts";
+    /// A warning: a manifest's `iam-warden/accounts` selects none of the accounts.
+    pub const UNSELECTED: &str = "unselected-manifest";
 }
 
 impl Diagnostic {
@@ -21,7 +44,14 @@ impl Diagnostic {
             line: None,
             path: FieldPath::default(),
             message: message.into(),
+            rule: rules::FILE,
         }
+    }
+
+    /// The same error, breaking `rule`.
+    pub fn breaking(mut self, rule: &'static str) -> Diagnostic {
+        self.rule = rule;
+        self
     }
 }
 
@@ -93,6 +123,7 @@ mod tests {
             line: Some(12),
             path: FieldPath::default().key("spec").key("path"),
             message: "must begin and end with `/`".into(),
+            rule: rules::MANIFEST,
         };
         assert_eq!(
             d.to_string(),

@@ -9,7 +9,7 @@ pub mod accounts;
 pub mod ack;
 pub mod danger;
 mod decode;
-mod diagnostic;
+pub mod diagnostic;
 pub mod files;
 pub mod limits;
 mod model;
@@ -42,8 +42,8 @@ use crate::fieldpath::FieldPath;
 /// Rules every decoded resource must keep besides the format's own (the guardrails), handed
 /// in by the caller: the loader knows nothing of where they come from.
 pub trait ResourceRules {
-    /// Every rule `resource` breaks, at the field that breaks it.
-    fn violations(&self, resource: &Resource) -> Vec<(FieldPath, String)>;
+    /// Every rule `resource` breaks, at the field that breaks it: (field, rule id, message).
+    fn violations(&self, resource: &Resource) -> Vec<(FieldPath, &'static str, String)>;
 
     /// Equal for rules that judge alike: a file parsed and checked with rules of the same
     /// identity is reused by a reload instead of being checked again.
@@ -54,7 +54,7 @@ pub trait ResourceRules {
 pub struct NoRules;
 
 impl ResourceRules for NoRules {
-    fn violations(&self, _: &Resource) -> Vec<(FieldPath, String)> {
+    fn violations(&self, _: &Resource) -> Vec<(FieldPath, &'static str, String)> {
         Vec::new()
     }
 
@@ -141,6 +141,7 @@ fn load_text(
                             line: Some(line),
                             path: field,
                             message,
+                            rule: diagnostic::rules::ACK,
                         },
                     ));
                     continue;
@@ -173,6 +174,7 @@ fn load_text(
             line: (e.line > 0).then_some(e.line),
             path: e.path,
             message: e.message,
+            rule: diagnostic::rules::YAML_SYNTAX,
         });
     }
     if report.diagnostics.is_empty() {
@@ -371,6 +373,7 @@ pub fn assemble(resources: impl IntoIterator<Item = Resource>) -> (DesiredState,
                 first.0
             )
         },
+        rule: diagnostic::rules::REFERENCE,
     };
     // IAM names ignore case: `MyRole` and `myrole` are one role.
     let mut seen: BTreeMap<(Kind, String), (String, Origin)> = BTreeMap::new();
@@ -432,6 +435,7 @@ fn one_provider_per_url(state: &mut DesiredState) -> Vec<Diagnostic> {
                     p.name,
                     others.join(", ")
                 ),
+                rule: diagnostic::rules::REFERENCE,
             });
             twins.push(p.name.clone());
         }
@@ -465,6 +469,7 @@ fn resolve_k8s_refs(state: &mut DesiredState) -> Vec<Diagnostic> {
                     "ACK {kind} `{}` in namespace `{}` is declared twice (also as `{first}`)",
                     k8s.name, k8s.namespace
                 ),
+                rule: diagnostic::rules::REFERENCE,
             });
         }
     }
@@ -543,6 +548,7 @@ fn dangling_refs(state: &DesiredState) -> Vec<Diagnostic> {
                 "{written}{{ref: {name}}} names {article} {kind} that no manifest declares{}",
                 declared_of(state, kind)
             ),
+            rule: diagnostic::rules::REFERENCE,
         });
     }
     diags

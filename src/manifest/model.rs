@@ -388,6 +388,16 @@ impl DesiredState {
         }
     }
 
+    /// Where the `kind` resource IAM would find by `name` is declared.
+    pub fn origin(&self, kind: Kind, name: &str) -> Option<&Origin> {
+        match kind {
+            Kind::Policy => self.policy(name).map(|p| &p.origin),
+            Kind::Role => self.role(name).map(|r| &r.origin),
+            Kind::InstanceProfile => self.instance_profile(name).map(|p| &p.origin),
+            Kind::OpenIDConnectProvider => self.oidc_provider(name).map(|p| &p.origin),
+        }
+    }
+
     /// The instance profile IAM would find by `name` (names ignore case).
     pub fn instance_profile(&self, name: &str) -> Option<&DesiredInstanceProfile> {
         self.instance_profiles.get(name).or_else(|| {

@@ -6,6 +6,7 @@
 
 mod blocking;
 mod change;
+pub mod markdown;
 pub mod order;
 pub mod prune;
 pub mod render;

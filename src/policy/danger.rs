@@ -30,6 +30,26 @@ pub enum Grant {
 }
 
 impl Grant {
+    /// Every grant, for catalogues of rules.
+    pub const ALL: [Grant; 5] = [
+        Grant::AnyPrincipal,
+        Grant::AllActions,
+        Grant::AllActionsExcept,
+        Grant::AllIamActions,
+        Grant::PassRoleAnyRole,
+    ];
+
+    /// Its stable rule id for code scanning: `danger/` and its name as JSON has it.
+    pub fn rule(self) -> &'static str {
+        match self {
+            Grant::AnyPrincipal => "danger/any-principal",
+            Grant::AllActions => "danger/all-actions",
+            Grant::AllActionsExcept => "danger/all-actions-except",
+            Grant::AllIamActions => "danger/all-iam-actions",
+            Grant::PassRoleAnyRole => "danger/pass-role-any-role",
+        }
+    }
+
     /// Why this grant is dangerous, for a person.
     pub fn why(self) -> &'static str {
         match self {
@@ -195,6 +215,14 @@ fn glob(text: &str, pattern: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn each_grants_rule_id_is_its_json_name_under_danger() {
+        for g in Grant::ALL {
+            let name = serde_json::to_value(g).unwrap();
+            assert_eq!(g.rule(), format!("danger/{}", name.as_str().unwrap()));
+        }
+    }
 
     fn trust(statement: Value) -> Vec<(String, Grant)> {
         let doc = json!({"Version": "2012-10-17", "Statement": [statement]});

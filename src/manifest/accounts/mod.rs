@@ -251,6 +251,7 @@ impl Parser<'_> {
             line: Some(line),
             path: path.clone(),
             message: message.into(),
+            rule: crate::manifest::diagnostic::rules::ACCOUNTS,
         });
     }
 
@@ -263,10 +264,13 @@ impl Parser<'_> {
         }
         let mut roots = docs.into_iter().filter_map(|d| d.root);
         let Some(root) = roots.next() else {
-            self.diags.push(Diagnostic::file(
-                self.file,
-                "is empty: expected `accounts:` and a list of accounts",
-            ));
+            self.diags.push(
+                Diagnostic::file(
+                    self.file,
+                    "is empty: expected `accounts:` and a list of accounts",
+                )
+                .breaking(crate::manifest::diagnostic::rules::ACCOUNTS),
+            );
             return out;
         };
         if let Some(extra) = roots.next() {

@@ -78,8 +78,8 @@ pub fn decode_document(
     let resource = d.document(&root);
     if let Some(r) = &resource {
         // Guardrails judge a resource that is valid otherwise.
-        for (path, message) in guardrails.violations(r) {
-            d.error(root.line_at(&path), &path, message);
+        for (path, rule, message) in guardrails.violations(r) {
+            d.error_as(rule, root.line_at(&path), &path, message);
         }
     }
     let mut diags = d.diags;
@@ -148,6 +148,16 @@ impl<'n> Fields<'n> {
 
 impl Decoder<'_> {
     fn error(&mut self, line: usize, path: &FieldPath, message: impl Into<String>) {
+        self.error_as(super::diagnostic::rules::MANIFEST, line, path, message);
+    }
+
+    fn error_as(
+        &mut self,
+        rule: &'static str,
+        line: usize,
+        path: &FieldPath,
+        message: impl Into<String>,
+    ) {
         if self.unresolved.contains(path) {
             return;
         }
@@ -156,6 +166,7 @@ impl Decoder<'_> {
             line: Some(line),
             path: path.clone(),
             message: message.into(),
+            rule,
         });
     }
 

@@ -1,0 +1,218 @@
+//! Errors, guardrail violations and dangerous grants as one kind of located finding, for every
+//! output of validate and plan: the text lines as before, JSON and SARIF with a column and a
+//! stable rule id each.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::fieldpath::{FieldPath, Seg};
+use crate::manifest::Diagnostic;
+use crate::manifest::danger::Warning;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Error,
+    Warning,
+}
+
+/// One finding at its place in a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub level: Level,
+    pub file: PathBuf,
+    /// 1-based; `None` where the finding is about the file as a whole.
+    pub line: Option<usize>,
+    /// 1-based, in UTF-16 code units as SARIF counts them: where the field's key (or value)
+    /// starts on its line.
+    pub column: Option<usize>,
+    /// From the document root: `spec.inlinePolicies.admin.Statement[0].Action`.
+    pub path: String,
+    pub message: String,
+    /// With an accounts file: the accounts it holds in, unless it holds in all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<String>>,
+}
+
+impl Finding {
+    pub fn error(d: &Diagnostic, columns: &mut Columns) -> Finding {
+        Finding {
+            rule: d.rule,
+            level: Level::Error,
+            file: d.file.clone(),
+            line: d.line,
+            column: d.line.and_then(|l| columns.column(&d.file, l, &d.path)),
+            path: d.path.to_string(),
+            message: d.message.clone(),
+            accounts: None,
+        }
+    }
+
+    pub fn warning(w: &Warning, columns: &mut Columns) -> Finding {
+        Finding {
+            rule: w.grant.rule(),
+            level: Level::Warning,
+            file: w.file.clone(),
+            line: Some(w.line),
+            column: columns.column(&w.file, w.line, &w.path),
+            path: w.path.to_string(),
+            message: w.message(),
+            accounts: None,
+        }
+    }
+
+    pub fn in_accounts(mut self, accounts: Option<Vec<String>>) -> Finding {
+        self.accounts = accounts;
+        self
+    }
+}
+
+/// The shapes the text output always had: `FILE:LINE: PATH: message` for an error,
+/// `warning: FILE:LINE: PATH: message` for a warning, and ` (in account a, b)` after it where
+/// it does not hold in every account.
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.level == Level::Warning {
+            write!(f, "warning: ")?;
+        }
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, ": {}", self.path)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(accounts) = &self.accounts {
+            write!(f, " (in account {})", accounts.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads each file once for the columns of its findings.
+#[derive(Default)]
+pub struct Columns {
+    files: HashMap<PathBuf, Option<String>>,
+}
+
+impl Columns {
+    pub fn column(&mut self, file: &Path, line: usize, path: &FieldPath) -> Option<usize> {
+        let text = self
+            .files
+            .entry(file.to_path_buf())
+            .or_insert_with(|| std::fs::read_to_string(file).ok())
+            .as_deref()?;
+        let line = text.lines().nth(line.checked_sub(1)?)?;
+        Some(column_in(line, path.0.last()))
+    }
+}
+
+/// Where on `line` the field `last` (a path's last step) is: its key when the line holds it,
+/// else the first thing past indentation and list dashes. 1-based, in UTF-16 code units.
+pub fn column_in(line: &str, last: Option<&Seg>) -> usize {
+    let key_at = match last {
+        Some(Seg::Key(k)) => [format!("{k}:"), format!("\"{k}\":"), format!("'{k}':")]
+            .iter()
+            .filter_map(|p| find_key(line, p))
+            .min(),
+        _ => None,
+    };
+    let at = key_at.unwrap_or_else(|| {
+        let rest = line.trim_start_matches([' ', '\t', '-']);
+        line.len() - rest.len()
+    });
+    line[..at].encode_utf16().count() + 1
+}
+
+/// The byte offset of `pattern` on `line` where it starts a key (after indentation, a dash,
+/// `{`, `,` or a space), not inside another word.
+fn find_key(line: &str, pattern: &str) -> Option<usize> {
+    line.match_indices(pattern).map(|(i, _)| i).find(|&i| {
+        line[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| matches!(c, ' ' | '\t' | '-' | '{' | ','))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> Option<Seg> {
+        Some(Seg::Key(k.into()))
+    }
+
+    #[test]
+    fn the_column_is_where_the_fields_key_starts() {
+        assert_eq!(column_in("  path: /x/", key("path").as_ref()), 3);
+        assert_eq!(column_in("  - path: /x/", key("path").as_ref()), 5);
+        assert_eq!(column_in("{\"Action\": \"*\"}", key("Action").as_ref()), 2);
+        // Not inside another key that ends alike.
+        assert_eq!(column_in("  subpath: a, path: b", key("path").as_ref()), 15);
+    }
+
+    #[test]
+    fn without_the_key_on_the_line_the_column_is_past_indentation_and_dashes() {
+        assert_eq!(column_in("      - s3:*", Some(&Seg::Index(0))), 9);
+        assert_eq!(column_in("    name: x", key("other").as_ref()), 5);
+        assert_eq!(column_in("", None), 1);
+    }
+
+    #[test]
+    fn columns_count_utf16_code_units() {
+        // `é` is one UTF-16 unit (two bytes), `𝄞` two units (four bytes).
+        assert_eq!(column_in("é: 1, k: 2", key("k").as_ref()), 7);
+        assert_eq!(column_in("𝄞: 1, k: 2", key("k").as_ref()), 8);
+    }
+
+    #[test]
+    fn text_keeps_the_shapes_of_errors_and_warnings() {
+        let mut f = Finding {
+            rule: "manifest",
+            level: Level::Error,
+            file: "m/a.yaml".into(),
+            line: Some(3),
+            column: Some(5),
+            path: "spec.path".into(),
+            message: "must begin with `/`".into(),
+            accounts: None,
+        };
+        assert_eq!(f.to_string(), "m/a.yaml:3: spec.path: must begin with `/`");
+        f.level = Level::Warning;
+        f.accounts = Some(vec!["dev".into(), "prod".into()]);
+        assert_eq!(
+            f.to_string(),
+            "warning: m/a.yaml:3: spec.path: must begin with `/` (in account dev, prod)"
+        );
+        f.line = None;
+        f.path.clear();
+        f.level = Level::Error;
+        f.accounts = None;
+        assert_eq!(f.to_string(), "m/a.yaml: must begin with `/`");
+    }
+
+    #[test]
+    fn a_findings_column_is_read_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.yaml");
+        std::fs::write(&file, "kind: Role\nspec:\n  path: nope\n").unwrap();
+        let d = Diagnostic {
+            file: file.clone(),
+            line: Some(3),
+            path: FieldPath::default().key("spec").key("path"),
+            message: "bad".into(),
+            rule: "manifest",
+        };
+        let mut columns = Columns::default();
+        let f = Finding::error(&d, &mut columns);
+        assert_eq!((f.line, f.column), (Some(3), Some(3)));
+        let whole = Diagnostic::file(&file, "too big");
+        assert_eq!(Finding::error(&whole, &mut columns).column, None);
+    }
+}

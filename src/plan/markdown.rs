@@ -1,0 +1,498 @@
+//! A plan as a pull-request comment a reviewer reads in ten seconds: what is risky first, one
+//! summary line (per account), a table of what changes, and each resource's diff folded away.
+//! Pure, and bounded: GitHub refuses a comment over 65,536 characters, so details are left out,
+//! with a note, before that.
+
+use std::fmt::Write;
+
+use super::change::{Change, Finding, ResourcePlan};
+use super::render;
+
+/// The first line of every comment: a bot finds its own comment by it and edits it in place.
+pub const MARKER: &str = "<!-- iam-warden:plan -->";
+
+/// GitHub's limit is 65,536 characters; bytes are never fewer, and a little is kept spare.
+pub const LIMIT: usize = 65_000;
+
+/// Callouts shown at most; the rest are counted.
+const MAX_CALLOUTS: usize = 30;
+
+/// One account's plan (the only one without an accounts file).
+pub struct Section<'a> {
+    /// (name, id) with an accounts file.
+    pub account: Option<(&'a str, &'a str)>,
+    pub plans: &'a [ResourcePlan],
+    /// (resource, error) of what could not be observed.
+    pub failures: Vec<(String, String)>,
+    /// Why the whole account could not be planned.
+    pub error: Option<String>,
+}
+
+/// What needs a reviewer's eye before the diff: dangerous grants, guardrail violations and
+/// errors, each `file:line` and its message.
+pub struct Callout {
+    pub error: bool,
+    pub place: String,
+    pub message: String,
+}
+
+/// The comment for a plan.
+pub fn comment(sections: &[Section], callouts: &[Callout]) -> String {
+    let mut head = String::new();
+    let _ = writeln!(head, "{MARKER}\n### iam-warden plan\n");
+    summary(&mut head, sections);
+    callout_block(&mut head, callouts);
+    let rows: Vec<Row> = sections.iter().flat_map(rows).collect();
+    if rows.is_empty() {
+        head.push_str("Everything is in sync: no changes.\n");
+        return head;
+    }
+    assemble(head, &rows)
+}
+
+/// The comment when the manifests are invalid: nothing was planned.
+pub fn invalid(callouts: &[Callout]) -> String {
+    let mut out = String::new();
+    let errors = callouts.iter().filter(|c| c.error).count();
+    let _ = writeln!(
+        out,
+        "{MARKER}\n### iam-warden plan\n\n**Invalid manifests: {errors} {}; nothing was planned.**\n",
+        if errors == 1 { "error" } else { "errors" }
+    );
+    callout_block(&mut out, callouts);
+    out
+}
+
+fn summary(out: &mut String, sections: &[Section]) {
+    if let [one] = sections
+        && one.account.is_none()
+    {
+        let _ = writeln!(
+            out,
+            "**Plan: {}.**\n",
+            render::totals(one.plans, one.failures.len())
+        );
+        return;
+    }
+    let _ = writeln!(out, "| Account | Plan |\n|---|---|");
+    for s in sections {
+        let (name, id) = s.account.unwrap_or(("(caller)", ""));
+        let plan = match &s.error {
+            Some(e) => format!("❗ cannot plan: {}", cell(e)),
+            None => render::totals(s.plans, s.failures.len()),
+        };
+        let _ = writeln!(out, "| **{}** `{id}` | {plan} |", cell(name));
+    }
+    out.push('\n');
+}
+
+fn callout_block(out: &mut String, callouts: &[Callout]) {
+    for (error, title) in [(true, "Errors"), (false, "Dangerous grants and warnings")] {
+        let these: Vec<&Callout> = callouts.iter().filter(|c| c.error == error).collect();
+        if these.is_empty() {
+            continue;
+        }
+        let kind = if error { "CAUTION" } else { "WARNING" };
+        let _ = writeln!(out, "> [!{kind}]\n> **{title}** ({})", these.len());
+        for c in these.iter().take(MAX_CALLOUTS) {
+            let _ = writeln!(out, "> - `{}` {}", code(&c.place), cell(&c.message));
+        }
+        if these.len() > MAX_CALLOUTS {
+            let _ = writeln!(
+                out,
+                "> - … and {} more (`iam-warden validate` lists them all)",
+                these.len() - MAX_CALLOUTS
+            );
+        }
+        out.push('\n');
+    }
+}
+
+/// One changed (or conflicting, or failed) resource.
+struct Row {
+    icon: &'static str,
+    what: String,
+    resource: String,
+    /// Its diff, as the text plan shows it; empty for a failure.
+    detail: String,
+}
+
+fn rows(section: &Section) -> Vec<Row> {
+    let account = section.account.map(|(name, _)| name);
+    let label = |p: &ResourcePlan| match account {
+        Some(a) => format!("{a}/{}/{}", p.kind, p.name),
+        None => format!("{}/{}", p.kind, p.name),
+    };
+    let mut out: Vec<Row> = section
+        .plans
+        .iter()
+        .filter(|p| !p.changes.is_empty() || !p.findings.is_empty())
+        .map(|p| {
+            let (icon, what) = verdict(p);
+            let text = render::text(std::slice::from_ref(p));
+            // The text's first line names the resource: the summary line does that here.
+            let detail = text.lines().skip(1).collect::<Vec<_>>().join("\n");
+            Row {
+                icon,
+                what,
+                resource: label(p),
+                detail: detail.trim_end().to_string(),
+            }
+        })
+        .collect();
+    out.extend(section.failures.iter().map(|(who, error)| Row {
+        icon: "❗",
+        what: format!("could not be observed: {error}"),
+        resource: who.clone(),
+        detail: String::new(),
+    }));
+    out
+}
+
+/// The icon and the words of a resource's row.
+fn verdict(p: &ResourcePlan) -> (&'static str, String) {
+    if p.is_blocked() {
+        let why: Vec<String> = p
+            .findings
+            .iter()
+            .filter(|f| f.blocks())
+            .map(|f| f.to_string())
+            .collect();
+        return ("⛔", format!("conflict: {}", why.join("; ")));
+    }
+    let fields = || {
+        let mut seen: Vec<String> = Vec::new();
+        for c in &p.changes {
+            let s = render::summary(c);
+            if !seen.contains(&s) {
+                seen.push(s);
+            }
+        }
+        seen.join("; ")
+    };
+    if p.observe_only && !p.changes.is_empty() {
+        return ("👁️", format!("drifted, observe-only: {}", fields()));
+    }
+    if p.changes.iter().any(Change::is_delete) {
+        return ("➖", "delete".into());
+    }
+    if let Some(Finding::PruneScheduled { .. }) = p.findings.first() {
+        return ("⏳", "delete after the grace period".into());
+    }
+    if p.changes.first().is_some_and(Change::is_create) {
+        return ("➕", "create".into());
+    }
+    ("🔄", format!("update: {}", fields()))
+}
+
+/// Head, table and details, within [`LIMIT`]: rows and then details are left out from the
+/// end, and a note says how many.
+fn assemble(head: String, rows: &[Row]) -> String {
+    // Room for the note, whatever its numbers.
+    const NOTE: usize = 400;
+    let mut out = head;
+    out.push_str("| | Resource | Change |\n|:-:|---|---|\n");
+    let mut shown_rows = 0;
+    for r in rows {
+        let line = format!(
+            "| {} | `{}` | {} |\n",
+            r.icon,
+            code(&r.resource),
+            cell(&clip(&r.what, 300))
+        );
+        if out.len() + line.len() + NOTE > LIMIT {
+            break;
+        }
+        out.push_str(&line);
+        shown_rows += 1;
+    }
+    out.push('\n');
+    let mut shown_details = 0;
+    let with_detail: Vec<&Row> = rows[..shown_rows]
+        .iter()
+        .filter(|r| !r.detail.is_empty())
+        .collect();
+    for r in &with_detail {
+        let block = details(r);
+        if out.len() + block.len() + NOTE > LIMIT {
+            break;
+        }
+        out.push_str(&block);
+        shown_details += 1;
+    }
+    let (rows_left, details_left) = (rows.len() - shown_rows, with_detail.len() - shown_details);
+    if rows_left + details_left > 0 {
+        let _ = writeln!(
+            out,
+            "\n> [!NOTE]\n> Truncated to stay under GitHub's 65,536-character limit: {rows_left} more \
+             {} and {details_left} more {} are left out. Run `iam-warden plan` to see the whole plan.",
+            if rows_left == 1 {
+                "resource"
+            } else {
+                "resources"
+            },
+            if details_left == 1 { "diff" } else { "diffs" },
+        );
+    }
+    out
+}
+
+/// A folded diff: `+`/`-` lines coloured by GitHub, `~` (changed) shown as `!`.
+fn details(r: &Row) -> String {
+    let mut diff = String::new();
+    for line in r.detail.lines() {
+        let body = line.trim_start();
+        let indent = line.len() - body.len();
+        let marker = body.chars().next().filter(|_| {
+            let mut c = body.chars();
+            matches!(c.next(), Some('+' | '-' | '~' | '!')) && c.next() == Some(' ')
+        });
+        match marker {
+            Some(m) => {
+                let m = if m == '~' { '!' } else { m };
+                let _ = writeln!(
+                    diff,
+                    "{m}{}{}",
+                    " ".repeat(indent.saturating_sub(1)),
+                    &body[2..]
+                );
+            }
+            // Aligned with the marked lines: the marker takes the place of one space.
+            None => {
+                let _ = writeln!(diff, " {}", line.strip_prefix(' ').unwrap_or(line));
+            }
+        }
+    }
+    let fence = fence_for(&diff);
+    format!(
+        "<details><summary><code>{}</code> {}</summary>\n\n{fence}diff\n{diff}{fence}\n\n</details>\n",
+        html(&r.resource),
+        r.icon,
+    )
+}
+
+/// A code fence longer than any run of backticks in `text`, so no policy text can close it.
+fn fence_for(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+/// Text for a table cell: one line, no column breaks, no HTML.
+fn cell(text: &str) -> String {
+    html(&text.replace(['\n', '\r'], " ")).replace('|', "\\|")
+}
+
+/// Text for inside a code span: backticks would end it.
+fn code(text: &str) -> String {
+    text.replace('`', "'").replace('|', "\\|")
+}
+
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::manifest::Kind;
+    use crate::policy::PolicyDocument;
+
+    fn doc(action: &str) -> PolicyDocument {
+        PolicyDocument::from_value(serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]
+        }))
+        .unwrap()
+    }
+
+    fn update(name: &str, before: &str, after: &str) -> ResourcePlan {
+        let mut p = ResourcePlan::new(Kind::Policy, name, None);
+        p.changes.push(Change::CreatePolicyVersion {
+            delete_first: None,
+            before: doc(before),
+            after: doc(after),
+        });
+        p
+    }
+
+    fn one(plans: &[ResourcePlan]) -> Section<'_> {
+        Section {
+            account: None,
+            plans,
+            failures: Vec::new(),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_comment_starts_with_its_marker_then_the_summary_then_the_callouts() {
+        let plans = [update("p", "s3:GetObject", "s3:*")];
+        let callouts = [Callout {
+            error: false,
+            place: "m/p.yaml:7".into(),
+            message: "allows every action".into(),
+        }];
+        let c = comment(&[one(&plans)], &callouts);
+        assert!(c.starts_with(&format!("{MARKER}\n")), "{c}");
+        let summary = c.find("**Plan: 0 to create, 1 to update").unwrap();
+        let warning = c.find("> [!WARNING]").unwrap();
+        let table = c
+            .find("| 🔄 | `Policy/p` | update: new default document version |")
+            .unwrap();
+        assert!(summary < warning && warning < table, "{c}");
+        assert!(c.contains("> - `m/p.yaml:7` allows every action"), "{c}");
+    }
+
+    #[test]
+    fn each_diff_is_folded_with_its_markers_at_the_start_of_the_line() {
+        let plans = [update("p", "s3:GetObject", "s3:PutObject")];
+        let c = comment(&[one(&plans)], &[]);
+        assert!(
+            c.contains("<details><summary><code>Policy/p</code> 🔄</summary>"),
+            "{c}"
+        );
+        assert!(
+            c.contains("```diff\n! document (new default version)\n"),
+            "{c}"
+        );
+        assert!(
+            c.contains("\n-     {\"Effect\":\"Allow\",\"Action\":\"s3:GetObject\""),
+            "{c}"
+        );
+        assert!(
+            c.contains("\n+     {\"Effect\":\"Allow\",\"Action\":\"s3:PutObject\""),
+            "{c}"
+        );
+    }
+
+    #[test]
+    fn in_sync_says_so_and_shows_no_table() {
+        let plans = [ResourcePlan::new(Kind::Role, "r", None)];
+        let c = comment(&[one(&plans)], &[]);
+        assert!(c.contains("Everything is in sync"), "{c}");
+        assert!(!c.contains("| Resource |"), "{c}");
+    }
+
+    #[test]
+    fn backticks_in_a_document_cannot_close_its_fence() {
+        let plans = [update("p", "s3:GetObject", "s3:```x")];
+        let c = comment(&[one(&plans)], &[]);
+        assert!(c.contains("````diff\n"), "{c}");
+        assert!(c.contains("\n````\n"), "{c}");
+    }
+
+    #[test]
+    fn several_accounts_get_a_row_each_and_their_resources_are_named_with_the_account() {
+        let prod = [update("p", "a:B", "a:C")];
+        let sections = [
+            Section {
+                account: Some(("prod", "111111111111")),
+                plans: &prod,
+                failures: Vec::new(),
+                error: None,
+            },
+            Section {
+                account: Some(("dev", "222222222222")),
+                plans: &[],
+                failures: Vec::new(),
+                error: Some("cannot assume role x".into()),
+            },
+        ];
+        let c = comment(&sections, &[]);
+        assert!(
+            c.contains("| **prod** `111111111111` | 0 to create, 1 to update"),
+            "{c}"
+        );
+        assert!(
+            c.contains("| **dev** `222222222222` | ❗ cannot plan: cannot assume role x |"),
+            "{c}"
+        );
+        assert!(c.contains("`prod/Policy/p`"), "{c}");
+    }
+
+    #[test]
+    fn a_huge_plan_stays_under_the_limit_and_says_what_it_left_out() {
+        let plans: Vec<ResourcePlan> = (0..3000)
+            .map(|i| {
+                let mut p = ResourcePlan::new(Kind::Role, &format!("role-{i:04}"), None);
+                p.changes.push(Change::SetTags {
+                    tags: BTreeMap::from([("team".to_string(), "x".repeat(200))]),
+                    before: BTreeMap::new(),
+                });
+                p
+            })
+            .collect();
+        let c = comment(&[one(&plans)], &[]);
+        assert!(c.len() <= LIMIT, "{}", c.len());
+        assert!(c.chars().count() <= 65_536);
+        assert!(
+            c.contains("> [!NOTE]\n> Truncated"),
+            "{}",
+            &c[c.len() - 500..]
+        );
+        assert!(c.contains("`Role/role-0000`"));
+        // What is shown is whole: every opened block is closed.
+        assert_eq!(
+            c.matches("<details>").count(),
+            c.matches("</details>").count()
+        );
+        let shown_rows = c.matches("| 🔄 |").count();
+        let note = &c[c.find("Truncated").unwrap()..];
+        assert!(
+            note.contains(&format!("{} more resources", 3000 - shown_rows)),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn a_small_plan_is_not_truncated() {
+        let plans = [update("p", "a:B", "a:C")];
+        assert!(!comment(&[one(&plans)], &[]).contains("Truncated"));
+    }
+
+    #[test]
+    fn table_cells_cannot_break_the_table_or_inject_html() {
+        assert_eq!(cell("a|b\n<script>"), "a\\|b &lt;script&gt;");
+        assert_eq!(code("x`y|z"), "x'y\\|z");
+    }
+
+    #[test]
+    fn invalid_manifests_say_nothing_was_planned_and_list_the_errors() {
+        let c = invalid(&[Callout {
+            error: true,
+            place: "m/a.yaml:3".into(),
+            message: "spec.path: must begin with `/`".into(),
+        }]);
+        assert!(c.starts_with(MARKER));
+        assert!(
+            c.contains("**Invalid manifests: 1 error; nothing was planned.**"),
+            "{c}"
+        );
+        assert!(
+            c.contains(
+                "> [!CAUTION]\n> **Errors** (1)\n> - `m/a.yaml:3` spec.path: must begin with `/`"
+            ),
+            "{c}"
+        );
+    }
+}
