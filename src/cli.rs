@@ -41,6 +41,9 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Print every manifest of DIR in iam-warden's own shape (ACK's objects rewritten).
     Convert(ConvertArgs),
+    /// What a running daemon is doing (its /status), as a table. Exit 0 all in sync, 2 drift
+    /// or pending, 1 errors or conflicts (or the daemon cannot be reached).
+    Status(StatusArgs),
 }
 
 /// Flags of every command that reads manifests.
@@ -331,6 +334,41 @@ pub struct ConvertArgs {
     /// Write each file to the same path below this directory instead of printing.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// One resource, `KIND/NAME` (`ACCOUNT/KIND/NAME` with several accounts), with its history
+    /// of drift corrections.
+    #[arg(value_name = "KIND/NAME")]
+    pub resource: Option<String>,
+
+    /// Address of the daemon's HTTP endpoints (its --listen).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "IAM_WARDEN_LISTEN",
+        default_value = "127.0.0.1:9090"
+    )]
+    pub listen: SocketAddr,
+
+    /// Print a table, or /status's JSON as the daemon answers it.
+    #[arg(long, value_enum, env = "IAM_WARDEN_OUTPUT", default_value = "text")]
+    pub output: StatusFormat,
+
+    /// Show it again every --interval until interrupted.
+    #[arg(long)]
+    pub watch: bool,
+
+    /// With --watch: how often.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args, Clone)]

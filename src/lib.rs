@@ -18,3 +18,4 @@ pub mod policy;
 pub mod reconcile;
 pub mod suggest;
 pub mod telemetry;
+pub mod view;

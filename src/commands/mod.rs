@@ -11,6 +11,7 @@ mod report;
 mod run;
 mod sarif;
 mod session;
+mod status;
 mod validate;
 
 use std::process::ExitCode;
@@ -57,6 +58,7 @@ pub fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(import::run(&args)))
         }
         Command::Convert(args) => convert::run(&args),
+        Command::Status(args) => runtime().and_then(|rt| rt.block_on(status::run(&args))),
         Command::Schema(args) if args.accounts => {
             print!("{}", crate::manifest::schema::accounts_json_schema_text());
             Ok(EXIT_OK)

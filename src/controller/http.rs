@@ -75,6 +75,7 @@ pub async fn serve(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
+        .route("/", get(page))
         .with_state(health);
     let graceful = GracefulShutdown::new();
     let stopped = async move {
@@ -255,8 +256,13 @@ async fn metrics(Extract(h): Extract<Health>, headers: axum::http::HeaderMap) ->
 }
 
 async fn status(Extract(h): Extract<Health>) -> Response {
-    match h.single() {
-        Some(slot) => Json(account_status(&slot)).into_response(),
+    Json(status_json(&h)).into_response()
+}
+
+/// The body of /status: one account's, or every account's with an accounts file.
+fn status_json(h: &Health) -> serde_json::Value {
+    let value = match h.single() {
+        Some(slot) => serde_json::to_value(account_status(&slot)),
         None => {
             let accounts = h.slots().into_iter().map(|slot| {
                 (
@@ -266,8 +272,22 @@ async fn status(Extract(h): Extract<Health>) -> Response {
                     account_status(&slot),
                 )
             });
-            Json(ManyStatus::new(accounts)).into_response()
+            serde_json::to_value(ManyStatus::new(accounts))
         }
+    };
+    // Serializing plain structs of strings and numbers cannot fail.
+    value.unwrap_or_default()
+}
+
+/// `/`: the status page, read from the very JSON /status serves.
+async fn page(Extract(h): Extract<Health>) -> Response {
+    match crate::view::Status::from_json(status_json(&h)) {
+        Ok(status) => (
+            [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            crate::view::page::render(&status, std::time::SystemTime::now()),
+        )
+            .into_response(),
+        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 
 use super::contest::Contest;
 use super::desired::Key;
-use super::status::ResourceStatus;
+use super::status::{Correction, ResourceStatus};
 use crate::reconcile::ResourceState;
 
 /// How one reconcile of a key ended: what its /status entry shows next.
@@ -23,6 +23,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// Drift corrections this reconcile made.
     pub corrections: u64,
+    /// What they changed, a line each (for the resource's history on /status).
+    pub corrected: Vec<String>,
     /// The error cannot go away by retrying the same request (see `IamError::is_final`): no
     /// fast backoff, the next resync or edit tries again.
     pub final_error: bool,
@@ -35,6 +37,7 @@ impl Outcome {
             arn: None,
             error: None,
             corrections: 0,
+            corrected: Vec::new(),
             final_error: false,
         }
     }
@@ -124,6 +127,7 @@ impl KeyTable {
                 last_error: None,
                 drift_corrections: 0,
                 contested: None,
+                recent_corrections: std::collections::VecDeque::new(),
             });
         }
         self.records.retain(|_, r| !r.is_done());
@@ -136,6 +140,7 @@ impl KeyTable {
             arn,
             error,
             corrections,
+            corrected,
             final_error: _,
         } = outcome;
         let Some(r) = self.records.get_mut(key) else {
@@ -152,8 +157,14 @@ impl KeyTable {
             }
             s.last_error = error;
             s.drift_corrections += corrections;
-            s.last_reconcile =
-                Some(humantime::format_rfc3339_seconds(SystemTime::now()).to_string());
+            let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+            if !corrected.is_empty() {
+                s.record_correction(Correction {
+                    at: now.clone(),
+                    changes: corrected,
+                });
+            }
+            s.last_reconcile = Some(now);
             s.contested = contest;
         }
     }

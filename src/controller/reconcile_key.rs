@@ -222,7 +222,15 @@ impl Controller {
                 } else {
                     ResourceState::InSync
                 };
-                outcome(state, None, if is_drift { n as u64 } else { 0 })
+                let mut done = outcome(state, None, if is_drift { n as u64 } else { 0 });
+                if is_drift {
+                    done.corrected = plan
+                        .changes
+                        .iter()
+                        .map(reconcile::render::summary)
+                        .collect();
+                }
+                done
             }
             Err(e) => Outcome {
                 final_error: e.is_final(),

@@ -1,7 +1,7 @@
 //! What /status shows: every resource's state, last reconcile, last error, drift corrections
 //! (kept per key in `keys`); and the file errors, bounded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
@@ -23,6 +23,30 @@ pub struct ResourceStatus {
     /// Only while contested: the fields that keep changing and when the next correction is due.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contested: Option<ContestReport>,
+    /// The last [`MAX_HISTORY`] drift corrections, oldest first (absent when there were none).
+    #[serde(skip_serializing_if = "VecDeque::is_empty")]
+    pub recent_corrections: VecDeque<Correction>,
+}
+
+/// Corrections kept per resource: enough to see a pattern, bounded for 10,000 resources.
+pub const MAX_HISTORY: usize = 10;
+
+/// One drift correction: when, and what it changed back.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Correction {
+    /// RFC 3339.
+    pub at: String,
+    pub changes: Vec<String>,
+}
+
+impl ResourceStatus {
+    /// Remembers a correction, forgetting the oldest beyond [`MAX_HISTORY`].
+    pub fn record_correction(&mut self, c: Correction) {
+        if self.recent_corrections.len() == MAX_HISTORY {
+            self.recent_corrections.pop_front();
+        }
+        self.recent_corrections.push_back(c);
+    }
 }
 
 /// The body of /status, whole: one type, whether the daemon knows its account yet or not.
@@ -190,6 +214,34 @@ fn per_file_bounded(errors: &[Diagnostic]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resource_keeps_its_last_corrections_oldest_first() {
+        let mut s = ResourceStatus {
+            kind: Kind::Role,
+            name: "r".into(),
+            arn: None,
+            state: ResourceState::InSync,
+            last_reconcile: None,
+            last_error: None,
+            drift_corrections: 0,
+            contested: None,
+            recent_corrections: VecDeque::new(),
+        };
+        let body = serde_json::to_value(&s).unwrap();
+        assert!(body.get("recentCorrections").is_none(), "absent while none");
+        for i in 0..MAX_HISTORY + 3 {
+            s.record_correction(Correction {
+                at: format!("t{i}"),
+                changes: vec![format!("change {i}")],
+            });
+        }
+        let ats: Vec<&str> = s.recent_corrections.iter().map(|c| c.at.as_str()).collect();
+        assert_eq!(ats.len(), MAX_HISTORY);
+        assert_eq!((ats[0], ats[MAX_HISTORY - 1]), ("t3", "t12"));
+        let body = serde_json::to_value(&s).unwrap();
+        assert_eq!(body["recentCorrections"][0]["changes"][0], "change 3");
+    }
 
     #[test]
     fn a_long_error_line_is_clipped_at_a_character_boundary() {

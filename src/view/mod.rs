@@ -1,0 +1,279 @@
+//! A daemon's `/status` as people look at it: read from its JSON (the one contract the client
+//! and the page share, one account or many), judged (what needs attention, the exit code of
+//! `iam-warden status`), and shown as a text table (`table`) or one small HTML page (`page`).
+//! Pure: the caller fetches the JSON or builds it in-process.
+
+pub mod page;
+pub mod table;
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One resource as /status shows it.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    /// With an accounts file.
+    #[serde(default)]
+    pub account: Option<String>,
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub arn: Option<String>,
+    pub state: String,
+    #[serde(default)]
+    pub last_reconcile: Option<String>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub drift_corrections: u64,
+    #[serde(default)]
+    pub contested: Option<Value>,
+    #[serde(default)]
+    pub recent_corrections: Vec<Correction>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct Correction {
+    pub at: String,
+    pub changes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Aws {
+    #[serde(default = "yes")]
+    pub reachable: bool,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One account's conditions (the only one, unnamed, without an accounts file).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub unreachable: Option<String>,
+    #[serde(default)]
+    pub ready: bool,
+    #[serde(default)]
+    pub file_errors: Vec<String>,
+    #[serde(default)]
+    pub aws: Aws,
+    #[serde(default)]
+    pub dir_error: Option<String>,
+    #[serde(default)]
+    pub values_error: Option<String>,
+    #[serde(default)]
+    pub prune_refused: Option<String>,
+}
+
+/// The whole of /status, either shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    pub ready: bool,
+    /// One (unnamed) without an accounts file.
+    pub accounts: Vec<Account>,
+    pub resources: Vec<Resource>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("not a /status answer of iam-warden: {0}")]
+pub struct NotStatus(#[from] serde_json::Error);
+
+impl Status {
+    /// Reads /status: `{ready, accounts, resources}` with an accounts file, else one account's
+    /// fields and its resources at the top.
+    pub fn from_json(value: Value) -> Result<Status, NotStatus> {
+        #[derive(Deserialize)]
+        struct Top {
+            ready: bool,
+            #[serde(default)]
+            accounts: Option<Vec<Account>>,
+            resources: Vec<Resource>,
+        }
+        let top: Top = serde_json::from_value(value.clone())?;
+        let accounts = match top.accounts {
+            Some(accounts) => accounts,
+            None => vec![serde_json::from_value(value)?],
+        };
+        Ok(Status {
+            ready: top.ready,
+            accounts,
+            resources: top.resources,
+        })
+    }
+
+    pub fn many(&self) -> bool {
+        self.accounts.iter().any(|a| a.name.is_some())
+    }
+
+    /// What keeps the daemon from doing its work, one line each: AWS unreachable, invalid
+    /// files, an account that cannot be assumed, prune held back.
+    pub fn conditions(&self) -> Vec<Condition> {
+        let mut out = Vec::new();
+        for a in &self.accounts {
+            let of = a
+                .name
+                .as_ref()
+                .map(|n| format!("account {n}: "))
+                .unwrap_or_default();
+            let mut add = |severe: bool, text: String| {
+                out.push(Condition {
+                    severe,
+                    text: format!("{of}{text}"),
+                })
+            };
+            if let Some(why) = &a.unreachable {
+                add(true, format!("cannot be reached: {why}"));
+            }
+            if !a.aws.reachable {
+                let why = a.aws.last_error.as_deref().unwrap_or("no answer");
+                add(true, format!("AWS unreachable: {why}"));
+            }
+            if let Some(e) = &a.dir_error {
+                add(true, format!("manifest directory: {e}"));
+            }
+            if let Some(e) = &a.values_error {
+                add(true, format!("values: {e}"));
+            }
+            if !a.file_errors.is_empty() {
+                add(
+                    true,
+                    format!(
+                        "invalid manifests ({} {}): {}",
+                        a.file_errors.len(),
+                        if a.file_errors.len() == 1 {
+                            "line"
+                        } else {
+                            "lines"
+                        },
+                        a.file_errors.join("; ")
+                    ),
+                );
+            }
+            if let Some(why) = &a.prune_refused {
+                add(false, format!("prune held back: {why}"));
+            }
+        }
+        out
+    }
+
+    /// (state, count) in the order states are shown, the most urgent first; only states held.
+    pub fn counts(&self) -> Vec<(&'static str, usize)> {
+        STATES
+            .iter()
+            .map(|s| (*s, self.resources.iter().filter(|r| r.state == *s).count()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// `iam-warden status`'s exit code: 1 errors or conflicts (or a condition that stops work),
+    /// 2 drift or pending (or not ready yet), 0 all in sync.
+    pub fn exit_code(&self) -> u8 {
+        exit_code_of(self.resources.iter(), self.ready, self.conditions())
+    }
+
+    /// Resources whose `ACCOUNT/KIND/NAME` or `KIND/NAME` is `wanted` (kinds and names ignoring
+    /// case, as IAM's names do).
+    pub fn find(&self, wanted: &str) -> Vec<&Resource> {
+        self.resources
+            .iter()
+            .filter(|r| {
+                let short = format!("{}/{}", r.kind, r.name);
+                let long = r
+                    .account
+                    .as_ref()
+                    .map(|a| format!("{a}/{short}"))
+                    .unwrap_or_default();
+                wanted.eq_ignore_ascii_case(&short) || wanted.eq_ignore_ascii_case(&long)
+            })
+            .collect()
+    }
+}
+
+/// A condition, and whether it stops work (severe) or only holds something back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    pub severe: bool,
+    pub text: String,
+}
+
+/// States, the most urgent first.
+pub const STATES: [&str; 6] = [
+    "error",
+    "conflict",
+    "contested",
+    "drifted",
+    "pending",
+    "in-sync",
+];
+
+/// How urgent a state is (0 most); unknown states (a newer daemon's) just before in-sync.
+pub fn urgency(state: &str) -> usize {
+    STATES
+        .iter()
+        .position(|s| *s == state)
+        .unwrap_or(STATES.len() - 1)
+}
+
+pub fn exit_code_of<'a>(
+    resources: impl IntoIterator<Item = &'a Resource>,
+    ready: bool,
+    conditions: Vec<Condition>,
+) -> u8 {
+    let mut code = if ready { 0 } else { 2 };
+    if conditions.iter().any(|c| c.severe) {
+        return 1;
+    }
+    for r in resources {
+        match r.state.as_str() {
+            "error" | "conflict" => return 1,
+            "in-sync" => {}
+            _ => code = 2,
+        }
+    }
+    code
+}
+
+/// `12s ago`, `3m ago`, `2h ago`, `4d ago` from an RFC 3339 time; the time itself when it
+/// cannot be read, `never` without one.
+pub fn ago(time: Option<&str>, now: SystemTime) -> String {
+    let Some(time) = time else {
+        return "never".into();
+    };
+    let Ok(then) = humantime::parse_rfc3339_weak(time) else {
+        return time.to_string();
+    };
+    let secs = now.duration_since(then).map(|d| d.as_secs()).unwrap_or(0);
+    match secs {
+        0..60 => format!("{secs}s ago"),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..86_400 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+/// `text` cut to `max` characters with `…`, on one line.
+pub fn clip(text: &str, max: usize) -> String {
+    let one_line = text.replace(['\n', '\r'], " ");
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    let mut out: String = one_line.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests;
