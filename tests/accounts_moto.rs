@@ -231,6 +231,55 @@ async fn an_account_that_cannot_be_assumed_fails_alone() {
     assert_eq!(bed.roles(HOME).await, ["app-home"], "not app-stray");
 }
 
+/// The pull-request comment of many accounts: a line per account (one cannot be assumed), and
+/// each resource named with its account; applying it leaves nothing in the next comment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_comment_has_a_line_per_account_and_names_resources_with_theirs() {
+    let bed = Bed::new(&accounts("wrong-id", ""));
+    let (code, out, err) = bed.cmd("plan", &["--output", "markdown"]);
+    assert_eq!(code, 1, "prod cannot be assumed: {out}{err}");
+    assert!(out.starts_with("<!-- iam-warden:plan -->\n"), "{out}");
+    assert!(out.contains("| Account | Plan |"), "{out}");
+    assert!(
+        out.contains(&format!("| **home** `{HOME}` | 1 to create, 0 to update, 0 to delete, 0 in sync, 0 in conflict |")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("| **prod** `{PROD}` | ❗ cannot plan: "))
+            && out.contains(&format!("cannot assume role {}", spoke(PROD))),
+        "{out}"
+    );
+    assert!(
+        out.contains("| ➕ | `dev/Role/app-dev` | create |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("<summary><code>home/Role/app-home</code>"),
+        "{out}"
+    );
+    assert!(!out.contains("prod-only"), "prod was not planned: {out}");
+    assert!(
+        out.contains("**Plan: 2 to create, 0 to update, 0 to delete, 0 in sync, 0 in conflict in 3 accounts (1 could not be planned).**"),
+        "{out}"
+    );
+    assert_eq!(
+        bed.roles(HOME).await,
+        Vec::<String>::new(),
+        "plan changes nothing"
+    );
+
+    let bed = Bed::new(&accounts("hub-7f3a", ""));
+    let (code, out, err) = bed.cmd("apply", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = bed.cmd("plan", &["--output", "markdown"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Everything is in sync"), "{out}");
+    assert!(
+        out.contains(&format!("| **prod** `{PROD}` | 0 to create, 0 to update, 0 to delete, 2 in sync, 0 in conflict |")),
+        "{out}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_in_one_account_never_touches_another() {
     let bed = Bed::new(&accounts("hub-7f3a", ""));

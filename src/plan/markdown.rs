@@ -83,6 +83,28 @@ fn summary(out: &mut String, sections: &[Section]) {
         };
         let _ = writeln!(out, "| **{}** `{id}` | {plan} |", cell(name));
     }
+    let all: Vec<ResourcePlan> = sections
+        .iter()
+        .flat_map(|s| s.plans.iter().cloned())
+        .collect();
+    let failures = sections.iter().map(|s| s.failures.len()).sum();
+    let unplanned = sections.iter().filter(|s| s.error.is_some()).count();
+    let _ = writeln!(
+        out,
+        "\n**Plan: {} in {} {}{}.**",
+        render::totals(&all, failures),
+        sections.len(),
+        if sections.len() == 1 {
+            "account"
+        } else {
+            "accounts"
+        },
+        if unplanned > 0 {
+            format!(" ({unplanned} could not be planned)")
+        } else {
+            String::new()
+        }
+    );
     out.push('\n');
 }
 
