@@ -380,21 +380,21 @@ impl DesiredState {
     /// The name as declared of the `kind` resource IAM would find by `name` (names ignore
     /// case).
     pub fn declared_name(&self, kind: Kind, name: &str) -> Option<&String> {
-        match kind {
-            Kind::Policy => self.policy(name).map(|p| &p.name),
-            Kind::Role => self.role(name).map(|r| &r.name),
-            Kind::InstanceProfile => self.instance_profile(name).map(|p| &p.name),
-            Kind::OpenIDConnectProvider => self.oidc_provider(name).map(|p| &p.name),
-        }
+        self.declared(kind, name).map(|(name, _)| name)
     }
 
     /// Where the `kind` resource IAM would find by `name` is declared.
     pub fn origin(&self, kind: Kind, name: &str) -> Option<&Origin> {
+        self.declared(kind, name).map(|(_, origin)| origin)
+    }
+
+    /// The name as declared and the origin of the `kind` resource IAM would find by `name`.
+    fn declared(&self, kind: Kind, name: &str) -> Option<(&String, &Origin)> {
         match kind {
-            Kind::Policy => self.policy(name).map(|p| &p.origin),
-            Kind::Role => self.role(name).map(|r| &r.origin),
-            Kind::InstanceProfile => self.instance_profile(name).map(|p| &p.origin),
-            Kind::OpenIDConnectProvider => self.oidc_provider(name).map(|p| &p.origin),
+            Kind::Policy => self.policy(name).map(|p| (&p.name, &p.origin)),
+            Kind::Role => self.role(name).map(|r| (&r.name, &r.origin)),
+            Kind::InstanceProfile => self.instance_profile(name).map(|p| (&p.name, &p.origin)),
+            Kind::OpenIDConnectProvider => self.oidc_provider(name).map(|p| (&p.name, &p.origin)),
         }
     }
 
