@@ -14,9 +14,15 @@ const TRUST_POLICIES: &[&str] = &[
     "deploy/iam/trust-eks-pod-identity.json",
     "deploy/iam/trust-ecs.json",
     "deploy/iam/trust-spoke.json",
+    "deploy/iam/trust-github-actions-plan.json",
+    "deploy/iam/trust-github-actions-apply.json",
+    "deploy/iam/trust-gitlab-plan.json",
+    "deploy/iam/trust-gitlab-apply.json",
 ];
 /// With --accounts: the hub's own permissions (it only assumes the spoke roles).
 const HUB_POLICY: &str = "deploy/iam/hub-policy.json";
+/// The CI's plan role (deploy/ci/): the operator's reads and nothing else.
+const PLAN_POLICY: &str = "deploy/iam/iam-warden-plan-policy.json";
 
 fn read(path: &str) -> String {
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
@@ -95,7 +101,11 @@ fn statements(doc: &Value) -> Vec<&Value> {
 }
 
 fn allowed_actions() -> BTreeSet<String> {
-    let doc: Value = serde_json::from_str(&read(POLICY)).expect("policy is JSON");
+    allowed_actions_in(POLICY)
+}
+
+fn allowed_actions_in(path: &str) -> BTreeSet<String> {
+    let doc: Value = serde_json::from_str(&read(path)).expect("policy is JSON");
     let mut out = BTreeSet::new();
     for st in statements(&doc) {
         if st["Effect"] == "Allow" {
@@ -160,6 +170,72 @@ fn the_operator_policy_never_allows_pass_role_or_wildcard_actions() {
     }
 }
 
+/// `iam:GetRole` -> true; reads are the Get and List operations.
+fn is_read(action: &str) -> bool {
+    let op = action.split_once(':').map_or(action, |(_, op)| op);
+    op.starts_with("Get") || op.starts_with("List")
+}
+
+#[test]
+fn the_plan_policy_allows_exactly_the_operators_reads() {
+    let operator = allowed_actions();
+    let plan = allowed_actions_in(PLAN_POLICY);
+    let beyond: Vec<_> = plan
+        .iter()
+        .filter(|a| !is_read(a) || !operator.contains(*a))
+        .collect();
+    assert!(
+        beyond.is_empty(),
+        "{PLAN_POLICY} allows what is no read of {POLICY}: {beyond:?}"
+    );
+    // Every read plan may make; iam:GetUser only serves a user's credentials, never a role's.
+    let missing: Vec<_> = operator
+        .iter()
+        .filter(|a| is_read(a) && *a != "iam:GetUser" && !plan.contains(*a))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{PLAN_POLICY} lacks reads of {POLICY}: {missing:?}"
+    );
+}
+
+#[test]
+fn the_ci_apply_roles_trust_only_the_main_branch() {
+    for (path, sub) in [
+        (
+            "deploy/iam/trust-github-actions-apply.json",
+            "repo:ORG/REPO:ref:refs/heads/main",
+        ),
+        (
+            "deploy/iam/trust-gitlab-apply.json",
+            "project_path:GROUP/PROJECT:ref_type:branch:ref:main",
+        ),
+    ] {
+        let doc: Value = serde_json::from_str(&read(path)).expect("JSON");
+        for st in statements(&doc) {
+            let equals = &st["Condition"]["StringEquals"];
+            let subs: Vec<_> = equals
+                .as_object()
+                .expect("StringEquals")
+                .iter()
+                .filter(|(k, _)| k.ends_with(":sub"))
+                .map(|(_, v)| v.clone())
+                .collect();
+            assert_eq!(subs, [Value::String(sub.into())], "{path}: {st}");
+            assert!(
+                st["Condition"].get("StringLike").is_none(),
+                "{path}: no wildcard subject: {st}"
+            );
+            let aud = equals
+                .as_object()
+                .expect("StringEquals")
+                .iter()
+                .any(|(k, v)| k.ends_with(":aud") && v == "sts.amazonaws.com");
+            assert!(aud, "{path}: the audience must be STS: {st}");
+        }
+    }
+}
+
 #[test]
 fn the_operator_policy_denies_touching_another_owners_tag() {
     let doc: Value = serde_json::from_str(&read(POLICY)).expect("policy is JSON");
@@ -193,6 +269,7 @@ fn the_operator_and_trust_policies_pass_iam_wardens_own_grammar() {
     let mut docs = vec![
         (POLICY, PolicyKind::Identity),
         (HUB_POLICY, PolicyKind::Identity),
+        (PLAN_POLICY, PolicyKind::Identity),
     ];
     docs.extend(TRUST_POLICIES.iter().map(|p| (*p, PolicyKind::Trust)));
     for (path, kind) in docs {
