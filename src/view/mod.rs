@@ -95,23 +95,43 @@ impl Status {
     /// Reads /status: `{ready, accounts, resources}` with an accounts file, else one account's
     /// fields and its resources at the top.
     pub fn from_json(value: Value) -> Result<Status, NotStatus> {
-        #[derive(Deserialize)]
-        struct Top {
-            ready: bool,
-            #[serde(default)]
-            accounts: Option<Vec<Account>>,
-            resources: Vec<Resource>,
-        }
-        let top: Top = serde_json::from_value(value.clone())?;
-        let accounts = match top.accounts {
-            Some(accounts) => accounts,
-            None => vec![serde_json::from_value(value)?],
+        use serde::de::Error;
+        let Value::Object(mut top) = value else {
+            return Err(NotStatus(serde_json::Error::custom(
+                "expected a JSON object",
+            )));
+        };
+        // Taken apart rather than copied: /status of 10,000 resources is megabytes.
+        let mut field = |name: &str| top.remove(name).unwrap_or(Value::Null);
+        let ready: bool = serde_json::from_value(field("ready"))?;
+        let resources: Vec<Resource> = serde_json::from_value(field("resources"))?;
+        let accounts = match top.remove("accounts") {
+            Some(accounts) => serde_json::from_value(accounts)?,
+            None => {
+                let mut own: Account = serde_json::from_value(Value::Object(top))?;
+                own.ready = ready;
+                vec![own]
+            }
         };
         Ok(Status {
-            ready: top.ready,
+            ready,
             accounts,
-            resources: top.resources,
+            resources,
         })
+    }
+
+    /// Resources, the most urgent first, then by account, kind and name.
+    pub fn by_urgency(&self) -> Vec<&Resource> {
+        let mut all: Vec<&Resource> = self.resources.iter().collect();
+        all.sort_by(|a, b| {
+            (urgency(&a.state), &a.account, &a.kind, &a.name).cmp(&(
+                urgency(&b.state),
+                &b.account,
+                &b.kind,
+                &b.name,
+            ))
+        });
+        all
     }
 
     pub fn many(&self) -> bool {

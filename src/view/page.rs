@@ -6,7 +6,7 @@
 use std::fmt::Write;
 use std::time::SystemTime;
 
-use super::{Resource, Status, ago, clip, urgency};
+use super::{Resource, Status, ago, clip};
 
 /// Seconds between refreshes.
 pub const REFRESH_SECS: u32 = 10;
@@ -111,17 +111,10 @@ fn accounts(out: &mut String, status: &Status) {
 }
 
 fn resources(out: &mut String, status: &Status, now: SystemTime) {
-    let mut all: Vec<&Resource> = status.resources.iter().collect();
-    all.sort_by_key(|r| {
-        (
-            urgency(&r.state),
-            r.account.clone(),
-            r.kind.clone(),
-            r.name.clone(),
-        )
-    });
-    let (fine, attention): (Vec<&Resource>, Vec<&Resource>) =
-        all.into_iter().partition(|r| r.state == "in-sync");
+    let (fine, attention): (Vec<&Resource>, Vec<&Resource>) = status
+        .by_urgency()
+        .into_iter()
+        .partition(|r| r.state == "in-sync");
     out.push_str("<h2>Needs attention</h2>\n");
     if attention.is_empty() {
         out.push_str("<p class=\"muted\">Nothing: every resource is in sync.</p>\n");

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::time::SystemTime;
 
-use super::{Resource, Status, ago, clip, urgency};
+use super::{Resource, Status, ago, clip};
 
 /// Errors shown this wide at most: the whole one is in `status KIND/NAME`.
 const ERROR_WIDTH: usize = 80;
@@ -64,15 +64,7 @@ pub fn overview(status: &Status, now: SystemTime) -> String {
         columns(&mut out, &["ACCOUNT", "ID", "STATE", "AWS"], &rows);
     }
     out.push('\n');
-    let mut resources: Vec<&Resource> = status.resources.iter().collect();
-    resources.sort_by_key(|r| {
-        (
-            urgency(&r.state),
-            r.account.clone(),
-            r.kind.clone(),
-            r.name.clone(),
-        )
-    });
+    let resources = status.by_urgency();
     let many = status.many();
     let rows: Vec<Vec<String>> = resources
         .iter()
