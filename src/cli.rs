@@ -343,14 +343,15 @@ pub struct StatusArgs {
     #[arg(value_name = "KIND/NAME")]
     pub resource: Option<String>,
 
-    /// Address of the daemon's HTTP endpoints (its --listen).
+    /// Address of the daemon's HTTP endpoints, HOST:PORT (its --listen; `localhost:9090` after
+    /// a port-forward, a Service's name in the cluster).
     #[arg(
         long,
         value_name = "ADDR",
         env = "IAM_WARDEN_LISTEN",
         default_value = "127.0.0.1:9090"
     )]
-    pub listen: SocketAddr,
+    pub listen: String,
 
     /// Print a table, or /status's JSON as the daemon answers it.
     #[arg(long, value_enum, env = "IAM_WARDEN_OUTPUT", default_value = "text")]
@@ -360,8 +361,8 @@ pub struct StatusArgs {
     #[arg(long)]
     pub watch: bool,
 
-    /// With --watch: how often.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    /// With --watch: how often (at least 100ms).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = watch_interval)]
     pub interval: Duration,
 }
 
@@ -425,6 +426,16 @@ pub struct RunArgs {
     /// it must.
     #[arg(long, value_name = "INDEX/COUNT", env = "IAM_WARDEN_SHARD", value_parser = crate::manifest::accounts::Shard::parse)]
     pub shard: Option<crate::manifest::accounts::Shard>,
+}
+
+/// `--watch` more often than ten times a second only burns CPU: the daemon's state moves at
+/// the pace of IAM.
+fn watch_interval(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d < Duration::from_millis(100) {
+        return Err(format!("{text} is too short: at least 100ms"));
+    }
+    Ok(d)
 }
 
 /// A resync reads the whole account: more often than once a second is a mistake (and an

@@ -15,6 +15,7 @@ pub mod import;
 pub mod manifest;
 pub mod plan;
 pub mod policy;
+pub mod printable;
 pub mod reconcile;
 pub mod suggest;
 pub mod telemetry;

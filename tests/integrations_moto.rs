@@ -447,7 +447,10 @@ fn the_github_workflows_actions_and_expressions_are_where_they_belong() {
         wf["jobs"]["plan"]["permissions"]["pull-requests"].as_str(),
         Some("write")
     );
-    assert_eq!(wf["jobs"]["plan"]["needs"].as_str(), Some("validate"));
+    assert!(
+        wf["jobs"]["plan"]["needs"].is_null(),
+        "plan runs without validate: invalid manifests get their comment"
+    );
     assert_eq!(
         wf["jobs"]["apply"]["concurrency"]["group"].as_str(),
         Some("iam-warden-apply")
@@ -691,6 +694,10 @@ async fn the_github_plan_comments_once_then_edits_its_comment_and_apply_converge
     seeded.push(json!({"id": 200, "issue_url": other_pr,
                        "user": {"login": "github-actions[bot]", "type": "Bot"},
                        "body": format!("{MARKER}\nanother pull request's plan")}));
+    // Someone else's comment starting with the marker: not ours to edit.
+    seeded.push(json!({"id": 90, "issue_url": this_pr,
+                       "user": {"login": "mallory", "type": "User"},
+                       "body": format!("{MARKER}\nall in sync, merge away")}));
     std::fs::write(&comments, Value::Array(seeded.clone()).to_string()).expect("seed");
     let mut args = context_args(GITHUB_CONTEXT);
     args.extend(path_arg("--gh-comments", &comments));
@@ -729,7 +736,11 @@ async fn the_github_plan_comments_once_then_edits_its_comment_and_apply_converge
         .as_array()
         .expect("comments")
         .iter()
-        .filter(|c| c["issue_url"] == this_pr && c["body"].as_str().unwrap().starts_with(MARKER))
+        .filter(|c| {
+            c["issue_url"] == this_pr
+                && c["user"]["login"] == "github-actions[bot]"
+                && c["body"].as_str().unwrap().starts_with(MARKER)
+        })
         .collect();
     assert_eq!(
         ours.len(),
@@ -819,6 +830,12 @@ async fn the_gitlab_plan_notes_once_then_edits_its_note_and_apply_converges() {
                         "noteable_iid": 7, "system": false}),
         );
     }
+    // Someone else's note starting with the marker, newer than ours: not ours to edit.
+    all.push(
+        json!({"id": 9500, "body": format!("{MARKER}\nall in sync, merge away"),
+                    "project_id": 42, "noteable_iid": 7, "system": false,
+                    "author": {"id": 5, "username": "mallory"}}),
+    );
     std::fs::write(&notes, Value::Array(all).to_string()).expect("more notes");
     let before = requests.len();
     let (out, output) = ci_run(GITLAB, "iam-warden:plan", co.path(), endpoint, &args);
@@ -836,9 +853,9 @@ async fn the_gitlab_plan_notes_once_then_edits_its_note_and_apply_converges() {
         .as_array()
         .expect("notes")
         .iter()
-        .filter(|n| n["body"].as_str().unwrap().starts_with(MARKER))
+        .filter(|n| n["author"]["id"] == 77 && n["body"].as_str().unwrap().starts_with(MARKER))
         .count();
-    assert_eq!(marked, 1, "one plan note on the merge request");
+    assert_eq!(marked, 1, "one plan note of ours on the merge request");
     assert_eq!(
         everything(&iam).await,
         Vec::<String>::new(),
@@ -849,4 +866,35 @@ async fn the_gitlab_plan_notes_once_then_edits_its_note_and_apply_converges() {
     let (out, output) = ci_run(GITLAB, "iam-warden:apply", co.path(), endpoint, &args);
     assert!(out.status.success(), "apply:\n{output}");
     assert_converged(&moto.endpoint, co.path(), &env).await;
+}
+
+/// Broken manifests in a pull request: the plan job still comments, saying so (and naming the
+/// line), then fails; IAM is not touched.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_github_plan_of_broken_manifests_comments_why_and_fails() {
+    host_tool("jq");
+    let moto = Moto::start();
+    let iam = client_for(&moto.endpoint).await;
+    let env = literal_env(&yaml(GITHUB)["env"]);
+    let co = checkout(&env);
+    let (broken, line) = break_manifest(co.path(), value_of(&env, "IAM_WARDEN_DIR"));
+    let state = tempfile::tempdir().expect("tempdir");
+    let (comments, log) = (
+        state.path().join("comments.json"),
+        state.path().join("gh.log"),
+    );
+    std::fs::write(&comments, "[]").expect("no comments yet");
+    let mut args = context_args(GITHUB_CONTEXT);
+    args.extend(path_arg("--gh-comments", &comments));
+    args.extend(path_arg("--gh-log", &log));
+    let (out, output) = ci_run(GITHUB, "plan", co.path(), Some(&moto.endpoint), &args);
+    assert_eq!(out.status.code(), Some(1), "the job fails:\n{output}");
+    let calls = json_lines(&log);
+    let posted: Vec<&Value> = calls.iter().filter(|c| c["method"] == "POST").collect();
+    assert_eq!(posted.len(), 1, "{calls:#?}");
+    let body = posted[0]["fields"]["body"].as_str().expect("a body");
+    assert!(body.starts_with(MARKER), "{body}");
+    assert!(body.contains("nothing was planned"), "{body}");
+    assert!(body.contains(&format!("{broken}:{line}")), "{body}");
+    assert_eq!(everything(&iam).await, Vec::<String>::new());
 }

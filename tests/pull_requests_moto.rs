@@ -322,6 +322,15 @@ fn validate_json_lists_errors_and_warnings_with_their_places() {
     assert_eq!(w["path"], "spec.inlinePolicies.admin.Statement[0].Action");
     assert_eq!(v["summary"], "valid: 1 role, 0 policies in 1 file");
 
+    // A guardrail refuses the role; its dangerous grants are reported all the same.
+    let (out, stdout, _) = run(warden()
+        .args(["validate", "--output", "json", "--deny-action", "iam:*"])
+        .arg(dir.path()));
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["errors"][0]["rule"], "guardrail/deny-action", "{v}");
+    assert_eq!(v["warnings"][0]["rule"], "danger/all-actions", "{v}");
+
     std::fs::write(dir.path().join("bad.yaml"), "kind: Nope\n").unwrap();
     let (out, stdout, _) = run(warden()
         .args(["validate", "--output", "json"])
@@ -348,4 +357,24 @@ fn plan_reports_invalid_manifests_in_the_format_asked_for_without_calling_aws() 
     let (out, stdout, _) = run(warden().args(["plan", "--output", "sarif"]).arg(dir.path()));
     assert_eq!(out.status.code(), Some(1));
     assert_valid_sarif(&stdout);
+}
+
+/// Text output quotes manifests: a newline or an escape in a key must not start a line a CI
+/// reads as a command, nor reach a terminal.
+#[test]
+fn text_output_escapes_control_characters_from_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "apiVersion: iamwarden/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n  \"x\\n::error file=README.md,line=1::forged\\e[2J\": 1\n  document: {Version: \"2012-10-17\", Statement: [{Effect: Allow, Action: \"s3:GetObject\", Resource: \"*\"}]}\n",
+    )
+    .unwrap();
+    let (out, stdout, stderr) = run(warden().arg("validate").arg(dir.path()));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("::")),
+        "a line starts a workflow command:\n{stdout}"
+    );
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+    assert!(stdout.contains("x\\n::error file=README.md"), "{stdout}");
 }

@@ -346,3 +346,48 @@ async fn the_page_shows_what_needs_attention_in_a_browser_without_scripts() {
         fs::copy(&shot, repo_root().join("docs/status-page.png")).unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_deleted_by_hand_is_put_back_and_its_history_says_so() {
+    let bed = Bed::new(&[], &[]).await;
+    let dir = bed.path("m");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("gone.yaml"), role("gone", "", "")).unwrap();
+    let daemon = bed.daemon(&dir, &["--resync-interval", "1s"]);
+    daemon.wait_ready();
+    wait_for("gone in sync", WAIT, || {
+        daemon.resource("gone")["state"] == "in-sync"
+    });
+    bed.iam
+        .delete_role()
+        .role_name("gone")
+        .send()
+        .await
+        .unwrap();
+    let mut back = false;
+    for _ in 0..600 {
+        if support::moto::get_role(&bed.iam, "gone").await.is_some()
+            && daemon.resource("gone")["driftCorrections"].as_u64() > Some(0)
+        {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        back,
+        "not put back as a correction: {}",
+        daemon.resource("gone")
+    );
+    let (out, stdout, stderr) =
+        run(warden()
+            .arg("status")
+            .args(["--listen", &daemon.addr, "Role/gone"]));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("      - create role at path /"), "{stdout}");
+    // The history keeps what was found: the whole role, as the plan showed it.
+    assert!(
+        stdout.contains("        + create role (path /, maxSessionDuration 3600)"),
+        "{stdout}"
+    );
+}

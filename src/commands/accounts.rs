@@ -167,8 +167,10 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
         let loaded = manifest::load_guarded(&args.dir, &vars, &guardrails)
             .with_context(|| format!("cannot load manifests from {}", args.dir.display()))?;
         files = loaded.files;
-        for (file, line, selector) in loaded.elsewhere {
-            left.entry((file, line)).or_insert((selector, 0)).1 += 1;
+        for (file, line, selector) in &loaded.elsewhere {
+            left.entry((file.clone(), *line))
+                .or_insert((selector.clone(), 0))
+                .1 += 1;
         }
         for d in &loaded.diagnostics {
             errors
@@ -177,7 +179,7 @@ pub fn check(args: &ManifestArgs, accounts: &Accounts) -> anyhow::Result<Checked
                 .1
                 .push(&a.name);
         }
-        for w in super::report::located_warnings(&loaded.state) {
+        for w in super::report::all_warnings(&loaded, &args.dir, &vars) {
             warnings
                 .entry(w.to_string())
                 .or_insert_with(|| (Finding::warning(&w, &mut columns), Vec::new()))

@@ -79,14 +79,18 @@ impl fmt::Display for Finding {
         if self.level == Level::Warning {
             write!(f, "warning: ")?;
         }
-        write!(f, "{}", self.file.display())?;
+        write!(
+            f,
+            "{}",
+            crate::view::printable(&self.file.display().to_string())
+        )?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
         if !self.path.is_empty() {
-            write!(f, ": {}", self.path)?;
+            write!(f, ": {}", crate::view::printable(&self.path))?;
         }
-        write!(f, ": {}", self.message)?;
+        write!(f, ": {}", crate::view::printable(&self.message))?;
         if let Some(accounts) = &self.accounts {
             write!(f, " (in account {})", accounts.join(", "))?;
         }

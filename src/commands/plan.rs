@@ -27,6 +27,16 @@ struct Outcome {
 }
 
 pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
+    let result = run_output(args).await;
+    // A comment saying the plan failed, rather than none: the last one posted must not stand
+    // for the current state.
+    if let (OutputFormat::Markdown, Err(e)) = (args.output, &result) {
+        print!("{}", markdown::failed(&format!("{e:#}")));
+    }
+    result
+}
+
+async fn run_output(args: &PlanArgs) -> anyhow::Result<u8> {
     // Markdown and SARIF carry the manifests' own findings: checked first, without any AWS
     // call, so that invalid manifests are reported in the format asked for.
     let found = match args.output {
@@ -54,6 +64,12 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
         Targets::Many(accounts) => return run_accounts(args, *accounts, found).await,
     }
     let Some(session) = prepare(&args.manifests).await? else {
+        if args.output == OutputFormat::Markdown {
+            print!(
+                "{}",
+                markdown::failed("invalid manifests (the job's log lists the errors)")
+            );
+        }
         return Ok(EXIT_FAILED);
     };
     let outcome = plan_session(&session, args).await?;

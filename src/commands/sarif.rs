@@ -141,6 +141,9 @@ pub fn log(findings: &[Finding]) -> Value {
             if let Some(i) = catalogue.iter().position(|(id, _, _)| *id == f.rule) {
                 result["ruleIndex"] = json!(i);
             }
+            if let Some(accounts) = &f.accounts {
+                result["properties"] = json!({"accounts": accounts});
+            }
             result
         })
         .collect();

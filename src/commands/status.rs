@@ -3,7 +3,6 @@
 //! conflicts, or the daemon cannot be reached.
 
 use std::io::{IsTerminal, Write};
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -48,7 +47,7 @@ pub async fn run(args: &StatusArgs) -> anyhow::Result<u8> {
 
 /// One look: print it, and the exit code it calls for.
 async fn once(args: &StatusArgs) -> anyhow::Result<u8> {
-    let body = fetch(args.listen, "/status")
+    let body = fetch(&args.listen, "/status")
         .await
         .with_context(|| format!("cannot read the daemon's /status at {}", args.listen))?;
     let value: serde_json::Value = serde_json::from_slice(&body)
@@ -103,14 +102,15 @@ async fn once(args: &StatusArgs) -> anyhow::Result<u8> {
 }
 
 /// GET `path` from the daemon: its body, when it answers 200.
-async fn fetch(addr: SocketAddr, path: &str) -> anyhow::Result<Vec<u8>> {
+async fn fetch(addr: &str, path: &str) -> anyhow::Result<Vec<u8>> {
     tokio::time::timeout(TIMEOUT, async {
+        // HOST:PORT, a name resolved as any client does.
         let stream = tokio::net::TcpStream::connect(addr).await?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
         let request = hyper::Request::get(path)
-            .header(hyper::header::HOST, addr.to_string())
+            .header(hyper::header::HOST, addr)
             .body(Empty::<Bytes>::new())?;
         let response = sender.send_request(request).await?;
         let code = response.status();
@@ -120,7 +120,9 @@ async fn fetch(addr: SocketAddr, path: &str) -> anyhow::Result<Vec<u8>> {
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .to_bytes();
         if !code.is_success() {
-            anyhow::bail!("answered {code}: {}", String::from_utf8_lossy(&body));
+            // Another server's page, cut short and made printable.
+            let text = String::from_utf8_lossy(&body);
+            anyhow::bail!("answered {code}: {}", crate::view::clip(&text, 200));
         }
         Ok(body.to_vec())
     })

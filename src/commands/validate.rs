@@ -5,7 +5,7 @@ use anyhow::Context;
 
 use super::accounts::Targets;
 use super::findings::{Columns, Finding};
-use super::report::{located_warnings, plural};
+use super::report::{all_warnings, plural};
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::cli::{ManifestArgs, ValidateFormat};
 use crate::manifest::accounts::Accounts;
@@ -104,7 +104,7 @@ pub fn check(args: &ManifestArgs) -> anyhow::Result<Report> {
         .iter()
         .map(|d| Finding::error(d, &mut columns))
         .collect();
-    let warnings = located_warnings(&loaded.state)
+    let warnings = all_warnings(&loaded, &args.dir, &vars)
         .iter()
         .map(|w| Finding::warning(w, &mut columns))
         .collect();

@@ -25,13 +25,24 @@ pub enum Choice {
     ApplyEdit,
 }
 
+/// What the resource last converged to, since the daemon started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Converged {
+    /// Nothing yet: what differs is either out-of-band drift or a resource still to create.
+    Never,
+    /// This very spec: whatever differs now (even a resource gone) was done out of band.
+    ThisSpec,
+    /// Another spec: the manifest was edited since.
+    OtherSpec,
+}
+
 /// The choice for `plan`. `blocked`: why the resource must wait (a policy it needs failed or
-/// is in conflict); `edited`: its spec differs from the one it last converged to; `observe`:
-/// `--observe-only` or `iam-warden/mode: observe`.
+/// is in conflict); `converged`: what it last converged to; `observe`: `--observe-only` or
+/// `iam-warden/mode: observe`.
 pub fn decide(
     plan: &ResourcePlan,
     blocked: Option<(PolicyVerdict, String)>,
-    edited: bool,
+    converged: Converged,
     observe: bool,
 ) -> Choice {
     match blocked {
@@ -50,7 +61,12 @@ pub fn decide(
     if plan.changes.is_empty() {
         return Choice::InSync;
     }
-    let drift = !edited && !plan.changes.iter().any(|c| c.is_create());
+    // A resource to create is drift only once it had converged: someone deleted it.
+    let drift = match converged {
+        Converged::OtherSpec => false,
+        Converged::ThisSpec => true,
+        Converged::Never => !plan.changes.iter().any(|c| c.is_create()),
+    };
     match (observe, drift) {
         (true, drift) => Choice::Observe { drift },
         (false, true) => Choice::CorrectDrift,
@@ -198,7 +214,38 @@ mod tests {
                 Observe { drift: false },
             ),
         ] {
-            assert_eq!(decide(&p, blocking, edited, observe), expected, "{why}");
+            let converged = if edited {
+                Converged::OtherSpec
+            } else {
+                Converged::Never
+            };
+            assert_eq!(decide(&p, blocking, converged, observe), expected, "{why}");
         }
+    }
+
+    #[test]
+    fn a_resource_gone_after_it_converged_was_deleted_out_of_band() {
+        let create = || Change::CreateInstanceProfile {
+            path: "/".into(),
+            tags: Default::default(),
+        };
+        let gone = plan(vec![create()], vec![]);
+        assert_eq!(
+            decide(&gone, None, Converged::ThisSpec, false),
+            Choice::CorrectDrift
+        );
+        assert_eq!(
+            decide(&gone, None, Converged::ThisSpec, true),
+            Choice::Observe { drift: true }
+        );
+        assert_eq!(
+            decide(&gone, None, Converged::OtherSpec, false),
+            Choice::ApplyEdit,
+            "an edit that renames makes a new one"
+        );
+        assert_eq!(
+            decide(&gone, None, Converged::Never, false),
+            Choice::ApplyEdit
+        );
     }
 }

@@ -23,8 +23,10 @@ pub struct Outcome {
     pub error: Option<String>,
     /// Drift corrections this reconcile made.
     pub corrections: u64,
-    /// What they changed, a line each (for the resource's history on /status).
+    /// What they changed, a line each, and the diff of what was found (for the resource's
+    /// history on /status).
     pub corrected: Vec<String>,
+    pub corrected_diff: Vec<String>,
     /// The error cannot go away by retrying the same request (see `IamError::is_final`): no
     /// fast backoff, the next resync or edit tries again.
     pub final_error: bool,
@@ -38,6 +40,7 @@ impl Outcome {
             error: None,
             corrections: 0,
             corrected: Vec::new(),
+            corrected_diff: Vec::new(),
             final_error: false,
         }
     }
@@ -141,6 +144,7 @@ impl KeyTable {
             error,
             corrections,
             corrected,
+            corrected_diff,
             final_error: _,
         } = outcome;
         let Some(r) = self.records.get_mut(key) else {
@@ -159,10 +163,7 @@ impl KeyTable {
             s.drift_corrections += corrections;
             let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
             if !corrected.is_empty() {
-                s.record_correction(Correction {
-                    at: now.clone(),
-                    changes: corrected,
-                });
+                s.record_correction(Correction::new(now.clone(), corrected, corrected_diff));
             }
             s.last_reconcile = Some(now);
             s.contested = contest;

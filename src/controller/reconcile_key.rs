@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use tracing::{debug, info, warn};
 
-use super::decide::{Choice, decide};
+use super::decide::{Choice, Converged, decide};
 use super::desired::{self, Key};
 use super::keys::Outcome;
 use super::metrics::ReconcileResult;
@@ -123,12 +123,16 @@ impl Controller {
                 .with_corrections(corrections)
         };
         let observe = self.config.observe_only || plan.observe_only;
-        let edited = {
+        let converged = {
             let now = desired::fingerprint(spec);
-            self.with_record(key, |r| r.converged.is_some_and(|last| last != now))
+            self.with_record(key, |r| match r.converged {
+                None => Converged::Never,
+                Some(last) if last == now => Converged::ThisSpec,
+                Some(_) => Converged::OtherSpec,
+            })
         };
         let policy = self.contest;
-        let is_drift = match decide(&plan, self.blocking_policy(spec), edited, observe) {
+        let is_drift = match decide(&plan, self.blocking_policy(spec), converged, observe) {
             Choice::Conflict(why) => return outcome(ResourceState::Conflict, Some(why), 0),
             Choice::Waits(why) => return outcome(ResourceState::Error, Some(why), 0),
             Choice::InSync => {
@@ -228,6 +232,13 @@ impl Controller {
                         .changes
                         .iter()
                         .map(reconcile::render::summary)
+                        .collect();
+                    // The text plan's lines but its first (the resource's name).
+                    done.corrected_diff = reconcile::render::text(std::slice::from_ref(&plan))
+                        .lines()
+                        .skip(1)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_string)
                         .collect();
                 }
                 done

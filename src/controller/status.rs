@@ -31,12 +31,35 @@ pub struct ResourceStatus {
 /// Corrections kept per resource: enough to see a pattern, bounded for 10,000 resources.
 pub const MAX_HISTORY: usize = 10;
 
-/// One drift correction: when, and what it changed back.
+/// One drift correction: when, what it changed back, and the diff of what it found (as the
+/// text plan shows it), so that the record keeps what was wrong.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Correction {
     /// RFC 3339.
     pub at: String,
     pub changes: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<String>,
+}
+
+/// A correction's diff is kept to this many lines of at most [`MAX_DIFF_LINE`] bytes: ten
+/// corrections of thousands of resources stay small.
+pub const MAX_DIFF_LINES: usize = 40;
+pub const MAX_DIFF_LINE: usize = 300;
+
+impl Correction {
+    pub fn new(at: String, changes: Vec<String>, diff: Vec<String>) -> Correction {
+        let more = diff.len().saturating_sub(MAX_DIFF_LINES);
+        let mut diff: Vec<String> = diff
+            .into_iter()
+            .take(MAX_DIFF_LINES)
+            .map(|l| clip_to(l, MAX_DIFF_LINE))
+            .collect();
+        if more > 0 {
+            diff.push(format!("… and {more} more lines"));
+        }
+        Correction { at, changes, diff }
+    }
 }
 
 impl ResourceStatus {
@@ -159,10 +182,14 @@ pub const MAX_LINE: usize = 1000;
 
 /// `line`, cut to [`MAX_LINE`] bytes (at a character boundary) with a count of the rest.
 pub fn clip(line: String) -> String {
-    if line.len() <= MAX_LINE {
+    clip_to(line, MAX_LINE)
+}
+
+fn clip_to(line: String, max: usize) -> String {
+    if line.len() <= max {
         return line;
     }
-    let mut end = MAX_LINE;
+    let mut end = max;
     while !line.is_char_boundary(end) {
         end -= 1;
     }
@@ -231,16 +258,23 @@ mod tests {
         let body = serde_json::to_value(&s).unwrap();
         assert!(body.get("recentCorrections").is_none(), "absent while none");
         for i in 0..MAX_HISTORY + 3 {
-            s.record_correction(Correction {
-                at: format!("t{i}"),
-                changes: vec![format!("change {i}")],
-            });
+            s.record_correction(Correction::new(
+                format!("t{i}"),
+                vec![format!("change {i}")],
+                (0..50)
+                    .map(|l| format!("+ line {l} {}", "x".repeat(400)))
+                    .collect(),
+            ));
         }
         let ats: Vec<&str> = s.recent_corrections.iter().map(|c| c.at.as_str()).collect();
         assert_eq!(ats.len(), MAX_HISTORY);
         assert_eq!((ats[0], ats[MAX_HISTORY - 1]), ("t3", "t12"));
         let body = serde_json::to_value(&s).unwrap();
         assert_eq!(body["recentCorrections"][0]["changes"][0], "change 3");
+        let diff = &s.recent_corrections[0].diff;
+        assert_eq!(diff.len(), MAX_DIFF_LINES + 1, "bounded, with a count");
+        assert_eq!(diff[MAX_DIFF_LINES], "… and 10 more lines");
+        assert!(diff[0].len() < MAX_DIFF_LINE + 40, "{}", diff[0].len());
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl fmt::Display for Warning {
         write!(
             f,
             "warning: {}:{}: {}: {}",
-            self.file.display(),
+            crate::printable::printable(&self.file.display().to_string()),
             self.line,
             self.path,
             self.message()

@@ -73,14 +73,17 @@ pub fn limit_per_file(diags: &mut Vec<Diagnostic>, file: &Path, unchecked: bool)
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
+        // Messages quote the manifest: a newline or an escape in it must not reach a terminal
+        // or a CI log as such.
+        let show = |t: &str| crate::printable::printable(t).into_owned();
+        write!(f, "{}", show(&self.file.display().to_string()))?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
         if !self.path.0.is_empty() {
-            write!(f, ": {}", self.path)?;
+            write!(f, ": {}", show(&self.path.to_string()))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", show(&self.message))
     }
 }
 

@@ -63,6 +63,15 @@ pub fn invalid(callouts: &[Callout]) -> String {
     out
 }
 
+/// The comment when planning failed as a whole (AWS unreachable, the account unknown):
+/// nothing was planned, and an older comment must not stand for the current state.
+pub fn failed(why: &str) -> String {
+    format!(
+        "{MARKER}\n### iam-warden plan\n\n> [!CAUTION]\n> **The plan failed; nothing was planned.**\n> {}\n",
+        cell(why)
+    )
+}
+
 fn summary(out: &mut String, sections: &[Section]) {
     if let [one] = sections
         && one.account.is_none()
@@ -242,18 +251,14 @@ fn assemble(head: String, rows: &[Row]) -> String {
         out.push_str(&block);
         shown_details += 1;
     }
-    let (rows_left, details_left) = (rows.len() - shown_rows, with_detail.len() - shown_details);
-    if rows_left + details_left > 0 {
+    let all_details = rows.iter().filter(|r| !r.detail.is_empty()).count();
+    if shown_rows < rows.len() || shown_details < all_details {
         let _ = writeln!(
             out,
-            "\n> [!NOTE]\n> Truncated to stay under GitHub's 65,536-character limit: {rows_left} more \
-             {} and {details_left} more {} are left out. Run `iam-warden plan` to see the whole plan.",
-            if rows_left == 1 {
-                "resource"
-            } else {
-                "resources"
-            },
-            if details_left == 1 { "diff" } else { "diffs" },
+            "\n> [!NOTE]\n> Truncated to stay under GitHub's 65,536-character limit: the table shows \
+             {shown_rows} of {} resources and {shown_details} of {all_details} diffs. Run \
+             `iam-warden plan` to see the whole plan.",
+            rows.len(),
         );
     }
     out
@@ -306,7 +311,10 @@ fn fence_for(text: &str) -> String {
 
 /// Text for a table cell: one line, no column breaks, no HTML.
 fn cell(text: &str) -> String {
-    html(&text.replace(['\n', '\r'], " ")).replace('|', "\\|")
+    // A backtick would open a code span, in which the other escapes show as written.
+    html(&text.replace(['\n', '\r'], " "))
+        .replace('|', "\\|")
+        .replace('`', "\\`")
 }
 
 /// Text for inside a code span: backticks would end it.
@@ -479,9 +487,12 @@ mod tests {
             c.matches("</details>").count()
         );
         let shown_rows = c.matches("| 🔄 |").count();
+        let shown_diffs = c.matches("<details>").count();
         let note = &c[c.find("Truncated").unwrap()..];
         assert!(
-            note.contains(&format!("{} more resources", 3000 - shown_rows)),
+            note.contains(&format!(
+                "the table shows {shown_rows} of 3000 resources and {shown_diffs} of 3000 diffs"
+            )),
             "{note}"
         );
     }
@@ -495,6 +506,7 @@ mod tests {
     #[test]
     fn table_cells_cannot_break_the_table_or_inject_html() {
         assert_eq!(cell("a|b\n<script>"), "a\\|b &lt;script&gt;");
+        assert_eq!(cell("unknown field `x|y`"), "unknown field \\`x\\|y\\`");
         assert_eq!(code("x`y|z"), "x'y\\|z");
     }
 
@@ -512,7 +524,7 @@ mod tests {
         );
         assert!(
             c.contains(
-                "> [!CAUTION]\n> **Errors** (1)\n> - `m/a.yaml:3` spec.path: must begin with `/`"
+                "> [!CAUTION]\n> **Errors** (1)\n> - `m/a.yaml:3` spec.path: must begin with \\`/\\`"
             ),
             "{c}"
         );

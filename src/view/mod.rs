@@ -39,6 +39,9 @@ pub struct Resource {
 pub struct Correction {
     pub at: String,
     pub changes: Vec<String>,
+    /// What was found and put back, as the text plan shows it.
+    #[serde(default)]
+    pub diff: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -88,7 +91,7 @@ pub struct Status {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("not a /status answer of iam-warden: {0}")]
+#[error("not a /status answer of iam-warden")]
 pub struct NotStatus(#[from] serde_json::Error);
 
 impl Status {
@@ -284,9 +287,11 @@ pub fn ago(time: Option<&str>, now: SystemTime) -> String {
     }
 }
 
+pub use crate::printable::printable;
+
 /// `text` cut to `max` characters with `…`, on one line.
 pub fn clip(text: &str, max: usize) -> String {
-    let one_line = text.replace(['\n', '\r'], " ");
+    let one_line = printable(&text.replace(['\n', '\r'], " ")).into_owned();
     if one_line.chars().count() <= max {
         return one_line;
     }

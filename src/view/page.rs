@@ -116,7 +116,10 @@ fn resources(out: &mut String, status: &Status, now: SystemTime) {
         .into_iter()
         .partition(|r| r.state == "in-sync");
     out.push_str("<h2>Needs attention</h2>\n");
-    if attention.is_empty() {
+    if attention.is_empty() && status.conditions().iter().any(|c| c.severe) {
+        // AWS unreachable or files invalid: the last states known may be old.
+        out.push_str("<p class=\"muted\">No resource reports a problem, but the conditions above may keep their states from being current.</p>\n");
+    } else if attention.is_empty() {
         out.push_str("<p class=\"muted\">Nothing: every resource is in sync.</p>\n");
     } else {
         table(out, &attention, status.many(), now);

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::time::SystemTime;
 
-use super::{Resource, Status, ago, clip};
+use super::{Resource, Status, ago, clip, printable};
 
 /// Errors shown this wide at most: the whole one is in `status KIND/NAME`.
 const ERROR_WIDTH: usize = 80;
@@ -38,7 +38,12 @@ pub fn overview(status: &Status, now: SystemTime) -> String {
         }
     );
     for c in status.conditions() {
-        let _ = writeln!(out, "{} {}", if c.severe { "!" } else { "~" }, c.text);
+        let _ = writeln!(
+            out,
+            "{} {}",
+            if c.severe { "!" } else { "~" },
+            printable(&c.text)
+        );
     }
     if status.many() {
         out.push('\n');
@@ -126,7 +131,7 @@ pub fn detail(r: &Resource, now: SystemTime) -> String {
     );
     let _ = writeln!(out, "  drift corrections: {}", r.drift_corrections);
     if let Some(e) = &r.last_error {
-        let _ = writeln!(out, "  last error:       {e}");
+        let _ = writeln!(out, "  last error:       {}", printable(e));
     }
     if let Some(c) = &r.contested {
         let _ = writeln!(out, "  contested:        {c}");
@@ -138,7 +143,10 @@ pub fn detail(r: &Resource, now: SystemTime) -> String {
         for c in &r.recent_corrections {
             let _ = writeln!(out, "    {} ({})", c.at, ago(Some(&c.at), now));
             for change in &c.changes {
-                let _ = writeln!(out, "      - {change}");
+                let _ = writeln!(out, "      - {}", printable(change));
+            }
+            for line in &c.diff {
+                let _ = writeln!(out, "        {}", printable(line));
             }
         }
     }

@@ -408,6 +408,7 @@ class NotesApi:
     """GitLab's merge request notes, kept in a JSON file."""
 
     ROUTE = re.compile(r"^/api/v4/projects/([^/]+)/merge_requests/(\d+)/notes(?:/(\d+))?$")
+    BOT = {"id": 77, "username": "project_bot", "bot": True}
 
     def __init__(self, state, log, token):
         self.state, self.log, self.token = state, log, token
@@ -446,6 +447,9 @@ class NotesApi:
         token = headers.get("PRIVATE-TOKEN")
         if token is None or (self.token is not None and token != self.token):
             return 401, {}, {"message": "401 Unauthorized"}, record
+        if method == "GET" and url.path == "/api/v4/user":
+            # The token's own user: the project's bot.
+            return 200, {}, self.BOT, record
         if not route:
             return 404, {}, {"error": "404 Not Found"}, record
         project = urllib.parse.unquote(route.group(1))
@@ -480,7 +484,7 @@ class NotesApi:
                     "noteable_iid": iid,
                     "noteable_type": "MergeRequest",
                     "system": False,
-                    "author": {"username": "project_bot"},
+                    "author": self.BOT,
                 }
                 notes.append(note)
                 self.save(notes)
