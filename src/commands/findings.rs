@@ -112,25 +112,82 @@ impl Columns {
             .or_insert_with(|| std::fs::read_to_string(file).ok())
             .as_deref()?;
         let line = text.lines().nth(line.checked_sub(1)?)?;
-        Some(column_in(line, path.0.last()))
+        Some(column_in(line, &path.0))
     }
 }
 
-/// Where on `line` the field `last` (a path's last step) is: its key when the line holds it,
-/// else the first thing past indentation and list dashes. 1-based, in UTF-16 code units.
-pub fn column_in(line: &str, last: Option<&Seg>) -> usize {
-    let key_at = match last {
-        Some(Seg::Key(k)) => [format!("{k}:"), format!("\"{k}\":"), format!("'{k}':")]
-            .iter()
-            .filter_map(|p| find_key(line, p))
-            .min(),
-        _ => None,
+/// Where on `line` the field at `path` is: its key when the line holds it, its item when it is
+/// one of a flow sequence (`[a, b]`) on the line, else the first thing past indentation and
+/// list dashes. 1-based, in UTF-16 code units.
+pub fn column_in(line: &str, path: &[Seg]) -> usize {
+    let found = match path.split_last() {
+        Some((Seg::Key(k), _)) => key_at(line, k),
+        Some((Seg::Index(i), parent)) => {
+            let after = match parent.last() {
+                Some(Seg::Key(k)) => key_at(line, k),
+                _ => None,
+            };
+            flow_item_at(line, after.unwrap_or(0), *i)
+        }
+        None => None,
     };
-    let at = key_at.unwrap_or_else(|| {
+    let at = found.unwrap_or_else(|| {
         let rest = line.trim_start_matches([' ', '\t', '-']);
         line.len() - rest.len()
     });
     line[..at].encode_utf16().count() + 1
+}
+
+fn key_at(line: &str, k: &str) -> Option<usize> {
+    [format!("{k}:"), format!("\"{k}\":"), format!("'{k}':")]
+        .iter()
+        .filter_map(|p| find_key(line, p))
+        .min()
+}
+
+/// The byte offset of item `index` of the first flow sequence on `line` from byte `from`:
+/// items split at commas outside quotes and nested brackets.
+fn flow_item_at(line: &str, from: usize, index: usize) -> Option<usize> {
+    let open = from + line.get(from..)?.find('[')?;
+    let mut depth = 0;
+    let mut quote: Option<char> = None;
+    let mut item = 0;
+    let mut start = None;
+    for (i, c) in line[open..].char_indices() {
+        let at = open + i;
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                if depth == 1 && start.is_none() {
+                    start = Some(at);
+                }
+            }
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth == 2 && start.is_none() {
+                    start = Some(at);
+                }
+            }
+            (None, ']' | '}') => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            (None, ',') if depth == 1 => {
+                if item == index {
+                    return start;
+                }
+                item += 1;
+                start = None;
+            }
+            (None, c) if depth == 1 && start.is_none() && !c.is_whitespace() => start = Some(at),
+            _ => {}
+        }
+    }
+    if item == index { start } else { None }
 }
 
 /// The byte offset of `pattern` on `line` where it starts a key (after indentation, a dash,
@@ -148,31 +205,45 @@ fn find_key(line: &str, pattern: &str) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn key(k: &str) -> Option<Seg> {
-        Some(Seg::Key(k.into()))
+    fn key(k: &str) -> Vec<Seg> {
+        vec![Seg::Key(k.into())]
     }
 
     #[test]
     fn the_column_is_where_the_fields_key_starts() {
-        assert_eq!(column_in("  path: /x/", key("path").as_ref()), 3);
-        assert_eq!(column_in("  - path: /x/", key("path").as_ref()), 5);
-        assert_eq!(column_in("{\"Action\": \"*\"}", key("Action").as_ref()), 2);
+        assert_eq!(column_in("  path: /x/", &key("path")), 3);
+        assert_eq!(column_in("  - path: /x/", &key("path")), 5);
+        assert_eq!(column_in("{\"Action\": \"*\"}", &key("Action")), 2);
         // Not inside another key that ends alike.
-        assert_eq!(column_in("  subpath: a, path: b", key("path").as_ref()), 15);
+        assert_eq!(column_in("  subpath: a, path: b", &key("path")), 15);
+    }
+
+    #[test]
+    fn an_item_of_a_flow_sequence_is_found_on_its_line() {
+        let item = |k: &str, i: usize| vec![Seg::Key(k.into()), Seg::Index(i)];
+        let line = "        Action: [s3:GetObject, \"iam:PassRole\"]";
+        assert_eq!(column_in(line, &item("Action", 0)), 18);
+        assert_eq!(column_in(line, &item("Action", 1)), 32);
+        // Commas inside quotes and nested brackets do not split items.
+        let line = "  - {Effect: Allow, Action: [\"a,b\", [c, d], 'e']}";
+        assert_eq!(column_in(line, &item("Action", 1)), 37);
+        assert_eq!(column_in(line, &item("Action", 2)), 45);
+        // An index past the end falls back to the line's start.
+        assert_eq!(column_in(line, &item("Action", 5)), 5);
     }
 
     #[test]
     fn without_the_key_on_the_line_the_column_is_past_indentation_and_dashes() {
-        assert_eq!(column_in("      - s3:*", Some(&Seg::Index(0))), 9);
-        assert_eq!(column_in("    name: x", key("other").as_ref()), 5);
-        assert_eq!(column_in("", None), 1);
+        assert_eq!(column_in("      - s3:*", &[Seg::Index(0)]), 9);
+        assert_eq!(column_in("    name: x", &key("other")), 5);
+        assert_eq!(column_in("", &[]), 1);
     }
 
     #[test]
     fn columns_count_utf16_code_units() {
         // `é` is one UTF-16 unit (two bytes), `𝄞` two units (four bytes).
-        assert_eq!(column_in("é: 1, k: 2", key("k").as_ref()), 7);
-        assert_eq!(column_in("𝄞: 1, k: 2", key("k").as_ref()), 8);
+        assert_eq!(column_in("é: 1, k: 2", &key("k")), 7);
+        assert_eq!(column_in("𝄞: 1, k: 2", &key("k")), 8);
     }
 
     #[test]
