@@ -8,11 +8,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 use support::moto::{Moto, client_for};
+use support::tools::{assert_valid_sarif, tool};
 use support::{repo_root, run, warden_on};
 
 const GITHUB: &str = "deploy/ci/github-actions.yaml";
@@ -45,17 +46,6 @@ const ROLES: &[&str] = &[
     "data-agent-task-execution-role",
     "data-agent-task-role",
 ];
-
-/// A program of .venv-tools/ (scripts/test-env installs them); panics when it is missing.
-fn tool(name: &str) -> PathBuf {
-    let path = repo_root().join(".venv-tools/bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test-env",
-        path.display()
-    );
-    path
-}
 
 /// A program of the host the jobs use as their CI's machines have it (the fake gh's jq, the
 /// GitLab job's curl); panics when it is missing.
@@ -205,32 +195,6 @@ fn json_lines(path: &Path) -> Vec<Value> {
 
 fn json_file(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("read JSON")).expect("JSON")
-}
-
-/// Validates a SARIF log against SARIF 2.1.0's published schema (scripts/test-env installs
-/// it); returns it parsed.
-fn assert_valid_sarif(path: &Path) -> Value {
-    let schema = repo_root().join(".venv-tools/share/sarif-schema-2.1.0.json");
-    assert!(
-        schema.exists(),
-        "{} is missing: run scripts/test-env",
-        schema.display()
-    );
-    // The schema's `language` pattern is no valid ECMA-262; Python's dialect reads it.
-    let out = Command::new(tool("check-jsonschema"))
-        .args(["--regex-variant", "python", "--schemafile"])
-        .arg(&schema)
-        .arg(path)
-        .output()
-        .expect("run check-jsonschema");
-    assert!(
-        out.status.success(),
-        "{} is not valid SARIF 2.1.0:\n{}{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json_file(path)
 }
 
 /// (file, line) of every result of a SARIF log.

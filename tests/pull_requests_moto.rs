@@ -5,7 +5,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use support::bed::Bed;
 use support::{repo_root, run, warden};
@@ -62,42 +61,11 @@ fn assert_golden(name: &str, actual: &str) {
     );
 }
 
-/// The schema as OASIS publishes it, installed by scripts/test-env.
-fn sarif_schema() -> PathBuf {
-    let path = repo_root().join(".venv-tools/share/sarif-schema-2.1.0.json");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test-env",
-        path.display()
-    );
-    path
-}
-
-/// Validates a SARIF log against SARIF 2.1.0's schema, offline; panics with the validator's
-/// words when it is not valid.
+/// Validates a SARIF log printed by the binary against SARIF 2.1.0's published schema.
 fn assert_valid_sarif(sarif: &str) {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), sarif).unwrap();
-    let validator = repo_root().join(".venv-tools/bin/check-jsonschema");
-    assert!(
-        validator.exists(),
-        "{} is missing: run scripts/test-env",
-        validator.display()
-    );
-    // The schema's own `language` pattern is not valid ECMA-262 (`…]?$`); Python's dialect
-    // reads it as OASIS meant.
-    let out = Command::new(validator)
-        .args(["--regex-variant", "python", "--schemafile"])
-        .arg(sarif_schema())
-        .arg(file.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "not valid SARIF 2.1.0:\n{}{}\n{sarif}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::tools::assert_valid_sarif(file.path());
 }
 
 /// (ruleId, file name, startLine, startColumn) of every result.

@@ -7,6 +7,7 @@ pub mod fixtures;
 pub mod moto;
 pub mod process;
 pub mod proxy;
+pub mod tools;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
