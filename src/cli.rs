@@ -349,7 +349,8 @@ pub struct StatusArgs {
         long,
         value_name = "ADDR",
         env = "IAM_WARDEN_LISTEN",
-        default_value = "127.0.0.1:9090"
+        default_value = "127.0.0.1:9090",
+        value_parser = host_port
     )]
     pub listen: String,
 
@@ -362,7 +363,7 @@ pub struct StatusArgs {
     pub watch: bool,
 
     /// With --watch: how often (at least 100ms).
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = watch_interval)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = watch_interval, requires = "watch")]
     pub interval: Duration,
 }
 
@@ -426,6 +427,18 @@ pub struct RunArgs {
     /// it must.
     #[arg(long, value_name = "INDEX/COUNT", env = "IAM_WARDEN_SHARD", value_parser = crate::manifest::accounts::Shard::parse)]
     pub shard: Option<crate::manifest::accounts::Shard>,
+}
+
+/// HOST:PORT; `http://HOST:PORT/` as a browser has it is read as that too.
+fn host_port(text: &str) -> Result<String, String> {
+    let bare = text
+        .strip_prefix("http://")
+        .unwrap_or(text)
+        .trim_end_matches('/');
+    if bare.contains('/') || !bare.contains(':') {
+        return Err(format!("`{text}` is not HOST:PORT (e.g. localhost:9090)"));
+    }
+    Ok(bare.to_string())
 }
 
 /// `--watch` more often than ten times a second only burns CPU: the daemon's state moves at

@@ -155,6 +155,11 @@ async fn the_plan_comment_of_a_real_plan_matches_its_golden_file() {
         "{comment}"
     );
     assert!(
+        comment
+            .contains("> **In conflict** (1): `Role/hand-made`. `apply` leaves it alone and fails"),
+        "a conflict passes plan (exit 2) but fails apply: said first\n{comment}"
+    );
+    assert!(
         comment.find("[!WARNING]") < comment.find("| Resource |"),
         "callouts come before the table"
     );
@@ -325,6 +330,24 @@ fn plan_reports_invalid_manifests_in_the_format_asked_for_without_calling_aws() 
     let (out, stdout, _) = run(warden().args(["plan", "--output", "sarif"]).arg(dir.path()));
     assert_eq!(out.status.code(), Some(1));
     assert_valid_sarif(&stdout);
+
+    // Nothing to read at all: still a valid log (for the upload), saying the run failed.
+    let missing = dir.path().join("missing");
+    for verb in ["validate", "plan"] {
+        let (out, stdout, stderr) = run(warden().args([verb, "--output", "sarif"]).arg(&missing));
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert_valid_sarif(&stdout);
+        let log: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let invocation = &log["runs"][0]["invocations"][0];
+        assert_eq!(invocation["executionSuccessful"], false, "{log}");
+        assert!(
+            invocation["toolExecutionNotifications"][0]["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("cannot load manifests"),
+            "{log}"
+        );
+    }
 }
 
 /// Text output quotes manifests: a newline or an escape in a key must not start a line a CI

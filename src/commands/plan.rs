@@ -30,8 +30,17 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<u8> {
     let result = run_output(args).await;
     // A comment saying the plan failed, rather than none: the last one posted must not stand
     // for the current state.
-    if let (OutputFormat::Markdown, Err(e)) = (args.output, &result) {
-        print!("{}", markdown::failed(&format!("{e:#}")));
+    if let Err(e) = &result {
+        let why = format!("{e:#}");
+        match args.output {
+            OutputFormat::Text => {}
+            OutputFormat::Markdown => print!("{}", markdown::failed(&why)),
+            OutputFormat::Json => println!("{}", serde_json::json!({"error": why})),
+            OutputFormat::Sarif => println!(
+                "{}",
+                serde_json::to_string_pretty(&super::sarif::failed(&why))?
+            ),
+        }
     }
     result
 }

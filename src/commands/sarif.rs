@@ -162,6 +162,18 @@ pub fn log(findings: &[Finding]) -> Value {
     })
 }
 
+/// The SARIF log of a run that could not look at all (DIR missing, AWS unreachable): no
+/// results, and the reason as the invocation's notification, so that an upload still finds a
+/// valid log that says the run failed.
+pub fn failed(why: &str) -> Value {
+    let mut log = log(&[]);
+    log["runs"][0]["invocations"] = json!([{
+        "executionSuccessful": false,
+        "toolExecutionNotifications": [{"level": "error", "message": {"text": why}}],
+    }]);
+    log
+}
+
 /// The field path leads the message: code scanning shows the message, not our path.
 fn message(f: &Finding) -> String {
     let mut text = if f.path.is_empty() {
@@ -225,6 +237,18 @@ mod tests {
             message: "must begin with `/`".into(),
             accounts: None,
         }
+    }
+
+    #[test]
+    fn a_failed_run_is_a_valid_log_that_says_why() {
+        let log = failed("cannot read manifests/: no such directory");
+        let run = &log["runs"][0];
+        assert_eq!(run["results"], json!([]));
+        assert_eq!(run["invocations"][0]["executionSuccessful"], false);
+        assert_eq!(
+            run["invocations"][0]["toolExecutionNotifications"][0]["message"]["text"],
+            "cannot read manifests/: no such directory"
+        );
     }
 
     #[test]

@@ -73,7 +73,28 @@ async fn once(args: &StatusArgs) -> anyhow::Result<u8> {
         let hint = crate::suggest::closest(wanted, &names)
             .map(|c| format!("; did you mean `{c}`?"))
             .unwrap_or_default();
-        eprintln!("iam-warden: the daemon declares no `{wanted}` (KIND/NAME, e.g. Role/app){hint}");
+        let unknown: Vec<&str> = status
+            .accounts
+            .iter()
+            .filter(|a| a.unreachable.is_some())
+            .filter_map(|a| a.name.as_deref())
+            .collect();
+        let unknown = match unknown.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; the resources of account {} are not known while it cannot be reached",
+                unknown.join(", ")
+            ),
+        };
+        let form = if status.many() {
+            "ACCOUNT/KIND/NAME or KIND/NAME, e.g. prod/Role/app"
+        } else {
+            "KIND/NAME, e.g. Role/app"
+        };
+        eprintln!(
+            "iam-warden: the daemon declares no `{}` ({form}){hint}{unknown}",
+            crate::view::printable(wanted)
+        );
         return Ok(EXIT_FAILED);
     }
     match args.output {

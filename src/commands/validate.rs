@@ -65,7 +65,25 @@ pub fn run(args: &ManifestArgs, format: ValidateFormat) -> anyhow::Result<u8> {
         Targets::say_invalid(&diags);
         return Ok(EXIT_FAILED);
     }
-    let report = check(args)?;
+    let report = match check(args) {
+        Ok(report) => report,
+        Err(e) => {
+            // A machine reading stdout gets a document saying so, not nothing.
+            let why = format!("{e:#}");
+            match format {
+                ValidateFormat::Text => {}
+                ValidateFormat::Json => println!(
+                    "{}",
+                    serde_json::json!({"valid": false, "errors": [], "warnings": [], "error": why})
+                ),
+                ValidateFormat::Sarif => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&super::sarif::failed(&why))?
+                ),
+            }
+            return Err(e);
+        }
+    };
     report.print(format)?;
     Ok(report.exit_code())
 }

@@ -41,6 +41,7 @@ pub fn comment(sections: &[Section], callouts: &[Callout]) -> String {
     let mut head = String::new();
     let _ = writeln!(head, "{MARKER}\n### iam-warden plan\n");
     summary(&mut head, sections);
+    conflicts(&mut head, sections);
     callout_block(&mut head, callouts);
     let rows: Vec<Row> = sections.iter().flat_map(rows).collect();
     if rows.is_empty() {
@@ -115,6 +116,44 @@ fn summary(out: &mut String, sections: &[Section]) {
         }
     );
     out.push('\n');
+}
+
+/// Resources in conflict, first: `plan` passes with them (exit 2), but `apply` leaves them
+/// alone and fails.
+fn conflicts(out: &mut String, sections: &[Section]) {
+    let blocked: Vec<String> = sections
+        .iter()
+        .flat_map(|s| {
+            s.plans
+                .iter()
+                .filter(|p| p.is_blocked())
+                .map(move |p| match s.account {
+                    Some((a, _)) => format!("{a}/{}/{}", p.kind, p.name),
+                    None => format!("{}/{}", p.kind, p.name),
+                })
+        })
+        .collect();
+    if blocked.is_empty() {
+        return;
+    }
+    let shown: Vec<String> = blocked
+        .iter()
+        .take(MAX_CALLOUTS)
+        .map(|b| format!("`{}`", code(b)))
+        .collect();
+    let more = blocked.len().saturating_sub(MAX_CALLOUTS);
+    let _ = writeln!(
+        out,
+        "> [!CAUTION]\n> **In conflict** ({}): {}{}. `apply` leaves {} alone and fails until the conflict is resolved (see the table).\n",
+        blocked.len(),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        },
+        if blocked.len() == 1 { "it" } else { "them" },
+    );
 }
 
 fn callout_block(out: &mut String, callouts: &[Callout]) {
@@ -315,6 +354,10 @@ fn cell(text: &str) -> String {
     html(&text.replace(['\n', '\r'], " "))
         .replace('|', "\\|")
         .replace('`', "\\`")
+        .replace('*', "\\*")
+        .replace('_', "\\_")
+        // A zero-width space keeps `@user` and `@org/team` from notifying anyone.
+        .replace('@', "@\u{200b}")
 }
 
 /// Text for inside a code span: backticks would end it.
@@ -507,6 +550,10 @@ mod tests {
     fn table_cells_cannot_break_the_table_or_inject_html() {
         assert_eq!(cell("a|b\n<script>"), "a\\|b &lt;script&gt;");
         assert_eq!(cell("unknown field `x|y`"), "unknown field \\`x\\|y\\`");
+        assert_eq!(
+            cell("**b** @octocat _i_"),
+            "\\*\\*b\\*\\* @\u{200b}octocat \\_i\\_"
+        );
         assert_eq!(code("x`y|z"), "x'y\\|z");
     }
 

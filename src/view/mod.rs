@@ -158,11 +158,17 @@ impl Status {
                 })
             };
             if let Some(why) = &a.unreachable {
-                add(true, format!("cannot be reached: {why}"));
-            }
-            if !a.aws.reachable {
+                // Its resources are not known until it is: none of them is listed.
+                add(
+                    true,
+                    format!(
+                        "cannot be reached, its resources unknown: {}",
+                        clip(why, 300)
+                    ),
+                );
+            } else if !a.aws.reachable {
                 let why = a.aws.last_error.as_deref().unwrap_or("no answer");
-                add(true, format!("AWS unreachable: {why}"));
+                add(true, format!("AWS unreachable: {}", clip(why, 300)));
             }
             if let Some(e) = &a.dir_error {
                 add(true, format!("manifest directory: {e}"));
@@ -170,18 +176,18 @@ impl Status {
             if let Some(e) = &a.values_error {
                 add(true, format!("values: {e}"));
             }
-            if !a.file_errors.is_empty() {
+            if let Some(first) = a.file_errors.first() {
+                // The first error and a count: all of them are in `status --output json`.
+                let n = a.file_errors.len();
                 add(
                     true,
                     format!(
-                        "invalid manifests ({} {}): {}",
-                        a.file_errors.len(),
-                        if a.file_errors.len() == 1 {
-                            "line"
-                        } else {
-                            "lines"
-                        },
-                        a.file_errors.join("; ")
+                        "invalid manifests: {}{}",
+                        clip(first, 300),
+                        match n {
+                            1 => String::new(),
+                            n => format!(" (and {} more)", n - 1),
+                        }
                     ),
                 );
             }

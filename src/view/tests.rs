@@ -58,12 +58,19 @@ fn reads_many_accounts_with_their_conditions() {
     assert_eq!(
         texts,
         [
-            "account dev: cannot be reached: AssumeRole arn:aws:iam::222222222222:role/x: AccessDenied",
-            "account dev: AWS unreachable: timeout",
-            "account dev: invalid manifests (1 line): m/a.yaml:3: spec.path: bad",
+            "account dev: cannot be reached, its resources unknown: AssumeRole arn:aws:iam::222222222222:role/x: AccessDenied",
+            "account dev: invalid manifests: m/a.yaml:3: spec.path: bad",
             "account dev: prune held back: 12 deletions, --max-prune 10",
-        ]
+        ],
+        "one line for an account that cannot be reached, not also `AWS unreachable`"
     );
+    let mut many_errors = s.clone();
+    many_errors.accounts[1].file_errors = (0..180)
+        .map(|i| format!("f{i}.yaml:1: {}", "x".repeat(2000)))
+        .collect();
+    let errors = &many_errors.conditions()[1].text;
+    assert!(errors.ends_with("… (and 179 more)"), "{errors}");
+    assert!(errors.len() < 400, "one bounded line: {}", errors.len());
     assert_eq!(s.find("prod/role/APP").len(), 1);
     assert_eq!(s.find("Role/app").len(), 1);
     assert!(s.find("dev/Role/app").is_empty());
