@@ -140,6 +140,24 @@ async fn scene() -> Scene {
     }
 }
 
+/// `status ARGS` once `settled` holds of its output. `fought` shows `drifted` for the moment a
+/// correction its backoff lets through is in flight: a look may fall into that moment.
+fn settled_status(
+    scene: &Scene,
+    args: &[&str],
+    settled: impl Fn(&str) -> bool,
+) -> (Option<i32>, String, String) {
+    let mut last = status(scene, args);
+    for _ in 0..300 {
+        if settled(&last.1) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        last = status(scene, args);
+    }
+    last
+}
+
 fn status(scene: &Scene, args: &[&str]) -> (Option<i32>, String, String) {
     let (out, stdout, stderr) = run(warden()
         .arg("status")
@@ -151,7 +169,8 @@ fn status(scene: &Scene, args: &[&str]) -> (Option<i32>, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_each_resource_and_exits_by_the_worst() {
     let scene = scene().await;
-    let (code, out, err) = status(&scene, &[]);
+    let every_state = "ready; 5 resources: 1 error, 1 conflict, 1 contested, 1 drifted, 1 in-sync";
+    let (code, out, err) = settled_status(&scene, &[], |o| o.starts_with(every_state));
     assert_eq!(code, Some(1), "errors and conflicts exit 1: {out}{err}");
     let rows: Vec<&str> = out.lines().collect();
     let header = rows
@@ -188,7 +207,9 @@ async fn status_shows_each_resource_and_exits_by_the_worst() {
     assert_eq!(v["resources"].as_array().unwrap().len(), 5);
 
     // One resource, with its history: the contested one exits 2 and lists its corrections.
-    let (code, out, _) = status(&scene, &["role/fought"]);
+    let (code, out, _) = settled_status(&scene, &["role/fought"], |o| {
+        o.contains("state:            contested")
+    });
     assert_eq!(code, Some(2), "{out}");
     assert!(
         out.starts_with("Role/fought\n  state:            contested\n"),
@@ -277,18 +298,29 @@ async fn the_page_shows_what_needs_attention_in_a_browser_without_scripts() {
         "it refreshes itself"
     );
 
-    // The DOM as the browser built it.
+    // The DOM as the browser built it, once it shows every state (`fought` is `drifted` for
+    // the moment a correction is in flight).
     let profile = tempfile::tempdir().unwrap();
-    let out = chromium(profile.path())
-        .args(["--dump-dom", &url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let states = ["error", "conflict", "contested", "drifted"];
+    let has =
+        |dom: &str, state: &str| dom.contains(&format!("<span class=\"s {state}\">{state}</span>"));
+    let mut dom = String::new();
+    for _ in 0..20 {
+        let out = chromium(profile.path())
+            .args(["--dump-dom", &url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dom = String::from_utf8_lossy(&out.stdout).into_owned();
+        if states.iter().all(|s| has(&dom, s)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
     // Scripts off changes nothing: the page has none, and the browser's DOM is the page.
     // (Chromium's headless dump and screenshot need scripts on for themselves, so the page's
     // independence of them is asserted this way.)
@@ -296,11 +328,8 @@ async fn the_page_shows_what_needs_attention_in_a_browser_without_scripts() {
         !dom.contains("<script") && !dom.contains("javascript:"),
         "{dom}"
     );
-    for state in ["error", "conflict", "contested", "drifted"] {
-        assert!(
-            dom.contains(&format!("<span class=\"s {state}\">{state}</span>")),
-            "{state} missing from the page:\n{dom}"
-        );
+    for state in states {
+        assert!(has(&dom, state), "{state} missing from the page:\n{dom}");
     }
     let attention = dom.find("Needs attention").unwrap();
     let in_sync = dom.find("In sync (1)").unwrap();

@@ -65,6 +65,19 @@ impl Finding {
         }
     }
 
+    /// `PATH: message (in account a, b)`: what it says, for outputs that show the place apart.
+    pub fn described(&self) -> String {
+        let mut text = if self.path.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.path, self.message)
+        };
+        if let Some(accounts) = &self.accounts {
+            text.push_str(&format!(" (in account {})", accounts.join(", ")));
+        }
+        text
+    }
+
     pub fn in_accounts(mut self, accounts: Option<Vec<String>>) -> Finding {
         self.accounts = accounts;
         self

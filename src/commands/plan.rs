@@ -173,17 +173,10 @@ fn callouts(findings: &[Finding]) -> Vec<markdown::Callout> {
             if let Some(line) = f.line {
                 place.push_str(&format!(":{line}"));
             }
-            let mut message = match f.path.is_empty() {
-                true => f.message.clone(),
-                false => format!("{}: {}", f.path, f.message),
-            };
-            if let Some(accounts) = &f.accounts {
-                message.push_str(&format!(" (in account {})", accounts.join(", ")));
-            }
             markdown::Callout {
                 error: f.level == Level::Error,
                 place,
-                message,
+                message: f.described(),
             }
         })
         .collect()

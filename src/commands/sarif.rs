@@ -135,7 +135,7 @@ pub fn log(findings: &[Finding]) -> Value {
             let mut result = json!({
                 "ruleId": f.rule,
                 "level": level(f.level),
-                "message": {"text": message(f)},
+                "message": {"text": f.described()},
                 "locations": [{"physicalLocation": location(f)}],
             });
             if let Some(i) = catalogue.iter().position(|(id, _, _)| *id == f.rule) {
@@ -172,19 +172,6 @@ pub fn failed(why: &str) -> Value {
         "toolExecutionNotifications": [{"level": "error", "message": {"text": why}}],
     }]);
     log
-}
-
-/// The field path leads the message: code scanning shows the message, not our path.
-fn message(f: &Finding) -> String {
-    let mut text = if f.path.is_empty() {
-        f.message.clone()
-    } else {
-        format!("{}: {}", f.path, f.message)
-    };
-    if let Some(accounts) = &f.accounts {
-        text.push_str(&format!(" (in account {})", accounts.join(", ")));
-    }
-    text
 }
 
 /// A relative path is relative to the checkout, as code scanning wants it (`%SRCROOT%`); an

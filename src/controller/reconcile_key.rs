@@ -233,11 +233,8 @@ impl Controller {
                         .iter()
                         .map(reconcile::render::summary)
                         .collect();
-                    // The text plan's lines but its first (the resource's name).
-                    done.corrected_diff = reconcile::render::text(std::slice::from_ref(&plan))
+                    done.corrected_diff = reconcile::render::body(&plan)
                         .lines()
-                        .skip(1)
-                        .filter(|l| !l.is_empty())
                         .map(str::to_string)
                         .collect();
                 }

@@ -199,9 +199,7 @@ fn rows(section: &Section) -> Vec<Row> {
         .filter(|p| !p.changes.is_empty() || !p.findings.is_empty())
         .map(|p| {
             let (icon, what) = verdict(p);
-            let text = render::text(std::slice::from_ref(p));
-            // The text's first line names the resource: the summary line does that here.
-            let detail = text.lines().skip(1).collect::<Vec<_>>().join("\n");
+            let detail = render::body(p);
             Row {
                 icon,
                 what,

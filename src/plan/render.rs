@@ -122,19 +122,28 @@ pub fn text_in(plans: &[ResourcePlan], account: Option<&str>) -> String {
             Some(a) => writeln!(out, "{a}/{}/{}", plan.kind, plan.name),
             None => writeln!(out, "{} {}", plan.kind, plan.name),
         };
-        if plan.observe_only && !plan.changes.is_empty() {
-            let _ = writeln!(
-                out,
-                "  ! observe-only (iam-warden/mode: observe): drift shown, nothing is applied"
-            );
-        }
-        for finding in &plan.findings {
-            let _ = writeln!(out, "  ! {finding}");
-        }
-        for change in &plan.changes {
-            change_text(&mut out, change);
-        }
+        out.push_str(&body(plan));
         out.push('\n');
+    }
+    out
+}
+
+/// One resource's part of [`text`] without the line naming it: its findings and changes, a
+/// line each (the pull-request comment and a correction's history show it under their own
+/// heading).
+pub fn body(plan: &ResourcePlan) -> String {
+    let mut out = String::new();
+    if plan.observe_only && !plan.changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "  ! observe-only (iam-warden/mode: observe): drift shown, nothing is applied"
+        );
+    }
+    for finding in &plan.findings {
+        let _ = writeln!(out, "  ! {finding}");
+    }
+    for change in &plan.changes {
+        change_text(&mut out, change);
     }
     out
 }
