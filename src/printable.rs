@@ -20,9 +20,31 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
+/// The longest start of `text` of at most `max` bytes that ends on a character boundary.
+pub fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_never_splits_a_character() {
+        assert_eq!(prefix("short", 10), "short");
+        assert_eq!(prefix("abcdef", 3), "abc");
+        // 'é' is two bytes: a cut in its middle steps back before it.
+        assert_eq!(prefix("aé", 2), "a");
+        assert_eq!(prefix("𝄞x", 3), "");
+        assert_eq!(prefix("", 0), "");
+    }
 
     #[test]
     fn control_characters_are_escaped_and_the_rest_kept() {

@@ -62,7 +62,9 @@ async fn once(args: &StatusArgs) -> anyhow::Result<u8> {
         }
         return Ok(status.exit_code());
     };
-    let found = status.find(wanted);
+    let positions = status.positions_of(wanted);
+    let found: Vec<&crate::view::Resource> =
+        positions.iter().map(|i| &status.resources[*i]).collect();
     if found.is_empty() {
         let names: Vec<String> = status
             .resources
@@ -104,17 +106,9 @@ async fn once(args: &StatusArgs) -> anyhow::Result<u8> {
             }
         }
         StatusFormat::Json => {
-            let raw: Vec<&serde_json::Value> = value["resources"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|r| {
-                    found.iter().any(|f| {
-                        f.kind == r["kind"]
-                            && f.name == r["name"]
-                            && r.get("account").and_then(|a| a.as_str()) == f.account.as_deref()
-                    })
-                })
+            let raw: Vec<&serde_json::Value> = positions
+                .iter()
+                .filter_map(|i| value["resources"].get(*i))
                 .collect();
             println!("{}", serde_json::to_string_pretty(&raw)?);
         }

@@ -186,14 +186,11 @@ pub fn clip(line: String) -> String {
 }
 
 fn clip_to(line: String, max: usize) -> String {
-    if line.len() <= max {
+    let kept = crate::printable::prefix(&line, max);
+    if kept.len() == line.len() {
         return line;
     }
-    let mut end = max;
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} more bytes)", &line[..end], line.len() - end)
+    format!("{kept}… ({} more bytes)", line.len() - kept.len())
 }
 
 /// File errors shown in all at most: a thousand broken files cannot blow up the response.

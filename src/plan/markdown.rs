@@ -370,14 +370,11 @@ fn html(text: &str) -> String {
 }
 
 fn clip(text: &str, max: usize) -> String {
-    if text.len() <= max {
+    let kept = crate::printable::prefix(text, max);
+    if kept.len() == text.len() {
         return text.to_string();
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    format!("{kept}…")
 }
 
 #[cfg(test)]

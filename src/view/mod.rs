@@ -216,16 +216,25 @@ impl Status {
     /// Resources whose `ACCOUNT/KIND/NAME` or `KIND/NAME` is `wanted` (kinds and names ignoring
     /// case, as IAM's names do).
     pub fn find(&self, wanted: &str) -> Vec<&Resource> {
-        self.resources
-            .iter()
-            .filter(|r| {
-                let short = format!("{}/{}", r.kind, r.name);
-                let long = r
-                    .account
-                    .as_ref()
-                    .map(|a| format!("{a}/{short}"))
-                    .unwrap_or_default();
-                wanted.eq_ignore_ascii_case(&short) || wanted.eq_ignore_ascii_case(&long)
+        self.positions_of(wanted)
+            .into_iter()
+            .map(|i| &self.resources[i])
+            .collect()
+    }
+
+    /// Where [`Status::find`]'s resources are in `resources`, which keeps /status's order, so
+    /// that `--output json` can print the daemon's own entries.
+    pub fn positions_of(&self, wanted: &str) -> Vec<usize> {
+        let names = |r: &Resource| {
+            let short = format!("{}/{}", r.kind, r.name);
+            let long = r.account.as_ref().map(|a| format!("{a}/{short}"));
+            (short, long)
+        };
+        (0..self.resources.len())
+            .filter(|i| {
+                let (short, long) = names(&self.resources[*i]);
+                wanted.eq_ignore_ascii_case(&short)
+                    || long.is_some_and(|l| wanted.eq_ignore_ascii_case(&l))
             })
             .collect()
     }

@@ -37,6 +37,10 @@ fn reads_one_accounts_status_as_one_unnamed_account() {
         ["set tags team=data (was x)"]
     );
     assert_eq!(s.counts(), [("error", 1), ("conflict", 1), ("in-sync", 1)]);
+    // Positions are /status's own, so `--output json` prints the daemon's entry.
+    assert_eq!(s.positions_of("role/HAND"), [2]);
+    assert_eq!(one_account()["resources"][2]["name"], "hand");
+    assert!(s.positions_of("Role/p").is_empty(), "p is a Policy");
 }
 
 #[test]
