@@ -327,6 +327,34 @@ fn plan_reports_invalid_manifests_in_the_format_asked_for_without_calling_aws() 
     assert!(stdout.starts_with("<!-- iam-warden:plan -->\n"), "{stdout}");
     assert!(stdout.contains("nothing was planned"), "{stdout}");
     assert!(stdout.contains("> [!CAUTION]"), "{stdout}");
+
+    // Forty files quoting names of 18,000 characters back: still a comment GitHub takes.
+    let huge = tempfile::tempdir().unwrap();
+    for i in 0..40 {
+        let name = "&".repeat(18_000);
+        std::fs::write(
+            huge.path().join(format!("r{i}.yaml")),
+            format!("apiVersion: iamwarden/v1alpha1\nkind: Role\nmetadata: {{name: \"{name}\"}}\nspec: {{}}\n"),
+        )
+        .unwrap();
+    }
+    let (out, comment, stderr) = run(warden()
+        .args(["plan", "--output", "markdown"])
+        .arg(huge.path()));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        comment.starts_with("<!-- iam-warden:plan -->\n"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("nothing was planned"),
+        "{}",
+        &comment[..400]
+    );
+    // The names are quoted (escaped), cut short, and the comment fits.
+    assert!(comment.contains("&amp;&amp;&amp;"), "{}", &comment[..400]);
+    assert!(comment.chars().count() <= 65_536, "{}", comment.len());
+
     let (out, stdout, _) = run(warden().args(["plan", "--output", "sarif"]).arg(dir.path()));
     assert_eq!(out.status.code(), Some(1));
     assert_valid_sarif(&stdout);

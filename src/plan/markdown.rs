@@ -17,6 +17,13 @@ pub const LIMIT: usize = 65_000;
 /// Callouts shown at most; the rest are counted.
 const MAX_CALLOUTS: usize = 30;
 
+/// Bytes of one quoted text (a message, a file's place, an error) at most: a manifest's or a
+/// server's text can be any length.
+const MAX_TEXT: usize = 300;
+
+/// Room the head (summary and callouts) leaves for the table's header and its note.
+const HEAD_ROOM: usize = 1_000;
+
 /// One account's plan (the only one without an accounts file).
 pub struct Section<'a> {
     /// (name, id) with an accounts file.
@@ -43,6 +50,7 @@ pub fn comment(sections: &[Section], callouts: &[Callout]) -> String {
     summary(&mut head, sections);
     conflicts(&mut head, sections);
     callout_block(&mut head, callouts);
+    let mut head = bounded(head, "plan");
     let rows: Vec<Row> = sections.iter().flat_map(rows).collect();
     if rows.is_empty() {
         head.push_str("Everything is in sync: no changes.\n");
@@ -61,7 +69,7 @@ pub fn invalid(callouts: &[Callout]) -> String {
         if errors == 1 { "error" } else { "errors" }
     );
     callout_block(&mut out, callouts);
-    out
+    bounded(out, "validate")
 }
 
 /// The comment when planning failed as a whole (AWS unreachable, the account unknown):
@@ -69,8 +77,28 @@ pub fn invalid(callouts: &[Callout]) -> String {
 pub fn failed(why: &str) -> String {
     format!(
         "{MARKER}\n### iam-warden plan\n\n> [!CAUTION]\n> **The plan failed; nothing was planned.**\n> {}\n",
-        cell(why)
+        cell(&clip(why, 10 * MAX_TEXT))
     )
+}
+
+/// `text` cut at a line's end to leave [`HEAD_ROOM`] under [`LIMIT`], with a note that says
+/// which command shows the rest: the callouts of a thousand files must not make GitHub refuse
+/// the comment, and with it the news that the manifests are broken.
+fn bounded(text: String, command: &str) -> String {
+    if text.len() + HEAD_ROOM <= LIMIT {
+        return text;
+    }
+    let budget = LIMIT - 2 * HEAD_ROOM;
+    let end = crate::printable::prefix(&text, budget)
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let mut out = text[..end].to_string();
+    let _ = writeln!(
+        out,
+        "\n> [!NOTE]\n> Truncated to stay under GitHub's 65,536-character limit. Run \
+         `iam-warden {command}` to see it all.\n"
+    );
+    out
 }
 
 fn summary(out: &mut String, sections: &[Section]) {
@@ -88,7 +116,7 @@ fn summary(out: &mut String, sections: &[Section]) {
     for s in sections {
         let (name, id) = s.account.unwrap_or(("(caller)", ""));
         let plan = match &s.error {
-            Some(e) => format!("❗ cannot plan: {}", cell(e)),
+            Some(e) => format!("❗ cannot plan: {}", cell(&clip(e, MAX_TEXT))),
             None => render::totals(s.plans, s.failures.len()),
         };
         let _ = writeln!(out, "| **{}** `{id}` | {plan} |", cell(name));
@@ -139,7 +167,7 @@ fn conflicts(out: &mut String, sections: &[Section]) {
     let shown: Vec<String> = blocked
         .iter()
         .take(MAX_CALLOUTS)
-        .map(|b| format!("`{}`", code(b)))
+        .map(|b| format!("`{}`", code(&clip(b, MAX_TEXT))))
         .collect();
     let more = blocked.len().saturating_sub(MAX_CALLOUTS);
     let _ = writeln!(
@@ -165,7 +193,12 @@ fn callout_block(out: &mut String, callouts: &[Callout]) {
         let kind = if error { "CAUTION" } else { "WARNING" };
         let _ = writeln!(out, "> [!{kind}]\n> **{title}** ({})", these.len());
         for c in these.iter().take(MAX_CALLOUTS) {
-            let _ = writeln!(out, "> - `{}` {}", code(&c.place), cell(&c.message));
+            let _ = writeln!(
+                out,
+                "> - `{}` {}",
+                code(&clip(&c.place, MAX_TEXT)),
+                cell(&clip(&c.message, MAX_TEXT))
+            );
         }
         if these.len() > MAX_CALLOUTS {
             let _ = writeln!(
@@ -265,8 +298,8 @@ fn assemble(head: String, rows: &[Row]) -> String {
         let line = format!(
             "| {} | `{}` | {} |\n",
             r.icon,
-            code(&r.resource),
-            cell(&clip(&r.what, 300))
+            code(&clip(&r.resource, MAX_TEXT)),
+            cell(&clip(&r.what, MAX_TEXT))
         );
         if out.len() + line.len() + NOTE > LIMIT {
             break;
@@ -349,18 +382,22 @@ fn fence_for(text: &str) -> String {
 /// Text for a table cell: one line, no column breaks, no HTML.
 fn cell(text: &str) -> String {
     // A backtick would open a code span, in which the other escapes show as written.
-    html(&text.replace(['\n', '\r'], " "))
-        .replace('|', "\\|")
-        .replace('`', "\\`")
-        .replace('*', "\\*")
-        .replace('_', "\\_")
-        // A zero-width space keeps `@user` and `@org/team` from notifying anyone.
-        .replace('@', "@\u{200b}")
+    html(&crate::printable::printable(
+        &text.replace(['\n', '\r'], " "),
+    ))
+    .replace('|', "\\|")
+    .replace('`', "\\`")
+    .replace('*', "\\*")
+    .replace('_', "\\_")
+    // A zero-width space keeps `@user` and `@org/team` from notifying anyone.
+    .replace('@', "@\u{200b}")
 }
 
 /// Text for inside a code span: backticks would end it.
 fn code(text: &str) -> String {
-    text.replace('`', "'").replace('|', "\\|")
+    crate::printable::printable(text)
+        .replace('`', "'")
+        .replace('|', "\\|")
 }
 
 fn html(text: &str) -> String {
@@ -533,6 +570,56 @@ mod tests {
             )),
             "{note}"
         );
+    }
+
+    #[test]
+    fn callouts_of_any_length_stay_under_the_limit() {
+        // Forty files, each quoting a name of 18,000 characters back in its error, which
+        // escaping makes five times longer still.
+        let callouts: Vec<Callout> = (0..40)
+            .map(|i| Callout {
+                error: i % 2 == 0,
+                place: format!("m/{}.yaml:3", "f".repeat(5_000)),
+                message: format!("metadata.name: `{}` is too long", "&".repeat(18_000)),
+            })
+            .collect();
+        let c = invalid(&callouts);
+        assert!(c.len() <= LIMIT, "{}", c.len());
+        assert!(
+            c.contains("**Invalid manifests: 20 errors"),
+            "{}",
+            &c[..300]
+        );
+        let plans: Vec<ResourcePlan> = (0..50)
+            .map(|i| ResourcePlan::new(Kind::Role, &format!("r{i}"), None))
+            .map(|mut p| {
+                p.changes.push(Change::SetTags {
+                    tags: BTreeMap::from([("t".to_string(), "v".to_string())]),
+                    before: BTreeMap::new(),
+                });
+                p
+            })
+            .collect();
+        let c = comment(&[one(&plans)], &callouts);
+        assert!(c.len() <= LIMIT, "{}", c.len());
+        assert!(
+            c.contains("> [!NOTE]\n> Truncated"),
+            "{}",
+            &c[c.len() - 600..]
+        );
+        // A line is never cut in its middle: every callout shown ends with its clipped message.
+        let shown: Vec<&str> = c.lines().filter(|l| l.starts_with("> - `")).collect();
+        assert!(!shown.is_empty());
+        assert!(shown.iter().all(|l| l.ends_with('…')), "{shown:?}");
+    }
+
+    #[test]
+    fn a_failure_of_any_length_stays_under_the_limit() {
+        let c = failed(&format!("AccessDenied: {}", "no\u{202e}".repeat(60_000)));
+        assert!(c.len() <= LIMIT, "{}", c.len());
+        assert!(c.contains("**The plan failed; nothing was planned.**"));
+        assert!(c.contains("AccessDenied: no\\u{202e}no"), "{}", &c[..400]);
+        assert!(!c.contains('\u{202e}'));
     }
 
     #[test]
