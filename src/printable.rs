@@ -2,9 +2,10 @@
 
 /// `text` with every control character escaped (`\n`, `\u{1b}`): text that quotes a manifest,
 /// an error or another server must not move a terminal's cursor, clear it, or start a line
-/// that CI reads as a command (`::error …` in GitHub Actions).
+/// that CI reads as a command (`::error …` in GitHub Actions). Bidirectional overrides are
+/// escaped too: they make a line read in another order than it is written.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
     std::borrow::Cow::Owned(
@@ -13,11 +14,20 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
                 '\n' => "\\n".to_string(),
                 '\r' => "\\r".to_string(),
                 '\t' => "\\t".to_string(),
-                c if c.is_control() => c.escape_unicode().to_string(),
+                c if hidden(c) => c.escape_unicode().to_string(),
                 c => c.to_string(),
             })
             .collect(),
     )
+}
+
+/// A character that acts on the text around it instead of showing.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// The longest start of `text` of at most `max` bytes that ends on a character boundary.
@@ -44,6 +54,13 @@ mod tests {
         assert_eq!(prefix("aé", 2), "a");
         assert_eq!(prefix("𝄞x", 3), "");
         assert_eq!(prefix("", 0), "");
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_escaped() {
+        assert_eq!(printable("a\u{202e}b\u{2066}c"), "a\\u{202e}b\\u{2066}c");
+        // Right-to-left script itself is text, and kept.
+        assert_eq!(printable("שלום"), "שלום");
     }
 
     #[test]

@@ -291,7 +291,7 @@ pub fn ago(time: Option<&str>, now: SystemTime) -> String {
         return "never".into();
     };
     let Ok(then) = humantime::parse_rfc3339_weak(time) else {
-        return time.to_string();
+        return printable(time).into_owned();
     };
     let secs = now.duration_since(then).map(|d| d.as_secs()).unwrap_or(0);
     match secs {

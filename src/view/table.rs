@@ -115,10 +115,10 @@ pub fn detail(r: &Resource, now: SystemTime) -> String {
         Some(a) => format!("{a}/{}/{}", r.kind, r.name),
         None => format!("{}/{}", r.kind, r.name),
     };
-    let _ = writeln!(out, "{name}");
-    let _ = writeln!(out, "  state:            {}", r.state);
+    let _ = writeln!(out, "{}", printable(&name));
+    let _ = writeln!(out, "  state:            {}", printable(&r.state));
     if let Some(arn) = &r.arn {
-        let _ = writeln!(out, "  arn:              {arn}");
+        let _ = writeln!(out, "  arn:              {}", printable(arn));
     }
     let _ = writeln!(
         out,
@@ -126,7 +126,7 @@ pub fn detail(r: &Resource, now: SystemTime) -> String {
         ago(r.last_reconcile.as_deref(), now),
         r.last_reconcile
             .as_deref()
-            .map(|t| format!(" ({t})"))
+            .map(|t| format!(" ({})", printable(t)))
             .unwrap_or_default()
     );
     let _ = writeln!(out, "  drift corrections: {}", r.drift_corrections);
@@ -134,14 +134,14 @@ pub fn detail(r: &Resource, now: SystemTime) -> String {
         let _ = writeln!(out, "  last error:       {}", printable(e));
     }
     if let Some(c) = &r.contested {
-        let _ = writeln!(out, "  contested:        {c}");
+        let _ = writeln!(out, "  contested:        {}", printable(&c.to_string()));
     }
     if r.recent_corrections.is_empty() {
         let _ = writeln!(out, "  corrections:      none");
     } else {
         let _ = writeln!(out, "  corrections (oldest first):");
         for c in &r.recent_corrections {
-            let _ = writeln!(out, "    {} ({})", c.at, ago(Some(&c.at), now));
+            let _ = writeln!(out, "    {} ({})", printable(&c.at), ago(Some(&c.at), now));
             for change in &c.changes {
                 let _ = writeln!(out, "      - {}", printable(change));
             }
@@ -153,10 +153,16 @@ pub fn detail(r: &Resource, now: SystemTime) -> String {
     out
 }
 
-/// Left-aligned columns two spaces apart, the last one unpadded.
+/// Left-aligned columns two spaces apart, the last one unpadded. Every cell is made printable:
+/// `--listen` may reach a server that is not the daemon, and its answer must not drive the
+/// terminal.
 fn columns(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|c| printable(c).into_owned()).collect())
+        .collect();
     let mut width: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             width[i] = width[i].max(cell.chars().count());
         }
@@ -174,7 +180,7 @@ fn columns(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
         let _ = writeln!(out, "{}", text.trim_end());
     };
     line(out, headers.to_vec());
-    for row in rows {
+    for row in &rows {
         line(out, row.iter().map(String::as_str).collect());
     }
 }

@@ -171,6 +171,35 @@ fn the_detail_shows_the_history_of_corrections() {
 }
 
 #[test]
+fn a_server_that_is_not_the_daemon_cannot_drive_the_terminal() {
+    // `--listen` may reach the wrong pod: every field it answers is escaped.
+    let mut v = one_account();
+    v["resources"][0]["kind"] = json!("Ro\u{1b}[2Jle");
+    v["resources"][0]["name"] = json!("app\u{1b}]0;pwned\u{7}\r\nfake row");
+    v["resources"][0]["state"] = json!("in-sync\u{1b}[5m");
+    v["resources"][0]["arn"] = json!("arn\u{202e}x");
+    v["resources"][0]["lastReconcile"] = json!("soon\u{1b}[31m");
+    v["resources"][0]["recentCorrections"][0]["at"] = json!("then\u{9b}1m");
+    let s = Status::from_json(v).unwrap();
+    let now = at("2026-12-02T10:00:00Z");
+    let r = &s.resources[0];
+    for text in [table::overview(&s, now), table::detail(r, now)] {
+        assert!(
+            !text
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+            "{text:?}"
+        );
+        assert!(!text.contains("\nfake row"), "{text}");
+    }
+    assert!(
+        table::overview(&s, now).contains("app\\u{1b}]0;pwned\\u{7}\\r\\nfake row"),
+        "{}",
+        table::overview(&s, now)
+    );
+}
+
+#[test]
 fn the_page_is_self_contained_refreshes_and_escapes_what_it_shows() {
     let mut v = one_account();
     v["resources"][1]["lastError"] = json!("<script>alert(1)</script> & \"quotes\"");
