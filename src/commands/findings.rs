@@ -129,32 +129,43 @@ impl Columns {
     }
 }
 
-/// Where on `line` the field at `path` is: its key when the line holds it, its item when it is
-/// one of a flow sequence (`[a, b]`) on the line, else the first thing past indentation and
-/// list dashes. 1-based, in UTF-16 code units.
+/// Where on `line` the field at `path` is: the deepest of its keys and flow-sequence items
+/// (`[a, b]`) found on the line, each looked for after the one before it, so that
+/// `Statement[1].Effect` on a line of flow mappings is the second statement's key; else the
+/// first thing past indentation and list dashes. 1-based, in UTF-16 code units.
 pub fn column_in(line: &str, path: &[Seg]) -> usize {
-    let found = match path.split_last() {
-        Some((Seg::Key(k), _)) => key_at(line, k),
-        Some((Seg::Index(i), parent)) => {
-            let after = match parent.last() {
-                Some(Seg::Key(k)) => key_at(line, k),
-                _ => None,
-            };
-            flow_item_at(line, after.unwrap_or(0), *i)
-        }
-        None => None,
-    };
-    let at = found.unwrap_or_else(|| {
+    let at = deepest_on(line, path).unwrap_or_else(|| {
         let rest = line.trim_start_matches([' ', '\t', '-']);
         line.len() - rest.len()
     });
     line[..at].encode_utf16().count() + 1
 }
 
-fn key_at(line: &str, k: &str) -> Option<usize> {
+/// The byte offset of the deepest segment of `path` found on `line`. Keys above the line are
+/// passed over; an item is looked for only right after its parent was found on the line.
+fn deepest_on(line: &str, path: &[Seg]) -> Option<usize> {
+    let mut from = 0;
+    let mut found = None;
+    let mut parent_here = false;
+    for seg in path {
+        let here = match seg {
+            Seg::Key(k) => key_at(line, from, k),
+            Seg::Index(i) if parent_here => flow_item_at(line, from, *i),
+            Seg::Index(_) => None,
+        };
+        if let Some(at) = here {
+            from = at;
+            found = Some(at);
+        }
+        parent_here = here.is_some();
+    }
+    found
+}
+
+fn key_at(line: &str, from: usize, k: &str) -> Option<usize> {
     [format!("{k}:"), format!("\"{k}\":"), format!("'{k}':")]
         .iter()
-        .filter_map(|p| find_key(line, p))
+        .filter_map(|p| find_key(line, from, p))
         .min()
 }
 
@@ -203,14 +214,15 @@ fn flow_item_at(line: &str, from: usize, index: usize) -> Option<usize> {
     if item == index { start } else { None }
 }
 
-/// The byte offset of `pattern` on `line` where it starts a key (after indentation, a dash,
-/// `{`, `,` or a space), not inside another word.
-fn find_key(line: &str, pattern: &str) -> Option<usize> {
+/// The byte offset of `pattern` on `line`, at `from` or after, where it starts a key (after
+/// indentation, a dash, `{`, `,` or a space), not inside another word.
+fn find_key(line: &str, from: usize, pattern: &str) -> Option<usize> {
     line.match_indices(pattern).map(|(i, _)| i).find(|&i| {
-        line[..i]
-            .chars()
-            .next_back()
-            .is_none_or(|c| matches!(c, ' ' | '\t' | '-' | '{' | ','))
+        i >= from
+            && line[..i]
+                .chars()
+                .next_back()
+                .is_none_or(|c| matches!(c, ' ' | '\t' | '-' | '{' | ','))
     })
 }
 
@@ -241,8 +253,32 @@ mod tests {
         let line = "  - {Effect: Allow, Action: [\"a,b\", [c, d], 'e']}";
         assert_eq!(column_in(line, &item("Action", 1)), 37);
         assert_eq!(column_in(line, &item("Action", 2)), 45);
-        // An index past the end falls back to the line's start.
-        assert_eq!(column_in(line, &item("Action", 5)), 5);
+        // An index past the end is its sequence's key.
+        assert_eq!(column_in(line, &item("Action", 5)), 21);
+    }
+
+    #[test]
+    fn a_key_of_a_later_flow_mapping_on_the_line_is_its_own() {
+        let line = r#"    p: {Version: "2012-10-17", Statement: [{Effect: Allow, Action: ["s3:Get*", "*"], Resource: "*"}, {Effect: Bogus, Action: x, Resource: "*"}]}"#;
+        let path = |i: usize, k: &str| {
+            vec![
+                Seg::Key("spec".into()),
+                Seg::Key("p".into()),
+                Seg::Key("Statement".into()),
+                Seg::Index(i),
+                Seg::Key(k.into()),
+            ]
+        };
+        assert_eq!(column_in(line, &path(0, "Effect")), 45);
+        assert_eq!(column_in(line, &path(1, "Effect")), 103);
+        assert_eq!(column_in(line, &path(1, "Action")), 118);
+        // A field missing from the second statement: the statement itself.
+        assert_eq!(column_in(line, &path(1, "Sid")), 102);
+        // Keys above the line are passed over; an index whose parent is not on the line is
+        // not looked for in another sequence.
+        let block = "      - {Effect: Allow, Action: [a, b]}";
+        assert_eq!(column_in(block, &path(1, "Action")), 25);
+        assert_eq!(column_in(block, &path(1, "Sid")), 9);
     }
 
     #[test]
