@@ -281,9 +281,15 @@ pub fn read(path: &Path) -> Result<String, String> {
         ));
     }
     String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        // The text before the bad byte is valid: its lines and characters place it.
+        let before = String::from_utf8_lossy(&bytes[..at]);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         format!(
-            "file is not valid UTF-8 (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
+            "file is not valid UTF-8: line {line}, column {column} (byte offset {at}) holds 0x{:02x}",
+            bytes[at]
         )
     })
 }
@@ -543,6 +549,12 @@ mod tests {
         let bin = d.path().join("bin.yaml");
         fs::write(&bin, [b'a', 0xff, b'b']).unwrap();
         assert!(read(&bin).unwrap_err().contains("not valid UTF-8"));
+        let bad = d.path().join("bad.yaml");
+        fs::write(&bad, b"a: 1\nb: \xc3\xa9\xff\n").unwrap();
+        assert_eq!(
+            read(&bad).unwrap_err(),
+            "file is not valid UTF-8: line 2, column 5 (byte offset 10) holds 0xff"
+        );
         let ok = d.path().join("ok.yaml");
         fs::write(&ok, "a: 1\n").unwrap();
         assert_eq!(read(&ok).unwrap(), "a: 1\n");
