@@ -97,8 +97,9 @@ pub struct NotStatus(#[from] serde_json::Error);
 impl Status {
     /// Reads /status: `{ready, accounts, resources}` with an accounts file, else one account's
     /// fields and its resources at the top.
-    pub fn from_json(value: Value) -> Result<Status, NotStatus> {
+    pub fn from_json(mut value: Value) -> Result<Status, NotStatus> {
         use serde::de::Error;
+        make_printable(&mut value);
         let Value::Object(mut top) = value else {
             return Err(NotStatus(serde_json::Error::custom(
                 "expected a JSON object",
@@ -213,16 +214,8 @@ impl Status {
         exit_code_of(self.resources.iter(), self.ready, self.conditions())
     }
 
-    /// Resources whose `ACCOUNT/KIND/NAME` or `KIND/NAME` is `wanted` (kinds and names ignoring
-    /// case, as IAM's names do).
-    pub fn find(&self, wanted: &str) -> Vec<&Resource> {
-        self.positions_of(wanted)
-            .into_iter()
-            .map(|i| &self.resources[i])
-            .collect()
-    }
-
-    /// Where [`Status::find`]'s resources are in `resources`, which keeps /status's order, so
+    /// Where the resources whose `ACCOUNT/KIND/NAME` or `KIND/NAME` is `wanted` (kinds and names
+    /// ignoring case, as IAM's names do) are in `resources`, which keeps /status's order, so
     /// that `--output json` can print the daemon's own entries.
     pub fn positions_of(&self, wanted: &str) -> Vec<usize> {
         let names = |r: &Resource| {
@@ -291,7 +284,7 @@ pub fn ago(time: Option<&str>, now: SystemTime) -> String {
         return "never".into();
     };
     let Ok(then) = humantime::parse_rfc3339_weak(time) else {
-        return printable(time).into_owned();
+        return time.to_string();
     };
     let secs = now.duration_since(then).map(|d| d.as_secs()).unwrap_or(0);
     match secs {
@@ -303,6 +296,31 @@ pub fn ago(time: Option<&str>, now: SystemTime) -> String {
 }
 
 pub use crate::printable::printable;
+
+/// Every string of an answer, keys too, made printable once, where it comes in: `--listen` may
+/// reach a server that is not the daemon, and nothing it says may drive a terminal, whichever
+/// view shows it.
+fn make_printable(value: &mut Value) {
+    use std::borrow::Cow;
+    match value {
+        Value::String(s) => {
+            if let Cow::Owned(escaped) = printable(s) {
+                *s = escaped;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(make_printable),
+        Value::Object(fields) => {
+            fields.values_mut().for_each(make_printable);
+            if fields.keys().any(|k| matches!(printable(k), Cow::Owned(_))) {
+                *fields = std::mem::take(fields)
+                    .into_iter()
+                    .map(|(k, v)| (printable(&k).into_owned(), v))
+                    .collect();
+            }
+        }
+        _ => {}
+    }
+}
 
 /// `text` cut to `max` characters with `…`, on one line.
 pub fn clip(text: &str, max: usize) -> String {

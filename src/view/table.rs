@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::time::SystemTime;
 
-use super::{Resource, Status, ago, clip, printable};
+use super::{Resource, Status, ago, clip};
 
 /// Errors shown this wide at most: the whole one is in `status KIND/NAME`.
 const ERROR_WIDTH: usize = 80;
@@ -38,12 +38,7 @@ pub fn overview(status: &Status, now: SystemTime) -> String {
         }
     );
     for c in status.conditions() {
-        let _ = writeln!(
-            out,
-            "{} {}",
-            if c.severe { "!" } else { "~" },
-            printable(&c.text)
-        );
+        let _ = writeln!(out, "{} {}", if c.severe { "!" } else { "~" }, c.text);
     }
     if status.many() {
         out.push('\n');
@@ -115,10 +110,10 @@ pub fn detail(r: &Resource, now: SystemTime) -> String {
         Some(a) => format!("{a}/{}/{}", r.kind, r.name),
         None => format!("{}/{}", r.kind, r.name),
     };
-    let _ = writeln!(out, "{}", printable(&name));
-    let _ = writeln!(out, "  state:            {}", printable(&r.state));
+    let _ = writeln!(out, "{name}");
+    let _ = writeln!(out, "  state:            {}", r.state);
     if let Some(arn) = &r.arn {
-        let _ = writeln!(out, "  arn:              {}", printable(arn));
+        let _ = writeln!(out, "  arn:              {arn}");
     }
     let _ = writeln!(
         out,
@@ -126,43 +121,37 @@ pub fn detail(r: &Resource, now: SystemTime) -> String {
         ago(r.last_reconcile.as_deref(), now),
         r.last_reconcile
             .as_deref()
-            .map(|t| format!(" ({})", printable(t)))
+            .map(|t| format!(" ({t})"))
             .unwrap_or_default()
     );
     let _ = writeln!(out, "  drift corrections: {}", r.drift_corrections);
     if let Some(e) = &r.last_error {
-        let _ = writeln!(out, "  last error:       {}", printable(e));
+        let _ = writeln!(out, "  last error:       {e}");
     }
     if let Some(c) = &r.contested {
-        let _ = writeln!(out, "  contested:        {}", printable(&c.to_string()));
+        let _ = writeln!(out, "  contested:        {c}");
     }
     if r.recent_corrections.is_empty() {
         let _ = writeln!(out, "  corrections:      none");
     } else {
         let _ = writeln!(out, "  corrections (oldest first):");
         for c in &r.recent_corrections {
-            let _ = writeln!(out, "    {} ({})", printable(&c.at), ago(Some(&c.at), now));
+            let _ = writeln!(out, "    {} ({})", c.at, ago(Some(&c.at), now));
             for change in &c.changes {
-                let _ = writeln!(out, "      - {}", printable(change));
+                let _ = writeln!(out, "      - {change}");
             }
             for line in &c.diff {
-                let _ = writeln!(out, "        {}", printable(line));
+                let _ = writeln!(out, "        {line}");
             }
         }
     }
     out
 }
 
-/// Left-aligned columns two spaces apart, the last one unpadded. Every cell is made printable:
-/// `--listen` may reach a server that is not the daemon, and its answer must not drive the
-/// terminal.
+/// Left-aligned columns two spaces apart, the last one unpadded.
 fn columns(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
-    let rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| row.iter().map(|c| printable(c).into_owned()).collect())
-        .collect();
     let mut width: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
+    for row in rows {
         for (i, cell) in row.iter().enumerate() {
             width[i] = width[i].max(cell.chars().count());
         }
@@ -180,7 +169,7 @@ fn columns(out: &mut String, headers: &[&str], rows: &[Vec<String>]) {
         let _ = writeln!(out, "{}", text.trim_end());
     };
     line(out, headers.to_vec());
-    for row in &rows {
+    for row in rows {
         line(out, row.iter().map(String::as_str).collect());
     }
 }

@@ -75,9 +75,9 @@ fn reads_many_accounts_with_their_conditions() {
     let errors = &many_errors.conditions()[1].text;
     assert!(errors.ends_with("… (and 179 more)"), "{errors}");
     assert!(errors.len() < 400, "one bounded line: {}", errors.len());
-    assert_eq!(s.find("prod/role/APP").len(), 1);
-    assert_eq!(s.find("Role/app").len(), 1);
-    assert!(s.find("dev/Role/app").is_empty());
+    assert_eq!(s.positions_of("prod/role/APP").len(), 1);
+    assert_eq!(s.positions_of("Role/app").len(), 1);
+    assert!(s.positions_of("dev/Role/app").is_empty());
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn the_table_puts_the_urgent_first_and_clips_errors() {
 #[test]
 fn the_detail_shows_the_history_of_corrections() {
     let s = Status::from_json(one_account()).unwrap();
-    let app = s.find("role/app")[0];
+    let app = &s.resources[s.positions_of("role/app")[0]];
     let text = table::detail(app, at("2026-12-02T10:00:00Z"));
     assert!(text.starts_with("Role/app\n"), "{text}");
     assert!(text.contains("drift corrections: 2"), "{text}");
@@ -172,7 +172,8 @@ fn the_detail_shows_the_history_of_corrections() {
 
 #[test]
 fn a_server_that_is_not_the_daemon_cannot_drive_the_terminal() {
-    // `--listen` may reach the wrong pod: every field it answers is escaped.
+    // `--listen` may reach the wrong pod: every field it answers is escaped, once, as it is
+    // read, whichever view shows it.
     let mut v = one_account();
     v["resources"][0]["kind"] = json!("Ro\u{1b}[2Jle");
     v["resources"][0]["name"] = json!("app\u{1b}]0;pwned\u{7}\r\nfake row");
@@ -180,6 +181,7 @@ fn a_server_that_is_not_the_daemon_cannot_drive_the_terminal() {
     v["resources"][0]["arn"] = json!("arn\u{202e}x");
     v["resources"][0]["lastReconcile"] = json!("soon\u{1b}[31m");
     v["resources"][0]["recentCorrections"][0]["at"] = json!("then\u{9b}1m");
+    v["resources"][0]["contested"] = json!({"fie\u{1b}[2Jld": ["x\u{202e}"]});
     let s = Status::from_json(v).unwrap();
     let now = at("2026-12-02T10:00:00Z");
     let r = &s.resources[0];
