@@ -142,20 +142,25 @@ pub fn column_in(line: &str, path: &[Seg]) -> usize {
 }
 
 /// The byte offset of the deepest segment of `path` found on `line`. Keys above the line are
-/// passed over; an item is looked for only right after its parent was found on the line.
+/// passed over; an item is looked for only right after its parent was found on the line, and
+/// what lies under an item only within it.
 fn deepest_on(line: &str, path: &[Seg]) -> Option<usize> {
-    let mut from = 0;
+    let mut within = 0..line.len();
     let mut found = None;
     let mut parent_here = false;
     for seg in path {
         let here = match seg {
-            Seg::Key(k) => key_at(line, from, k),
-            Seg::Index(i) if parent_here => flow_item_at(line, from, *i),
+            Seg::Key(k) => key_at(&line[..within.end], within.start, k).map(|at| at..at + 1),
+            Seg::Index(i) if parent_here => flow_item_at(&line[..within.end], within.start, *i),
             Seg::Index(_) => None,
         };
-        if let Some(at) = here {
-            from = at;
-            found = Some(at);
+        if let Some(span) = &here {
+            found = Some(span.start);
+            // Past a key's first byte, so that a key of the same name under it is its own.
+            within = match seg {
+                Seg::Key(_) => span.end..within.end,
+                Seg::Index(_) => span.clone(),
+            };
         }
         parent_here = here.is_some();
     }
@@ -169,9 +174,10 @@ fn key_at(line: &str, from: usize, k: &str) -> Option<usize> {
         .min()
 }
 
-/// The byte offset of item `index` of the first flow sequence on `line` from byte `from`:
-/// items split at commas outside quotes and nested brackets.
-fn flow_item_at(line: &str, from: usize, index: usize) -> Option<usize> {
+/// Where item `index` of the first flow sequence on `line` from byte `from` starts, and where
+/// it ends (its comma, the closing bracket, or the line's end): items split at commas outside
+/// quotes and nested brackets.
+fn flow_item_at(line: &str, from: usize, index: usize) -> Option<std::ops::Range<usize>> {
     let open = from + line.get(from..)?.find('[')?;
     let mut depth = 0;
     let mut quote: Option<char> = None;
@@ -197,12 +203,12 @@ fn flow_item_at(line: &str, from: usize, index: usize) -> Option<usize> {
             (None, ']' | '}') => {
                 depth -= 1;
                 if depth == 0 {
-                    break;
+                    return start.filter(|_| item == index).map(|s| s..at);
                 }
             }
             (None, ',') if depth == 1 => {
                 if item == index {
-                    return start;
+                    return start.map(|s| s..at);
                 }
                 item += 1;
                 start = None;
@@ -211,7 +217,7 @@ fn flow_item_at(line: &str, from: usize, index: usize) -> Option<usize> {
             _ => {}
         }
     }
-    if item == index { start } else { None }
+    start.filter(|_| item == index).map(|s| s..line.len())
 }
 
 /// The byte offset of `pattern` on `line`, at `from` or after, where it starts a key (after
@@ -274,6 +280,13 @@ mod tests {
         assert_eq!(column_in(line, &path(1, "Action")), 118);
         // A field missing from the second statement: the statement itself.
         assert_eq!(column_in(line, &path(1, "Sid")), 102);
+        // Not the same key of a later statement.
+        let line = "Statement: [{Effect: Allow}, {Sid: x, Effect: Deny}]";
+        assert_eq!(column_in(line, &path(0, "Sid")), 13);
+        assert_eq!(column_in(line, &path(1, "Sid")), 31);
+        // A key of the same name under a key is its own.
+        let nested = |k: &str| vec![Seg::Key(k.into()), Seg::Key(k.into())];
+        assert_eq!(column_in("a: {b: 1, a: 2}", &nested("a")), 11);
         // Keys above the line are passed over; an index whose parent is not on the line is
         // not looked for in another sequence.
         let block = "      - {Effect: Allow, Action: [a, b]}";
