@@ -5,7 +5,8 @@
 /// that CI reads as a command (`::error …` in GitHub Actions). Bidirectional overrides are
 /// escaped too: they make a line read in another order than it is written.
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(hidden) {
+    // Plain ASCII, by far the most text, is settled by its bytes.
+    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) || !text.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
     std::borrow::Cow::Owned(
